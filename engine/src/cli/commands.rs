@@ -1,0 +1,134 @@
+//! The `probe`, `plan` and `run` commands.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clipbench_engine::fetch::{download, DownloadOptions, Input};
+use clipbench_engine::probe::probe_with_keyframes;
+use clipbench_engine::{plan as make_plan, probe as probe_file, CancelToken, EngineError, PlanOptions, RunOptions, RunReport, Tools};
+
+use super::progress::RunProgress;
+use super::summary;
+use super::{EXIT_CLIPS_FAILED, EXIT_INTERRUPTED};
+
+/// `probe FILE`
+pub fn probe(file: &Path, keyframes: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let tools = Tools::from_env();
+    let info = if keyframes {
+        probe_with_keyframes(&tools, file)?
+    } else {
+        probe_file(&tools, file)?
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+    } else {
+        print!("{}", summary::media(&info));
+        if let Some(frames) = &info.keyframes {
+            let shown: Vec<String> = frames.iter().take(20).map(|t| format!("{t:.3}")).collect();
+            let more = if frames.len() > 20 { " …" } else { "" };
+            println!("keyframes  {} at {}{more}", frames.len(), shown.join(", "));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `plan FILE`
+pub fn plan(file: &Path, options: &PlanOptions, json: bool) -> anyhow::Result<ExitCode> {
+    let info = probe_file(&Tools::from_env(), file)?;
+    let clips = make_plan(&info, options);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&clips)?);
+    } else {
+        print!("{}", summary::plan_table(&info, options, &clips));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Installs the Ctrl-C handling of a long command on `runtime`: the first Ctrl-C cancels
+/// `token`, a second one exits at once.
+pub fn cancel_on_ctrl_c(runtime: &tokio::runtime::Runtime, token: &CancelToken) {
+    let token = token.clone();
+    runtime.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping ffmpeg and removing partial files (Ctrl-C again to exit at once)");
+            token.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+        }
+    });
+}
+
+/// Makes `input` a local file: paths pass through, URLs are downloaded into `scratch`.
+pub fn local_input(
+    runtime: &tokio::runtime::Runtime,
+    input: &str,
+    scratch: &Path,
+    cancel: &CancelToken,
+) -> anyhow::Result<PathBuf> {
+    let url = match Input::parse(input)? {
+        Input::Path(path) => return Ok(path),
+        Input::Url(url) => url,
+    };
+    let bar = super::progress::download_bar(&url);
+    let download_options = DownloadOptions::default();
+    let downloading = download(&url, scratch, &download_options, |done, total| {
+        if let Some(total) = total {
+            bar.set_length(total);
+        }
+        bar.set_position(done);
+    });
+    let cancel = cancel.clone();
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = downloading => result,
+            _ = async { while !cancel.is_cancelled() { tokio::time::sleep(std::time::Duration::from_millis(50)).await } } => Err(EngineError::Cancelled),
+        }
+    });
+    bar.finish_and_clear();
+    Ok(result?.path)
+}
+
+/// Writes JSON to `path` atomically (temporary name, then rename).
+pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let temp = clipbench_engine::execute::partial_path(path);
+    let text = serde_json::to_string_pretty(value)?;
+    std::fs::write(&temp, text).with_context(|| format!("cannot write {}", temp.display()))?;
+    std::fs::rename(&temp, path).with_context(|| format!("cannot rename {}", temp.display()))?;
+    Ok(())
+}
+
+/// `run INPUT -o DIR`
+pub fn run(input: &str, options: &RunOptions, json: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let cancel = CancelToken::new();
+    cancel_on_ctrl_c(&runtime, &cancel);
+    let scratch = options.output_dir.join(".download");
+    let local = local_input(&runtime, input, &scratch, &cancel);
+    let report = local.and_then(|path| run_local(&path, options, &cancel));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let report = report?;
+    if let Some(path) = json {
+        write_json_atomic(path, &report)?;
+    }
+    print!("{}", summary::run(&report, &options.output_dir));
+    Ok(if report.cancelled {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if report.all_valid() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CLIPS_FAILED)
+    })
+}
+
+/// Runs the engine on a local file with a progress display.
+pub fn run_local(path: &Path, options: &RunOptions, cancel: &CancelToken) -> anyhow::Result<RunReport> {
+    let progress = RunProgress::new();
+    let report = clipbench_engine::run(path, options, cancel, &|event| progress.on_event(event));
+    progress.finish();
+    Ok(report?)
+}

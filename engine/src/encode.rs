@@ -1,0 +1,221 @@
+//! Encoding profiles → ffmpeg argument vectors. Pure; ffmpeg is never run through a shell.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::allocate::ThreadSetting;
+
+/// How clips are encoded (DESIGN.md, "Encoding profiles").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    /// The original backend: x264 fast CRF 18, AAC 192k with fades, filters and loudnorm.
+    Original,
+    /// The optimized backend: x264 ultrafast zerolatency CRF 28, one encoder thread, AAC 128k.
+    Optimized,
+    /// The seed prototype: x264 ultrafast CRF 28, one thread, AAC 96k at 22.05 kHz.
+    Seed,
+    /// Stream copy: no re-encoding, cuts land on keyframes.
+    Copy,
+}
+
+impl Profile {
+    /// Every profile.
+    pub const ALL: [Profile; 4] = [
+        Profile::Original,
+        Profile::Optimized,
+        Profile::Seed,
+        Profile::Copy,
+    ];
+
+    /// Whether the profile decodes and re-encodes (so clip durations are exact).
+    pub fn reencodes(self) -> bool {
+        self != Profile::Copy
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Profile::Original => "original",
+            Profile::Optimized => "optimized",
+            Profile::Seed => "seed",
+            Profile::Copy => "copy",
+        })
+    }
+}
+
+impl FromStr for Profile {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.to_string() == s)
+            .ok_or_else(|| format!("unknown profile {s:?}: use original, optimized, seed or copy"))
+    }
+}
+
+/// One ffmpeg invocation: cut `[start, start + duration)` of `input` into `output`.
+#[derive(Debug, Clone, Copy)]
+pub struct EncodeJob<'a> {
+    pub input: &'a Path,
+    pub output: &'a Path,
+    pub start: f64,
+    pub duration: f64,
+    /// Whether the source has audio (audio options are only given when it does).
+    pub has_audio: bool,
+    pub threads: ThreadSetting,
+}
+
+fn secs(value: f64) -> String {
+    format!("{value:.3}")
+}
+
+/// The full ffmpeg argument vector (without the program name) for a job.
+///
+/// Layout: quiet logging, machine-readable progress on stdout (`-progress pipe:1`), decoder
+/// threads, `-ss` before `-i` (fast seek), `-t`, the profile's codecs, encoder threads, then
+/// `-f mp4` so the output may carry a temporary name.
+pub fn ffmpeg_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
+    push(&["-hide_banner", "-nostdin", "-y", "-loglevel", "error"]);
+    push(&["-progress", "pipe:1", "-nostats"]);
+    let (decoder_threads, encoder_threads) = match (job.threads, profile) {
+        (_, Profile::Copy) => (None, None),
+        (ThreadSetting::Fixed(n), _) => (Some(n), Some(n)),
+        (ThreadSetting::Auto, _) => (None, None),
+        (ThreadSetting::Profile, Profile::Optimized) => (None, Some(1)),
+        (ThreadSetting::Profile, Profile::Seed) => (Some(1), Some(1)),
+        (ThreadSetting::Profile, Profile::Original) => (None, None),
+    };
+    if let Some(n) = decoder_threads {
+        push(&["-threads", &n.to_string()]);
+    }
+    push(&["-ss", &secs(job.start)]);
+    args.push("-i".into());
+    args.push(job.input.as_os_str().to_owned());
+    let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
+    push(&["-t", &secs(job.duration)]);
+    match profile {
+        Profile::Original => {
+            push(&["-c:v", "libx264", "-preset", "fast", "-crf", "18"]);
+            push(&["-profile:v", "high", "-level", "4.0", "-pix_fmt", "yuv420p"]);
+            if job.has_audio {
+                let fade_out = (job.duration - 0.2).max(0.0);
+                let filters = format!(
+                    "afade=t=in:st=0:d=0.2,afade=t=out:st={fade_out:.3}:d=0.2,highpass=f=80,\
+                     lowpass=f=12000,acompressor=threshold=0.1:ratio=3:attack=5:release=50,\
+                     loudnorm=I=-16:LRA=11:TP=-1.5"
+                );
+                push(&["-c:a", "aac", "-b:a", "192k", "-ar", "44100", "-ac", "2"]);
+                push(&["-af", &filters]);
+            }
+        }
+        Profile::Optimized => {
+            push(&["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"]);
+            push(&["-crf", "28", "-pix_fmt", "yuv420p"]);
+            if job.has_audio {
+                push(&["-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-ac", "2"]);
+            }
+        }
+        Profile::Seed => {
+            push(&["-c:v", "libx264", "-preset", "ultrafast", "-crf", "28"]);
+            if job.has_audio {
+                push(&["-c:a", "aac", "-b:a", "96k", "-ar", "22050"]);
+            }
+        }
+        Profile::Copy => push(&["-c", "copy", "-avoid_negative_ts", "make_zero"]),
+    }
+    if let Some(n) = encoder_threads {
+        push(&["-threads", &n.to_string()]);
+    }
+    if profile != Profile::Copy {
+        push(&["-movflags", "+faststart"]);
+    }
+    push(&["-f", "mp4"]);
+    args.push(job.output.as_os_str().to_owned());
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(threads: ThreadSetting) -> EncodeJob<'static> {
+        EncodeJob {
+            input: Path::new("in.mp4"),
+            output: Path::new("out/clip_001.mp4.partial"),
+            start: 25.0,
+            duration: 30.0,
+            has_audio: true,
+            threads,
+        }
+    }
+
+    fn line(profile: Profile, threads: ThreadSetting) -> String {
+        ffmpeg_args(profile, &job(threads))
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    #[test]
+    fn optimized_limits_only_the_encoder() {
+        let l = line(Profile::Optimized, ThreadSetting::Profile);
+        assert!(l.contains("-ss 25.000 -i in.mp4 -t 30.000 -c:v libx264 -preset ultrafast -tune zerolatency -crf 28 -pix_fmt yuv420p"), "{l}");
+        assert!(l.contains("-c:a aac -b:a 128k -ar 44100 -ac 2 -threads 1 -movflags +faststart"), "{l}");
+        assert_eq!(l.matches("-threads").count(), 1);
+        assert!(l.find("-progress pipe:1").unwrap() < l.find("-i ").unwrap());
+        assert!(l.ends_with("-f mp4 out/clip_001.mp4.partial"));
+    }
+
+    #[test]
+    fn original_has_the_audio_chain() {
+        let l = line(Profile::Original, ThreadSetting::Profile);
+        assert!(l.contains("-preset fast -crf 18 -profile:v high -level 4.0 -pix_fmt yuv420p"));
+        assert!(l.contains("-b:a 192k -ar 44100 -ac 2"));
+        assert!(l.contains("afade=t=in:st=0:d=0.2,afade=t=out:st=29.800:d=0.2,highpass=f=80,lowpass=f=12000,acompressor=threshold=0.1:ratio=3:attack=5:release=50,loudnorm=I=-16:LRA=11:TP=-1.5"), "{l}");
+        assert!(!l.contains("-threads"));
+    }
+
+    #[test]
+    fn seed_and_copy() {
+        let l = line(Profile::Seed, ThreadSetting::Profile);
+        assert!(l.starts_with("-hide_banner") && l.contains("-threads 1 -ss 25.000"));
+        assert!(l.contains("-preset ultrafast -crf 28 -c:a aac -b:a 96k -ar 22050 -threads 1"));
+        let l = line(Profile::Copy, ThreadSetting::Fixed(4));
+        assert!(l.contains("-t 30.000 -c copy") && !l.contains("-threads"));
+    }
+
+    #[test]
+    fn strategy_threads_override_the_profile() {
+        let l = line(Profile::Optimized, ThreadSetting::Fixed(2));
+        assert!(l.contains("-threads 2 -ss 25.000") && l.contains("-ac 2 -threads 2"));
+        let l = line(Profile::Optimized, ThreadSetting::Auto);
+        assert!(!l.contains("-threads"));
+    }
+
+    #[test]
+    fn no_audio_options_without_audio() {
+        let j = EncodeJob {
+            has_audio: false,
+            ..job(ThreadSetting::Profile)
+        };
+        let l: Vec<_> = ffmpeg_args(Profile::Original, &j);
+        assert!(!l.iter().any(|a| a == "-c:a" || a == "-af"));
+    }
+
+    #[test]
+    fn profile_names() {
+        for p in Profile::ALL {
+            assert_eq!(p.to_string().parse::<Profile>(), Ok(p));
+        }
+        assert!("fast".parse::<Profile>().is_err());
+    }
+}

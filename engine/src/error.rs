@@ -1,0 +1,62 @@
+//! Typed errors a user can cause or fix; each message says what happened and what to do.
+
+use std::path::PathBuf;
+
+/// Everything the engine can fail with before or around encoding.
+///
+/// Per-clip encoding failures are not errors of the run: they are reported in
+/// [`crate::execute::ClipOutcome`] and the other clips are kept.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// ffmpeg or ffprobe could not be started.
+    #[error("{tool} not found: install ffmpeg (`sudo apt-get install -y ffmpeg`) or set {env_var} to its path")]
+    ToolMissing {
+        tool: &'static str,
+        env_var: &'static str,
+    },
+    /// The input path does not exist.
+    #[error("input file {0} does not exist: check the path")]
+    FileMissing(PathBuf),
+    /// ffprobe could not read the file as media.
+    #[error("{path} is not a media file ffprobe can read ({detail}): pass a video file")]
+    NotMedia { path: PathBuf, detail: String },
+    /// The file has no video stream.
+    #[error("{0} has no video stream: clips need video, pass a video file")]
+    NoVideoStream(PathBuf),
+    /// The file's duration is zero or unknown.
+    #[error("{0} has zero duration: nothing to cut, pass a video that has frames")]
+    ZeroDuration(PathBuf),
+    /// A URL could not be downloaded.
+    #[error("cannot download {url}: {detail}")]
+    Download { url: String, detail: String },
+    /// A URL whose scheme is not http or https.
+    #[error("refusing {0}: only http:// and https:// URLs or local paths are accepted")]
+    UnsupportedScheme(String),
+    /// An option value that cannot be parsed or makes no sense.
+    #[error("invalid option: {0}")]
+    InvalidOption(String),
+    /// A file system operation failed.
+    #[error("{action} {path}: {cause}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    /// The run was cancelled before it started encoding.
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl EngineError {
+    /// Wraps an I/O error with what was being done and to which path.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
+        EngineError::Io {
+            action,
+            path: path.into(),
+            cause,
+        }
+    }
+}
+
+/// Result alias for the engine.
+pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -1,0 +1,566 @@
+//! The executor: a priority queue feeding a fixed pool of workers, each running one ffmpeg
+//! child at a time, with a per-clip timeout, one retry, cancellation and atomic output files.
+//!
+//! Every clip is written as `clip_NNN.mp4.partial`, probed, and renamed to `clip_NNN.mp4` only
+//! when valid. A failed clip never stops the others. The CPU time of each child is read from the
+//! kernel when it is reaped (`wait4`), so the work W of a run is measured, not estimated.
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::allocate::ThreadSetting;
+use crate::encode::{ffmpeg_args, EncodeJob, Profile};
+use crate::error::{EngineError, Result};
+use crate::plan::{Clip, Priority};
+use crate::probe::{ffmpeg_version, MediaInfo};
+use crate::tools::Tools;
+use crate::validate::{validate_file, Validation};
+
+/// Lines of ffmpeg's stderr kept for a failure report.
+const STDERR_TAIL_LINES: usize = 12;
+
+/// How the executor runs.
+#[derive(Debug, Clone)]
+pub struct ExecuteOptions {
+    pub profile: Profile,
+    pub threads: ThreadSetting,
+    pub workers: usize,
+    /// Longest one attempt of one clip may take before its ffmpeg is killed.
+    pub timeout: Duration,
+    /// Attempts after the first one when a clip fails.
+    pub retries: u32,
+    pub output_dir: PathBuf,
+    pub tools: Tools,
+}
+
+/// Cancels a run from another thread: running ffmpeg children are killed, temporary files
+/// removed, and clips not started are reported as not started.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the run to stop as soon as possible.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Something that happened to a clip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The plan is made and the workers chosen; encoding starts next.
+    Planned {
+        clips: usize,
+        workers: usize,
+    },
+    Queued {
+        clip: u32,
+    },
+    Started {
+        clip: u32,
+        worker: usize,
+        attempt: u32,
+    },
+    /// ffmpeg reported having written `done_s` of the clip's `total_s` seconds.
+    Progress {
+        clip: u32,
+        worker: usize,
+        done_s: f64,
+        total_s: f64,
+    },
+    Finished {
+        clip: u32,
+        worker: usize,
+        wall_s: f64,
+        cpu_s: f64,
+        bytes: u64,
+    },
+    Failed {
+        clip: u32,
+        worker: usize,
+        attempt: u32,
+        reason: String,
+        will_retry: bool,
+    },
+}
+
+/// An event and when it happened, in seconds since the execution started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimedEvent {
+    pub at_s: f64,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// Final state of a clip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClipStatus {
+    Done,
+    Failed,
+    Cancelled,
+    NotStarted,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipFailure {
+    /// One line: exit code, signal, timeout, or validation problem.
+    pub reason: String,
+    /// The last lines ffmpeg wrote to stderr.
+    pub stderr_tail: String,
+}
+
+/// What happened to one planned clip.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipOutcome {
+    pub clip: Clip,
+    pub status: ClipStatus,
+    /// Final path, when the clip was written.
+    pub path: Option<PathBuf>,
+    pub worker: Option<usize>,
+    pub attempts: u32,
+    pub queued_s: f64,
+    /// Start of the first attempt.
+    pub started_s: Option<f64>,
+    pub finished_s: Option<f64>,
+    /// Wall time of the last attempt.
+    pub wall_s: f64,
+    /// CPU time (user + system) of every attempt's ffmpeg, from `wait4`.
+    pub cpu_s: f64,
+    pub bytes: u64,
+    pub validation: Option<Validation>,
+    pub failure: Option<ClipFailure>,
+}
+
+impl ClipOutcome {
+    fn pending(clip: Clip) -> Self {
+        ClipOutcome {
+            clip,
+            status: ClipStatus::NotStarted,
+            path: None,
+            worker: None,
+            attempts: 0,
+            queued_s: 0.0,
+            started_s: None,
+            finished_s: None,
+            wall_s: 0.0,
+            cpu_s: 0.0,
+            bytes: 0,
+            validation: None,
+            failure: None,
+        }
+    }
+}
+
+/// The result of executing a plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Execution {
+    /// One outcome per planned clip, in clip order.
+    pub outcomes: Vec<ClipOutcome>,
+    pub cancelled: bool,
+    /// Seconds from the start of execution to the last clip finished.
+    pub wall_s: f64,
+}
+
+/// The order clips are started in: high-priority clips by start time, then the longest first
+/// (ties by clip number). Pure.
+pub fn schedule_order(clips: &[Clip]) -> Vec<Clip> {
+    let mut order = clips.to_vec();
+    order.sort_by(|a, b| {
+        a.priority.cmp(&b.priority).then_with(|| match a.priority {
+            Priority::High => a.start.total_cmp(&b.start),
+            Priority::Normal => b.duration().total_cmp(&a.duration()),
+        })
+        .then(a.number.cmp(&b.number))
+    });
+    order
+}
+
+/// The temporary name a clip is written under before it is valid.
+pub fn partial_path(final_path: &Path) -> PathBuf {
+    let mut name = final_path.as_os_str().to_owned();
+    name.push(".partial");
+    PathBuf::from(name)
+}
+
+/// Encodes every clip of `clips` from `media` into `options.output_dir`.
+///
+/// Blocks until every clip is done, failed or cancelled; events are passed to `on_event` from
+/// the worker threads as they happen. Errors are only returned for problems that stop the whole
+/// run before it starts (ffmpeg missing, output folder not writable).
+pub fn execute(
+    media: &MediaInfo,
+    clips: &[Clip],
+    options: &ExecuteOptions,
+    cancel: &CancelToken,
+    on_event: &(dyn Fn(&TimedEvent) + Sync),
+) -> Result<Execution> {
+    ffmpeg_version(&options.tools)?;
+    std::fs::create_dir_all(&options.output_dir)
+        .map_err(|e| EngineError::io("cannot create output folder", &options.output_dir, e))?;
+    let started = Instant::now();
+    let emit = |event: Event| {
+        on_event(&TimedEvent {
+            at_s: started.elapsed().as_secs_f64(),
+            event,
+        })
+    };
+    let queue: Mutex<VecDeque<Clip>> = Mutex::new(schedule_order(clips).into());
+    for clip in clips {
+        emit(Event::Queued { clip: clip.number });
+    }
+    let outcomes: Mutex<Vec<ClipOutcome>> =
+        Mutex::new(clips.iter().copied().map(ClipOutcome::pending).collect());
+    let worker_count = options.workers.clamp(1, clips.len().max(1));
+    std::thread::scope(|scope| {
+        for worker in 0..worker_count {
+            let (queue, outcomes, emit) = (&queue, &outcomes, &emit);
+            scope.spawn(move || loop {
+                if cancel.is_cancelled() {
+                    return;
+                }
+                let Some(clip) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
+                    return;
+                };
+                let outcome = run_clip(media, &clip, worker, options, cancel, started, emit);
+                let mut all = outcomes.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some(slot) = all.iter_mut().find(|o| o.clip.number == clip.number) {
+                    *slot = outcome;
+                }
+            });
+        }
+    });
+    let outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
+    let wall_s = outcomes
+        .iter()
+        .filter_map(|o| o.finished_s)
+        .fold(0.0, f64::max);
+    Ok(Execution {
+        outcomes,
+        cancelled: cancel.is_cancelled(),
+        wall_s,
+    })
+}
+
+/// Runs one clip, with retries, and returns its outcome.
+fn run_clip(
+    media: &MediaInfo,
+    clip: &Clip,
+    worker: usize,
+    options: &ExecuteOptions,
+    cancel: &CancelToken,
+    started: Instant,
+    emit: &(dyn Fn(Event) + Sync),
+) -> ClipOutcome {
+    let final_path = options.output_dir.join(clip.file_name());
+    let temp_path = partial_path(&final_path);
+    let mut outcome = ClipOutcome::pending(*clip);
+    outcome.worker = Some(worker);
+    let attempts = 1 + options.retries;
+    for attempt in 1..=attempts {
+        if cancel.is_cancelled() {
+            outcome.status = ClipStatus::Cancelled;
+            break;
+        }
+        outcome.attempts = attempt;
+        let attempt_start = started.elapsed().as_secs_f64();
+        outcome.started_s.get_or_insert(attempt_start);
+        emit(Event::Started {
+            clip: clip.number,
+            worker,
+            attempt,
+        });
+        let job = EncodeJob {
+            input: &media.path,
+            output: &temp_path,
+            start: clip.start,
+            duration: clip.duration(),
+            has_audio: media.has_audio,
+            threads: options.threads,
+        };
+        let args = ffmpeg_args(options.profile, &job);
+        let on_progress = |done_s: f64| {
+            emit(Event::Progress {
+                clip: clip.number,
+                worker,
+                done_s,
+                total_s: clip.duration(),
+            })
+        };
+        let result = run_ffmpeg(&options.tools.ffmpeg, &args, options.timeout, cancel, &on_progress);
+        outcome.cpu_s += result.cpu_s;
+        outcome.wall_s = result.wall_s;
+        let failure = match &result.end {
+            End::Exited(0) => {
+                let validation = validate_file(&options.tools, &temp_path, clip, media, options.profile);
+                let valid = validation.valid;
+                let problems = validation.problems.join("; ");
+                outcome.validation = Some(validation);
+                if valid {
+                    match std::fs::rename(&temp_path, &final_path) {
+                        Ok(()) => {
+                            let finished = started.elapsed().as_secs_f64();
+                            outcome.bytes = std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
+                            outcome.status = ClipStatus::Done;
+                            outcome.finished_s = Some(finished);
+                            outcome.path = Some(final_path.clone());
+                            outcome.failure = None;
+                            emit(Event::Finished {
+                                clip: clip.number,
+                                worker,
+                                wall_s: result.wall_s,
+                                cpu_s: outcome.cpu_s,
+                                bytes: outcome.bytes,
+                            });
+                            return outcome;
+                        }
+                        Err(e) => format!("cannot rename {}: {e}", temp_path.display()),
+                    }
+                } else {
+                    format!("invalid output: {problems}")
+                }
+            }
+            End::Exited(code) => format!("ffmpeg exited with code {code}"),
+            End::Signaled(signal) => format!("ffmpeg killed by signal {signal}"),
+            End::TimedOut => format!("ffmpeg timed out after {:.1} s and was killed", options.timeout.as_secs_f64()),
+            End::Cancelled => "cancelled".to_owned(),
+            End::SpawnFailed(e) => format!("cannot start ffmpeg: {e}"),
+        };
+        let _ = std::fs::remove_file(&temp_path);
+        outcome.finished_s = Some(started.elapsed().as_secs_f64());
+        outcome.failure = Some(ClipFailure {
+            reason: failure.clone(),
+            stderr_tail: result.stderr_tail,
+        });
+        if matches!(result.end, End::Cancelled) || cancel.is_cancelled() {
+            outcome.status = ClipStatus::Cancelled;
+            break;
+        }
+        outcome.status = ClipStatus::Failed;
+        emit(Event::Failed {
+            clip: clip.number,
+            worker,
+            attempt,
+            reason: failure,
+            will_retry: attempt < attempts,
+        });
+    }
+    let _ = std::fs::remove_file(&temp_path);
+    outcome
+}
+
+/// How an ffmpeg child ended.
+#[derive(Debug)]
+enum End {
+    Exited(i32),
+    Signaled(i32),
+    TimedOut,
+    Cancelled,
+    SpawnFailed(String),
+}
+
+struct ChildResult {
+    end: End,
+    wall_s: f64,
+    cpu_s: f64,
+    stderr_tail: String,
+}
+
+/// Runs one ffmpeg in its own process group; kills the whole group on timeout or cancellation;
+/// reaps it with `wait4` to read its CPU time.
+fn run_ffmpeg(
+    ffmpeg: &Path,
+    args: &[std::ffi::OsString],
+    timeout: Duration,
+    cancel: &CancelToken,
+    on_progress: &(dyn Fn(f64) + Sync),
+) -> ChildResult {
+    let began = Instant::now();
+    let spawned = Command::new(ffmpeg)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn();
+    let mut child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            return ChildResult {
+                end: End::SpawnFailed(e.to_string()),
+                wall_s: 0.0,
+                cpu_s: 0.0,
+                stderr_tail: String::new(),
+            }
+        }
+    };
+    let pid = child.id() as libc::pid_t;
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    std::thread::scope(|scope| {
+        if let Some(stdout) = stdout {
+            scope.spawn(move || read_progress(stdout, on_progress));
+        }
+        let tail = scope.spawn(move || stderr.map(read_tail).unwrap_or_default());
+        let (exited_tx, exited_rx) = mpsc::channel();
+        // Waits for the exit without reaping, so the pid (and group) stay ours until we reap.
+        scope.spawn(move || {
+            wait_exit_no_reap(pid);
+            let _ = exited_tx.send(());
+        });
+        let mut stopped_by: Option<End> = None;
+        loop {
+            match exited_rx.recv_timeout(Duration::from_millis(20)) {
+                Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if stopped_by.is_none() {
+                        if cancel.is_cancelled() {
+                            stopped_by = Some(End::Cancelled);
+                        } else if began.elapsed() > timeout {
+                            stopped_by = Some(End::TimedOut);
+                        }
+                        if stopped_by.is_some() {
+                            kill_group(pid);
+                        }
+                    }
+                }
+            }
+        }
+        let (status, cpu_s) = reap(pid);
+        let end = stopped_by.unwrap_or(status);
+        ChildResult {
+            end,
+            wall_s: began.elapsed().as_secs_f64(),
+            cpu_s,
+            stderr_tail: tail.join().unwrap_or_default(),
+        }
+    })
+}
+
+/// Parses ffmpeg's `-progress` key=value stream and reports seconds written.
+fn read_progress(stdout: impl Read, on_progress: &(dyn Fn(f64) + Sync)) {
+    for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
+        if let Some(us) = line.strip_prefix("out_time_us=") {
+            if let Ok(us) = us.trim().parse::<i64>() {
+                on_progress(us.max(0) as f64 / 1e6);
+            }
+        }
+    }
+}
+
+/// Keeps the last lines of a stream.
+fn read_tail(stream: impl Read) -> String {
+    let mut tail: VecDeque<String> = VecDeque::with_capacity(STDERR_TAIL_LINES);
+    for line in BufReader::new(stream).lines().map_while(|l| l.ok()) {
+        if tail.len() == STDERR_TAIL_LINES {
+            tail.pop_front();
+        }
+        tail.push_back(line);
+    }
+    Vec::from(tail).join("\n")
+}
+
+fn wait_exit_no_reap(pid: libc::pid_t) {
+    loop {
+        // SAFETY: siginfo_t is plain data; waitid only writes into it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: waits on our own child without reaping it (WNOWAIT).
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PID,
+                pid as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOWAIT,
+            )
+        };
+        if rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return;
+        }
+    }
+}
+
+fn kill_group(pid: libc::pid_t) {
+    // SAFETY: the child is not reaped yet, so its process group id is still ours.
+    unsafe {
+        libc::kill(-pid, libc::SIGKILL);
+    }
+}
+
+/// Reaps the child and returns how it ended and its CPU seconds (user + system).
+fn reap(pid: libc::pid_t) -> (End, f64) {
+    let mut status = 0;
+    // SAFETY: rusage is plain data that wait4 fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: reaps our own child.
+        let rc = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        if rc == pid {
+            break;
+        }
+        if rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
+            continue;
+        }
+        return (End::SpawnFailed("lost track of the ffmpeg child".into()), 0.0);
+    }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);
+    let end = if libc::WIFEXITED(status) {
+        End::Exited(libc::WEXITSTATUS(status))
+    } else {
+        End::Signaled(libc::WTERMSIG(status))
+    };
+    (end, cpu)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clip(number: u32, start: f64, end: f64, priority: Priority) -> Clip {
+        Clip {
+            number,
+            start,
+            end,
+            priority,
+        }
+    }
+
+    #[test]
+    fn priority_first_then_longest() {
+        let clips = [
+            clip(1, 0.0, 30.0, Priority::High),
+            clip(2, 25.0, 55.0, Priority::High),
+            clip(3, 50.0, 80.0, Priority::Normal),
+            clip(4, 75.0, 90.0, Priority::Normal),
+            clip(5, 85.0, 120.0, Priority::Normal),
+        ];
+        let order: Vec<u32> = schedule_order(&clips).iter().map(|c| c.number).collect();
+        assert_eq!(order, vec![1, 2, 5, 3, 4]);
+    }
+
+    #[test]
+    fn partial_names() {
+        assert_eq!(
+            partial_path(Path::new("/o/clip_001.mp4")),
+            PathBuf::from("/o/clip_001.mp4.partial")
+        );
+    }
+}

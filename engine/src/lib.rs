@@ -1,0 +1,40 @@
+//! # clipbench-engine
+//!
+//! Turns one long video into overlapping short clips as fast as the machine allows:
+//! [`probe`](probe::probe) → [`plan`](plan::plan) → [`allocate`](allocate::allocate) →
+//! [`execute`](execute::execute) (parallel ffmpeg children) → [`validate`] → [`report`].
+//!
+//! The plan, the allocation, the ffmpeg argument vector and the metrics are pure functions.
+//! The library never prints, never exits and installs no signal handler: it returns typed
+//! results ([`EngineError`]) and emits [`Event`]s; the binaries own the terminal.
+//!
+//! ```no_run
+//! use clipbench_engine::{run, CancelToken, RunOptions};
+//! let options = RunOptions::new("out");
+//! let report = run(std::path::Path::new("video.mp4"), &options, &CancelToken::new(), &|_| {})?;
+//! println!("{} clips in {:.1} s", report.metrics.clips_done, report.metrics.wall_s);
+//! # Ok::<(), clipbench_engine::EngineError>(())
+//! ```
+
+pub mod allocate;
+pub mod encode;
+pub mod error;
+pub mod execute;
+pub mod fetch;
+pub mod monitor;
+pub mod plan;
+pub mod probe;
+pub mod report;
+pub mod run;
+pub mod tools;
+pub mod validate;
+
+pub use allocate::{allocate, Allocation, Strategy, SystemSnapshot, ThreadSetting};
+pub use encode::Profile;
+pub use error::{EngineError, Result};
+pub use execute::{CancelToken, ClipOutcome, ClipStatus, Event, TimedEvent};
+pub use plan::{plan, Clip, PlanOptions, Policy, Priority};
+pub use probe::{probe, MediaInfo};
+pub use report::{Metrics, RunReport};
+pub use run::{run, RunOptions};
+pub use tools::Tools;

@@ -1,0 +1,170 @@
+//! `clipbench-engine`: probe, plan and cut a video into clips from the command line.
+//!
+//! Exit codes: 0 every clip valid; 1 some clips failed; 2 bad input or set-up; 130 interrupted.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use clipbench_engine::{EngineError, PlanOptions, Policy, Profile, Strategy, ThreadSetting};
+
+#[derive(Parser)]
+#[command(
+    name = "clipbench-engine",
+    version,
+    about = "Cut a long video into overlapping short clips with parallel ffmpeg workers",
+    after_help = "Exit codes: 0 all clips valid, 1 some clips failed, 2 bad input or set-up, 130 interrupted.\n\
+                  Environment: CLIPBENCH_FFMPEG / CLIPBENCH_FFPROBE override the tool paths; RUST_LOG sets log detail."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show what the engine knows about a media file.
+    Probe {
+        file: PathBuf,
+        /// Also list keyframe times (read from packet flags, no decoding).
+        #[arg(long)]
+        keyframes: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the clips a policy plans for a file.
+    Plan {
+        file: PathBuf,
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cut INPUT (a path or an http(s) URL) into clips in DIR.
+    Run {
+        input: String,
+        /// Output folder (created if missing).
+        #[arg(short, long, value_name = "DIR")]
+        output: PathBuf,
+        #[command(flatten)]
+        encode: EncodeArgs,
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Write the run report as JSON to PATH.
+        #[arg(long, value_name = "PATH")]
+        json: Option<PathBuf>,
+    },
+    /// Run several strategies on one file, plus a W_ref run, and print a comparison.
+    Bench(cli::bench::BenchArgs),
+}
+
+/// Options shared by commands that plan.
+#[derive(Args, Clone)]
+struct PlanArgs {
+    /// Clip policy: fixed (30 s every 25 s, last clip >= 25 s), fixed:MIN_LAST (e.g. fixed:15),
+    /// fixed:MIN_LAST:LEN:STEP, or adaptive.
+    #[arg(long, default_value = "fixed:15")]
+    policy: Policy,
+    /// Most clips to plan.
+    #[arg(long, default_value_t = 100)]
+    max_clips: usize,
+    /// How many first clips are high priority.
+    #[arg(long, default_value_t = 3)]
+    priority_clips: usize,
+}
+
+impl PlanArgs {
+    fn options(&self) -> PlanOptions {
+        PlanOptions {
+            policy: self.policy,
+            max_clips: self.max_clips,
+            high_priority_clips: self.priority_clips,
+        }
+    }
+}
+
+/// Options shared by commands that encode.
+#[derive(Args, Clone)]
+struct EncodeArgs {
+    /// Worker strategy: serial, fixed:N, cores, cores-minus-one, python-optimized, adaptive,
+    /// ffmpeg-threads or auto.
+    #[arg(long, default_value = "auto")]
+    strategy: Strategy,
+    /// Encoding profile: original, optimized, seed or copy.
+    #[arg(long, default_value = "optimized")]
+    profile: Profile,
+    /// Override ffmpeg threads per worker: profile, auto or N.
+    #[arg(long)]
+    threads: Option<ThreadSetting>,
+    /// Per-clip timeout in seconds (default: 60 + 10 × clip length).
+    #[arg(long, value_name = "SECS")]
+    timeout: Option<f64>,
+    /// Attempts after the first when a clip fails.
+    #[arg(long, default_value_t = 1)]
+    retries: u32,
+}
+
+impl EncodeArgs {
+    fn apply(&self, options: &mut clipbench_engine::RunOptions) -> Result<(), EngineError> {
+        options.strategy = self.strategy;
+        options.profile = self.profile;
+        options.threads = self.threads;
+        options.retries = self.retries;
+        options.timeout = match self.timeout {
+            Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
+            Some(t) => {
+                return Err(EngineError::InvalidOption(format!(
+                    "--timeout {t}: give a positive number of seconds"
+                )))
+            }
+            None => None,
+        };
+        Ok(())
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Probe {
+            file,
+            keyframes,
+            json,
+        } => cli::commands::probe(&file, keyframes, json),
+        Command::Plan { file, plan, json } => cli::commands::plan(&file, &plan.options(), json),
+        Command::Run {
+            input,
+            output,
+            encode,
+            plan,
+            json,
+        } => {
+            let mut options = clipbench_engine::RunOptions::new(output);
+            options.plan = plan.options();
+            match encode.apply(&mut options) {
+                Ok(()) => cli::commands::run(&input, &options, json.as_deref()),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Command::Bench(args) => cli::bench::bench(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", cli::one_line(&e));
+            ExitCode::from(cli::exit_code_for(&e))
+        }
+    }
+}

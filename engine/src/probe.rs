@@ -1,0 +1,294 @@
+//! ffprobe → [`MediaInfo`]. Parsing is pure ([`parse_ffprobe_json`]); [`probe`] runs ffprobe.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, Result};
+use crate::tools::{spawn_error, Tools};
+
+/// What the engine needs to know about a media file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MediaInfo {
+    pub path: PathBuf,
+    /// Container duration in seconds.
+    pub duration: f64,
+    pub width: u32,
+    pub height: u32,
+    /// Frames per second of the first video stream (0 when unknown).
+    pub fps: f64,
+    pub video_codec: String,
+    pub audio_codec: Option<String>,
+    pub has_audio: bool,
+    /// Sample rate of the first audio stream, when there is one.
+    pub audio_sample_rate: Option<u32>,
+    /// Container bit rate in bits per second, when ffprobe reports it.
+    pub bit_rate: Option<u64>,
+    pub size_bytes: u64,
+    /// Presentation times of the video keyframes, in seconds, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyframes: Option<Vec<f64>>,
+}
+
+impl MediaInfo {
+    /// Duration of one video frame in seconds (1/25 s when the frame rate is unknown).
+    pub fn frame_duration(&self) -> f64 {
+        if self.fps > 0.0 {
+            1.0 / self.fps
+        } else {
+            1.0 / 25.0
+        }
+    }
+
+    /// Duration of one AAC audio frame (1024 samples) in seconds, 0 without audio.
+    pub fn audio_frame_duration(&self) -> f64 {
+        match self.audio_sample_rate {
+            Some(rate) if self.has_audio && rate > 0 => 1024.0 / rate as f64,
+            _ => 0.0,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct ProbeJson {
+    #[serde(default)]
+    streams: Vec<StreamJson>,
+    format: Option<FormatJson>,
+}
+
+#[derive(Deserialize)]
+struct StreamJson {
+    codec_type: Option<String>,
+    codec_name: Option<String>,
+    width: Option<u32>,
+    height: Option<u32>,
+    avg_frame_rate: Option<String>,
+    r_frame_rate: Option<String>,
+    sample_rate: Option<String>,
+    duration: Option<String>,
+    disposition: Option<Disposition>,
+}
+
+#[derive(Deserialize)]
+struct Disposition {
+    #[serde(default)]
+    attached_pic: u8,
+}
+
+#[derive(Deserialize)]
+struct FormatJson {
+    duration: Option<String>,
+    bit_rate: Option<String>,
+    size: Option<String>,
+}
+
+/// Parses a rate such as `25/1` or `30000/1001`; `0/0` and garbage give `None`.
+fn parse_rate(rate: &str) -> Option<f64> {
+    let (num, den) = rate.split_once('/').unwrap_or((rate, "1"));
+    let (num, den) = (num.trim().parse::<f64>().ok()?, den.trim().parse::<f64>().ok()?);
+    (num > 0.0 && den > 0.0).then(|| num / den)
+}
+
+/// Builds a [`MediaInfo`] from the JSON of `ffprobe -show_format -show_streams -of json`.
+pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
+    let parsed: ProbeJson = serde_json::from_str(json).map_err(|e| EngineError::NotMedia {
+        path: path.to_owned(),
+        detail: format!("unreadable ffprobe output: {e}"),
+    })?;
+    let video = parsed
+        .streams
+        .iter()
+        .find(|s| {
+            s.codec_type.as_deref() == Some("video")
+                && s.disposition.as_ref().is_none_or(|d| d.attached_pic == 0)
+        })
+        .ok_or_else(|| EngineError::NoVideoStream(path.to_owned()))?;
+    let audio = parsed
+        .streams
+        .iter()
+        .find(|s| s.codec_type.as_deref() == Some("audio"));
+    let format = parsed.format.as_ref();
+    let number = |s: Option<&String>| s.and_then(|v| v.parse::<f64>().ok());
+    let duration = number(format.and_then(|f| f.duration.as_ref()))
+        .or_else(|| number(video.duration.as_ref()))
+        .filter(|d| d.is_finite())
+        .unwrap_or(0.0);
+    if duration <= 0.0 {
+        return Err(EngineError::ZeroDuration(path.to_owned()));
+    }
+    let fps = video
+        .avg_frame_rate
+        .as_deref()
+        .and_then(parse_rate)
+        .or_else(|| video.r_frame_rate.as_deref().and_then(parse_rate))
+        .unwrap_or(0.0);
+    Ok(MediaInfo {
+        path: path.to_owned(),
+        duration,
+        width: video.width.unwrap_or(0),
+        height: video.height.unwrap_or(0),
+        fps,
+        video_codec: video.codec_name.clone().unwrap_or_default(),
+        audio_codec: audio.and_then(|a| a.codec_name.clone()),
+        has_audio: audio.is_some(),
+        audio_sample_rate: audio.and_then(|a| a.sample_rate.as_ref()?.parse().ok()),
+        bit_rate: format.and_then(|f| f.bit_rate.as_ref()?.parse().ok()),
+        size_bytes: format
+            .and_then(|f| f.size.as_ref()?.parse().ok())
+            .unwrap_or(0),
+        keyframes: None,
+    })
+}
+
+/// Runs ffprobe and returns its standard output, mapping failures to typed errors.
+fn run_ffprobe(tools: &Tools, path: &Path, args: &[&str]) -> Result<String> {
+    if !path.exists() {
+        return Err(EngineError::FileMissing(path.to_owned()));
+    }
+    let output = Command::new(&tools.ffprobe)
+        .args(args)
+        .arg(path)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| spawn_error("ffprobe", e, &tools.ffprobe))?;
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let detail = stderr
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("ffprobe failed")
+            .trim()
+            .to_owned();
+        return Err(EngineError::NotMedia {
+            path: path.to_owned(),
+            detail,
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+/// Probes a file with ffprobe.
+pub fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo> {
+    let json = run_ffprobe(
+        tools,
+        path,
+        &[
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_format",
+            "-show_streams",
+        ],
+    )?;
+    parse_ffprobe_json(path, &json)
+}
+
+/// Probes a file and also lists its video keyframe times (from packet flags, no decoding).
+pub fn probe_with_keyframes(tools: &Tools, path: &Path) -> Result<MediaInfo> {
+    let mut info = probe(tools, path)?;
+    let csv = run_ffprobe(
+        tools,
+        path,
+        &[
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "packet=pts_time,flags",
+            "-of",
+            "csv=p=0",
+        ],
+    )?;
+    info.keyframes = Some(parse_keyframes_csv(&csv));
+    Ok(info)
+}
+
+/// Parses `pts_time,flags` lines and keeps the sorted times of packets flagged `K`.
+pub fn parse_keyframes_csv(csv: &str) -> Vec<f64> {
+    let mut times: Vec<f64> = csv
+        .lines()
+        .filter_map(|line| {
+            let (time, flags) = line.trim().split_once(',')?;
+            flags.contains('K').then(|| time.parse::<f64>().ok())?
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times
+}
+
+/// The first line of `ffmpeg -version`, e.g. `ffmpeg version 5.1.6-0+deb12u1 ...`.
+pub fn ffmpeg_version(tools: &Tools) -> Result<String> {
+    let output = Command::new(&tools.ffmpeg)
+        .arg("-version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| spawn_error("ffmpeg", e, &tools.ffmpeg))?;
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BBB: &str = r#"{"streams":[
+      {"codec_type":"video","codec_name":"h264","width":1280,"height":720,
+       "avg_frame_rate":"25/1","r_frame_rate":"25/1","duration":"5.280000"},
+      {"codec_type":"audio","codec_name":"aac","sample_rate":"48000"}],
+     "format":{"duration":"5.312000","bit_rate":"1322173","size":"877936"}}"#;
+
+    #[test]
+    fn parses_video_and_audio() {
+        let info = parse_ffprobe_json(Path::new("a.mp4"), BBB).unwrap();
+        assert_eq!((info.width, info.height), (1280, 720));
+        assert_eq!(info.fps, 25.0);
+        assert_eq!(info.duration, 5.312);
+        assert_eq!(info.video_codec, "h264");
+        assert_eq!(info.audio_codec.as_deref(), Some("aac"));
+        assert_eq!(info.audio_sample_rate, Some(48000));
+        assert_eq!(info.size_bytes, 877936);
+        assert!(info.has_audio);
+    }
+
+    #[test]
+    fn ntsc_rate_and_missing_rates() {
+        assert!((parse_rate("30000/1001").unwrap() - 29.97).abs() < 0.01);
+        assert_eq!(parse_rate("0/0"), None);
+        assert_eq!(parse_rate("x"), None);
+    }
+
+    #[test]
+    fn audio_only_is_no_video() {
+        let json = r#"{"streams":[{"codec_type":"audio","codec_name":"mp3"}],"format":{"duration":"3"}}"#;
+        assert!(matches!(
+            parse_ffprobe_json(Path::new("a.mp3"), json),
+            Err(EngineError::NoVideoStream(_))
+        ));
+    }
+
+    #[test]
+    fn zero_or_missing_duration_is_an_error() {
+        for format in [r#"{"duration":"0.000000"}"#, r#"{}"#] {
+            let json = format!(
+                r#"{{"streams":[{{"codec_type":"video","codec_name":"h264"}}],"format":{format}}}"#
+            );
+            assert!(matches!(
+                parse_ffprobe_json(Path::new("z.mp4"), &json),
+                Err(EngineError::ZeroDuration(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn keyframes_from_packet_flags() {
+        let csv = "2.000000,K__\n0.000000,K__\n0.040000,___\nN/A,K_\n";
+        assert_eq!(parse_keyframes_csv(csv), vec![0.0, 2.0]);
+    }
+}

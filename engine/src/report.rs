@@ -1,0 +1,190 @@
+//! [`RunReport`]: everything one engine run measured, serialisable to JSON. The metrics are
+//! computed by the pure [`Metrics::compute`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::allocate::{Allocation, Strategy, SystemSnapshot};
+use crate::encode::Profile;
+use crate::execute::{ClipOutcome, ClipStatus, Execution};
+use crate::monitor::MonitorSummary;
+use crate::plan::{Clip, PlanOptions};
+use crate::probe::MediaInfo;
+
+/// Version of the [`RunReport`] JSON layout; bumped on any incompatible change.
+pub const REPORT_SCHEMA_VERSION: u32 = 1;
+
+/// The numbers of a run (DESIGN.md, "Definitions").
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// Execution start to the last clip finished, seconds.
+    pub wall_s: f64,
+    /// Execution start to the first clip finished.
+    pub time_to_first_clip_s: Option<f64>,
+    /// Work W: CPU seconds (user + system) of every ffmpeg child, from `wait4`.
+    pub work_cpu_s: f64,
+    /// Sum of the clips' wall times (the design's simpler measure of work).
+    pub clip_wall_sum_s: f64,
+    /// Wall time of the longest single clip.
+    pub longest_clip_s: f64,
+    /// Ideal schedule of this run's own work: `max(W / cores, longest clip)`.
+    pub floor_s: f64,
+    /// `floor / wall`: how close the schedule came to the ideal (1.0 is perfect).
+    pub efficiency: f64,
+    /// `W / (cores × wall)`: the share of the machine the run kept busy.
+    pub utilisation: f64,
+    /// Seconds of source video per second of wall time.
+    pub realtime_factor: f64,
+    pub output_bytes: u64,
+    pub clips_done: usize,
+    pub clips_failed: usize,
+}
+
+impl Metrics {
+    /// Computes the metrics of an execution on a machine with `cores` logical CPUs.
+    pub fn compute(outcomes: &[ClipOutcome], cores: usize, source_duration: f64) -> Metrics {
+        let done: Vec<&ClipOutcome> = outcomes
+            .iter()
+            .filter(|o| o.status == ClipStatus::Done)
+            .collect();
+        let wall_s = outcomes
+            .iter()
+            .filter_map(|o| o.finished_s)
+            .fold(0.0, f64::max);
+        let work_cpu_s: f64 = outcomes.iter().map(|o| o.cpu_s).sum();
+        let longest_clip_s = done.iter().map(|o| o.wall_s).fold(0.0, f64::max);
+        let floor_s = (work_cpu_s / cores.max(1) as f64).max(longest_clip_s);
+        let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
+        Metrics {
+            wall_s,
+            time_to_first_clip_s: done
+                .iter()
+                .filter_map(|o| o.finished_s)
+                .min_by(f64::total_cmp),
+            work_cpu_s,
+            clip_wall_sum_s: outcomes.iter().map(|o| o.wall_s).sum(),
+            longest_clip_s,
+            floor_s,
+            efficiency: ratio(floor_s, wall_s),
+            utilisation: ratio(work_cpu_s, cores.max(1) as f64 * wall_s),
+            realtime_factor: ratio(source_duration, wall_s),
+            output_bytes: done.iter().map(|o| o.bytes).sum(),
+            clips_done: done.len(),
+            clips_failed: outcomes
+                .iter()
+                .filter(|o| o.status == ClipStatus::Failed)
+                .count(),
+        }
+    }
+}
+
+/// One failed clip, for the report's failure list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailureSummary {
+    pub clip: u32,
+    pub reason: String,
+    pub stderr_tail: String,
+}
+
+/// Everything about one engine run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    pub schema_version: u32,
+    pub engine_version: String,
+    pub ffmpeg_version: String,
+    pub input: MediaInfo,
+    pub plan_options: PlanOptions,
+    pub plan: Vec<Clip>,
+    pub strategy: Strategy,
+    pub profile: Profile,
+    pub system: SystemSnapshot,
+    pub allocation: Allocation,
+    /// Probe, plan and allocation time before encoding started, seconds.
+    pub analysis_s: f64,
+    pub metrics: Metrics,
+    pub cancelled: bool,
+    pub clips: Vec<ClipOutcome>,
+    pub failures: Vec<FailureSummary>,
+    pub monitor: MonitorSummary,
+}
+
+impl RunReport {
+    /// Whether every planned clip was written and is valid.
+    pub fn all_valid(&self) -> bool {
+        !self.cancelled && self.clips.iter().all(|c| c.status == ClipStatus::Done)
+    }
+
+    /// Lists the failed clips of an execution.
+    pub fn failures_of(execution: &Execution) -> Vec<FailureSummary> {
+        execution
+            .outcomes
+            .iter()
+            .filter(|o| o.status == ClipStatus::Failed)
+            .map(|o| FailureSummary {
+                clip: o.clip.number,
+                reason: o.failure.as_ref().map(|f| f.reason.clone()).unwrap_or_default(),
+                stderr_tail: o
+                    .failure
+                    .as_ref()
+                    .map(|f| f.stderr_tail.clone())
+                    .unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Priority;
+
+    fn outcome(number: u32, finished: f64, wall: f64, cpu: f64, status: ClipStatus) -> ClipOutcome {
+        ClipOutcome {
+            clip: Clip {
+                number,
+                start: 0.0,
+                end: 30.0,
+                priority: Priority::Normal,
+            },
+            status,
+            path: None,
+            worker: Some(0),
+            attempts: 1,
+            queued_s: 0.0,
+            started_s: Some(finished - wall),
+            finished_s: Some(finished),
+            wall_s: wall,
+            cpu_s: cpu,
+            bytes: 100,
+            validation: None,
+            failure: None,
+        }
+    }
+
+    #[test]
+    fn metrics_by_hand() {
+        // Two workers on 2 cores: clips of 4 s and 6 s wall, 3 + 5 + 4 CPU-s, last at 10 s.
+        let outcomes = [
+            outcome(1, 4.0, 4.0, 3.0, ClipStatus::Done),
+            outcome(2, 6.0, 6.0, 5.0, ClipStatus::Done),
+            outcome(3, 10.0, 4.0, 4.0, ClipStatus::Failed),
+        ];
+        let m = Metrics::compute(&outcomes, 2, 60.0);
+        assert_eq!(m.wall_s, 10.0);
+        assert_eq!(m.time_to_first_clip_s, Some(4.0));
+        assert_eq!(m.work_cpu_s, 12.0);
+        assert_eq!(m.clip_wall_sum_s, 14.0);
+        assert_eq!(m.longest_clip_s, 6.0);
+        assert_eq!(m.floor_s, 6.0); // max(12 / 2, 6)
+        assert_eq!(m.efficiency, 0.6);
+        assert_eq!(m.utilisation, 0.6); // 12 / (2 × 10)
+        assert_eq!(m.realtime_factor, 6.0);
+        assert_eq!((m.clips_done, m.clips_failed, m.output_bytes), (2, 1, 200));
+    }
+
+    #[test]
+    fn empty_run_has_zero_metrics() {
+        let m = Metrics::compute(&[], 2, 60.0);
+        assert_eq!((m.wall_s, m.efficiency, m.utilisation), (0.0, 0.0, 0.0));
+        assert_eq!(m.time_to_first_clip_s, None);
+    }
+}

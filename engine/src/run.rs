@@ -1,0 +1,130 @@
+//! One whole job: probe → plan → allocate → execute (with the monitor) → report.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::allocate::{allocate, Strategy, ThreadSetting};
+use crate::encode::Profile;
+use crate::error::{EngineError, Result};
+use crate::execute::{execute, CancelToken, Event, ExecuteOptions, TimedEvent};
+use crate::monitor::{snapshot, Monitor};
+use crate::plan::{plan, PlanOptions};
+use crate::probe::{ffmpeg_version, probe};
+use crate::report::{Metrics, RunReport, REPORT_SCHEMA_VERSION};
+use crate::tools::Tools;
+
+/// Everything a run needs besides its input.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub output_dir: PathBuf,
+    pub strategy: Strategy,
+    pub profile: Profile,
+    pub plan: PlanOptions,
+    /// Overrides the strategy's ffmpeg thread setting (e.g. `Fixed(1)` for a W_ref run).
+    pub threads: Option<ThreadSetting>,
+    /// Per-clip timeout; `None` picks [`default_timeout`].
+    pub timeout: Option<Duration>,
+    pub retries: u32,
+    /// How often the monitor samples CPU and memory.
+    pub monitor_interval: Duration,
+    pub tools: Tools,
+}
+
+impl RunOptions {
+    /// The engine's defaults: `auto` strategy, `optimized` profile, fixed 30/25 plan (last clip
+    /// at least 15 s, as the optimized backend), one retry, 10 Hz monitor.
+    pub fn new(output_dir: impl Into<PathBuf>) -> Self {
+        RunOptions {
+            output_dir: output_dir.into(),
+            strategy: Strategy::Auto,
+            profile: Profile::Optimized,
+            plan: PlanOptions {
+                policy: crate::plan::Policy::OPTIMIZED,
+                ..Default::default()
+            },
+            threads: None,
+            timeout: None,
+            retries: 1,
+            monitor_interval: Duration::from_millis(100),
+            tools: Tools::from_env(),
+        }
+    }
+}
+
+/// A generous per-clip timeout: 60 s plus 10 s per second of clip.
+pub fn default_timeout(clip_seconds: f64) -> Duration {
+    Duration::from_secs_f64(60.0 + 10.0 * clip_seconds.max(0.0))
+}
+
+/// Processes a local video file into clips and reports what happened.
+///
+/// Events (clip queued, started, progress, finished, failed) are passed to `on_event` as they
+/// happen, from worker threads. Errors are returned only for problems with the input or the
+/// set-up; failed clips are listed in the report.
+pub fn run(
+    input: &Path,
+    options: &RunOptions,
+    cancel: &CancelToken,
+    on_event: &(dyn Fn(&TimedEvent) + Sync),
+) -> Result<RunReport> {
+    let analysis_start = Instant::now();
+    let media = probe(&options.tools, input)?;
+    let ffmpeg_version = ffmpeg_version(&options.tools)?;
+    let clips = plan(&media, &options.plan);
+    if clips.is_empty() {
+        return Err(EngineError::InvalidOption(format!(
+            "the {} policy plans no clip for a {:.1} s video: try --policy adaptive or a smaller minimum last clip (fixed:MIN)",
+            options.plan.policy, media.duration
+        )));
+    }
+    let system = snapshot(Duration::from_millis(100));
+    let mut allocation = allocate(options.strategy, &system, &media, clips.len());
+    if let Some(threads) = options.threads {
+        allocation.ffmpeg_threads = threads;
+        allocation.reason.push_str(&format!(", threads overridden to {threads}"));
+    }
+    let analysis_s = analysis_start.elapsed().as_secs_f64();
+    if cancel.is_cancelled() {
+        return Err(EngineError::Cancelled);
+    }
+    on_event(&TimedEvent {
+        at_s: 0.0,
+        event: Event::Planned {
+            clips: clips.len(),
+            workers: allocation.workers,
+        },
+    });
+    let longest = clips.iter().map(|c| c.duration()).fold(0.0, f64::max);
+    let execute_options = ExecuteOptions {
+        profile: options.profile,
+        threads: allocation.ffmpeg_threads,
+        workers: allocation.workers,
+        timeout: options.timeout.unwrap_or_else(|| default_timeout(longest)),
+        retries: options.retries,
+        output_dir: options.output_dir.clone(),
+        tools: options.tools.clone(),
+    };
+    let monitor = Monitor::start(options.monitor_interval);
+    let execution = execute(&media, &clips, &execute_options, cancel, on_event);
+    let monitor = monitor.stop();
+    let execution = execution?;
+    let metrics = Metrics::compute(&execution.outcomes, system.logical_cpus, media.duration);
+    Ok(RunReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        engine_version: env!("CARGO_PKG_VERSION").to_owned(),
+        ffmpeg_version,
+        failures: RunReport::failures_of(&execution),
+        input: media,
+        plan_options: options.plan,
+        plan: clips,
+        strategy: options.strategy,
+        profile: options.profile,
+        system,
+        allocation,
+        analysis_s,
+        metrics,
+        cancelled: execution.cancelled,
+        clips: execution.outcomes,
+        monitor,
+    })
+}
