@@ -1,9 +1,9 @@
 //! Clip planning: [`MediaInfo`] + [`PlanOptions`] → overlapping [`Clip`]s. Pure.
 //!
 //! Two policies:
-//! - **fixed** — the existing backends: 30 s clips every 25 s from 0; a clip that would run past
-//!   the end is cut at the end and kept only when at least `min_last` long (25 s in the original
-//!   backend, 15 s in the optimized one), and planning stops there. The uncovered tail is
+//! - **fixed** — the existing backends: 30 s clips every 25 s from 0; a clip that reaches or would
+//!   run past the end is cut at the end and kept only when at least `min_last` long (25 s in the
+//!   original backend, 15 s in the optimized one), and planning stops there. The uncovered tail is
 //!   therefore shorter than `min_last`.
 //! - **adaptive** — a target length `L0 = clamp(duration / 20, 15, 30)` and overlap
 //!   `O = clamp(L0 / 6, 3, 5)`; the clip count `n` is the integer nearest `(duration - O) /
@@ -217,6 +217,9 @@ fn fixed_spans(duration: f64, len: f64, step: f64, min_last: f64, max: usize) ->
             break;
         }
         spans.push((start, end));
+        if end >= duration {
+            break;
+        }
         index += 1;
     }
     spans

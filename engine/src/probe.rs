@@ -96,6 +96,18 @@ pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
         path: path.to_owned(),
         detail: format!("unreadable ffprobe output: {e}"),
     })?;
+    let format = parsed.format.as_ref();
+    let number = |s: Option<&String>| s.and_then(|v| v.parse::<f64>().ok());
+    let duration = number(format.and_then(|f| f.duration.as_ref()))
+        .or_else(|| {
+            let streams = parsed.streams.iter().filter_map(|s| number(s.duration.as_ref()));
+            streams.reduce(f64::max)
+        })
+        .filter(|d| d.is_finite())
+        .unwrap_or(0.0);
+    if duration <= 0.0 {
+        return Err(EngineError::ZeroDuration(path.to_owned()));
+    }
     let video = parsed
         .streams
         .iter()
@@ -108,15 +120,6 @@ pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
         .streams
         .iter()
         .find(|s| s.codec_type.as_deref() == Some("audio"));
-    let format = parsed.format.as_ref();
-    let number = |s: Option<&String>| s.and_then(|v| v.parse::<f64>().ok());
-    let duration = number(format.and_then(|f| f.duration.as_ref()))
-        .or_else(|| number(video.duration.as_ref()))
-        .filter(|d| d.is_finite())
-        .unwrap_or(0.0);
-    if duration <= 0.0 {
-        return Err(EngineError::ZeroDuration(path.to_owned()));
-    }
     let fps = video
         .avg_frame_rate
         .as_deref()

@@ -1,0 +1,61 @@
+//! A hung ffmpeg is killed by the per-clip timeout and reaped (no zombie). Alone in its own
+//! test binary so that no other test's children are counted.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use clipbench_engine::execute::{execute, ExecuteOptions};
+use clipbench_engine::{CancelToken, Clip, ClipStatus, MediaInfo, Priority, Profile, ThreadSetting, Tools};
+
+/// Child processes of this test process, zombies included.
+fn children() -> Vec<String> {
+    let mut all = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let text = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        all.extend(text.split_whitespace().map(str::to_owned));
+    }
+    all
+}
+
+#[test]
+fn a_hung_ffmpeg_is_killed_by_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    // ffmpeg blocks for ever opening a FIFO nobody writes to: a real hang.
+    let fifo = dir.path().join("never.mp4");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let media = MediaInfo {
+        path: fifo.clone(),
+        duration: 10.0,
+        width: 160,
+        height: 90,
+        fps: 25.0,
+        ..Default::default()
+    };
+    let clip = Clip {
+        number: 1,
+        start: 0.0,
+        end: 5.0,
+        priority: Priority::High,
+    };
+    let options = ExecuteOptions {
+        profile: Profile::Optimized,
+        threads: ThreadSetting::Profile,
+        workers: 1,
+        timeout: Duration::from_millis(500),
+        retries: 1,
+        output_dir: dir.path().join("out"),
+        tools: Tools::from_env(),
+    };
+    let began = Instant::now();
+    let execution = execute(&media, &[clip], &options, &CancelToken::new(), &|_| {}).unwrap();
+    let outcome = &execution.outcomes[0];
+    assert_eq!(outcome.status, ClipStatus::Failed);
+    assert_eq!(outcome.attempts, 2);
+    let reason = &outcome.failure.as_ref().unwrap().reason;
+    assert!(reason.contains("timed out"), "{reason}");
+    assert!(began.elapsed() < Duration::from_secs(30), "the timeout must end the hang");
+    assert!(children().is_empty(), "no child left behind: {:?}", children());
+    assert!(!Path::new(&dir.path().join("out/clip_001.mp4.partial")).exists());
+}
