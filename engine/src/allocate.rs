@@ -313,10 +313,17 @@ mod tests {
         let m8 = machine(8, 16.0, 10.0, 0.5);
         assert_eq!(workers("serial", &m8, 24), 1);
         assert_eq!(workers("fixed:5", &m8, 24), 5);
-        assert_eq!(workers("fixed:5", &m8, 2), 2, "never more workers than clips");
+        assert_eq!(
+            workers("fixed:5", &m8, 2),
+            2,
+            "never more workers than clips"
+        );
         assert_eq!(workers("cores", &m8, 24), 8);
         assert_eq!(workers("cores-minus-one", &m8, 24), 7);
-        assert_eq!(workers("cores-minus-one", &machine(1, 4.0, 0.0, 0.0), 24), 1);
+        assert_eq!(
+            workers("cores-minus-one", &machine(1, 4.0, 0.0, 0.0), 24),
+            1
+        );
         let ff = allocate(Strategy::FfmpegThreads, &m8, &video(), 24);
         assert_eq!((ff.workers, ff.ffmpeg_threads), (1, ThreadSetting::Auto));
     }
@@ -324,17 +331,35 @@ mod tests {
     #[test]
     fn python_optimized_formula() {
         // 2 cores: max(1, 2 - 2) = 1 worker, as the design notes say.
-        assert_eq!(workers("python-optimized", &machine(2, 24.0, 5.0, 0.1), 24), 1);
+        assert_eq!(
+            workers("python-optimized", &machine(2, 24.0, 5.0, 0.1), 24),
+            1
+        );
         // 8 cores, idle: cpu 6, memory (16-2)/0.5 = 28, cap 10 → 6.
-        assert_eq!(workers("python-optimized", &machine(8, 16.0, 5.0, 0.1), 24), 6);
+        assert_eq!(
+            workers("python-optimized", &machine(8, 16.0, 5.0, 0.1), 24),
+            6
+        );
         // 8 cores, busy: cpu halved to 3.
-        assert_eq!(workers("python-optimized", &machine(8, 16.0, 95.0, 7.0), 24), 3);
+        assert_eq!(
+            workers("python-optimized", &machine(8, 16.0, 95.0, 7.0), 24),
+            3
+        );
         // 64 cores, big memory: capped at 16.
-        assert_eq!(workers("python-optimized", &machine(64, 256.0, 5.0, 1.0), 100), 16);
+        assert_eq!(
+            workers("python-optimized", &machine(64, 256.0, 5.0, 1.0), 100),
+            16
+        );
         // 64 cores, 3 GiB: memory_based = int(1 / 0.5) = 2.
-        assert_eq!(workers("python-optimized", &machine(64, 3.0, 5.0, 1.0), 100), 2);
+        assert_eq!(
+            workers("python-optimized", &machine(64, 3.0, 5.0, 1.0), 100),
+            2
+        );
         // Never more than the clips.
-        assert_eq!(workers("python-optimized", &machine(64, 256.0, 5.0, 1.0), 4), 4);
+        assert_eq!(
+            workers("python-optimized", &machine(64, 256.0, 5.0, 1.0), 4),
+            4
+        );
     }
 
     #[test]
@@ -356,7 +381,10 @@ mod tests {
         assert_eq!(alloc(&machine(64, 4.0, 5.0, 0.0), &light).workers, 2);
         // 64 cores, large memory: capped at 16.
         assert_eq!(alloc(&machine(64, 256.0, 5.0, 0.0), &light).workers, 16);
-        assert_eq!(alloc(&machine(64, 256.0, 5.0, 0.0), &light).ffmpeg_threads, ThreadSetting::Fixed(1));
+        assert_eq!(
+            alloc(&machine(64, 256.0, 5.0, 0.0), &light).ffmpeg_threads,
+            ThreadSetting::Fixed(1)
+        );
     }
 
     #[test]

@@ -117,7 +117,14 @@ pub fn ffmpeg_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
             }
         }
         Profile::Optimized => {
-            push(&["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency"]);
+            push(&[
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                "-tune",
+                "zerolatency",
+            ]);
             push(&["-crf", "28", "-pix_fmt", "yuv420p"]);
             if job.has_audio {
                 push(&["-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-ac", "2"]);
@@ -169,7 +176,10 @@ mod tests {
     fn optimized_limits_only_the_encoder() {
         let l = line(Profile::Optimized, ThreadSetting::Profile);
         assert!(l.contains("-ss 25.000 -i in.mp4 -t 30.000 -c:v libx264 -preset ultrafast -tune zerolatency -crf 28 -pix_fmt yuv420p"), "{l}");
-        assert!(l.contains("-c:a aac -b:a 128k -ar 44100 -ac 2 -threads 1 -movflags +faststart"), "{l}");
+        assert!(
+            l.contains("-c:a aac -b:a 128k -ar 44100 -ac 2 -threads 1 -movflags +faststart"),
+            "{l}"
+        );
         assert_eq!(l.matches("-threads").count(), 1);
         assert!(l.find("-progress pipe:1").unwrap() < l.find("-i ").unwrap());
         assert!(l.ends_with("-f mp4 out/clip_001.mp4.partial"));

@@ -185,11 +185,13 @@ pub struct Execution {
 pub fn schedule_order(clips: &[Clip]) -> Vec<Clip> {
     let mut order = clips.to_vec();
     order.sort_by(|a, b| {
-        a.priority.cmp(&b.priority).then_with(|| match a.priority {
-            Priority::High => a.start.total_cmp(&b.start),
-            Priority::Normal => b.duration().total_cmp(&a.duration()),
-        })
-        .then(a.number.cmp(&b.number))
+        a.priority
+            .cmp(&b.priority)
+            .then_with(|| match a.priority {
+                Priority::High => a.start.total_cmp(&b.start),
+                Priority::Normal => b.duration().total_cmp(&a.duration()),
+            })
+            .then(a.number.cmp(&b.number))
     });
     order
 }
@@ -305,12 +307,19 @@ fn run_clip(
                 total_s: clip.duration(),
             })
         };
-        let result = run_ffmpeg(&options.tools.ffmpeg, &args, options.timeout, cancel, &on_progress);
+        let result = run_ffmpeg(
+            &options.tools.ffmpeg,
+            &args,
+            options.timeout,
+            cancel,
+            &on_progress,
+        );
         outcome.cpu_s += result.cpu_s;
         outcome.wall_s = result.wall_s;
         let failure = match &result.end {
             End::Exited(0) => {
-                let validation = validate_file(&options.tools, &temp_path, clip, media, options.profile);
+                let validation =
+                    validate_file(&options.tools, &temp_path, clip, media, options.profile);
                 let valid = validation.valid;
                 let problems = validation.problems.join("; ");
                 outcome.validation = Some(validation);
@@ -318,7 +327,8 @@ fn run_clip(
                     match std::fs::rename(&temp_path, &final_path) {
                         Ok(()) => {
                             let finished = started.elapsed().as_secs_f64();
-                            outcome.bytes = std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
+                            outcome.bytes =
+                                std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
                             outcome.status = ClipStatus::Done;
                             outcome.finished_s = Some(finished);
                             outcome.path = Some(final_path.clone());
@@ -340,7 +350,10 @@ fn run_clip(
             }
             End::Exited(code) => format!("ffmpeg exited with code {code}"),
             End::Signaled(signal) => format!("ffmpeg killed by signal {signal}"),
-            End::TimedOut => format!("ffmpeg timed out after {:.1} s and was killed", options.timeout.as_secs_f64()),
+            End::TimedOut => format!(
+                "ffmpeg timed out after {:.1} s and was killed",
+                options.timeout.as_secs_f64()
+            ),
             End::Cancelled => "cancelled".to_owned(),
             End::SpawnFailed(e) => format!("cannot start ffmpeg: {e}"),
         };
@@ -518,7 +531,10 @@ fn reap(pid: libc::pid_t) -> (End, f64) {
         if rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR) {
             continue;
         }
-        return (End::SpawnFailed("lost track of the ffmpeg child".into()), 0.0);
+        return (
+            End::SpawnFailed("lost track of the ffmpeg child".into()),
+            0.0,
+        );
     }
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     let cpu = seconds(usage.ru_utime) + seconds(usage.ru_stime);

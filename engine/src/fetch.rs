@@ -183,9 +183,18 @@ mod tests {
 
     #[test]
     fn inputs_are_classified() {
-        assert_eq!(Input::parse("a/b.mp4").unwrap(), Input::Path("a/b.mp4".into()));
-        assert!(matches!(Input::parse("https://x.org/v.mp4").unwrap(), Input::Url(_)));
-        assert!(matches!(Input::parse("HTTP://x.org/v.mp4").unwrap(), Input::Url(_)));
+        assert_eq!(
+            Input::parse("a/b.mp4").unwrap(),
+            Input::Path("a/b.mp4".into())
+        );
+        assert!(matches!(
+            Input::parse("https://x.org/v.mp4").unwrap(),
+            Input::Url(_)
+        ));
+        assert!(matches!(
+            Input::parse("HTTP://x.org/v.mp4").unwrap(),
+            Input::Url(_)
+        ));
         assert!(matches!(
             Input::parse("ftp://x.org/v.mp4"),
             Err(EngineError::UnsupportedScheme(_))

@@ -91,7 +91,11 @@ impl MonitorSummary {
             interval_s: interval.as_secs_f64(),
             cpu_mean_percent: samples.iter().map(|s| s.cpu_percent).sum::<f32>() / n,
             cpu_peak_percent: samples.iter().map(|s| s.cpu_percent).fold(0.0, f32::max),
-            memory_peak_bytes: samples.iter().map(|s| s.memory_used_bytes).max().unwrap_or(0),
+            memory_peak_bytes: samples
+                .iter()
+                .map(|s| s.memory_used_bytes)
+                .max()
+                .unwrap_or(0),
             sampler_cpu_s,
             samples,
         }
@@ -226,7 +230,11 @@ mod tests {
         let monitor = Monitor::start(Duration::from_millis(20));
         std::thread::sleep(Duration::from_millis(200));
         let summary = monitor.stop();
-        assert!(summary.samples.len() >= 3, "{} samples", summary.samples.len());
+        assert!(
+            summary.samples.len() >= 3,
+            "{} samples",
+            summary.samples.len()
+        );
         assert!(summary.memory_peak_bytes > 0);
         let snap = snapshot(Duration::from_millis(100));
         assert!(snap.logical_cpus >= 1 && snap.total_memory_bytes > 0);

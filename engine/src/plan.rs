@@ -82,7 +82,8 @@ impl FromStr for Policy {
     /// `fixed` (= `fixed:25`, the original backend), `fixed:MIN_LAST` (e.g. `fixed:15` for the
     /// optimized backend), `fixed:MIN_LAST:LEN:STEP`, or `adaptive`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = || format!("unknown policy {s:?}: use fixed, fixed:MIN_LAST[:LEN:STEP] or adaptive");
+        let bad =
+            || format!("unknown policy {s:?}: use fixed, fixed:MIN_LAST[:LEN:STEP] or adaptive");
         if s == "adaptive" {
             return Ok(Policy::Adaptive);
         }
@@ -101,7 +102,11 @@ impl FromStr for Policy {
             [m, l, s] => (m, l, s),
             _ => return Err(bad()),
         };
-        if !(clip_len > 0.0 && step > 0.0 && step <= clip_len && (0.0..=clip_len).contains(&min_last)) {
+        if !(clip_len > 0.0
+            && step > 0.0
+            && step <= clip_len
+            && (0.0..=clip_len).contains(&min_last))
+        {
             return Err(format!(
                 "policy {s:?}: need 0 < STEP <= LEN and 0 <= MIN_LAST <= LEN"
             ));
@@ -328,7 +333,12 @@ mod tests {
         assert!("fixed:x".parse::<Policy>().is_err());
         assert!("fixedly".parse::<Policy>().is_err());
         assert!("fixed:10:5:10".parse::<Policy>().is_err());
-        for p in [Policy::ORIGINAL, Policy::OPTIMIZED, Policy::Adaptive, "fixed:5:20:15".parse().unwrap()] {
+        for p in [
+            Policy::ORIGINAL,
+            Policy::OPTIMIZED,
+            Policy::Adaptive,
+            "fixed:5:20:15".parse().unwrap(),
+        ] {
             assert_eq!(p.to_string().parse::<Policy>(), Ok(p));
         }
     }

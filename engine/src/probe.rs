@@ -86,7 +86,10 @@ struct FormatJson {
 /// Parses a rate such as `25/1` or `30000/1001`; `0/0` and garbage give `None`.
 fn parse_rate(rate: &str) -> Option<f64> {
     let (num, den) = rate.split_once('/').unwrap_or((rate, "1"));
-    let (num, den) = (num.trim().parse::<f64>().ok()?, den.trim().parse::<f64>().ok()?);
+    let (num, den) = (
+        num.trim().parse::<f64>().ok()?,
+        den.trim().parse::<f64>().ok()?,
+    );
     (num > 0.0 && den > 0.0).then(|| num / den)
 }
 
@@ -100,7 +103,10 @@ pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
     let number = |s: Option<&String>| s.and_then(|v| v.parse::<f64>().ok());
     let duration = number(format.and_then(|f| f.duration.as_ref()))
         .or_else(|| {
-            let streams = parsed.streams.iter().filter_map(|s| number(s.duration.as_ref()));
+            let streams = parsed
+                .streams
+                .iter()
+                .filter_map(|s| number(s.duration.as_ref()));
             streams.reduce(f64::max)
         })
         .filter(|d| d.is_finite())
@@ -269,7 +275,8 @@ mod tests {
 
     #[test]
     fn audio_only_is_no_video() {
-        let json = r#"{"streams":[{"codec_type":"audio","codec_name":"mp3"}],"format":{"duration":"3"}}"#;
+        let json =
+            r#"{"streams":[{"codec_type":"audio","codec_name":"mp3"}],"format":{"duration":"3"}}"#;
         assert!(matches!(
             parse_ffprobe_json(Path::new("a.mp3"), json),
             Err(EngineError::NoVideoStream(_))

@@ -121,7 +121,11 @@ impl RunReport {
             .filter(|o| o.status == ClipStatus::Failed)
             .map(|o| FailureSummary {
                 clip: o.clip.number,
-                reason: o.failure.as_ref().map(|f| f.reason.clone()).unwrap_or_default(),
+                reason: o
+                    .failure
+                    .as_ref()
+                    .map(|f| f.reason.clone())
+                    .unwrap_or_default(),
                 stderr_tail: o
                     .failure
                     .as_ref()

@@ -81,7 +81,9 @@ pub fn run(
     let mut allocation = allocate(options.strategy, &system, &media, clips.len());
     if let Some(threads) = options.threads {
         allocation.ffmpeg_threads = threads;
-        allocation.reason.push_str(&format!(", threads overridden to {threads}"));
+        allocation
+            .reason
+            .push_str(&format!(", threads overridden to {threads}"));
     }
     let analysis_s = analysis_start.elapsed().as_secs_f64();
     if cancel.is_cancelled() {

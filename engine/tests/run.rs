@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use clipbench_engine::execute::{execute, ExecuteOptions};
 use clipbench_engine::{
-    plan, probe, run, CancelToken, Clip, ClipStatus, Event, PlanOptions, Policy, Priority,
-    Profile, RunOptions, Strategy, ThreadSetting, TimedEvent, Tools,
+    plan, probe, run, CancelToken, Clip, ClipStatus, Event, PlanOptions, Policy, Priority, Profile,
+    RunOptions, Strategy, ThreadSetting, TimedEvent, Tools,
 };
 use common::{files_ending, make_video, make_video_sized};
 
@@ -28,12 +28,21 @@ fn fixed_policy_clips_have_planned_count_and_durations() {
     let input = make_video(dir.path(), "in.mp4", 12.0, true);
     let out = dir.path().join("out");
     let policy: Policy = "fixed:1:4:3".parse().unwrap();
-    let report = run(&input, &options(&out, policy, Strategy::Auto), &CancelToken::new(), &|_| {}).unwrap();
+    let report = run(
+        &input,
+        &options(&out, policy, Strategy::Auto),
+        &CancelToken::new(),
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(report.plan.len(), 4);
     assert!(report.all_valid(), "{:?}", report.failures);
     for clip in &report.clips {
         let written = probe(&Tools::from_env(), clip.path.as_ref().unwrap()).unwrap();
-        assert!((written.duration - clip.clip.duration()).abs() < 0.07, "{written:?}");
+        assert!(
+            (written.duration - clip.clip.duration()).abs() < 0.07,
+            "{written:?}"
+        );
         assert!(written.has_audio);
     }
     assert_eq!(files_ending(&out, ".mp4").len(), 4);
@@ -49,7 +58,13 @@ fn adaptive_policy_tiles_the_video() {
     let dir = tempfile::tempdir().unwrap();
     let input = make_video(dir.path(), "in.mp4", 40.0, false);
     let out = dir.path().join("out");
-    let report = run(&input, &options(&out, Policy::Adaptive, Strategy::Fixed(2)), &CancelToken::new(), &|_| {}).unwrap();
+    let report = run(
+        &input,
+        &options(&out, Policy::Adaptive, Strategy::Fixed(2)),
+        &CancelToken::new(),
+        &|_| {},
+    )
+    .unwrap();
     // 40 s: target 15 s, overlap 3 s → 3 clips of 15.33 s.
     assert_eq!(report.plan.len(), 3);
     assert!(report.all_valid(), "{:?}", report.failures);
@@ -62,7 +77,12 @@ fn high_priority_clips_start_first_then_longest() {
     let dir = tempfile::tempdir().unwrap();
     let input = make_video(dir.path(), "in.mp4", 8.0, false);
     let media = probe(&Tools::from_env(), &input).unwrap();
-    let clip = |number, start, end, priority| Clip { number, start, end, priority };
+    let clip = |number, start, end, priority| Clip {
+        number,
+        start,
+        end,
+        priority,
+    };
     let clips = [
         clip(1, 0.0, 1.0, Priority::Normal),
         clip(2, 1.0, 4.0, Priority::Normal),
@@ -75,13 +95,22 @@ fn high_priority_clips_start_first_then_longest() {
         workers: 1,
         ..execute_options(&dir.path().join("out"))
     };
-    let execution = execute(&media, &clips, &options, &CancelToken::new(), &|e: &TimedEvent| {
-        if let Event::Started { clip, .. } = e.event {
-            started.lock().unwrap().push(clip);
-        }
-    })
+    let execution = execute(
+        &media,
+        &clips,
+        &options,
+        &CancelToken::new(),
+        &|e: &TimedEvent| {
+            if let Event::Started { clip, .. } = e.event {
+                started.lock().unwrap().push(clip);
+            }
+        },
+    )
     .unwrap();
-    assert!(execution.outcomes.iter().all(|o| o.status == ClipStatus::Done));
+    assert!(execution
+        .outcomes
+        .iter()
+        .all(|o| o.status == ClipStatus::Done));
     // High priority by start time (4 at 2 s, 3 at 5 s), then longest first (3 s, 2 s, 1 s).
     assert_eq!(started.into_inner().unwrap(), vec![4, 3, 2, 5, 1]);
 }
@@ -106,14 +135,30 @@ fn one_failing_clip_keeps_the_others() {
     // A folder where clip 2's temporary file should go makes ffmpeg fail on that clip only.
     std::fs::create_dir_all(out.join("clip_002.mp4.partial")).unwrap();
     let policy: Policy = "fixed:1:2:2".parse().unwrap();
-    let report = run(&input, &options(&out, policy, Strategy::Auto), &CancelToken::new(), &|_| {}).unwrap();
+    let report = run(
+        &input,
+        &options(&out, policy, Strategy::Auto),
+        &CancelToken::new(),
+        &|_| {},
+    )
+    .unwrap();
     assert_eq!(report.plan.len(), 3);
     let status: Vec<ClipStatus> = report.clips.iter().map(|c| c.status).collect();
-    assert_eq!(status, vec![ClipStatus::Done, ClipStatus::Failed, ClipStatus::Done]);
+    assert_eq!(
+        status,
+        vec![ClipStatus::Done, ClipStatus::Failed, ClipStatus::Done]
+    );
     assert_eq!(report.clips[1].attempts, 2, "one retry");
     assert_eq!(report.failures.len(), 1);
-    assert!(report.failures[0].reason.contains("exited with code"), "{:?}", report.failures);
-    assert!(!report.failures[0].stderr_tail.is_empty(), "stderr tail kept");
+    assert!(
+        report.failures[0].reason.contains("exited with code"),
+        "{:?}",
+        report.failures
+    );
+    assert!(
+        !report.failures[0].stderr_tail.is_empty(),
+        "stderr tail kept"
+    );
     assert!(out.join("clip_001.mp4").exists() && out.join("clip_003.mp4").exists());
     assert!(!out.join("clip_002.mp4").exists());
     assert!(!report.all_valid());
@@ -135,11 +180,14 @@ fn cancellation_kills_children_and_leaves_no_temporary_files() {
     .unwrap();
     assert!(report.cancelled);
     assert!(files_ending(&out, ".partial").is_empty());
+    assert!(report.clips.iter().all(|c| matches!(
+        c.status,
+        ClipStatus::Cancelled | ClipStatus::NotStarted | ClipStatus::Done
+    )));
     assert!(report
         .clips
         .iter()
-        .all(|c| matches!(c.status, ClipStatus::Cancelled | ClipStatus::NotStarted | ClipStatus::Done)));
-    assert!(report.clips.iter().any(|c| c.status == ClipStatus::NotStarted));
+        .any(|c| c.status == ClipStatus::NotStarted));
 }
 
 #[test]
@@ -151,7 +199,11 @@ fn copy_profile_and_thread_override() {
     opts.profile = Profile::Copy;
     let report = run(&input, &opts, &CancelToken::new(), &|_| {}).unwrap();
     assert!(report.all_valid(), "{:?}", report.failures);
-    let mut opts = options(&dir.path().join("out2"), "fixed:1:3:3".parse().unwrap(), Strategy::Serial);
+    let mut opts = options(
+        &dir.path().join("out2"),
+        "fixed:1:3:3".parse().unwrap(),
+        Strategy::Serial,
+    );
     opts.threads = Some(ThreadSetting::Fixed(1));
     let report = run(&input, &opts, &CancelToken::new(), &|_| {}).unwrap();
     assert_eq!(report.allocation.ffmpeg_threads, ThreadSetting::Fixed(1));
@@ -163,7 +215,13 @@ fn execute_reports_every_event_kind() {
     let dir = tempfile::tempdir().unwrap();
     let input = make_video(dir.path(), "in.mp4", 4.0, false);
     let media = probe(&Tools::from_env(), &input).unwrap();
-    let clips = plan(&media, &PlanOptions { policy: "fixed:1:2:2".parse().unwrap(), ..Default::default() });
+    let clips = plan(
+        &media,
+        &PlanOptions {
+            policy: "fixed:1:2:2".parse().unwrap(),
+            ..Default::default()
+        },
+    );
     let events = Mutex::new(Vec::new());
     let options = execute_options(&dir.path().join("out"));
     let execution = execute(&media, &clips, &options, &CancelToken::new(), &|e| {

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clipbench_engine::execute::{execute, ExecuteOptions};
-use clipbench_engine::{CancelToken, Clip, ClipStatus, MediaInfo, Priority, Profile, ThreadSetting, Tools};
+use clipbench_engine::{
+    CancelToken, Clip, ClipStatus, MediaInfo, Priority, Profile, ThreadSetting, Tools,
+};
 
 /// Child processes of this test process, zombies included.
 fn children() -> Vec<String> {
@@ -55,7 +57,14 @@ fn a_hung_ffmpeg_is_killed_by_the_timeout() {
     assert_eq!(outcome.attempts, 2);
     let reason = &outcome.failure.as_ref().unwrap().reason;
     assert!(reason.contains("timed out"), "{reason}");
-    assert!(began.elapsed() < Duration::from_secs(30), "the timeout must end the hang");
-    assert!(children().is_empty(), "no child left behind: {:?}", children());
+    assert!(
+        began.elapsed() < Duration::from_secs(30),
+        "the timeout must end the hang"
+    );
+    assert!(
+        children().is_empty(),
+        "no child left behind: {:?}",
+        children()
+    );
     assert!(!Path::new(&dir.path().join("out/clip_001.mp4.partial")).exists());
 }

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
-use clipbench_engine::{CancelToken, Policy, Profile, RunOptions, RunReport, Strategy, ThreadSetting};
+use clipbench_engine::{
+    CancelToken, Policy, Profile, RunOptions, RunReport, Strategy, ThreadSetting,
+};
 use serde::Serialize;
 
 use super::commands::{cancel_on_ctrl_c, run_local, write_json_atomic};
@@ -16,7 +18,11 @@ pub struct BenchArgs {
     /// The video to cut.
     input: PathBuf,
     /// Strategies to compare, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "serial,python-optimized,auto")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "serial,python-optimized,auto"
+    )]
     strategies: Vec<Strategy>,
     #[arg(long, default_value = "optimized")]
     profile: Profile,
@@ -61,7 +67,11 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let mut runs: Vec<(String, RunReport)> = Vec::new();
     let mut plans: Vec<(String, Strategy, Option<ThreadSetting>)> = Vec::new();
     if !args.no_reference {
-        plans.push(("W_ref (serial, 1+1 threads)".into(), Strategy::Serial, Some(ThreadSetting::Fixed(1))));
+        plans.push((
+            "W_ref (serial, 1+1 threads)".into(),
+            Strategy::Serial,
+            Some(ThreadSetting::Fixed(1)),
+        ));
     }
     plans.extend(args.strategies.iter().map(|s| (s.to_string(), *s, None)));
     for (name, strategy, threads) in plans {
@@ -96,7 +106,11 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 time_to_first_clip_s: m.time_to_first_clip_s,
                 work_cpu_s: m.work_cpu_s,
                 floor_s,
-                efficiency: if m.wall_s > 0.0 { floor_s / m.wall_s } else { 0.0 },
+                efficiency: if m.wall_s > 0.0 {
+                    floor_s / m.wall_s
+                } else {
+                    0.0
+                },
                 utilisation: m.utilisation,
                 clips_valid: m.clips_done,
                 clips_failed: m.clips_failed,
@@ -115,7 +129,11 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let path = args.out.join("bench.json");
     write_json_atomic(&path, &file)?;
     println!("full reports: {}", path.display());
-    Ok(if all_valid { ExitCode::SUCCESS } else { ExitCode::from(super::EXIT_CLIPS_FAILED) })
+    Ok(if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(super::EXIT_CLIPS_FAILED)
+    })
 }
 
 fn table(rows: &[Row]) -> String {
@@ -126,7 +144,9 @@ fn table(rows: &[Row]) -> String {
         "strategy", "wall s", "TTFC s", "W CPU-s", "floor s", "eff", "util", "clips"
     );
     for r in rows {
-        let ttfc = r.time_to_first_clip_s.map_or("-".into(), |t| format!("{t:.2}"));
+        let ttfc = r
+            .time_to_first_clip_s
+            .map_or("-".into(), |t| format!("{t:.2}"));
         let _ = writeln!(
             out,
             "{:<30} {:>8.2} {:>8} {:>9.1} {:>8.2} {:>6.2} {:>6.2} {:>4}/{}",

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clipbench_engine::fetch::{download, DownloadOptions, Input};
 use clipbench_engine::probe::probe_with_keyframes;
-use clipbench_engine::{plan as make_plan, probe as probe_file, CancelToken, EngineError, PlanOptions, RunOptions, RunReport, Tools};
+use clipbench_engine::{
+    plan as make_plan, probe as probe_file, CancelToken, EngineError, PlanOptions, RunOptions,
+    RunReport, Tools,
+};
 
 use super::progress::RunProgress;
 use super::summary;
@@ -126,7 +129,11 @@ pub fn run(input: &str, options: &RunOptions, json: Option<&Path>) -> anyhow::Re
 }
 
 /// Runs the engine on a local file with a progress display.
-pub fn run_local(path: &Path, options: &RunOptions, cancel: &CancelToken) -> anyhow::Result<RunReport> {
+pub fn run_local(
+    path: &Path,
+    options: &RunOptions,
+    cancel: &CancelToken,
+) -> anyhow::Result<RunReport> {
     let progress = RunProgress::new();
     let report = clipbench_engine::run(path, options, cancel, &|event| progress.on_event(event));
     progress.finish();

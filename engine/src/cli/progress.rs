@@ -82,22 +82,47 @@ impl RunProgress {
 impl Bars {
     fn update(&mut self, event: &Event) {
         match event {
-            Event::Started { clip, worker, attempt } => {
+            Event::Started {
+                clip,
+                worker,
+                attempt,
+            } => {
                 self.running.insert(*clip, 0.0);
-                let retry = if *attempt > 1 { format!(" (attempt {attempt})") } else { String::new() };
+                let retry = if *attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
                 self.worker(*worker, format!("clip {clip}{retry}: starting"));
             }
-            Event::Progress { clip, worker, done_s, total_s } => {
-                self.running.insert(*clip, done_s.min(*total_s) / total_s.max(1e-9));
+            Event::Progress {
+                clip,
+                worker,
+                done_s,
+                total_s,
+            } => {
+                self.running
+                    .insert(*clip, done_s.min(*total_s) / total_s.max(1e-9));
                 self.worker(*worker, format!("clip {clip}: {done_s:.1}/{total_s:.1} s"));
             }
-            Event::Finished { clip, worker, wall_s, .. } => {
+            Event::Finished {
+                clip,
+                worker,
+                wall_s,
+                ..
+            } => {
                 self.running.remove(clip);
                 self.finished_s += 1.0;
                 self.clips_done += 1;
                 self.worker(*worker, format!("clip {clip}: done in {wall_s:.1} s"));
             }
-            Event::Failed { clip, worker, reason, will_retry, .. } => {
+            Event::Failed {
+                clip,
+                worker,
+                reason,
+                will_retry,
+                ..
+            } => {
                 self.running.remove(clip);
                 if !will_retry {
                     self.finished_s += 1.0;
@@ -107,8 +132,10 @@ impl Bars {
             Event::Planned { .. } | Event::Queued { .. } => {}
         }
         let partial: f64 = self.running.values().sum();
-        self.overall.set_position(((self.finished_s + partial) * 1000.0) as u64);
-        self.overall.set_message(format!("{}/{} clips", self.clips_done, self.clips_total));
+        self.overall
+            .set_position(((self.finished_s + partial) * 1000.0) as u64);
+        self.overall
+            .set_message(format!("{}/{} clips", self.clips_done, self.clips_total));
     }
 
     fn worker(&self, worker: usize, message: String) {

@@ -23,10 +23,14 @@ pub fn media(info: &MediaInfo) -> String {
         _ => "none".to_owned(),
     };
     let _ = writeln!(out, "audio      {audio}");
-    let rate = info
-        .bit_rate
-        .map_or("unknown".to_owned(), |b| format!("{:.0} kbit/s", b as f64 / 1000.0));
-    let _ = writeln!(out, "size       {:.1} MiB, {rate}", info.size_bytes as f64 / MIB);
+    let rate = info.bit_rate.map_or("unknown".to_owned(), |b| {
+        format!("{:.0} kbit/s", b as f64 / 1000.0)
+    });
+    let _ = writeln!(
+        out,
+        "size       {:.1} MiB, {rate}",
+        info.size_bytes as f64 / MIB
+    );
     out
 }
 
@@ -41,7 +45,11 @@ pub fn plan_table(info: &MediaInfo, options: &PlanOptions, clips: &[Clip]) -> St
         info.duration,
         options.policy
     );
-    let _ = writeln!(out, "{:>4}  {:>9}  {:>9}  {:>8}  priority", "clip", "start", "end", "length");
+    let _ = writeln!(
+        out,
+        "{:>4}  {:>9}  {:>9}  {:>8}  priority",
+        "clip", "start", "end", "length"
+    );
     for c in clips {
         let _ = writeln!(
             out,
@@ -91,7 +99,11 @@ pub fn run(report: &RunReport, output_dir: &Path) -> String {
         "clips      {} valid, {} failed{} → {}",
         m.clips_done,
         m.clips_failed,
-        if report.cancelled { ", run interrupted" } else { "" },
+        if report.cancelled {
+            ", run interrupted"
+        } else {
+            ""
+        },
         output_dir.display()
     );
     let ttfc = m
@@ -117,7 +129,11 @@ pub fn run(report: &RunReport, output_dir: &Path) -> String {
     );
     for failure in &report.failures {
         let last = failure.stderr_tail.lines().last().unwrap_or("");
-        let _ = writeln!(out, "failed     clip {}: {} {last}", failure.clip, failure.reason);
+        let _ = writeln!(
+            out,
+            "failed     clip {}: {} {last}",
+            failure.clip, failure.reason
+        );
     }
     out
 }

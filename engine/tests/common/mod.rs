@@ -19,12 +19,22 @@ pub fn make_video_sized(dir: &Path, name: &str, seconds: f64, audio: bool, size:
     if audio {
         cmd.args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"]);
     }
-    cmd.args(["-t", &seconds.to_string(), "-c:v", "libx264", "-preset", "ultrafast"])
-        .args(["-g", "25", "-pix_fmt", "yuv420p"]);
+    cmd.args([
+        "-t",
+        &seconds.to_string(),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+    ])
+    .args(["-g", "25", "-pix_fmt", "yuv420p"]);
     if audio {
         cmd.args(["-c:a", "aac", "-ac", "2"]);
     }
-    let status = cmd.arg(&path).status().expect("ffmpeg must be installed for these tests");
+    let status = cmd
+        .arg(&path)
+        .status()
+        .expect("ffmpeg must be installed for these tests");
     assert!(status.success(), "ffmpeg could not make {name}");
     path
 }
