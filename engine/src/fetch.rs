@@ -76,7 +76,9 @@ pub fn file_name_for(url: &Url) -> String {
         .unwrap_or_else(|| "download.mp4".to_owned())
 }
 
-/// Streams `url` into `dir`, calling `on_progress(bytes_so_far, total_if_known)`.
+/// Streams `url` into `dir`, calling `on_progress(bytes_so_far, total_if_known)`. A URL that
+/// answers with a web page is handed to `yt-dlp` when installed
+/// ([`EngineError::PageNeedsYtDlp`] otherwise).
 pub async fn download(
     url: &Url,
     dir: &Path,
@@ -117,6 +119,10 @@ pub async fn download(
         .get(reqwest::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    if content_type.as_deref().is_some_and(is_page) {
+        drop(response);
+        return fetch_page(url, dir, content_type.as_deref().unwrap_or_default()).await;
+    }
     let path = dir.join(file_name_for(url));
     let partial = crate::execute::partial_path(&path);
     let result = async {
@@ -158,6 +164,67 @@ pub async fn download(
             Err(e)
         }
     }
+}
+
+/// Whether a content type is a web page rather than media.
+fn is_page(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim();
+    essence.eq_ignore_ascii_case("text/html")
+        || essence.eq_ignore_ascii_case("application/xhtml+xml")
+}
+
+/// Hands a page URL (e.g. a YouTube watch page) to `yt-dlp`, when it is installed.
+async fn fetch_page(url: &Url, dir: &Path, content_type: &str) -> Result<Downloaded> {
+    let template = dir.join("page-video.%(ext)s");
+    let output = tokio::process::Command::new("yt-dlp")
+        .args([
+            "--no-playlist",
+            "--quiet",
+            "--no-progress",
+            "-f",
+            "mp4/best",
+            "-o",
+        ])
+        .arg(&template)
+        .arg(url.as_str())
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output()
+        .await;
+    let output = match output {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(EngineError::PageNeedsYtDlp {
+                url: url.to_string(),
+                content_type: content_type.to_owned(),
+            })
+        }
+        Err(e) => return Err(EngineError::io("cannot start", "yt-dlp", e)),
+        Ok(output) => output,
+    };
+    let fail = |detail: String| EngineError::Download {
+        url: url.to_string(),
+        detail,
+    };
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let last = stderr.lines().last().unwrap_or("yt-dlp failed").to_owned();
+        return Err(fail(format!("yt-dlp: {last}")));
+    }
+    let mut entries = tokio::fs::read_dir(dir)
+        .await
+        .map_err(|e| EngineError::io("cannot read", dir, e))?;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("page-video.") && !name.ends_with(".part") {
+            let bytes = entry.metadata().await.map(|m| m.len()).unwrap_or(0);
+            return Ok(Downloaded {
+                path: entry.path(),
+                bytes,
+                content_type: None,
+            });
+        }
+    }
+    Err(fail("yt-dlp wrote no file".into()))
 }
 
 /// A one-line description of a reqwest error.

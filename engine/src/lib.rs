@@ -26,6 +26,7 @@ pub mod plan;
 pub mod probe;
 pub mod report;
 pub mod run;
+pub mod server;
 pub mod tools;
 pub mod validate;
 

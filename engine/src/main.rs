@@ -61,6 +61,27 @@ enum Command {
     },
     /// Run several strategies on one file, plus a W_ref run, and print a comparison.
     Bench(cli::bench::BenchArgs),
+    /// Serve the existing backends' HTTP API (drop-in for the Python backend).
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:5001")]
+        bind: String,
+        /// Work folder for downloads and outputs.
+        #[arg(long, default_value = "clipbench-serve")]
+        workdir: PathBuf,
+        #[arg(long, default_value = "auto")]
+        strategy: Strategy,
+        #[arg(long, default_value = "optimized")]
+        profile: Profile,
+        #[command(flatten)]
+        plan: PlanArgs,
+        /// Requests that may wait behind the running job; more get 429.
+        #[arg(long, default_value_t = 4)]
+        max_queue: usize,
+        /// Allowed CORS origin (repeatable); any origin when not given.
+        #[arg(long = "cors-origin")]
+        cors_origins: Vec<String>,
+    },
 }
 
 /// Options shared by commands that plan.
@@ -129,13 +150,19 @@ impl EncodeArgs {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The server logs one line per request and per job phase; the other commands only warnings.
+    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| default_level.to_owned()),
+        ))
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
         Command::Probe {
             file,
@@ -158,6 +185,23 @@ fn main() -> ExitCode {
             }
         }
         Command::Bench(args) => cli::bench::bench(&args),
+        Command::Serve {
+            bind,
+            workdir,
+            strategy,
+            profile,
+            plan,
+            max_queue,
+            cors_origins,
+        } => {
+            let mut config = clipbench_engine::server::ServerConfig::new(workdir);
+            config.strategy = strategy;
+            config.profile = profile;
+            config.plan = plan.options();
+            config.max_queue = max_queue;
+            config.cors_origins = cors_origins;
+            cli::commands::serve(&bind, config)
+        }
     };
     match result {
         Ok(code) => code,

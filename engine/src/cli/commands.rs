@@ -139,3 +139,25 @@ pub fn run_local(
     progress.finish();
     Ok(report?)
 }
+
+/// `serve`: binds, prints the address on stdout, serves until Ctrl-C.
+pub fn serve(
+    bind: &str,
+    config: clipbench_engine::server::ServerConfig,
+) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(bind)
+            .await
+            .with_context(|| format!("cannot listen on {bind}: is another server using it? pick another with --bind"))?;
+        let address = listener.local_addr()?;
+        println!("listening on http://{address} (work folder {})", config.workdir.display());
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        tokio::select! {
+            served = clipbench_engine::server::serve(listener, config) => served.context("server stopped")?,
+            _ = tokio::signal::ctrl_c() => eprintln!("interrupted: server stopped"),
+        }
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,149 @@
+//! `clipbench-engine serve`: the engine behind the HTTP API of the existing Python backends
+//! (DESIGN.md, "HTTP API"), so it can replace them behind the existing frontend.
+//!
+//! A thin adapter: requests are parsed here, jobs run the library's [`crate::run()`] one at a
+//! time (further requests wait in a bounded queue), and the engine's events drive `/progress`.
+//! Work folder layout: `downloads/job-N/` for fetched inputs, `outputs/<name>/` for clips.
+
+mod files;
+mod jobs;
+mod progress;
+mod responses;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, Method};
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::allocate::Strategy;
+use crate::encode::Profile;
+use crate::plan::PlanOptions;
+use crate::tools::Tools;
+
+pub use progress::ProgressState;
+
+/// How the server runs jobs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Holds `downloads/` and `outputs/`.
+    pub workdir: PathBuf,
+    pub strategy: Strategy,
+    pub profile: Profile,
+    pub plan: PlanOptions,
+    /// Requests that may wait behind the running job; more get 429.
+    pub max_queue: usize,
+    /// Allowed CORS origins; empty allows any origin.
+    pub cors_origins: Vec<String>,
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: usize,
+    pub download: crate::fetch::DownloadOptions,
+    pub tools: Tools,
+}
+
+impl ServerConfig {
+    /// Defaults: `auto` strategy, `optimized` profile, fixed 30/25 plan with a 15 s last clip,
+    /// a queue of 4, any CORS origin, 64 KiB bodies.
+    pub fn new(workdir: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            workdir: workdir.into(),
+            strategy: Strategy::Auto,
+            profile: Profile::Optimized,
+            plan: PlanOptions {
+                policy: crate::plan::Policy::OPTIMIZED,
+                ..Default::default()
+            },
+            max_queue: 4,
+            cors_origins: Vec::new(),
+            max_body_bytes: 64 * 1024,
+            download: crate::fetch::DownloadOptions::default(),
+            tools: Tools::from_env(),
+        }
+    }
+
+    fn downloads(&self) -> PathBuf {
+        self.workdir.join("downloads")
+    }
+
+    fn outputs(&self) -> PathBuf {
+        self.workdir.join("outputs")
+    }
+}
+
+/// State shared by the handlers.
+pub struct AppState {
+    config: ServerConfig,
+    /// The running job's progress, as `/progress` shows it.
+    progress: Mutex<ProgressState>,
+    /// Held by the running job; tokio's mutex is fair, so queued jobs run in arrival order.
+    job_slot: tokio::sync::Mutex<()>,
+    /// Jobs running or waiting.
+    jobs_in_system: AtomicUsize,
+    next_job: AtomicU64,
+}
+
+impl AppState {
+    pub fn new(config: ServerConfig) -> Arc<AppState> {
+        Arc::new(AppState {
+            config,
+            progress: Mutex::new(ProgressState::idle()),
+            job_slot: tokio::sync::Mutex::new(()),
+            jobs_in_system: AtomicUsize::new(0),
+            next_job: AtomicU64::new(1),
+        })
+    }
+}
+
+/// The router with every endpoint, CORS and request logging.
+pub fn router(state: Arc<AppState>) -> Router {
+    let cors = if state.config.cors_origins.is_empty() {
+        CorsLayer::new().allow_origin(Any)
+    } else {
+        let origins: Vec<HeaderValue> = state
+            .config
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        CorsLayer::new().allow_origin(AllowOrigin::list(origins))
+    }
+    .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+    .allow_headers(Any);
+    Router::new()
+        .route("/generate_shorts", post(jobs::generate_shorts))
+        .route("/generate_shorts_optimized", post(jobs::generate_shorts))
+        .route("/progress", get(progress::get_progress))
+        .route("/health", get(responses::health))
+        .route("/cleanup", post(jobs::cleanup))
+        .route("/system_info", get(responses::system_info))
+        .route("/{*path}", get(files::serve_clip))
+        // The handlers enforce the body limit themselves, to answer 413 with a JSON body.
+        .layer(DefaultBodyLimit::disable())
+        .layer(cors)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_request(DefaultOnRequest::new().level(Level::DEBUG))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .with_state(state)
+}
+
+/// Serves on an already-bound listener until the future is dropped or the process ends.
+pub async fn serve(listener: tokio::net::TcpListener, config: ServerConfig) -> std::io::Result<()> {
+    std::fs::create_dir_all(config.downloads())?;
+    std::fs::create_dir_all(config.outputs())?;
+    let app = router(AppState::new(config));
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}

@@ -1,0 +1,486 @@
+//! `clipbench-engine serve` against real HTTP: our server and a loopback file server on
+//! ephemeral 127.0.0.1 ports, a reqwest client, real ffmpeg. Every polling loop is bounded.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use axum::http::header;
+use axum::routing::get;
+use axum::Router;
+use clipbench_engine::server::{serve, ServerConfig};
+use clipbench_engine::{Profile, Strategy};
+use serde_json::{json, Value};
+use tower_http::services::ServeDir;
+
+use common::{make_video, make_video_sized};
+
+/// A loopback file server for `dir`, plus `/page` answering an HTML page.
+async fn file_server(dir: &Path) -> SocketAddr {
+    let app = Router::new()
+        .route(
+            "/page",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+                    "<html>a video page</html>",
+                )
+            }),
+        )
+        .fallback_service(ServeDir::new(dir));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address
+}
+
+/// Our server with a small plan suited to tiny inputs.
+async fn engine_server(workdir: &Path, tune: impl FnOnce(&mut ServerConfig)) -> String {
+    let mut config = ServerConfig::new(workdir);
+    config.plan.policy = "fixed:1:4:3".parse().unwrap();
+    tune(&mut config);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(serve(listener, config));
+    format!("http://{address}")
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
+async fn post(base: &str, body: Value) -> (u16, Value) {
+    let response = client()
+        .post(format!("{base}/generate_shorts"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn progress(base: &str) -> Value {
+    client()
+        .get(format!("{base}/progress"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Polls `/progress` until `done` holds, at most `limit`; returns every reading.
+async fn poll_until(base: &str, limit: Duration, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + limit;
+    let mut seen = Vec::new();
+    while Instant::now() < deadline && seen.len() < 5000 {
+        let p = progress(base).await;
+        let finished = done(&p);
+        seen.push(p);
+        if finished {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "progress never reached the expected state: {:?}",
+        seen.last()
+    );
+}
+
+/// Sends raw bytes and returns the status code of the answer (bypasses URL normalisation).
+fn raw_get_status(base: &str, path: &str) -> u16 {
+    let address = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or("0")
+        .parse()
+        .unwrap()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    workdir: PathBuf,
+    media: SocketAddr,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let media_dir = dir.path().join("media");
+    std::fs::create_dir_all(&media_dir).unwrap();
+    make_video(&media_dir, "tiny.mp4", 12.0, true);
+    make_video_sized(&media_dir, "slow.mp4", 16.0, true, "640x360");
+    std::fs::write(media_dir.join("notes.txt"), "just text").unwrap();
+    std::fs::write(media_dir.join("broken.mp4"), vec![0x42u8; 50_000]).unwrap();
+    let media = file_server(&media_dir).await;
+    Fixture {
+        workdir: dir.path().join("work"),
+        _dir: dir,
+        media,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_job_with_progress_downloads_and_ranges() {
+    let f = fixture().await;
+    let base = engine_server(&f.workdir, |c| c.strategy = Strategy::Serial).await;
+    let url = format!("http://{}/tiny.mp4", f.media);
+    let job = tokio::spawn({
+        let base = base.clone();
+        async move { post(&base, json!({ "url": url })).await }
+    });
+    let readings = poll_until(&base, Duration::from_secs(60), |p| {
+        p["status"] == "complete"
+    })
+    .await;
+    let (status, body) = job.await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let statuses: Vec<&str> = readings
+        .iter()
+        .filter_map(|p| p["status"].as_str())
+        .collect();
+    assert!(statuses.contains(&"processing"), "{statuses:?}");
+    let clips: Vec<u64> = readings
+        .iter()
+        .filter_map(|p| p["current_clip"].as_u64())
+        .collect();
+    assert!(
+        clips.windows(2).all(|w| w[0] <= w[1]),
+        "current_clip never falls: {clips:?}"
+    );
+    let last = readings.last().unwrap();
+    assert_eq!(
+        (last["current_clip"].as_u64(), last["progress"].as_f64()),
+        (Some(4), Some(100.0))
+    );
+    for field in [
+        "threads_used",
+        "estimated_time_remaining",
+        "elapsed_time",
+        "total_clips",
+        "message",
+    ] {
+        assert!(!last[field].is_null(), "{field} missing");
+    }
+    for shape in [
+        "processing_summary",
+        "statistics",
+        "processing_metrics",
+        "original_metadata",
+    ] {
+        assert!(body[shape].is_object(), "{shape} missing");
+    }
+    assert_eq!(body["processing_summary"]["total_clips_created"], 4);
+    assert_eq!(
+        body["processing_summary"]["video_coverage_percentage"],
+        100.0
+    );
+    let details = body["clip_details"].as_array().unwrap();
+    assert_eq!(details.len(), 4);
+    for detail in details {
+        let url = format!("{base}{}", detail["url"].as_str().unwrap());
+        let response = client().get(&url).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "video/mp4");
+        let bytes = response.bytes().await.unwrap();
+        assert!(
+            (bytes.len() as f64 / 1048576.0 - detail["size_mb"].as_f64().unwrap()).abs() < 1e-6
+        );
+    }
+    let first = format!("{base}{}", details[0]["url"].as_str().unwrap());
+    let ranged = client()
+        .get(&first)
+        .header(header::RANGE, "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ranged.status(), 206);
+    assert!(ranged.headers()[header::CONTENT_RANGE]
+        .to_str()
+        .unwrap()
+        .starts_with("bytes 0-99/"));
+    assert_eq!(ranged.bytes().await.unwrap().len(), 100);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_gets_its_status_and_the_server_carries_on() {
+    let f = fixture().await;
+    let base = engine_server(&f.workdir, |c| c.max_body_bytes = 1024).await;
+    let http = client();
+    let raw = |body: &'static str| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            let r = http
+                .post(format!("{base}/generate_shorts_optimized"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, b) = raw("").await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("URL is required")));
+    let (s, b) = raw("{\"url\": ").await;
+    assert!(
+        s == 400 && b["error"].as_str().unwrap().contains("not valid JSON"),
+        "{b}"
+    );
+    let (s, b) = raw("{}").await;
+    assert_eq!((s, b["error"].as_str()), (400, Some("URL is required")));
+    let (s, b) = raw("{\"url\": 42}").await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (400, Some("url must be a string"))
+    );
+    let (s, _) = raw("{\"url\": \"http://h/v.mp4\", \"output_dir\": \"../../etc\"}").await;
+    assert_eq!(s, 400);
+    let big = format!("{{\"url\": \"{}\"}}", "x".repeat(4096));
+    let r = http
+        .post(format!("{base}/generate_shorts"))
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(r.json::<Value>().await.unwrap()["error"].is_string());
+
+    let m = f.media;
+    let cases = [
+        (format!("ftp://{m}/tiny.mp4"), 400, "only http"),
+        ("/etc/passwd".to_owned(), 400, "not an http(s) URL"),
+        (
+            "http://127.0.0.1:1/v.mp4".to_owned(),
+            502,
+            "cannot download",
+        ),
+        (format!("http://{m}/missing.mp4"), 502, "404"),
+        (format!("http://{m}/notes.txt"), 422, "not a media file"),
+        (format!("http://{m}/broken.mp4"), 422, "not a media file"),
+    ];
+    for (url, status, needle) in cases {
+        let (s, b) = post(&base, json!({ "url": url })).await;
+        assert_eq!(s, status, "{url}: {b}");
+        assert!(b["error"].as_str().unwrap().contains(needle), "{url}: {b}");
+        assert_eq!(progress(&base).await["status"], "error");
+    }
+    if which("yt-dlp").is_none() {
+        let (s, b) = post(&base, json!({ "url": format!("http://{m}/page") })).await;
+        assert_eq!(s, 400, "{b}");
+        assert!(
+            b["error"].as_str().unwrap().contains("install yt-dlp"),
+            "{b}"
+        );
+    }
+    // The next request is served normally.
+    let (s, b) = post(&base, json!({ "url": format!("http://{m}/tiny.mp4") })).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(progress(&base).await["status"], "complete");
+}
+
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|p| p.join(program))
+            .find(|p| p.is_file())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_outside_the_outputs_folder_is_served() {
+    let f = fixture().await;
+    let base = engine_server(&f.workdir, |_| {}).await;
+    // A symlink inside outputs pointing out of it.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    std::os::unix::fs::symlink("/etc/hostname", f.workdir.join("outputs/escape.mp4")).unwrap();
+    let traversal = tokio::task::spawn_blocking(move || {
+        [
+            "/../../etc/passwd",
+            "/%2e%2e/%2e%2e/etc/passwd",
+            "/%2E%2E%2Fetc%2Fpasswd",
+            "//etc/passwd",
+            "/escape.mp4",
+            "/nothing.mp4",
+        ]
+        .map(|path| (path, raw_get_status(&base, path)))
+    })
+    .await
+    .unwrap();
+    for (path, status) in traversal {
+        assert_eq!(status, 404, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_job_at_a_time_with_a_bounded_queue() {
+    let f = fixture().await;
+    let base = engine_server(&f.workdir, |c| {
+        c.max_queue = 1;
+        c.strategy = Strategy::Serial;
+        c.profile = Profile::Original;
+        c.plan.policy = "fixed:1:4:4".parse().unwrap();
+    })
+    .await;
+    let url = format!("http://{}/slow.mp4", f.media);
+    let send = |output: &'static str| {
+        let (base, url) = (base.clone(), url.clone());
+        tokio::spawn(async move { post(&base, json!({ "url": url, "output_dir": output })).await })
+    };
+    let first = send("first");
+    poll_until(&base, Duration::from_secs(30), |p| {
+        p["status"] == "processing"
+    })
+    .await;
+    // Cleanup is refused while a job runs.
+    let r = client()
+        .post(format!("{base}/cleanup"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let second = send("second");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, body) = post(&base, json!({ "url": url })).await;
+    assert_eq!(status, 429, "{body}");
+    let (s1, b1) = first.await.unwrap();
+    let (s2, b2) = second.await.unwrap();
+    assert_eq!((s1, s2), (200, 200), "{b1} {b2}");
+    for (body, folder) in [(&b1, "first"), (&b2, "second")] {
+        let details = body["clip_details"].as_array().unwrap();
+        assert_eq!(details.len(), 4);
+        assert!(details
+            .iter()
+            .all(|d| d["filename"].as_str().unwrap().starts_with(folder)));
+    }
+    let done = progress(&base).await;
+    assert_eq!(
+        (done["status"].as_str(), done["current_clip"].as_u64()),
+        (Some("complete"), Some(4))
+    );
+    // After the jobs: cleanup removes outputs and downloads and resets progress.
+    let r = client()
+        .post(format!("{base}/cleanup"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["success"], true);
+    assert_eq!(
+        std::fs::read_dir(f.workdir.join("outputs"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(
+        std::fs::read_dir(f.workdir.join("downloads"))
+            .unwrap()
+            .count(),
+        0
+    );
+    assert_eq!(progress(&base).await["status"], "idle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_disconnects_does_not_stop_the_job() {
+    let f = fixture().await;
+    let base = engine_server(&f.workdir, |c| c.strategy = Strategy::Serial).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let url = format!("http://{}/tiny.mp4", f.media);
+    let sent = impatient
+        .post(format!("{base}/generate_shorts"))
+        .json(&json!({ "url": url, "output_dir": "gone" }))
+        .send()
+        .await;
+    assert!(sent.is_err(), "the client gave up first");
+    poll_until(&base, Duration::from_secs(60), |p| {
+        p["status"] == "complete"
+    })
+    .await;
+    let clips = std::fs::read_dir(f.workdir.join("outputs/gone"))
+        .unwrap()
+        .count();
+    assert_eq!(clips, 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_system_info_and_cors() {
+    let f = fixture().await;
+    let base = engine_server(&f.workdir, |_| {}).await;
+    let health: Value = client()
+        .get(format!("{base}/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    let info: Value = client()
+        .get(format!("{base}/system_info"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(info["logical_cores"].as_u64().unwrap() >= 1);
+    assert!(info["allocation"]["workers"].as_u64().unwrap() >= 1);
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, format!("{base}/generate_shorts"))
+        .header(header::ORIGIN, "http://localhost:3000")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        preflight.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+        "*"
+    );
+    let idle = progress(&base).await;
+    assert_eq!(idle["status"], "idle");
+}
+
+#[test]
+fn the_binary_serves_on_the_address_it_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_clipbench-engine"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--workdir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let address = line.split_whitespace().nth(2).unwrap().to_owned();
+    let status = raw_get_status(&address, "/health");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(status, 200, "{line}");
+}
