@@ -1,7 +1,24 @@
 //! # clipbench
 //!
-//! The comparison harness: runs clip-making targets (the engine in-process, HTTP backends, any
-//! command) over sample videos and reports how fast each is. This crate holds the sample-video
-//! builder ([`samples`]); the binary `clipbench` is a thin front end over it.
+//! The comparison harness: runs clip-making targets — the engine in-process, HTTP backends
+//! (the original on port 5000, the optimized on 5001, or the engine's own server) and any
+//! command — over sample videos, repeats runs in a shuffled order, computes statistics and
+//! writes CSV, JSON, Markdown, plots and an HTML report; gates regressions against a saved
+//! baseline and validates the sub-one-minute target. The binary `clipbench` is a thin front end.
+//!
+//! Data flows one way: [`config`] → [`runner`] (with [`targets`] and [`samples`]) →
+//! [`record::RunRecord`]s → [`summary`] / [`stats`] → [`export`]ers; [`check`] and
+//! [`target_validation`] read the same [`record::Results`].
 
+pub mod check;
+pub mod config;
+pub mod export;
+pub mod fileserver;
+pub mod machine;
+pub mod record;
+pub mod runner;
 pub mod samples;
+pub mod stats;
+pub mod summary;
+pub mod target_validation;
+pub mod targets;

@@ -1,20 +1,28 @@
 //! `clipbench`: the comparison harness's command line.
-//!
-//! Exit codes: 0 success; 2 bad input or set-up.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
+use clipbench::config::{Config, TargetConfig};
+use clipbench::record::{Results, RunStatus};
+use clipbench::runner::{self, Plan};
 use clipbench::samples::{Builder, Manifest};
-use clipbench_engine::Tools;
+use clipbench::{check, export, target_validation};
+use clipbench_engine::{CancelToken, Tools};
+
+const EXIT_CODES: &str = "Exit codes:\n  0    success (run: every run valid; check: nothing regressed; validate: pass)\n  \
+    1    run: some run failed or was invalid; check: a regression; validate: fail\n  \
+    2    bad input or set-up (missing file, bad configuration, different machines)\n  \
+    130  interrupted (finished runs are kept in runs.csv and the report)";
 
 #[derive(Parser)]
 #[command(
     name = "clipbench",
     version,
     about = "Benchmark clip-making backends and engine strategies on sample videos",
-    after_help = "Exit codes: 0 success, 2 bad input or set-up."
+    after_help = EXIT_CODES
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,6 +31,50 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run targets over samples and write a report to reports/<timestamp>/.
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Re-render every report file of DIR from its results.json.
+    Report {
+        /// A report folder (holding results.json).
+        dir: PathBuf,
+    },
+    /// Compare a run with a baseline: improved / regressed / unchanged / inconclusive.
+    #[command(after_help = EXIT_CODES)]
+    Check {
+        /// The baseline's results.json.
+        #[arg(long)]
+        baseline: PathBuf,
+        /// The results to judge (default reports/latest/results.json).
+        #[arg(long, default_value = "reports/latest/results.json")]
+        current: PathBuf,
+        /// Relative changes within ±noise never count.
+        #[arg(long, default_value_t = 0.03)]
+        noise: f64,
+        /// Significance level of the t-test.
+        #[arg(long, default_value_t = 0.05)]
+        alpha: f64,
+        /// Compare results from different machines anyway.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Check the sub-one-minute target for the engine's best strategy on this machine.
+    #[command(after_help = EXIT_CODES)]
+    Validate {
+        #[arg(long, default_value_t = 60.0)]
+        target_seconds: f64,
+        #[arg(long, default_value = "bbb-720p-10m")]
+        sample: String,
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
+        /// The engine strategy to validate.
+        #[arg(long, default_value = "auto")]
+        strategy: String,
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+        #[arg(long, default_value = "bench-data/manifest.toml")]
+        manifest: PathBuf,
+    },
     /// Build the missing sample videos of the manifest and check them with ffprobe.
     BenchData {
         /// Only these samples (comma-separated); default all.
@@ -37,14 +89,71 @@ enum Command {
     },
 }
 
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Configuration file (default: ./clipbench.toml if present, else the embedded default).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Targets to run: names from the configuration, or engine:STRATEGY[@PROFILE],
+    /// http:PRESET[@BASE_URL] (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    targets: Vec<String>,
+    /// Samples from the manifest (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    samples: Vec<String>,
+    /// Measured runs per (target, sample).
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Unrecorded warm-up runs per (target, sample).
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Seed of the run order and bootstrap (random and recorded when absent).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The target others are compared to.
+    #[arg(long)]
+    baseline: Option<String>,
+    /// Parameter sweep: workers=A..B adds engine targets workers-N (fixed:N, one thread each).
+    #[arg(long)]
+    sweep: Option<String>,
+    /// Reports root: the report goes to OUT/<timestamp>/, OUT/latest points there.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    #[arg(long, default_value = "bench-data/manifest.toml")]
+    manifest: PathBuf,
+    /// No progress or summary on stderr/stdout.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print results.json to stdout instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into()),
+        ))
         .init();
     let result = match Cli::parse().command {
+        Command::Run(args) => run(args),
+        Command::Report { dir } => report(&dir),
+        Command::Check {
+            baseline,
+            current,
+            noise,
+            alpha,
+            force,
+        } => check_cmd(&baseline, &current, noise, alpha, force),
+        Command::Validate {
+            target_seconds,
+            sample,
+            runs,
+            strategy,
+            out,
+            manifest,
+        } => validate(target_seconds, &sample, runs, &strategy, out, manifest),
         Command::BenchData {
             only,
             manifest,
@@ -60,16 +169,205 @@ fn main() -> ExitCode {
     }
 }
 
-fn bench_data(
-    manifest_path: &std::path::Path,
-    only: &[String],
-    list: bool,
+/// Ctrl-C: the first cancels (the running run is dropped, finished ones reported), the second
+/// exits at once (runs.csv already holds every finished run).
+fn cancel_on_ctrl_c() -> anyhow::Result<(tokio::runtime::Runtime, CancelToken)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let cancel = CancelToken::new();
+    let token = cancel.clone();
+    runtime.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: stopping the current run, writing the report of finished runs (Ctrl-C again to exit at once)");
+            token.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    Ok((runtime, cancel))
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    match path {
+        Some(p) => Config::load(Some(p)),
+        None if Path::new("clipbench.toml").exists() => {
+            Config::load(Some(Path::new("clipbench.toml")))
+        }
+        None => Config::load(None),
+    }
+}
+
+fn plan_from(args: &RunArgs) -> anyhow::Result<Plan> {
+    let config = load_config(args.config.as_deref())?;
+    let mut plan = Plan::from_config(&config, args.out.clone(), args.manifest.clone());
+    if !args.targets.is_empty() {
+        plan.targets = args
+            .targets
+            .iter()
+            .map(|spec| match TargetConfig::from_spec(spec).map_err(anyhow::Error::msg)? {
+                Some(target) => Ok(target),
+                None => config
+                    .targets
+                    .iter()
+                    .find(|t| t.name() == spec)
+                    .cloned()
+                    .with_context(|| format!("unknown target {spec:?}: name one from the configuration or write engine:STRATEGY / http:PRESET")),
+            })
+            .collect::<anyhow::Result<_>>()?;
+    }
+    if let Some(sweep) = &args.sweep {
+        plan.targets
+            .extend(Config::sweep(sweep).map_err(anyhow::Error::msg)?);
+    }
+    if !args.samples.is_empty() {
+        plan.samples = args.samples.clone();
+    }
+    if let Some(runs) = args.runs {
+        anyhow::ensure!(runs >= 1, "--runs must be at least 1");
+        plan.runs = runs;
+    }
+    plan.warmup = args.warmup.unwrap_or(plan.warmup);
+    plan.seed = args.seed.unwrap_or(plan.seed);
+    if args.baseline.is_some() {
+        plan.baseline = args.baseline.clone();
+    }
+    if plan
+        .baseline
+        .as_ref()
+        .is_some_and(|b| !plan.targets.iter().any(|t| t.name() == b))
+    {
+        plan.baseline = plan.targets.first().map(|t| t.name().to_owned());
+    }
+    plan.quiet = args.quiet || args.json;
+    anyhow::ensure!(!plan.targets.is_empty(), "no target to run");
+    Ok(plan)
+}
+
+fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let plan = plan_from(&args)?;
+    let (_runtime, cancel) = cancel_on_ctrl_c()?;
+    let finished = runner::run(&plan, &cancel)?;
+    let results = &finished.results;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(results)?);
+    } else if !args.quiet {
+        println!("{}", export::markdown::table(&results.summaries));
+        print!("{}", export::markdown::relative_lines(results));
+        println!("report: {}", finished.dir.join("index.html").display());
+    }
+    Ok(if results.interrupted {
+        ExitCode::from(130)
+    } else if results.runs.iter().any(|r| r.status != RunStatus::Ok) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn read_results(path: &Path) -> anyhow::Result<Results> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
+    let version = value["schema_version"].as_u64();
+    anyhow::ensure!(
+        version == Some(u64::from(clipbench::record::RESULTS_SCHEMA_VERSION)),
+        "{} has schema_version {version:?}; this clipbench reads {}",
+        path.display(),
+        clipbench::record::RESULTS_SCHEMA_VERSION
+    );
+    serde_json::from_value(value)
+        .with_context(|| format!("{} does not match the results layout", path.display()))
+}
+
+fn report(dir: &Path) -> anyhow::Result<ExitCode> {
+    let results = read_results(&dir.join("results.json"))?;
+    export::write_all(&results, dir)?;
+    println!("report: {}", dir.join("index.html").display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn check_cmd(
+    baseline: &Path,
+    current: &Path,
+    noise: f64,
+    alpha: f64,
+    force: bool,
 ) -> anyhow::Result<ExitCode> {
+    let old = read_results(baseline)?;
+    let new = read_results(current)?;
+    if !old.machine.same_hardware(&new.machine) {
+        let message = format!(
+            "the results come from different machines:\n  baseline: {}\n  current:  {}",
+            old.machine.describe(),
+            new.machine.describe()
+        );
+        if !force {
+            anyhow::bail!("{message} (use --force to compare anyway)");
+        }
+        eprintln!("warning: {message}");
+    }
+    let comparisons = check::compare(&old, &new, noise, alpha);
+    anyhow::ensure!(
+        !comparisons.is_empty(),
+        "no (target, sample) has valid runs in both results"
+    );
+    print!("{}", check::table(&comparisons));
+    let regressed = comparisons
+        .iter()
+        .filter(|c| c.verdict == check::Verdict::Regressed)
+        .count();
+    if regressed > 0 {
+        println!(
+            "{regressed} regression(s) beyond the ±{:.0}% noise band at alpha {alpha}",
+            noise * 100.0
+        );
+        Ok(ExitCode::from(1))
+    } else {
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn validate(
+    target_s: f64,
+    sample: &str,
+    runs: usize,
+    strategy: &str,
+    out: PathBuf,
+    manifest: PathBuf,
+) -> anyhow::Result<ExitCode> {
+    let target = TargetConfig::from_spec(&format!("engine:{strategy}"))
+        .map_err(anyhow::Error::msg)?
+        .context("bad strategy")?;
+    let name = target.name().to_owned();
+    let mut plan = Plan::from_config(&Config::load(None)?, out, manifest);
+    plan.targets = vec![target];
+    plan.samples = vec![sample.to_owned()];
+    plan.runs = runs.max(1);
+    plan.warmup = 0;
+    plan.baseline = None;
+    let (_runtime, cancel) = cancel_on_ctrl_c()?;
+    let finished = runner::run(&plan, &cancel)?;
+    if finished.results.interrupted {
+        return Ok(ExitCode::from(130));
+    }
+    let verdict = target_validation::judge(&finished.results, &name, sample, target_s)
+        .context("no valid run to judge: see the report's problems column")?;
+    print!("{}", target_validation::describe(&verdict, sample));
+    println!("report: {}", finished.dir.join("index.html").display());
+    Ok(if verdict.pass {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn bench_data(manifest_path: &Path, only: &[String], list: bool) -> anyhow::Result<ExitCode> {
     let manifest = Manifest::load(manifest_path)?;
-    let dir = manifest_path
-        .parent()
-        .unwrap_or(std::path::Path::new("."))
-        .to_owned();
+    let dir = manifest_path.parent().unwrap_or(Path::new(".")).to_owned();
     let on_status = |name: &str, message: &str| eprintln!("{name}: {message}");
     let builder = Builder {
         manifest: &manifest,

@@ -1,0 +1,119 @@
+//! `summary.md`, and the same table for the terminal.
+
+use std::fmt::Write;
+
+use super::{Exporter, Report};
+use crate::record::{CellSummary, Results};
+
+fn seconds(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.2}"))
+}
+
+/// The summary table in Markdown (readable as plain text too).
+pub fn table(cells: &[CellSummary]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "| target | sample | valid runs | median wall s [95% CI] | mean ± sd s | min–max s | outliers | TTFC s | speed-up vs baseline [95% CI] | CPU % |");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+    for c in cells {
+        let (median, spread, range, outliers) = match &c.wall {
+            Some(w) => (
+                format!(
+                    "{:.2} [{:.2}, {:.2}]",
+                    w.median, w.median_ci.0, w.median_ci.1
+                ),
+                format!("{:.2} ± {:.2}", w.mean, w.std_dev),
+                format!("{:.2}–{:.2}", w.min, w.max),
+                w.outliers.len().to_string(),
+            ),
+            None => ("–".into(), "–".into(), "–".into(), "–".into()),
+        };
+        let bad = c.runs_invalid + c.runs_failed;
+        let valid = if bad > 0 {
+            format!("{} ({bad} invalid or failed)", c.runs_valid)
+        } else {
+            c.runs_valid.to_string()
+        };
+        let speedup = c.speedup_vs_baseline.map_or("–".into(), |s| {
+            format!("{:.2}x [{:.2}, {:.2}]", s.value, s.ci.0, s.ci.1)
+        });
+        let _ = writeln!(
+            out,
+            "| {} | {} | {valid} | {median} | {spread} | {range} | {outliers} | {} | {speedup} | {} |",
+            c.target,
+            c.sample,
+            seconds(c.time_to_first_clip.as_ref().map(|t| t.median)),
+            c.cpu_mean_percent.map_or("–".into(), |v| format!("{v:.0}")),
+        );
+    }
+    out
+}
+
+/// hyperfine-style lines: "auto on s ran 1.62 ± 0.05 times faster than serial".
+pub fn relative_lines(results: &Results) -> String {
+    let Some(baseline) = &results.baseline else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for c in results.summaries.iter().filter(|c| &c.target != baseline) {
+        if let Some(s) = c.speedup_vs_baseline {
+            let half_width = (s.ci.1 - s.ci.0) / 2.0;
+            let _ = writeln!(
+                out,
+                "{} on {} ran {:.2} ± {:.2} times {} than {baseline}",
+                c.target,
+                c.sample,
+                if s.value >= 1.0 {
+                    s.value
+                } else {
+                    1.0 / s.value
+                },
+                half_width,
+                if s.value >= 1.0 { "faster" } else { "slower" }
+            );
+        }
+    }
+    out
+}
+
+/// The whole Markdown document.
+pub fn document(results: &Results) -> String {
+    let mut out = String::new();
+    let m = &results.machine;
+    let _ = writeln!(out, "# clipbench results\n");
+    let _ = writeln!(out, "- created: {}", results.created_at);
+    let _ = writeln!(out, "- machine: {}", m.describe());
+    let _ = writeln!(
+        out,
+        "- git commit: {}",
+        m.git_commit.as_deref().unwrap_or("unknown")
+    );
+    let _ = writeln!(
+        out,
+        "- runs per cell: {} (+{} warm-up), seed {}",
+        results.runs_per_cell, results.warmup, results.seed
+    );
+    if results.interrupted {
+        let _ = writeln!(out, "- **interrupted**: only finished runs are included");
+    }
+    for s in &results.skipped {
+        let _ = writeln!(out, "- skipped {}: {}", s.target, s.reason);
+    }
+    let _ = writeln!(out, "\n{}", table(&results.summaries));
+    let lines = relative_lines(results);
+    if !lines.is_empty() {
+        let _ = writeln!(out, "```\n{lines}```");
+    }
+    out
+}
+
+/// `summary.md`.
+pub struct SummaryMarkdown;
+
+impl Exporter for SummaryMarkdown {
+    fn files(&self, report: &Report) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        Ok(vec![(
+            "summary.md".into(),
+            document(report.results).into_bytes(),
+        )])
+    }
+}

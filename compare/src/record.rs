@@ -1,0 +1,120 @@
+//! The records every exporter reads: one [`RunRecord`] per run (flat, so the same struct is a
+//! CSV row and a JSON object), and [`Results`], the whole of a benchmark as `results.json`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::machine::Machine;
+use crate::stats::{Ratio, Summary};
+
+/// Version of the `results.json` layout (and of `runs.csv`'s columns).
+pub const RESULTS_SCHEMA_VERSION: u32 = 1;
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Finished and every clip valid: counted in the statistics.
+    Ok,
+    /// Finished but some clip is missing or invalid: never counted as fast.
+    Invalid,
+    /// The target failed (error answer, crash, timeout).
+    Failed,
+}
+
+/// One measured run of one target on one sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub target: String,
+    /// engine, http or command.
+    pub kind: String,
+    pub sample: String,
+    /// 1-based run number of this (target, sample).
+    pub run: usize,
+    /// Position in the shuffled schedule, warm-ups included.
+    pub order: usize,
+    pub started_at: String,
+    pub status: RunStatus,
+    /// Why the run failed or is invalid (problems joined with "; ").
+    pub problems: String,
+    /// Submission to last clip written (HTTP: request sent to response received).
+    pub wall_s: f64,
+    pub download_s: Option<f64>,
+    pub analysis_s: Option<f64>,
+    pub encode_s: Option<f64>,
+    pub time_to_first_clip_s: Option<f64>,
+    pub clips: usize,
+    pub clips_valid: usize,
+    pub output_bytes: u64,
+    pub source_duration_s: f64,
+    /// Seconds of source video per second of wall time.
+    pub realtime_factor: f64,
+    /// CPU seconds of the ffmpeg children (engine targets only).
+    pub work_cpu_s: Option<f64>,
+    /// Worker count the target used, when it says.
+    pub workers: Option<usize>,
+    /// The `--sweep workers=…` value this target stands for.
+    pub sweep_workers: Option<usize>,
+    pub cpu_mean_percent: f32,
+    pub cpu_peak_percent: f32,
+    pub memory_peak_bytes: u64,
+    /// CPU seconds the 10 Hz sampler itself used.
+    pub sampler_cpu_s: f64,
+}
+
+/// The machine's CPU use over one run, for the utilisation plot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub target: String,
+    pub sample: String,
+    pub run: usize,
+    /// (seconds since the run started, CPU %) at the sampler's interval.
+    pub points: Vec<(f64, f32)>,
+}
+
+/// A target that could not run, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub target: String,
+    pub reason: String,
+}
+
+/// Statistics of one (target, sample) cell, computed from the valid runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellSummary {
+    pub target: String,
+    pub sample: String,
+    pub runs_valid: usize,
+    pub runs_invalid: usize,
+    pub runs_failed: usize,
+    pub wall: Option<Summary>,
+    pub time_to_first_clip: Option<Summary>,
+    /// `median(baseline wall) / median(this wall)`: above 1 means faster than the baseline.
+    pub speedup_vs_baseline: Option<Ratio>,
+    pub cpu_mean_percent: Option<f64>,
+    pub realtime_factor: Option<f64>,
+    pub work_cpu_s: Option<f64>,
+    pub sweep_workers: Option<usize>,
+}
+
+/// Everything one benchmark produced: what `results.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub schema_version: u32,
+    pub clipbench_version: String,
+    pub created_at: String,
+    /// Seed of the run order and of the bootstrap.
+    pub seed: u64,
+    pub baseline: Option<String>,
+    pub runs_per_cell: usize,
+    pub warmup: usize,
+    /// The targets as configured (name, kind and settings).
+    pub targets: Vec<serde_json::Value>,
+    pub samples: Vec<String>,
+    pub machine: Machine,
+    pub skipped: Vec<Skipped>,
+    /// True when the benchmark was interrupted before its last run.
+    pub interrupted: bool,
+    pub runs: Vec<RunRecord>,
+    pub summaries: Vec<CellSummary>,
+    pub timelines: Vec<Timeline>,
+}

@@ -1,0 +1,280 @@
+//! Statistics as pure functions: summaries with a bootstrap confidence interval of the median,
+//! MAD-based outlier flags, speed ratios with bootstrap intervals, and the bootstrap t-test the
+//! regression gate uses. Resampling is seeded, so the same data gives the same intervals.
+//!
+//! References: Efron & Tibshirani, *An Introduction to the Bootstrap* (percentile intervals);
+//! Iglewicz & Hoaglin (modified z-score 0.6745·(x − median)/MAD > 3.5 flags an outlier);
+//! criterion.rs `stats::univariate::mixed` (t-test by resampling the pooled sample).
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// Bootstrap resamples per interval.
+pub const RESAMPLES: usize = 10_000;
+
+/// Median of a sample (mean of the middle two for an even count); NaN when empty.
+pub fn median(values: &[f64]) -> f64 {
+    if values.is_empty() {
+        return f64::NAN;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let mid = sorted.len() / 2;
+    if sorted.len() % 2 == 0 {
+        (sorted[mid - 1] + sorted[mid]) / 2.0
+    } else {
+        sorted[mid]
+    }
+}
+
+/// Arithmetic mean; NaN when empty.
+pub fn mean(values: &[f64]) -> f64 {
+    values.iter().sum::<f64>() / values.len() as f64
+}
+
+/// Sample standard deviation (n − 1); 0 for fewer than two values.
+pub fn std_dev(values: &[f64]) -> f64 {
+    if values.len() < 2 {
+        return 0.0;
+    }
+    let m = mean(values);
+    (values.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (values.len() - 1) as f64).sqrt()
+}
+
+/// Percentile `p` in [0, 1] of sorted values, by linear interpolation.
+fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
+    let rank = p * (sorted.len() - 1) as f64;
+    let (low, high) = (rank.floor() as usize, rank.ceil() as usize);
+    sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
+}
+
+fn resample(rng: &mut StdRng, values: &[f64], into: &mut Vec<f64>) {
+    into.clear();
+    into.extend((0..values.len()).map(|_| values[rng.random_range(0..values.len())]));
+}
+
+/// Percentile bootstrap interval at `level` of a statistic over resamples of `values`.
+pub fn bootstrap_ci(
+    values: &[f64],
+    level: f64,
+    seed: u64,
+    statistic: impl Fn(&[f64]) -> f64,
+) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut buffer = Vec::with_capacity(values.len());
+    let mut estimates: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            resample(&mut rng, values, &mut buffer);
+            statistic(&buffer)
+        })
+        .collect();
+    estimates.sort_by(f64::total_cmp);
+    let tail = (1.0 - level) / 2.0;
+    (
+        percentile_sorted(&estimates, tail),
+        percentile_sorted(&estimates, 1.0 - tail),
+    )
+}
+
+/// Median absolute deviation (unscaled).
+pub fn mad(values: &[f64]) -> f64 {
+    let m = median(values);
+    let deviations: Vec<f64> = values.iter().map(|v| (v - m).abs()).collect();
+    median(&deviations)
+}
+
+/// Indexes of outliers by the modified z-score `0.6745 (x − median) / MAD` beyond 3.5.
+/// With MAD = 0 nothing is flagged.
+pub fn outliers(values: &[f64]) -> Vec<usize> {
+    let (m, d) = (median(values), mad(values));
+    if d.is_nan() || d <= 0.0 {
+        return Vec::new();
+    }
+    values
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| (0.6745 * (*v - m) / d).abs() > 3.5)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The summary of one (target, sample) cell.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub n: usize,
+    pub min: f64,
+    pub median: f64,
+    pub mean: f64,
+    pub max: f64,
+    pub std_dev: f64,
+    /// 95 % bootstrap interval of the median.
+    pub median_ci: (f64, f64),
+    /// Indexes (within the values given) flagged as outliers; they stay in every statistic.
+    pub outliers: Vec<usize>,
+}
+
+impl Summary {
+    /// Summarises values; `None` when there are none.
+    pub fn of(values: &[f64], seed: u64) -> Option<Summary> {
+        if values.is_empty() {
+            return None;
+        }
+        Some(Summary {
+            n: values.len(),
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            median: median(values),
+            mean: mean(values),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            std_dev: std_dev(values),
+            median_ci: bootstrap_ci(values, 0.95, seed, median),
+            outliers: outliers(values),
+        })
+    }
+}
+
+/// A ratio of medians with its 95 % bootstrap interval (both samples resampled independently).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Ratio {
+    pub value: f64,
+    pub ci: (f64, f64),
+}
+
+/// `median(numerator) / median(denominator)` with a bootstrap interval.
+pub fn ratio_of_medians(numerator: &[f64], denominator: &[f64], seed: u64) -> Option<Ratio> {
+    if numerator.is_empty() || denominator.is_empty() {
+        return None;
+    }
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let mut estimates: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            resample(&mut rng, numerator, &mut a);
+            resample(&mut rng, denominator, &mut b);
+            median(&a) / median(&b)
+        })
+        .collect();
+    estimates.sort_by(f64::total_cmp);
+    Some(Ratio {
+        value: median(numerator) / median(denominator),
+        ci: (
+            percentile_sorted(&estimates, 0.025),
+            percentile_sorted(&estimates, 0.975),
+        ),
+    })
+}
+
+/// Welch's t statistic of `b` against `a` (positive when `b` is larger).
+pub fn welch_t(a: &[f64], b: &[f64]) -> f64 {
+    let (va, vb) = (std_dev(a).powi(2), std_dev(b).powi(2));
+    let se = (va / a.len() as f64 + vb / b.len() as f64).sqrt();
+    let diff = mean(b) - mean(a);
+    if se > 0.0 {
+        diff / se
+    } else if diff == 0.0 {
+        0.0
+    } else {
+        diff.signum() * f64::INFINITY
+    }
+}
+
+/// Two-sided p-value of "a and b come from one distribution": the share of t statistics, from
+/// resampling the pooled sample into groups of the original sizes, at least as extreme as the
+/// observed one.
+pub fn bootstrap_p_value(a: &[f64], b: &[f64], seed: u64) -> f64 {
+    if a.is_empty() || b.is_empty() {
+        return 1.0;
+    }
+    let observed = welch_t(a, b).abs();
+    let pooled: Vec<f64> = a.iter().chain(b).copied().collect();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut ra, mut rb) = (Vec::new(), Vec::new());
+    let extreme = (0..RESAMPLES)
+        .filter(|_| {
+            ra.clear();
+            rb.clear();
+            ra.extend((0..a.len()).map(|_| pooled[rng.random_range(0..pooled.len())]));
+            rb.extend((0..b.len()).map(|_| pooled[rng.random_range(0..pooled.len())]));
+            welch_t(&ra, &rb).abs() >= observed
+        })
+        .count();
+    extreme as f64 / RESAMPLES as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptive_statistics_by_hand() {
+        let v = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0];
+        assert_eq!(median(&v), 4.5);
+        assert_eq!(mean(&v), 5.0);
+        // Sum of squared deviations = 32, n - 1 = 7.
+        assert!((std_dev(&v) - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
+        assert_eq!(median(&[3.0, 1.0, 2.0]), 2.0);
+        // |x - 4.5| = 2.5 .5 .5 .5 .5 .5 2.5 4.5 → median 0.5.
+        assert_eq!(mad(&v), 0.5);
+        assert!(median(&[]).is_nan());
+    }
+
+    #[test]
+    fn outliers_by_modified_z_score() {
+        // median 10, MAD 1: 0.6745 × 10 / 1 = 6.7 > 3.5 flags 20; 12 gives 1.35.
+        let v = [9.0, 10.0, 11.0, 10.0, 12.0, 20.0, 9.0];
+        assert_eq!(outliers(&v), vec![5]);
+        assert!(
+            outliers(&[5.0, 5.0, 5.0, 9.0]).is_empty(),
+            "MAD 0 flags nothing"
+        );
+    }
+
+    #[test]
+    fn summary_and_intervals() {
+        let v = [10.0, 11.0, 12.0, 13.0, 14.0];
+        let s = Summary::of(&v, 7).unwrap();
+        assert_eq!(
+            (s.n, s.min, s.median, s.mean, s.max),
+            (5, 10.0, 12.0, 12.0, 14.0)
+        );
+        assert!(
+            s.median_ci.0 >= 10.0
+                && s.median_ci.1 <= 14.0
+                && s.median_ci.0 <= 12.0
+                && s.median_ci.1 >= 12.0
+        );
+        assert_eq!(Summary::of(&v, 7), Summary::of(&v, 7), "seeded");
+        let constant = Summary::of(&[3.0, 3.0, 3.0], 1).unwrap();
+        assert_eq!(constant.median_ci, (3.0, 3.0));
+        assert_eq!(constant.std_dev, 0.0);
+        assert!(Summary::of(&[], 1).is_none());
+    }
+
+    #[test]
+    fn ratio_of_medians_with_interval() {
+        let slow = [20.0, 20.0, 20.0];
+        let fast = [10.0, 10.0, 10.0];
+        let r = ratio_of_medians(&slow, &fast, 3).unwrap();
+        assert_eq!(r.value, 2.0);
+        assert_eq!(r.ci, (2.0, 2.0));
+        let r = ratio_of_medians(&[19.0, 20.0, 21.0], &[9.0, 10.0, 11.0], 3).unwrap();
+        assert_eq!(r.value, 2.0);
+        assert!(r.ci.0 < 2.0 && r.ci.1 > 2.0 && r.ci.0 >= 19.0 / 11.0 && r.ci.1 <= 21.0 / 9.0);
+    }
+
+    #[test]
+    fn t_test_separates_clear_differences_only() {
+        // Welch t for [1,2,3] vs [4,5,6]: diff 3, se = sqrt(1/3 + 1/3) → t = 3.674.
+        assert!(
+            (welch_t(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]) - 3.0 / (2.0f64 / 3.0).sqrt()).abs()
+                < 1e-12
+        );
+        let a = [10.0, 10.2, 9.9, 10.1, 10.0];
+        let doubled: Vec<f64> = a.iter().map(|v| v * 2.0).collect();
+        assert!(bootstrap_p_value(&a, &doubled, 1) < 0.01);
+        assert!(bootstrap_p_value(&a, &a, 1) > 0.5);
+    }
+}

@@ -1,0 +1,98 @@
+//! Targets: how to run one job. Each kind has a `check` (is it there?) and a `run` (one job,
+//! measured); the runner wraps both with the sampler and turns the result into a record.
+
+mod command;
+mod engine;
+mod http;
+
+use std::path::Path;
+use std::time::Duration;
+
+use clipbench_engine::{CancelToken, MediaInfo, Tools};
+
+use crate::config::TargetConfig;
+
+/// One job for a target.
+pub struct Job<'a> {
+    pub sample: &'a str,
+    pub input: &'a Path,
+    /// The sample's URL on the harness's file server (for HTTP targets).
+    pub url: Option<&'a str>,
+    pub media: &'a MediaInfo,
+    /// An empty folder for this run's outputs; removed after the run.
+    pub scratch: &'a Path,
+    pub poll_interval: Duration,
+    pub cancel: &'a CancelToken,
+    pub runtime: &'a tokio::runtime::Runtime,
+    pub tools: &'a Tools,
+}
+
+/// What a target reported about one job.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Measured {
+    pub wall_s: f64,
+    pub download_s: Option<f64>,
+    pub analysis_s: Option<f64>,
+    pub encode_s: Option<f64>,
+    pub time_to_first_clip_s: Option<f64>,
+    pub clips: usize,
+    pub clips_valid: usize,
+    pub output_bytes: u64,
+    pub work_cpu_s: Option<f64>,
+    pub workers: Option<usize>,
+    /// Invalid clips and other problems; non-empty makes the run invalid.
+    pub problems: Vec<String>,
+    /// The target failed as a whole (error answer, crash, timeout, interrupted).
+    pub failed: bool,
+}
+
+impl Measured {
+    /// A failed run.
+    pub fn failure(wall_s: f64, reason: impl Into<String>) -> Self {
+        Measured {
+            wall_s,
+            problems: vec![reason.into()],
+            failed: true,
+            ..Default::default()
+        }
+    }
+}
+
+/// Checks that a target can run; the error is the reason it is skipped.
+pub fn check(
+    target: &TargetConfig,
+    runtime: &tokio::runtime::Runtime,
+    tools: &Tools,
+) -> Result<(), String> {
+    match target {
+        TargetConfig::Engine { .. } => engine::check(tools),
+        TargetConfig::Http { dialect, .. } => {
+            let dialect = dialect.resolve()?;
+            runtime.block_on(http::check(&dialect))
+        }
+        TargetConfig::Command { command, shell, .. } => command::check(command, *shell),
+    }
+}
+
+/// Runs one job.
+pub fn run(target: &TargetConfig, job: &Job) -> Measured {
+    match target {
+        TargetConfig::Engine {
+            strategy,
+            profile,
+            policy,
+            threads,
+            ..
+        } => engine::run(*strategy, *profile, *policy, *threads, job),
+        TargetConfig::Http { dialect, .. } => match dialect.resolve() {
+            Ok(dialect) => job.runtime.block_on(http::run(&dialect, job)),
+            Err(e) => Measured::failure(0.0, e),
+        },
+        TargetConfig::Command {
+            command,
+            shell,
+            timeout_s,
+            ..
+        } => command::run(command, *shell, Duration::from_secs_f64(*timeout_s), job),
+    }
+}
