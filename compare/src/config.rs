@@ -288,8 +288,16 @@ impl Config {
         Ok(())
     }
 
-    /// `--sweep workers=A..B`: one engine target `workers-N` (strategy `fixed:N`) per N.
-    pub fn sweep(spec: &str) -> Result<Vec<TargetConfig>, String> {
+    /// `--sweep workers=A..B`: one engine target `workers-N` (strategy `fixed:N`, one ffmpeg
+    /// thread each) per N, with the profile and policy of `like` (the first engine target) when
+    /// there is one.
+    pub fn sweep(spec: &str, like: Option<&TargetConfig>) -> Result<Vec<TargetConfig>, String> {
+        let (profile, policy) = match like {
+            Some(TargetConfig::Engine {
+                profile, policy, ..
+            }) => (*profile, *policy),
+            _ => (Profile::Optimized, Policy::OPTIMIZED),
+        };
         let range = spec
             .strip_prefix("workers=")
             .ok_or_else(|| format!("--sweep {spec:?}: only workers=A..B is supported"))?;
@@ -309,8 +317,8 @@ impl Config {
             .map(|n| TargetConfig::Engine {
                 name: format!("workers-{n}"),
                 strategy: Strategy::Fixed(n),
-                profile: Profile::Optimized,
-                policy: Policy::OPTIMIZED,
+                profile,
+                policy,
                 threads: Some(ThreadSetting::Fixed(1)),
                 sweep_workers: Some(n),
             })
@@ -388,11 +396,11 @@ mod tests {
 
     #[test]
     fn sweeps_and_specs() {
-        let targets = Config::sweep("workers=1..3").unwrap();
+        let targets = Config::sweep("workers=1..3", None).unwrap();
         assert_eq!(targets.len(), 3);
         assert_eq!(targets[2].sweep_workers(), Some(3));
-        assert!(Config::sweep("workers=3..1").is_err());
-        assert!(Config::sweep("threads=1..2").is_err());
+        assert!(Config::sweep("workers=3..1", None).is_err());
+        assert!(Config::sweep("threads=1..2", None).is_err());
         let t = TargetConfig::from_spec("engine:fixed:2@copy")
             .unwrap()
             .unwrap();

@@ -219,8 +219,9 @@ fn plan_from(args: &RunArgs) -> anyhow::Result<Plan> {
             .collect::<anyhow::Result<_>>()?;
     }
     if let Some(sweep) = &args.sweep {
+        let like = plan.targets.iter().find(|t| t.kind() == "engine").cloned();
         plan.targets
-            .extend(Config::sweep(sweep).map_err(anyhow::Error::msg)?);
+            .extend(Config::sweep(sweep, like.as_ref()).map_err(anyhow::Error::msg)?);
     }
     if !args.samples.is_empty() {
         plan.samples = args.samples.clone();

@@ -1,0 +1,506 @@
+//! The harness end to end: the `clipbench` binary against the in-process engine and the
+//! engine's HTTP server on an ephemeral 127.0.0.1 port, on a tiny sample it builds itself.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const MANIFEST: &str = r#"
+schema_version = 1
+
+[[sample]]
+name = "tiny"
+file = "tiny.mp4"
+description = "4 s of testsrc2 160x90 25 fps with a sine tone"
+args = ["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+        "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2"]
+expect = { duration = 4.0, width = 160, height = 90, fps = 25.0, audio = true }
+"#;
+
+struct Bench {
+    dir: tempfile::TempDir,
+}
+
+impl Bench {
+    fn new() -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("data")).unwrap();
+        std::fs::write(dir.path().join("data/manifest.toml"), MANIFEST).unwrap();
+        Bench { dir }
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    fn config(&self, body: &str) -> PathBuf {
+        let path = self.path("clipbench.toml");
+        std::fs::write(&path, body).unwrap();
+        path
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_clipbench"));
+        cmd.args(args).current_dir(self.dir.path());
+        cmd
+    }
+
+    fn clipbench(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The report folder of the last run (what `latest` points at).
+    fn latest(&self) -> PathBuf {
+        std::fs::canonicalize(self.path("reports/latest")).unwrap()
+    }
+}
+
+/// The engine's HTTP server on an ephemeral port, kept alive by the returned runtime.
+fn engine_server(workdir: &Path) -> (tokio::runtime::Runtime, String) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut config = clipbench_engine::server::ServerConfig::new(workdir);
+    config.plan.policy = "fixed:1:2:2".parse().unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    runtime.spawn(clipbench_engine::server::serve(listener, config));
+    (runtime, format!("http://{address}"))
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn csv_rows(path: &Path) -> Vec<csv::StringRecord> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    reader.records().map(|r| r.unwrap()).collect()
+}
+
+fn column(path: &Path, name: &str) -> Vec<String> {
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let index = reader
+        .headers()
+        .unwrap()
+        .iter()
+        .position(|h| h == name)
+        .unwrap();
+    reader
+        .records()
+        .map(|r| r.unwrap()[index].to_owned())
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let m = v.len() / 2;
+    if v.len() % 2 == 0 {
+        (v[m - 1] + v[m]) / 2.0
+    } else {
+        v[m]
+    }
+}
+
+fn config_with_server(base: &str) -> String {
+    format!(
+        r#"
+[run]
+samples = ["tiny"]
+runs = 3
+seed = 11
+baseline = "serial"
+poll_interval_ms = 20
+
+[[target]]
+name = "serial"
+kind = "engine"
+strategy = "serial"
+policy = "fixed:1:2:2"
+
+[[target]]
+name = "auto"
+kind = "engine"
+strategy = "auto"
+policy = "fixed:1:2:2"
+
+[[target]]
+name = "served"
+kind = "http"
+preset = "optimized"
+base_url = "{base}"
+
+[[target]]
+name = "down"
+kind = "http"
+preset = "original"
+base_url = "http://127.0.0.1:1"
+"#
+    )
+}
+
+#[test]
+fn a_full_run_writes_agreeing_reports_and_check_gates() {
+    let bench = Bench::new();
+    let (_server, base) = engine_server(&bench.path("serve"));
+    let config = bench.config(&config_with_server(&base));
+    let out = bench.clipbench(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--manifest",
+        "data/manifest.toml",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("skipped down"), "{stderr}");
+    assert!(
+        stdout.contains("times faster than serial") || stdout.contains("times slower than serial"),
+        "{stdout}"
+    );
+    let dir = bench.latest();
+
+    // runs.csv: targets × samples × runs rows (the down target is skipped), all ok.
+    let runs = csv_rows(&dir.join("runs.csv"));
+    assert_eq!(runs.len(), 3 * 3);
+    assert!(column(&dir.join("runs.csv"), "status")
+        .iter()
+        .all(|s| s == "ok"));
+
+    // results.json is valid against the schema and agrees with the CSV files.
+    let results = read_json(&dir.join("results.json"));
+    let schema: Value = serde_json::from_str(clipbench::export::json::RESULTS_SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&results)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(results["runs"].as_array().unwrap().len(), 9);
+    assert_eq!(results["skipped"][0]["target"], "down");
+    assert!(results["machine"]["ffmpeg_version"]
+        .as_str()
+        .unwrap()
+        .starts_with("ffmpeg version"));
+
+    let summary_targets = column(&dir.join("summary.csv"), "target");
+    let summary_medians = column(&dir.join("summary.csv"), "wall_median_s");
+    assert_eq!(summary_targets.len(), 3);
+    let run_targets = column(&dir.join("runs.csv"), "target");
+    let run_walls = column(&dir.join("runs.csv"), "wall_s");
+    let markdown = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    let html = std::fs::read_to_string(dir.join("index.html")).unwrap();
+    for (target, median_text) in summary_targets.iter().zip(&summary_medians) {
+        let from_runs = median(
+            run_targets
+                .iter()
+                .zip(&run_walls)
+                .filter(|(t, _)| *t == target)
+                .map(|(_, w)| w.parse().unwrap())
+                .collect(),
+        );
+        let from_csv: f64 = median_text.parse().unwrap();
+        let from_json = results["summaries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["target"] == target.as_str())
+            .unwrap()["wall"]["median"]
+            .as_f64()
+            .unwrap();
+        assert!((from_runs - from_csv).abs() < 1e-9 && (from_csv - from_json).abs() < 1e-9);
+        let shown = format!("| {target} | tiny | 3 | {from_csv:.2} [");
+        assert!(markdown.contains(&shown), "{shown} not in\n{markdown}");
+        assert!(html.contains(&format!("<td>{target}</td><td>tiny</td>")));
+    }
+    for chart in ["wall", "speedup", "ttfc", "cpu", "scaling"] {
+        let svg = std::fs::read_to_string(dir.join(format!("{chart}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && html.contains(&format!("<figure id=\"{chart}\"><svg")));
+        assert!(
+            std::fs::metadata(dir.join(format!("{chart}.png")))
+                .unwrap()
+                .len()
+                > 1000
+        );
+    }
+
+    // `report` re-renders the same files from results.json.
+    let before = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    std::fs::remove_file(dir.join("summary.md")).unwrap();
+    std::fs::remove_file(dir.join("index.html")).unwrap();
+    let out = bench.clipbench(&["report", dir.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("summary.md")).unwrap(),
+        before
+    );
+    assert!(dir.join("index.html").exists());
+
+    // `check`: unchanged against itself; a regression against a baseline made faster on purpose.
+    let current = dir.join("results.json");
+    let out = bench.clipbench(&[
+        "check",
+        "--baseline",
+        current.to_str().unwrap(),
+        "--current",
+        current.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mut faster = results.clone();
+    for run in faster["runs"].as_array_mut().unwrap() {
+        let wall = run["wall_s"].as_f64().unwrap();
+        run["wall_s"] = Value::from(wall * 0.5);
+    }
+    let baseline = bench.path("faster.json");
+    std::fs::write(&baseline, serde_json::to_string(&faster).unwrap()).unwrap();
+    let out = bench.clipbench(&[
+        "check",
+        "--baseline",
+        baseline.to_str().unwrap(),
+        "--current",
+        current.to_str().unwrap(),
+    ]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{table}");
+    assert!(table.contains("Regressed"), "{table}");
+    // Results from another machine are refused unless --force.
+    let mut elsewhere = results.clone();
+    elsewhere["machine"]["cpu_model"] = Value::from("Another CPU");
+    let other = bench.path("elsewhere.json");
+    std::fs::write(&other, serde_json::to_string(&elsewhere).unwrap()).unwrap();
+    let out = bench.clipbench(&[
+        "check",
+        "--baseline",
+        other.to_str().unwrap(),
+        "--current",
+        current.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("different machines"));
+    let out = bench.clipbench(&[
+        "check",
+        "--force",
+        "--baseline",
+        other.to_str().unwrap(),
+        "--current",
+        current.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+
+    if let Some(chromium) = which_chromium() {
+        assert_renders(&chromium, &dir.join("index.html"), &bench.path("shot.png"));
+    } else {
+        eprintln!("skipping the browser check: chromium is not installed (.ci/run installs it)");
+    }
+}
+
+fn which_chromium() -> Option<PathBuf> {
+    ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+}
+
+/// Opens the page in headless Chromium and checks the screenshot is not blank.
+fn assert_renders(chromium: &Path, page: &Path, shot: &Path) {
+    let profile = tempfile::tempdir().unwrap();
+    let status = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+        ])
+        .args([
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("--screenshot={}", shot.display()))
+        .args(["--window-size=1200,1600", "--hide-scrollbars"])
+        .arg(format!("file://{}", page.display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "chromium failed");
+    let decoder = png::Decoder::new(std::fs::File::open(shot).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut pixels = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut pixels).unwrap();
+    let pixels = &pixels[..info.buffer_size()];
+    let distinct: std::collections::HashSet<&[u8]> =
+        pixels.chunks(info.color_type.samples()).collect();
+    let non_white = pixels
+        .chunks(info.color_type.samples())
+        .filter(|p| p.iter().take(3).any(|c| *c < 200))
+        .count();
+    assert!(
+        distinct.len() > 20,
+        "the screenshot has {} colours: blank page",
+        distinct.len()
+    );
+    assert!(
+        non_white > 5000,
+        "only {non_white} dark pixels: the plots did not render"
+    );
+}
+
+#[test]
+fn an_interrupted_run_keeps_its_finished_rows() {
+    let bench = Bench::new();
+    let config = bench.config(
+        "[run]\nsamples = [\"tiny\"]\nruns = 200\n\n[[target]]\nname = \"serial\"\nkind = \"engine\"\nstrategy = \"serial\"\npolicy = \"fixed:1:2:2\"\n",
+    );
+    let mut child = bench
+        .command(&[
+            "run",
+            "--quiet",
+            "--config",
+            config.to_str().unwrap(),
+            "--manifest",
+            "data/manifest.toml",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let runs_csv = loop {
+        assert!(Instant::now() < deadline, "no runs.csv rows in time");
+        let found = std::fs::read_dir(bench.path("reports")).ok().and_then(|d| {
+            d.flatten()
+                .map(|e| e.path().join("runs.csv"))
+                .find(|p| p.exists())
+        });
+        if let Some(path) = found.filter(|p| csv_rows(p).len() >= 2) {
+            break path;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let rows = csv_rows(&runs_csv);
+    assert!(rows.len() >= 2 && rows.len() < 200);
+    let results = read_json(&runs_csv.with_file_name("results.json"));
+    assert_eq!(results["interrupted"], true);
+    assert_eq!(
+        results["runs"].as_array().unwrap().len(),
+        rows.len(),
+        "every finished run is reported"
+    );
+}
+
+#[test]
+fn a_command_target_and_a_sweep() {
+    let bench = Bench::new();
+    let config = bench.config(
+        r#"[run]
+samples = ["tiny"]
+runs = 1
+
+[[target]]
+name = "engine"
+kind = "engine"
+strategy = "auto"
+policy = "fixed:1:2:2"
+
+[[target]]
+name = "plain-ffmpeg"
+kind = "command"
+command = ["ffmpeg", "-v", "error", "-y", "-i", "{input}", "-c:v", "libx264", "-preset", "ultrafast", "{outdir}/whole.mp4"]
+
+[[target]]
+name = "missing-tool"
+kind = "command"
+command = ["definitely-not-installed-tool", "{input}"]
+"#,
+    );
+    let out = bench.clipbench(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--manifest",
+        "data/manifest.toml",
+        "--sweep",
+        "workers=1..2",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let targets: Vec<&str> = results["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["target"].as_str().unwrap())
+        .collect();
+    assert!(
+        targets.contains(&"plain-ffmpeg")
+            && targets.contains(&"workers-1")
+            && targets.contains(&"workers-2")
+    );
+    assert_eq!(results["skipped"][0]["target"], "missing-tool");
+    let sweep: Vec<u64> = results["summaries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["sweep_workers"].as_u64())
+        .collect();
+    assert_eq!(sweep.len(), 2);
+}
+
+#[test]
+fn bad_input_exits_2_with_one_line() {
+    let bench = Bench::new();
+    for args in [
+        vec!["run", "--config", "nope.toml"],
+        vec![
+            "run",
+            "--targets",
+            "nosuch",
+            "--manifest",
+            "data/manifest.toml",
+        ],
+        vec![
+            "run",
+            "--samples",
+            "nosuch",
+            "--targets",
+            "engine:serial",
+            "--manifest",
+            "data/manifest.toml",
+        ],
+        vec![
+            "check",
+            "--baseline",
+            "missing.json",
+            "--current",
+            "missing.json",
+        ],
+        vec!["report", "nowhere"],
+    ] {
+        let out = bench.clipbench(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("error: ") && stderr.lines().count() == 1,
+            "{args:?}: {stderr}"
+        );
+    }
+}
