@@ -7,7 +7,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{Exporter, Report};
-use crate::record::Results;
+use crate::record::{CellSummary, Results};
+use crate::stats::Summary;
 
 /// A rendered chart.
 pub struct Chart {
@@ -108,7 +109,7 @@ where
                 .margin(15)
                 .x_label_area_size(40)
                 .y_label_area_size(70)
-                .build_cartesian_2d((0..bars.len()).into_segmented(), 0.0..top.max(1e-6))?;
+                .build_cartesian_2d((0..bars.len() - 1).into_segmented(), 0.0..top.max(1e-6))?;
             chart
                 .configure_mesh()
                 .disable_x_mesh()
@@ -240,23 +241,28 @@ fn cell_label(target: &str, sample: &str) -> String {
     format!("{target} · {sample}")
 }
 
+/// One bar per cell: the median of `pick`'s summary with its 95 % interval.
+fn summary_bars(results: &Results, pick: fn(&CellSummary) -> Option<&Summary>) -> Vec<Bar> {
+    results
+        .summaries
+        .iter()
+        .filter_map(|c| {
+            let s = pick(c)?;
+            Some(Bar {
+                label: cell_label(&c.target, &c.sample),
+                value: s.median,
+                low: s.median_ci.0,
+                high: s.median_ci.1,
+            })
+        })
+        .collect()
+}
+
 /// Median wall time per (target, sample) with its 95 % interval.
 pub fn wall_spec(results: &Results) -> Spec {
     Spec::Bars {
         y_label: "median wall time (s)".into(),
-        bars: results
-            .summaries
-            .iter()
-            .filter_map(|c| {
-                let w = c.wall.as_ref()?;
-                Some(Bar {
-                    label: cell_label(&c.target, &c.sample),
-                    value: w.median,
-                    low: w.median_ci.0,
-                    high: w.median_ci.1,
-                })
-            })
-            .collect(),
+        bars: summary_bars(results, |c| c.wall.as_ref()),
         reference: None,
     }
 }
@@ -290,19 +296,7 @@ pub fn speedup_spec(results: &Results) -> Spec {
 pub fn ttfc_spec(results: &Results) -> Spec {
     Spec::Bars {
         y_label: "median time to first clip (s)".into(),
-        bars: results
-            .summaries
-            .iter()
-            .filter_map(|c| {
-                let t = c.time_to_first_clip.as_ref()?;
-                Some(Bar {
-                    label: cell_label(&c.target, &c.sample),
-                    value: t.median,
-                    low: t.median_ci.0,
-                    high: t.median_ci.1,
-                })
-            })
-            .collect(),
+        bars: summary_bars(results, |c| c.time_to_first_clip.as_ref()),
         reference: None,
     }
 }
