@@ -33,6 +33,10 @@ pub struct ExecuteOptions {
     pub profile: Profile,
     pub threads: ThreadSetting,
     pub workers: usize,
+    /// When set (and there is more than one worker), the first clip of the schedule runs alone
+    /// with this many ffmpeg threads before the pool starts: the shortest time to first clip
+    /// with every core still busy.
+    pub first_clip_threads: Option<usize>,
     /// Longest one attempt of one clip may take before its ffmpeg is killed.
     pub timeout: Duration,
     /// Attempts after the first one when a clip fails.
@@ -225,16 +229,32 @@ pub fn execute(
             event,
         })
     };
-    let queue: Mutex<VecDeque<Clip>> = Mutex::new(schedule_order(clips).into());
+    let mut order: VecDeque<Clip> = schedule_order(clips).into();
     for clip in clips {
         emit(Event::Queued { clip: clip.number });
     }
-    let outcomes: Mutex<Vec<ClipOutcome>> =
-        Mutex::new(clips.iter().copied().map(ClipOutcome::pending).collect());
+    let mut outcomes: Vec<ClipOutcome> = clips.iter().copied().map(ClipOutcome::pending).collect();
+    let store = |all: &mut Vec<ClipOutcome>, outcome: ClipOutcome| {
+        if let Some(slot) = all
+            .iter_mut()
+            .find(|o| o.clip.number == outcome.clip.number)
+        {
+            *slot = outcome;
+        }
+    };
     let worker_count = options.workers.clamp(1, clips.len().max(1));
+    if let Some(threads) = options.first_clip_threads.filter(|_| worker_count > 1) {
+        if let Some(first) = order.pop_front() {
+            let boosted = ThreadSetting::Fixed(threads.max(1));
+            let outcome = run_clip(media, &first, 0, boosted, options, cancel, started, &emit);
+            store(&mut outcomes, outcome);
+        }
+    }
+    let queue = Mutex::new(order);
+    let outcomes = Mutex::new(outcomes);
     std::thread::scope(|scope| {
         for worker in 0..worker_count {
-            let (queue, outcomes, emit) = (&queue, &outcomes, &emit);
+            let (queue, outcomes, emit, store) = (&queue, &outcomes, &emit, &store);
             scope.spawn(move || loop {
                 if cancel.is_cancelled() {
                     return;
@@ -242,11 +262,20 @@ pub fn execute(
                 let Some(clip) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
                     return;
                 };
-                let outcome = run_clip(media, &clip, worker, options, cancel, started, emit);
-                let mut all = outcomes.lock().unwrap_or_else(|e| e.into_inner());
-                if let Some(slot) = all.iter_mut().find(|o| o.clip.number == clip.number) {
-                    *slot = outcome;
-                }
+                let outcome = run_clip(
+                    media,
+                    &clip,
+                    worker,
+                    options.threads,
+                    options,
+                    cancel,
+                    started,
+                    emit,
+                );
+                store(
+                    &mut outcomes.lock().unwrap_or_else(|e| e.into_inner()),
+                    outcome,
+                );
             });
         }
     });
@@ -263,10 +292,12 @@ pub fn execute(
 }
 
 /// Runs one clip, with retries, and returns its outcome.
+#[allow(clippy::too_many_arguments)]
 fn run_clip(
     media: &MediaInfo,
     clip: &Clip,
     worker: usize,
+    threads: ThreadSetting,
     options: &ExecuteOptions,
     cancel: &CancelToken,
     started: Instant,
@@ -296,7 +327,7 @@ fn run_clip(
             start: clip.start,
             duration: clip.duration(),
             has_audio: media.has_audio,
-            threads: options.threads,
+            threads,
         };
         let args = ffmpeg_args(options.profile, &job);
         let on_progress = |done_s: f64| {

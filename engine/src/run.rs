@@ -101,6 +101,7 @@ pub fn run(
         profile: options.profile,
         threads: allocation.ffmpeg_threads,
         workers: allocation.workers,
+        first_clip_threads: allocation.first_clip_threads,
         timeout: options.timeout.unwrap_or_else(|| default_timeout(longest)),
         retries: options.retries,
         output_dir: options.output_dir.clone(),
