@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -39,29 +39,47 @@ pub struct ExecuteOptions {
     pub first_clip_threads: Option<usize>,
     /// Longest one attempt of one clip may take before its ffmpeg is killed.
     pub timeout: Duration,
+    /// Watchdog: an attempt whose ffmpeg reports no progress for this long is killed (and
+    /// retried like any failure).
+    pub stall_timeout: Option<Duration>,
     /// Attempts after the first one when a clip fails.
     pub retries: u32,
     pub output_dir: PathBuf,
     pub tools: Tools,
 }
 
-/// Cancels a run from another thread: running ffmpeg children are killed, temporary files
-/// removed, and clips not started are reported as not started.
+/// Stops a run from another thread, in two steps: [`drain`](CancelToken::drain) starts no new
+/// clip but lets running ones finish; [`cancel`](CancelToken::cancel) also kills running ffmpeg
+/// children and removes their temporary files. Clips not started are reported as not started.
 #[derive(Debug, Clone, Default)]
-pub struct CancelToken(Arc<AtomicBool>);
+pub struct CancelToken(Arc<AtomicU8>);
+
+const DRAINING: u8 = 1;
+const CANCELLED: u8 = 2;
 
 impl CancelToken {
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Asks the run to stop as soon as possible.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst);
+    /// Starts no new clip; running clips finish.
+    pub fn drain(&self) {
+        self.0.fetch_max(DRAINING, Ordering::SeqCst);
     }
 
+    /// Stops everything as soon as possible.
+    pub fn cancel(&self) {
+        self.0.store(CANCELLED, Ordering::SeqCst);
+    }
+
+    /// Whether no new clip may start (drained or cancelled).
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::SeqCst) >= DRAINING
+    }
+
+    /// Whether running clips must be killed.
     pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.0.load(Ordering::SeqCst) == CANCELLED
     }
 }
 
@@ -256,7 +274,7 @@ pub fn execute(
         for worker in 0..worker_count {
             let (queue, outcomes, emit, store) = (&queue, &outcomes, &emit, &store);
             scope.spawn(move || loop {
-                if cancel.is_cancelled() {
+                if cancel.is_draining() {
                     return;
                 }
                 let Some(clip) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
@@ -286,7 +304,7 @@ pub fn execute(
         .fold(0.0, f64::max);
     Ok(Execution {
         outcomes,
-        cancelled: cancel.is_cancelled(),
+        cancelled: cancel.is_draining(),
         wall_s,
     })
 }
@@ -309,8 +327,11 @@ fn run_clip(
     outcome.worker = Some(worker);
     let attempts = 1 + options.retries;
     for attempt in 1..=attempts {
-        if cancel.is_cancelled() {
-            outcome.status = ClipStatus::Cancelled;
+        if cancel.is_draining() {
+            // A drained run retries nothing; a clip never tried is cancelled.
+            if attempt == 1 {
+                outcome.status = ClipStatus::Cancelled;
+            }
             break;
         }
         outcome.attempts = attempt;
@@ -338,13 +359,11 @@ fn run_clip(
                 total_s: clip.duration(),
             })
         };
-        let result = run_ffmpeg(
-            &options.tools.ffmpeg,
-            &args,
-            options.timeout,
-            cancel,
-            &on_progress,
-        );
+        let limits = Limits {
+            timeout: options.timeout,
+            stall: options.stall_timeout,
+        };
+        let result = run_ffmpeg(&options.tools.ffmpeg, &args, limits, cancel, &on_progress);
         outcome.cpu_s += result.cpu_s;
         outcome.wall_s = result.wall_s;
         let failure = match &result.end {
@@ -381,6 +400,10 @@ fn run_clip(
             }
             End::Exited(code) => format!("ffmpeg exited with code {code}"),
             End::Signaled(signal) => format!("ffmpeg killed by signal {signal}"),
+            End::Stalled(after) => format!(
+                "ffmpeg made no progress for {:.1} s and was killed",
+                after.as_secs_f64()
+            ),
             End::TimedOut => format!(
                 "ffmpeg timed out after {:.1} s and was killed",
                 options.timeout.as_secs_f64()
@@ -417,8 +440,16 @@ enum End {
     Exited(i32),
     Signaled(i32),
     TimedOut,
+    Stalled(Duration),
     Cancelled,
     SpawnFailed(String),
+}
+
+/// When an attempt is given up.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    timeout: Duration,
+    stall: Option<Duration>,
 }
 
 struct ChildResult {
@@ -433,7 +464,7 @@ struct ChildResult {
 fn run_ffmpeg(
     ffmpeg: &Path,
     args: &[std::ffi::OsString],
-    timeout: Duration,
+    limits: Limits,
     cancel: &CancelToken,
     on_progress: &(dyn Fn(f64) + Sync),
 ) -> ChildResult {
@@ -459,9 +490,16 @@ fn run_ffmpeg(
     let pid = child.id() as libc::pid_t;
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
+    let last_progress = Mutex::new(Instant::now());
     std::thread::scope(|scope| {
         if let Some(stdout) = stdout {
-            scope.spawn(move || read_progress(stdout, on_progress));
+            let last_progress = &last_progress;
+            scope.spawn(move || {
+                read_progress(stdout, &|done_s| {
+                    *last_progress.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+                    on_progress(done_s)
+                })
+            });
         }
         let tail = scope.spawn(move || stderr.map(read_tail).unwrap_or_default());
         let (exited_tx, exited_rx) = mpsc::channel();
@@ -476,10 +514,16 @@ fn run_ffmpeg(
                 Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if stopped_by.is_none() {
+                        let quiet = last_progress
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .elapsed();
                         if cancel.is_cancelled() {
                             stopped_by = Some(End::Cancelled);
-                        } else if began.elapsed() > timeout {
+                        } else if began.elapsed() > limits.timeout {
                             stopped_by = Some(End::TimedOut);
+                        } else if let Some(stall) = limits.stall.filter(|s| quiet > *s) {
+                            stopped_by = Some(End::Stalled(stall));
                         }
                         if stopped_by.is_some() {
                             kill_group(pid);
@@ -500,11 +544,17 @@ fn run_ffmpeg(
 }
 
 /// Parses ffmpeg's `-progress` key=value stream and reports seconds written.
-fn read_progress(stdout: impl Read, on_progress: &(dyn Fn(f64) + Sync)) {
+/// Parses ffmpeg's `-progress` key=value stream and reports seconds written, each time the
+/// output time advances.
+fn read_progress(stdout: impl Read, on_progress: &dyn Fn(f64)) {
+    let mut last = -1i64;
     for line in BufReader::new(stdout).lines().map_while(|l| l.ok()) {
         if let Some(us) = line.strip_prefix("out_time_us=") {
             if let Ok(us) = us.trim().parse::<i64>() {
-                on_progress(us.max(0) as f64 / 1e6);
+                if us > last {
+                    last = us;
+                    on_progress(us.max(0) as f64 / 1e6);
+                }
             }
         }
     }

@@ -128,6 +128,9 @@ struct EncodeArgs {
     /// Attempts after the first when a clip fails.
     #[arg(long, default_value_t = 1)]
     retries: u32,
+    /// Kill and retry a clip whose ffmpeg reports no progress for this many seconds (0: off).
+    #[arg(long, value_name = "SECS", default_value_t = 60.0)]
+    stall_timeout: f64,
 }
 
 impl EncodeArgs {
@@ -136,6 +139,8 @@ impl EncodeArgs {
         options.profile = self.profile;
         options.threads = self.threads;
         options.retries = self.retries;
+        options.stall_timeout =
+            (self.stall_timeout > 0.0).then(|| Duration::from_secs_f64(self.stall_timeout));
         options.timeout = match self.timeout {
             Some(t) if t.is_finite() && t > 0.0 => Some(Duration::from_secs_f64(t)),
             Some(t) => {

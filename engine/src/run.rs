@@ -24,6 +24,8 @@ pub struct RunOptions {
     pub threads: Option<ThreadSetting>,
     /// Per-clip timeout; `None` picks [`default_timeout`].
     pub timeout: Option<Duration>,
+    /// Kill (and retry) a clip whose ffmpeg reports no progress for this long.
+    pub stall_timeout: Option<Duration>,
     pub retries: u32,
     /// How often the monitor samples CPU and memory.
     pub monitor_interval: Duration,
@@ -32,7 +34,7 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// The engine's defaults: `auto` strategy, `optimized` profile, fixed 30/25 plan (last clip
-    /// at least 15 s, as the optimized backend), one retry, 10 Hz monitor.
+    /// at least 15 s, as the optimized backend), one retry, a 60 s stall watchdog, 10 Hz monitor.
     pub fn new(output_dir: impl Into<PathBuf>) -> Self {
         RunOptions {
             output_dir: output_dir.into(),
@@ -44,6 +46,7 @@ impl RunOptions {
             },
             threads: None,
             timeout: None,
+            stall_timeout: Some(Duration::from_secs(60)),
             retries: 1,
             monitor_interval: Duration::from_millis(100),
             tools: Tools::from_env(),
@@ -86,7 +89,7 @@ pub fn run(
             .push_str(&format!(", threads overridden to {threads}"));
     }
     let analysis_s = analysis_start.elapsed().as_secs_f64();
-    if cancel.is_cancelled() {
+    if cancel.is_draining() {
         return Err(EngineError::Cancelled);
     }
     on_event(&TimedEvent {
@@ -103,6 +106,7 @@ pub fn run(
         workers: allocation.workers,
         first_clip_threads: allocation.first_clip_threads,
         timeout: options.timeout.unwrap_or_else(|| default_timeout(longest)),
+        stall_timeout: options.stall_timeout,
         retries: options.retries,
         output_dir: options.output_dir.clone(),
         tools: options.tools.clone(),

@@ -121,6 +121,7 @@ fn execute_options(out: &std::path::Path) -> ExecuteOptions {
         threads: ThreadSetting::Profile,
         workers: 2,
         first_clip_threads: None,
+        stall_timeout: None,
         timeout: Duration::from_secs(60),
         retries: 1,
         output_dir: out.to_owned(),
@@ -276,4 +277,38 @@ fn the_first_clip_runs_alone_on_every_core() {
         .collect();
     assert_eq!(others_start.len(), 2);
     assert!(others_start.iter().all(|i| *i > first_done), "{events:?}");
+}
+
+#[test]
+fn draining_lets_running_clips_finish_and_starts_no_more() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_video(dir.path(), "in.mp4", 8.0, true);
+    let out = dir.path().join("out");
+    let mut opts = options(&out, "fixed:1:2:2".parse().unwrap(), Strategy::Fixed(2));
+    opts.plan.high_priority_clips = 0;
+    let cancel = CancelToken::new();
+    let report = run(&input, &opts, &cancel, &|e: &TimedEvent| {
+        if matches!(e.event, Event::Started { .. }) {
+            cancel.drain();
+        }
+    })
+    .unwrap();
+    assert!(report.cancelled);
+    let done = report
+        .clips
+        .iter()
+        .filter(|c| c.status == ClipStatus::Done)
+        .count();
+    let not_started = report
+        .clips
+        .iter()
+        .filter(|c| c.status == ClipStatus::NotStarted)
+        .count();
+    assert!(
+        (1..=2).contains(&done),
+        "running clips finish: {:?}",
+        report.clips
+    );
+    assert_eq!(done + not_started, 4);
+    assert!(files_ending(&out, ".partial").is_empty());
 }

@@ -46,6 +46,7 @@ fn a_hung_ffmpeg_is_killed_by_the_timeout() {
         threads: ThreadSetting::Profile,
         workers: 1,
         first_clip_threads: None,
+        stall_timeout: None,
         timeout: Duration::from_millis(500),
         retries: 1,
         output_dir: dir.path().join("out"),

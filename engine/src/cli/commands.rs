@@ -48,17 +48,24 @@ pub fn plan(file: &Path, options: &PlanOptions, json: bool) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-/// Installs the Ctrl-C handling of a long command on `runtime`: the first Ctrl-C cancels
-/// `token`, a second one exits at once.
+/// Installs the Ctrl-C handling of a long command on `runtime`: the first Ctrl-C drains
+/// `token` (running clips finish, no new one starts), the second cancels it (running ffmpeg
+/// children are killed, partial files removed), a third exits at once.
 pub fn cancel_on_ctrl_c(runtime: &tokio::runtime::Runtime, token: &CancelToken) {
     let token = token.clone();
     runtime.spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!("\ninterrupted: finishing the running clips (Ctrl-C again to stop them now)");
+        token.drain();
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        eprintln!("\nstopping ffmpeg and removing partial files (Ctrl-C again to exit at once)");
+        token.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!("\ninterrupted: stopping ffmpeg and removing partial files (Ctrl-C again to exit at once)");
-            token.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(i32::from(EXIT_INTERRUPTED));
-            }
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
     });
 }
@@ -86,7 +93,7 @@ pub fn local_input(
     let result = runtime.block_on(async {
         tokio::select! {
             result = downloading => result,
-            _ = async { while !cancel.is_cancelled() { tokio::time::sleep(std::time::Duration::from_millis(50)).await } } => Err(EngineError::Cancelled),
+            _ = async { while !cancel.is_draining() { tokio::time::sleep(std::time::Duration::from_millis(50)).await } } => Err(EngineError::Cancelled),
         }
     });
     bar.finish_and_clear();

@@ -1,0 +1,54 @@
+//! The stall watchdog kills an ffmpeg that reports no progress and retries it. Alone in its
+//! own test binary so that no other test's children are counted.
+
+use std::time::{Duration, Instant};
+
+use clipbench_engine::execute::{execute, ExecuteOptions};
+use clipbench_engine::{
+    CancelToken, Clip, ClipStatus, MediaInfo, Priority, Profile, ThreadSetting, Tools,
+};
+
+#[test]
+fn a_silent_ffmpeg_is_killed_by_the_watchdog_and_retried() {
+    let dir = tempfile::tempdir().unwrap();
+    // ffmpeg blocks opening a FIFO nobody writes to: it never reports progress.
+    let fifo = dir.path().join("silent.mp4");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let media = MediaInfo {
+        path: fifo,
+        duration: 10.0,
+        width: 160,
+        height: 90,
+        fps: 25.0,
+        ..Default::default()
+    };
+    let clip = Clip {
+        number: 1,
+        start: 0.0,
+        end: 5.0,
+        priority: Priority::High,
+    };
+    let options = ExecuteOptions {
+        profile: Profile::Optimized,
+        threads: ThreadSetting::Profile,
+        workers: 1,
+        first_clip_threads: None,
+        timeout: Duration::from_secs(600),
+        stall_timeout: Some(Duration::from_millis(400)),
+        retries: 1,
+        output_dir: dir.path().join("out"),
+        tools: Tools::from_env(),
+    };
+    let began = Instant::now();
+    let execution = execute(&media, &[clip], &options, &CancelToken::new(), &|_| {}).unwrap();
+    let outcome = &execution.outcomes[0];
+    assert_eq!((outcome.status, outcome.attempts), (ClipStatus::Failed, 2));
+    let reason = &outcome.failure.as_ref().unwrap().reason;
+    assert!(reason.contains("no progress"), "{reason}");
+    assert!(
+        began.elapsed() < Duration::from_secs(60),
+        "the watchdog, not the timeout, ended it"
+    );
+}
