@@ -218,6 +218,16 @@ pub fn schedule_order(clips: &[Clip]) -> Vec<Clip> {
     order
 }
 
+/// The profile one clip is encoded with: a stream copy that cannot start on a keyframe (known
+/// keyframes, none at the clip's start) is re-encoded with `optimized` so that it is exact.
+pub fn clip_profile(profile: Profile, media: &MediaInfo, clip: &Clip) -> Profile {
+    if profile == Profile::Copy && media.keyframes.is_some() && !media.is_keyframe(clip.start) {
+        Profile::Optimized
+    } else {
+        profile
+    }
+}
+
 /// The temporary name a clip is written under before it is valid.
 pub fn partial_path(final_path: &Path) -> PathBuf {
     let mut name = final_path.as_os_str().to_owned();
@@ -350,7 +360,8 @@ fn run_clip(
             has_audio: media.has_audio,
             threads,
         };
-        let args = ffmpeg_args(options.profile, &job);
+        let profile = clip_profile(options.profile, media, clip);
+        let args = ffmpeg_args(profile, &job);
         let on_progress = |done_s: f64| {
             emit(Event::Progress {
                 clip: clip.number,
@@ -368,8 +379,7 @@ fn run_clip(
         outcome.wall_s = result.wall_s;
         let failure = match &result.end {
             End::Exited(0) => {
-                let validation =
-                    validate_file(&options.tools, &temp_path, clip, media, options.profile);
+                let validation = validate_file(&options.tools, &temp_path, clip, media, profile);
                 let valid = validation.valid;
                 let problems = validation.problems.join("; ");
                 outcome.validation = Some(validation);
@@ -651,6 +661,32 @@ mod tests {
         ];
         let order: Vec<u32> = schedule_order(&clips).iter().map(|c| c.number).collect();
         assert_eq!(order, vec![1, 2, 5, 3, 4]);
+    }
+
+    #[test]
+    fn copies_that_miss_a_keyframe_are_reencoded() {
+        let with_keyframes = MediaInfo {
+            keyframes: Some(vec![0.0, 2.0, 4.0]),
+            ..Default::default()
+        };
+        let on = clip(1, 2.0, 20.0, Priority::High);
+        let off = clip(2, 3.0, 20.0, Priority::High);
+        assert_eq!(
+            clip_profile(Profile::Copy, &with_keyframes, &on),
+            Profile::Copy
+        );
+        assert_eq!(
+            clip_profile(Profile::Copy, &with_keyframes, &off),
+            Profile::Optimized
+        );
+        assert_eq!(
+            clip_profile(Profile::Copy, &MediaInfo::default(), &off),
+            Profile::Copy
+        );
+        assert_eq!(
+            clip_profile(Profile::Original, &with_keyframes, &off),
+            Profile::Original
+        );
     }
 
     #[test]

@@ -12,6 +12,14 @@
 //!   than 15 s gives one clip of the whole video; a video needing more than `max_clips` clips gets
 //!   `max_clips` clips of `L0` and an uncovered tail.
 //!
+//! When the media's keyframe times are known (`MediaInfo::keyframes`, listed for the `copy`
+//! profile), the adaptive policy instead walks the video placing each next start on the keyframe
+//! nearest the ideal step inside the window that keeps both clips legal — next start in
+//! `[start + 10, start + 27]` and at most `duration - 15` — and ends the clip `O` after it
+//! (clamped to overlap 3–5 s and length 15–30 s); where no keyframe falls in the window the
+//! ideal point is used and that clip is re-encoded by the executor. The last clip runs to the end
+//! (15–30 s long), so stream-copied clips are exact and cover the whole video.
+//!
 //! Both policies mark the first `high_priority_clips` clips high priority (shortest time to first
 //! clip) and never plan more than `max_clips` clips.
 
@@ -190,7 +198,10 @@ pub fn plan(media: &MediaInfo, options: &PlanOptions) -> Vec<Clip> {
             step,
             min_last,
         } => fixed_spans(media.duration, clip_len, step, min_last, options.max_clips),
-        Policy::Adaptive => adaptive_spans(media.duration, options.max_clips),
+        Policy::Adaptive => match &media.keyframes {
+            Some(keyframes) => snapped_spans(media.duration, keyframes, options.max_clips),
+            None => adaptive_spans(media.duration, options.max_clips),
+        },
     };
     spans
         .into_iter()
@@ -237,8 +248,7 @@ fn adaptive_spans(duration: f64, max: usize) -> Vec<(f64, f64)> {
     if duration <= ADAPTIVE_MAX_LEN {
         return vec![(0.0, duration)];
     }
-    let target_len = (duration / 20.0).clamp(ADAPTIVE_MIN_LEN, ADAPTIVE_MAX_LEN);
-    let overlap = (target_len / 6.0).clamp(ADAPTIVE_OVERLAP.0, ADAPTIVE_OVERLAP.1);
+    let (target_len, overlap) = adaptive_targets(duration);
     let span = duration - overlap;
     // Counts for which the tiled length stays within [MIN_LEN, MAX_LEN].
     let fewest = (span / (ADAPTIVE_MAX_LEN - overlap)).ceil().max(1.0);
@@ -263,6 +273,48 @@ fn adaptive_spans(duration: f64, max: usize) -> Vec<(f64, f64)> {
             (start, end)
         })
         .collect()
+}
+
+/// The adaptive target length and overlap for a duration.
+fn adaptive_targets(duration: f64) -> (f64, f64) {
+    let len = (duration / 20.0).clamp(ADAPTIVE_MIN_LEN, ADAPTIVE_MAX_LEN);
+    (
+        len,
+        (len / 6.0).clamp(ADAPTIVE_OVERLAP.0, ADAPTIVE_OVERLAP.1),
+    )
+}
+
+fn snapped_spans(duration: f64, keyframes: &[f64], max: usize) -> Vec<(f64, f64)> {
+    if duration <= 0.0 || max == 0 {
+        return Vec::new();
+    }
+    let (target_len, overlap) = adaptive_targets(duration);
+    let (min_overlap, max_overlap) = ADAPTIVE_OVERLAP;
+    let mut spans = Vec::new();
+    let mut start = 0.0;
+    while spans.len() < max {
+        if duration - start <= ADAPTIVE_MAX_LEN {
+            spans.push((start, duration));
+            break;
+        }
+        // Where the next clip may start so that this clip and the rest stay within bounds.
+        let low = start + ADAPTIVE_MIN_LEN - max_overlap;
+        let high = (start + ADAPTIVE_MAX_LEN - min_overlap).min(duration - ADAPTIVE_MIN_LEN);
+        let ideal = (start + target_len - overlap).clamp(low, high);
+        let next = keyframes
+            .iter()
+            .copied()
+            .filter(|k| (low..=high).contains(k))
+            .min_by(|a, b| (a - ideal).abs().total_cmp(&(b - ideal).abs()))
+            .unwrap_or(ideal);
+        let end = (next + overlap).clamp(
+            (next + min_overlap).max(start + ADAPTIVE_MIN_LEN),
+            (next + max_overlap).min(start + ADAPTIVE_MAX_LEN),
+        );
+        spans.push((start, end));
+        start = next;
+    }
+    spans
 }
 
 #[cfg(test)]
@@ -340,6 +392,49 @@ mod tests {
             "fixed:5:20:15".parse().unwrap(),
         ] {
             assert_eq!(p.to_string().parse::<Policy>(), Ok(p));
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn keyframe_snapped_plans_are_sound(
+            duration in 1.0f64..3000.0,
+            gop in 0.5f64..12.0,
+            jitter in proptest::collection::vec(0.0f64..1.0, 0..400),
+            max in 1usize..120,
+        ) {
+            // Regular keyframes with some missing (jitter > 0.8 drops one): gaps of any size.
+            let keyframes: Vec<f64> = (0..((duration / gop) as usize + 1))
+                .map(|i| i as f64 * gop)
+                .filter(|t| *t < duration)
+                .enumerate()
+                .filter(|(i, _)| jitter.get(*i).is_none_or(|j| *j <= 0.8) || *i == 0)
+                .map(|(_, t)| t)
+                .collect();
+            let media = MediaInfo { duration, keyframes: Some(keyframes.clone()), ..Default::default() };
+            let options = PlanOptions { policy: Policy::Adaptive, max_clips: max, high_priority_clips: 3 };
+            let clips = plan(&media, &options);
+            prop_assert!(!clips.is_empty() && clips.len() <= max);
+            prop_assert_eq!(clips[0].start, 0.0);
+            for c in &clips {
+                prop_assert!(c.start >= 0.0 && c.end <= duration + 1e-9 && c.start < c.end);
+                if duration >= ADAPTIVE_MIN_LEN {
+                    prop_assert!(c.duration() >= ADAPTIVE_MIN_LEN - 1e-9 && c.duration() <= ADAPTIVE_MAX_LEN + 1e-9, "{:?}", c);
+                }
+            }
+            for pair in clips.windows(2) {
+                let overlap = pair[0].end - pair[1].start;
+                prop_assert!((ADAPTIVE_OVERLAP.0 - 1e-9..=ADAPTIVE_OVERLAP.1 + 1e-9).contains(&overlap), "{:?}", pair);
+                // The start is a keyframe whenever one lies in the allowed window.
+                let low = pair[0].start + ADAPTIVE_MIN_LEN - ADAPTIVE_OVERLAP.1;
+                let high = (pair[0].start + ADAPTIVE_MAX_LEN - ADAPTIVE_OVERLAP.0).min(duration - ADAPTIVE_MIN_LEN);
+                if keyframes.iter().any(|k| (low..=high).contains(k)) {
+                    prop_assert!(media.is_keyframe(pair[1].start), "{:?} not on a keyframe", pair[1]);
+                }
+            }
+            if clips.len() < max {
+                prop_assert_eq!(clips.last().unwrap().end, duration, "covers to the end");
+            }
         }
     }
 

@@ -41,6 +41,13 @@ impl MediaInfo {
         }
     }
 
+    /// Whether a video keyframe sits at `t` (within 1 ms); false when keyframes were not listed.
+    pub fn is_keyframe(&self, t: f64) -> bool {
+        self.keyframes
+            .as_ref()
+            .is_some_and(|k| k.iter().any(|k| (k - t).abs() < 1e-3))
+    }
+
     /// Duration of one AAC audio frame (1024 samples) in seconds, 0 without audio.
     pub fn audio_frame_duration(&self) -> f64 {
         match self.audio_sample_rate {

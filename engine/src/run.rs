@@ -8,8 +8,8 @@ use crate::encode::Profile;
 use crate::error::{EngineError, Result};
 use crate::execute::{execute, CancelToken, Event, ExecuteOptions, TimedEvent};
 use crate::monitor::{snapshot, Monitor};
-use crate::plan::{plan, PlanOptions};
-use crate::probe::{ffmpeg_version, probe};
+use crate::plan::{plan, PlanOptions, Policy};
+use crate::probe::{ffmpeg_version, probe, probe_with_keyframes};
 use crate::report::{Metrics, RunReport, REPORT_SCHEMA_VERSION};
 use crate::tools::Tools;
 
@@ -41,7 +41,7 @@ impl RunOptions {
             strategy: Strategy::Auto,
             profile: Profile::Optimized,
             plan: PlanOptions {
-                policy: crate::plan::Policy::OPTIMIZED,
+                policy: Policy::OPTIMIZED,
                 ..Default::default()
             },
             threads: None,
@@ -71,7 +71,12 @@ pub fn run(
     on_event: &(dyn Fn(&TimedEvent) + Sync),
 ) -> Result<RunReport> {
     let analysis_start = Instant::now();
-    let media = probe(&options.tools, input)?;
+    // Exact stream copies need the keyframes: the adaptive plan snaps clip starts to them.
+    let media = if options.profile == Profile::Copy && options.plan.policy == Policy::Adaptive {
+        probe_with_keyframes(&options.tools, input)?
+    } else {
+        probe(&options.tools, input)?
+    };
     let ffmpeg_version = ffmpeg_version(&options.tools)?;
     let clips = plan(&media, &options.plan);
     if clips.is_empty() {

@@ -312,3 +312,33 @@ fn draining_lets_running_clips_finish_and_starts_no_more() {
     assert_eq!(done + not_started, 4);
     assert!(files_ending(&out, ".partial").is_empty());
 }
+
+#[test]
+fn keyframe_snapped_copies_are_exact() {
+    let dir = tempfile::tempdir().unwrap();
+    // 70 s with a keyframe every second: the adaptive plan (15 s clips, 3 s overlap) snaps
+    // every start to a keyframe and every clip is a stream copy of exactly its planned length.
+    let input = make_video(dir.path(), "in.mp4", 70.0, true);
+    let out = dir.path().join("out");
+    let mut opts = options(&out, Policy::Adaptive, Strategy::Auto);
+    opts.profile = Profile::Copy;
+    let report = run(&input, &opts, &CancelToken::new(), &|_| {}).unwrap();
+    assert!(report.all_valid(), "{:?}", report.failures);
+    assert!(report
+        .input
+        .keyframes
+        .as_ref()
+        .is_some_and(|k| k.len() >= 70));
+    for clip in &report.clips {
+        assert!(report.input.is_keyframe(clip.clip.start), "{:?}", clip.clip);
+        let v = clip.validation.as_ref().unwrap();
+        assert!(
+            v.tolerance.is_some(),
+            "copy durations are checked when the start is a keyframe"
+        );
+        assert!(
+            (v.duration - clip.clip.duration()).abs() <= 0.04 + 1024.0 / 44100.0 + 0.001,
+            "{v:?}"
+        );
+    }
+}
