@@ -37,6 +37,8 @@ pub struct Metrics {
     pub output_bytes: u64,
     pub clips_done: usize,
     pub clips_failed: usize,
+    /// Idle time of all workers after their last clip (see [`WorkerTimeline`]).
+    pub tail_idle_s: f64,
 }
 
 impl Metrics {
@@ -73,8 +75,55 @@ impl Metrics {
                 .iter()
                 .filter(|o| o.status == ClipStatus::Failed)
                 .count(),
+            tail_idle_s: worker_timelines(outcomes, wall_s)
+                .iter()
+                .map(|w| w.tail_idle_s)
+                .sum(),
         }
     }
+}
+
+/// What one worker did: its clips in order and the time it sat idle at the end of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkerTimeline {
+    pub worker: usize,
+    /// (clip number, started, finished) in seconds since execution started.
+    pub clips: Vec<(u32, f64, f64)>,
+    /// Time spent running clips.
+    pub busy_s: f64,
+    /// From the worker's last clip to the end of the run: capacity lost at the tail.
+    pub tail_idle_s: f64,
+}
+
+/// Per-worker timelines of an execution that lasted `wall_s` (pure).
+pub fn worker_timelines(outcomes: &[ClipOutcome], wall_s: f64) -> Vec<WorkerTimeline> {
+    let mut workers: Vec<WorkerTimeline> = Vec::new();
+    for o in outcomes {
+        let (Some(worker), Some(start), Some(end)) = (o.worker, o.started_s, o.finished_s) else {
+            continue;
+        };
+        let index = match workers.iter().position(|w| w.worker == worker) {
+            Some(i) => i,
+            None => {
+                workers.push(WorkerTimeline {
+                    worker,
+                    clips: Vec::new(),
+                    busy_s: 0.0,
+                    tail_idle_s: 0.0,
+                });
+                workers.len() - 1
+            }
+        };
+        workers[index].clips.push((o.clip.number, start, end));
+        workers[index].busy_s += end - start;
+    }
+    for w in &mut workers {
+        w.clips.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let last = w.clips.iter().map(|c| c.2).fold(0.0, f64::max);
+        w.tail_idle_s = (wall_s - last).max(0.0);
+    }
+    workers.sort_by_key(|w| w.worker);
+    workers
 }
 
 /// One failed clip, for the report's failure list.
@@ -103,6 +152,7 @@ pub struct RunReport {
     pub metrics: Metrics,
     pub cancelled: bool,
     pub clips: Vec<ClipOutcome>,
+    pub workers: Vec<WorkerTimeline>,
     pub failures: Vec<FailureSummary>,
     pub monitor: MonitorSummary,
 }
@@ -183,6 +233,21 @@ mod tests {
         assert_eq!(m.utilisation, 0.6); // 12 / (2 × 10)
         assert_eq!(m.realtime_factor, 6.0);
         assert_eq!((m.clips_done, m.clips_failed, m.output_bytes), (2, 1, 200));
+        // All three ran on worker 0 in the helper: last finish at 10 s, no tail.
+        assert_eq!(m.tail_idle_s, 0.0);
+    }
+
+    #[test]
+    fn timelines_and_tail_idle_by_hand() {
+        let mut a = outcome(1, 4.0, 4.0, 3.0, ClipStatus::Done);
+        let mut b = outcome(2, 10.0, 6.0, 5.0, ClipStatus::Done);
+        let mut c = outcome(3, 7.0, 3.0, 4.0, ClipStatus::Done);
+        (a.worker, b.worker, c.worker) = (Some(0), Some(1), Some(0));
+        let timelines = worker_timelines(&[a, b, c], 10.0);
+        assert_eq!(timelines.len(), 2);
+        assert_eq!(timelines[0].clips, vec![(1, 0.0, 4.0), (3, 4.0, 7.0)]);
+        assert_eq!((timelines[0].busy_s, timelines[0].tail_idle_s), (7.0, 3.0));
+        assert_eq!((timelines[1].busy_s, timelines[1].tail_idle_s), (6.0, 0.0));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::execute::{execute, CancelToken, Event, ExecuteOptions, TimedEvent};
 use crate::monitor::{snapshot, Monitor};
 use crate::plan::{plan, PlanOptions, Policy};
 use crate::probe::{ffmpeg_version, probe, probe_with_keyframes};
-use crate::report::{Metrics, RunReport, REPORT_SCHEMA_VERSION};
+use crate::report::{worker_timelines, Metrics, RunReport, REPORT_SCHEMA_VERSION};
 use crate::tools::Tools;
 
 /// Everything a run needs besides its input.
@@ -121,6 +121,7 @@ pub fn run(
     let monitor = monitor.stop();
     let execution = execution?;
     let metrics = Metrics::compute(&execution.outcomes, system.logical_cpus, media.duration);
+    let workers = worker_timelines(&execution.outcomes, metrics.wall_s);
     Ok(RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         engine_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -136,6 +137,7 @@ pub fn run(
         analysis_s,
         metrics,
         cancelled: execution.cancelled,
+        workers,
         clips: execution.outcomes,
         monitor,
     })

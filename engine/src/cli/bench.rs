@@ -46,6 +46,9 @@ struct Row {
     floor_s: f64,
     efficiency: f64,
     utilisation: f64,
+    tail_idle_s: f64,
+    realtime_factor: f64,
+    memory_peak_bytes: u64,
     clips_valid: usize,
     clips_failed: usize,
 }
@@ -112,6 +115,9 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                     0.0
                 },
                 utilisation: m.utilisation,
+                tail_idle_s: m.tail_idle_s,
+                realtime_factor: m.realtime_factor,
+                memory_peak_bytes: r.monitor.memory_peak_bytes,
                 clips_valid: m.clips_done,
                 clips_failed: m.clips_failed,
             }
@@ -140,8 +146,18 @@ fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<30} {:>8} {:>8} {:>9} {:>8} {:>6} {:>6} {:>7}",
-        "strategy", "wall s", "TTFC s", "W CPU-s", "floor s", "eff", "util", "clips"
+        "{:<30} {:>8} {:>8} {:>9} {:>8} {:>6} {:>6} {:>7} {:>6} {:>8} {:>7}",
+        "strategy",
+        "wall s",
+        "TTFC s",
+        "W CPU-s",
+        "floor s",
+        "eff",
+        "util",
+        "tail s",
+        "RTF",
+        "mem MiB",
+        "clips"
     );
     for r in rows {
         let ttfc = r
@@ -149,7 +165,7 @@ fn table(rows: &[Row]) -> String {
             .map_or("-".into(), |t| format!("{t:.2}"));
         let _ = writeln!(
             out,
-            "{:<30} {:>8.2} {:>8} {:>9.1} {:>8.2} {:>6.2} {:>6.2} {:>4}/{}",
+            "{:<30} {:>8.2} {:>8} {:>9.1} {:>8.2} {:>6.2} {:>6.2} {:>7.2} {:>6.1} {:>8.0} {:>4}/{}",
             r.name,
             r.wall_s,
             ttfc,
@@ -157,6 +173,9 @@ fn table(rows: &[Row]) -> String {
             r.floor_s,
             r.efficiency,
             r.utilisation,
+            r.tail_idle_s,
+            r.realtime_factor,
+            r.memory_peak_bytes as f64 / 1048576.0,
             r.clips_valid,
             r.clips_valid + r.clips_failed
         );

@@ -116,8 +116,8 @@ pub fn run(report: &RunReport, output_dir: &Path) -> String {
     );
     let _ = writeln!(
         out,
-        "work       W {:.1} CPU-s on {} CPUs, floor {:.2} s, efficiency {:.2}, utilisation {:.2}",
-        m.work_cpu_s, report.system.logical_cpus, m.floor_s, m.efficiency, m.utilisation
+        "work       W {:.1} CPU-s on {} CPUs, floor {:.2} s, efficiency {:.2}, utilisation {:.2}, tail idle {:.2} s",
+        m.work_cpu_s, report.system.logical_cpus, m.floor_s, m.efficiency, m.utilisation, m.tail_idle_s
     );
     let _ = writeln!(
         out,
