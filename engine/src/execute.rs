@@ -136,9 +136,18 @@ pub struct TimedEvent {
 #[serde(rename_all = "snake_case")]
 pub enum ClipStatus {
     Done,
+    /// Written and validated by an earlier run (`--resume`), not encoded again.
+    Resumed,
     Failed,
     Cancelled,
     NotStarted,
+}
+
+impl ClipStatus {
+    /// Whether the clip is in the output folder and valid.
+    pub fn is_written(self) -> bool {
+        matches!(self, ClipStatus::Done | ClipStatus::Resumed)
+    }
 }
 
 /// Why an attempt failed.
@@ -173,7 +182,8 @@ pub struct ClipOutcome {
 }
 
 impl ClipOutcome {
-    fn pending(clip: Clip) -> Self {
+    /// A clip that has not run (yet).
+    pub fn pending(clip: Clip) -> Self {
         ClipOutcome {
             clip,
             status: ClipStatus::NotStarted,

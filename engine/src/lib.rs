@@ -21,6 +21,7 @@ pub mod encode;
 pub mod error;
 pub mod execute;
 pub mod fetch;
+pub mod ledger;
 pub mod monitor;
 pub mod plan;
 pub mod probe;

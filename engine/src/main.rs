@@ -58,6 +58,10 @@ enum Command {
         /// Write the run report as JSON to PATH.
         #[arg(long, value_name = "PATH")]
         json: Option<PathBuf>,
+        /// Continue an interrupted run in DIR: clips the ledger lists as valid (and still valid)
+        /// are kept, the rest are encoded.
+        #[arg(long)]
+        resume: bool,
     },
     /// Run several strategies on one file, plus a W_ref run, and print a comparison.
     Bench(cli::bench::BenchArgs),
@@ -181,9 +185,11 @@ fn main() -> ExitCode {
             encode,
             plan,
             json,
+            resume,
         } => {
             let mut options = clipbench_engine::RunOptions::new(output);
             options.plan = plan.options();
+            options.resume = resume;
             match encode.apply(&mut options) {
                 Ok(()) => cli::commands::run(&input, &options, json.as_deref()),
                 Err(e) => Err(e.into()),

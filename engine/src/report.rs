@@ -44,10 +44,7 @@ pub struct Metrics {
 impl Metrics {
     /// Computes the metrics of an execution on a machine with `cores` logical CPUs.
     pub fn compute(outcomes: &[ClipOutcome], cores: usize, source_duration: f64) -> Metrics {
-        let done: Vec<&ClipOutcome> = outcomes
-            .iter()
-            .filter(|o| o.status == ClipStatus::Done)
-            .collect();
+        let done: Vec<&ClipOutcome> = outcomes.iter().filter(|o| o.status.is_written()).collect();
         let wall_s = outcomes
             .iter()
             .filter_map(|o| o.finished_s)
@@ -160,7 +157,7 @@ pub struct RunReport {
 impl RunReport {
     /// Whether every planned clip was written and is valid.
     pub fn all_valid(&self) -> bool {
-        !self.cancelled && self.clips.iter().all(|c| c.status == ClipStatus::Done)
+        !self.cancelled && self.clips.iter().all(|c| c.status.is_written())
     }
 
     /// Lists the failed clips of an execution.

@@ -1,17 +1,22 @@
 //! One whole job: probe → plan → allocate → execute (with the monitor) → report.
 
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::allocate::{allocate, Strategy, ThreadSetting};
 use crate::encode::Profile;
 use crate::error::{EngineError, Result};
-use crate::execute::{execute, CancelToken, Event, ExecuteOptions, TimedEvent};
+use crate::execute::{
+    clip_profile, execute, CancelToken, ClipOutcome, ClipStatus, Event, ExecuteOptions, TimedEvent,
+};
+use crate::ledger::{self, DoneClip, Ledger};
 use crate::monitor::{snapshot, Monitor};
-use crate::plan::{plan, PlanOptions, Policy};
-use crate::probe::{ffmpeg_version, probe, probe_with_keyframes};
+use crate::plan::{plan, Clip, PlanOptions, Policy};
+use crate::probe::{ffmpeg_version, probe, probe_with_keyframes, MediaInfo};
 use crate::report::{worker_timelines, Metrics, RunReport, REPORT_SCHEMA_VERSION};
 use crate::tools::Tools;
+use crate::validate::validate_file;
 
 /// Everything a run needs besides its input.
 #[derive(Debug, Clone)]
@@ -27,6 +32,9 @@ pub struct RunOptions {
     /// Kill (and retry) a clip whose ffmpeg reports no progress for this long.
     pub stall_timeout: Option<Duration>,
     pub retries: u32,
+    /// Reuse the clips a previous run of the same input and settings validated (the ledger in
+    /// the output folder); only missing or broken clips are encoded.
+    pub resume: bool,
     /// How often the monitor samples CPU and memory.
     pub monitor_interval: Duration,
     pub tools: Tools,
@@ -48,10 +56,47 @@ impl RunOptions {
             timeout: None,
             stall_timeout: Some(Duration::from_secs(60)),
             retries: 1,
+            resume: false,
             monitor_interval: Duration::from_millis(100),
             tools: Tools::from_env(),
         }
     }
+}
+
+fn save_ledger(ledger: &Mutex<Ledger>, dir: &Path) -> Result<()> {
+    ledger.lock().unwrap_or_else(|e| e.into_inner()).save(dir)
+}
+
+/// The ledger's clips that are still in the output folder and still valid.
+fn reusable_clips(
+    previous: Option<&Ledger>,
+    clips: &[Clip],
+    media: &MediaInfo,
+    options: &RunOptions,
+) -> Vec<ClipOutcome> {
+    let Some(previous) = previous else {
+        return Vec::new();
+    };
+    clips
+        .iter()
+        .filter_map(|clip| {
+            let recorded = previous.done.iter().find(|d| d.number == clip.number)?;
+            let path = options.output_dir.join(clip.file_name());
+            let bytes = std::fs::metadata(&path).map(|m| m.len()).ok()?;
+            if bytes != recorded.bytes {
+                return None;
+            }
+            let profile = clip_profile(options.profile, media, clip);
+            let validation = validate_file(&options.tools, &path, clip, media, profile);
+            validation.valid.then(|| ClipOutcome {
+                status: ClipStatus::Resumed,
+                bytes,
+                path: Some(path),
+                validation: Some(validation),
+                ..ClipOutcome::pending(*clip)
+            })
+        })
+        .collect()
 }
 
 /// A generous per-clip timeout: 60 s plus 10 s per second of clip.
@@ -116,10 +161,57 @@ pub fn run(
         output_dir: options.output_dir.clone(),
         tools: options.tools.clone(),
     };
+    std::fs::create_dir_all(&options.output_dir)
+        .map_err(|e| EngineError::io("cannot create output folder", &options.output_dir, e))?;
+    let key = ledger::key(ledger::content_hash(input)?, options.profile, &options.plan);
+    let previous = options
+        .resume
+        .then(|| Ledger::load_matching(&options.output_dir, &key))
+        .flatten()
+        .filter(|l| l.plan == clips);
+    let reused = reusable_clips(previous.as_ref(), &clips, &media, options);
+    let todo: Vec<Clip> = clips
+        .iter()
+        .filter(|c| !reused.iter().any(|r| r.clip.number == c.number))
+        .copied()
+        .collect();
+    let ledger = Mutex::new(Ledger {
+        schema_version: ledger::LEDGER_SCHEMA_VERSION,
+        key,
+        plan: clips.clone(),
+        done: reused
+            .iter()
+            .map(|o| DoneClip {
+                number: o.clip.number,
+                bytes: o.bytes,
+            })
+            .collect(),
+    });
+    save_ledger(&ledger, &options.output_dir)?;
     let monitor = Monitor::start(options.monitor_interval);
-    let execution = execute(&media, &clips, &execute_options, cancel, on_event);
+    let execution = execute(
+        &media,
+        &todo,
+        &execute_options,
+        cancel,
+        &|event: &TimedEvent| {
+            if let Event::Finished { clip, bytes, .. } = event.event {
+                let mut ledger = ledger.lock().unwrap_or_else(|e| e.into_inner());
+                ledger.done.push(DoneClip {
+                    number: clip,
+                    bytes,
+                });
+                if let Err(e) = ledger.save(&options.output_dir) {
+                    tracing::warn!("cannot update the resume ledger: {e}");
+                }
+            }
+            on_event(event)
+        },
+    );
     let monitor = monitor.stop();
-    let execution = execution?;
+    let mut execution = execution?;
+    execution.outcomes.extend(reused);
+    execution.outcomes.sort_by_key(|o| o.clip.number);
     let metrics = Metrics::compute(&execution.outcomes, system.logical_cpus, media.duration);
     let workers = worker_timelines(&execution.outcomes, metrics.wall_s);
     Ok(RunReport {

@@ -342,3 +342,46 @@ fn keyframe_snapped_copies_are_exact() {
         );
     }
 }
+
+#[test]
+fn resume_skips_valid_clips_and_redoes_a_truncated_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = make_video(dir.path(), "in.mp4", 8.0, true);
+    let out = dir.path().join("out");
+    let mut opts = options(&out, "fixed:1:2:2".parse().unwrap(), Strategy::Fixed(2));
+    let first = run(&input, &opts, &CancelToken::new(), &|_| {}).unwrap();
+    assert!(first.all_valid());
+    assert!(out.join("clipbench-ledger.json").exists());
+    // Truncate clip 2 as a crash mid-copy would.
+    let clip2 = out.join("clip_002.mp4");
+    let bytes = std::fs::read(&clip2).unwrap();
+    std::fs::write(&clip2, &bytes[..bytes.len() / 3]).unwrap();
+    opts.resume = true;
+    let started = Mutex::new(Vec::new());
+    let second = run(&input, &opts, &CancelToken::new(), &|e: &TimedEvent| {
+        if let Event::Started { clip, .. } = e.event {
+            started.lock().unwrap().push(clip);
+        }
+    })
+    .unwrap();
+    assert!(second.all_valid(), "{:?}", second.failures);
+    assert_eq!(
+        started.into_inner().unwrap(),
+        vec![2],
+        "only the broken clip is encoded again"
+    );
+    let statuses: Vec<ClipStatus> = second.clips.iter().map(|c| c.status).collect();
+    assert_eq!(
+        statuses,
+        vec![
+            ClipStatus::Resumed,
+            ClipStatus::Done,
+            ClipStatus::Resumed,
+            ClipStatus::Resumed
+        ]
+    );
+    // Other settings make another key: nothing is reused.
+    opts.profile = Profile::Seed;
+    let third = run(&input, &opts, &CancelToken::new(), &|_| {}).unwrap();
+    assert!(third.clips.iter().all(|c| c.status == ClipStatus::Done));
+}

@@ -38,7 +38,7 @@ pub fn run(
     let mut problems: Vec<String> = report
         .clips
         .iter()
-        .filter(|c| c.status != clipbench_engine::ClipStatus::Done)
+        .filter(|c| !c.status.is_written())
         .map(|c| {
             let reason = c
                 .failure

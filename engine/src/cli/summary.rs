@@ -3,7 +3,7 @@
 use std::fmt::Write;
 use std::path::Path;
 
-use clipbench_engine::{Clip, MediaInfo, PlanOptions, RunReport};
+use clipbench_engine::{Clip, ClipStatus, MediaInfo, PlanOptions, RunReport};
 
 const MIB: f64 = 1024.0 * 1024.0;
 
@@ -94,9 +94,19 @@ pub fn run(report: &RunReport, output_dir: &Path) -> String {
         report.allocation.ffmpeg_threads,
         report.allocation.reason
     );
+    let reused = report
+        .clips
+        .iter()
+        .filter(|c| c.status == ClipStatus::Resumed)
+        .count();
+    let reused = if reused > 0 {
+        format!(" ({reused} reused by --resume)")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "clips      {} valid, {} failed{} → {}",
+        "clips      {} valid{reused}, {} failed{} → {}",
         m.clips_done,
         m.clips_failed,
         if report.cancelled {

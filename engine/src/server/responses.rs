@@ -14,7 +14,6 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::allocate::allocate;
-use crate::execute::ClipStatus;
 use crate::monitor::snapshot;
 use crate::plan::{plan, Clip};
 use crate::probe::MediaInfo;
@@ -91,7 +90,7 @@ pub fn success_body(report: &RunReport, outputs: &Path, url: &Url) -> Value {
     let done: Vec<_> = report
         .clips
         .iter()
-        .filter(|c| c.status == ClipStatus::Done)
+        .filter(|c| c.status.is_written())
         .collect();
     let details: Vec<Value> = done
         .iter()
