@@ -24,8 +24,8 @@ pub struct Validation {
 }
 
 /// Checks a probed output against its plan: video present, audio present when the source has
-/// it, and — for re-encoding profiles, and for stream copies that start on a keyframe — a
-/// duration within one video frame plus one audio frame of the plan.
+/// it, and for re-encoding profiles a duration within one video frame plus one audio frame of
+/// the plan.
 pub fn check(output: &MediaInfo, clip: &Clip, source: &MediaInfo, profile: Profile) -> Validation {
     let mut problems = Vec::new();
     let has_video = output.width > 0 && output.height > 0;
@@ -37,8 +37,11 @@ pub fn check(output: &MediaInfo, clip: &Clip, source: &MediaInfo, profile: Profi
     }
     // One frame of the source's video plus one AAC frame of the output's audio, plus 1 ms for
     // container timestamp rounding.
-    let exact = profile.reencodes() || source.is_keyframe(clip.start);
-    let tolerance = exact.then(|| source.frame_duration() + output.audio_frame_duration() + 0.001);
+    // Stream copies are not held to it: even from a keyframe, a copy keeps the source's
+    // composition offset (B-frames), which lengthens the container by a few frames.
+    let tolerance = profile
+        .reencodes()
+        .then(|| source.frame_duration() + output.audio_frame_duration() + 0.001);
     if let Some(tolerance) = tolerance {
         let off = (output.duration - clip.duration()).abs();
         if off > tolerance {
