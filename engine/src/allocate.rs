@@ -4,9 +4,7 @@
 //! many threads each ffmpeg may use. `auto` is the engine's own choice: one single-threaded
 //! ffmpeg per logical core (the least CPU work per clip, so the schedule approaches the floor
 //! `W_ref / N`), fewer when available memory cannot hold that many encoders, and more threads
-//! per ffmpeg when there are fewer clips than cores so that no core idles. It also runs the first
-//! clip alone with one thread per core before the others start, which halves the time to first
-//! clip on 2 cores for about 1 % more work.
+//! per ffmpeg when there are fewer clips than cores so that no core idles.
 
 use std::fmt;
 use std::str::FromStr;
@@ -157,9 +155,6 @@ pub struct Allocation {
     /// ffmpeg children run at once.
     pub workers: usize,
     pub ffmpeg_threads: ThreadSetting,
-    /// Threads for the first clip, run alone before the others (shortest time to first clip).
-    #[serde(default)]
-    pub first_clip_threads: Option<usize>,
     /// One line on how the numbers were reached.
     pub reason: String,
 }
@@ -212,13 +207,9 @@ pub fn allocate(
         Strategy::FfmpegThreads => (1, ThreadSetting::Auto, "one ffmpeg, its own threads".into()),
         Strategy::Auto => auto(snapshot, media, clips),
     };
-    let workers = workers.clamp(1, clips);
-    // auto runs the first clip alone on every core when it has more than one worker.
-    let first_clip_threads = (strategy == Strategy::Auto && workers > 1).then_some(cpus);
     Allocation {
-        workers,
+        workers: workers.clamp(1, clips),
         ffmpeg_threads,
-        first_clip_threads,
         reason,
     }
 }
@@ -408,16 +399,6 @@ mod tests {
     fn auto_uses_every_core_within_memory() {
         let a = allocate(Strategy::Auto, &machine(2, 24.0, 5.0, 0.0), &video(), 24);
         assert_eq!((a.workers, a.ffmpeg_threads), (2, ThreadSetting::Fixed(1)));
-        assert_eq!(a.first_clip_threads, Some(2));
-        let one = allocate(Strategy::Auto, &machine(1, 24.0, 5.0, 0.0), &video(), 24);
-        assert_eq!(
-            one.first_clip_threads, None,
-            "nothing to boost with one worker"
-        );
-        assert_eq!(
-            allocate(Strategy::Cores, &machine(2, 24.0, 5.0, 0.0), &video(), 24).first_clip_threads,
-            None
-        );
         let a = allocate(Strategy::Auto, &machine(64, 256.0, 5.0, 0.0), &video(), 100);
         assert_eq!((a.workers, a.ffmpeg_threads), (64, ThreadSetting::Fixed(1)));
         // 8 cores, 1 GiB (0.8 available, 90 % of it at ~180 MiB per encoder): 4 workers, 2 threads.

@@ -33,10 +33,6 @@ pub struct ExecuteOptions {
     pub profile: Profile,
     pub threads: ThreadSetting,
     pub workers: usize,
-    /// When set (and there is more than one worker), the first clip of the schedule runs alone
-    /// with this many ffmpeg threads before the pool starts: the shortest time to first clip
-    /// with every core still busy.
-    pub first_clip_threads: Option<usize>,
     /// Longest one attempt of one clip may take before its ffmpeg is killed.
     pub timeout: Duration,
     /// Watchdog: an attempt whose ffmpeg reports no progress for this long is killed (and
@@ -267,11 +263,11 @@ pub fn execute(
             event,
         })
     };
-    let mut order: VecDeque<Clip> = schedule_order(clips).into();
+    let order: VecDeque<Clip> = schedule_order(clips).into();
     for clip in clips {
         emit(Event::Queued { clip: clip.number });
     }
-    let mut outcomes: Vec<ClipOutcome> = clips.iter().copied().map(ClipOutcome::pending).collect();
+    let outcomes: Vec<ClipOutcome> = clips.iter().copied().map(ClipOutcome::pending).collect();
     let store = |all: &mut Vec<ClipOutcome>, outcome: ClipOutcome| {
         if let Some(slot) = all
             .iter_mut()
@@ -281,13 +277,6 @@ pub fn execute(
         }
     };
     let worker_count = options.workers.clamp(1, clips.len().max(1));
-    if let Some(threads) = options.first_clip_threads.filter(|_| worker_count > 1) {
-        if let Some(first) = order.pop_front() {
-            let boosted = ThreadSetting::Fixed(threads.max(1));
-            let outcome = run_clip(media, &first, 0, boosted, options, cancel, started, &emit);
-            store(&mut outcomes, outcome);
-        }
-    }
     let queue = Mutex::new(order);
     let outcomes = Mutex::new(outcomes);
     std::thread::scope(|scope| {
@@ -348,9 +337,9 @@ fn run_clip(
     let attempts = 1 + options.retries;
     for attempt in 1..=attempts {
         if cancel.is_draining() {
-            // A drained run retries nothing; a clip never tried is cancelled.
+            // A drained run retries nothing; a clip never tried stays not started.
             if attempt == 1 {
-                outcome.status = ClipStatus::Cancelled;
+                outcome.worker = None;
             }
             break;
         }

@@ -154,7 +154,6 @@ pub fn run(
         profile: options.profile,
         threads: allocation.ffmpeg_threads,
         workers: allocation.workers,
-        first_clip_threads: allocation.first_clip_threads,
         timeout: options.timeout.unwrap_or_else(|| default_timeout(longest)),
         stall_timeout: options.stall_timeout,
         retries: options.retries,

@@ -120,7 +120,6 @@ fn execute_options(out: &std::path::Path) -> ExecuteOptions {
         profile: Profile::Optimized,
         threads: ThreadSetting::Profile,
         workers: 2,
-        first_clip_threads: None,
         stall_timeout: None,
         timeout: Duration::from_secs(60),
         retries: 1,
@@ -237,46 +236,6 @@ fn execute_reports_every_event_kind() {
     assert_eq!(count(|e| matches!(e, Event::Started { .. })), 2);
     assert_eq!(count(|e| matches!(e, Event::Finished { .. })), 2);
     assert!(count(|e| matches!(e, Event::Progress { .. })) >= 2);
-}
-
-#[test]
-fn the_first_clip_runs_alone_on_every_core() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = make_video(dir.path(), "in.mp4", 6.0, true);
-    let media = probe(&Tools::from_env(), &input).unwrap();
-    let clips = plan(
-        &media,
-        &PlanOptions {
-            policy: "fixed:1:2:2".parse().unwrap(),
-            ..Default::default()
-        },
-    );
-    let options = ExecuteOptions {
-        first_clip_threads: Some(2),
-        ..execute_options(&dir.path().join("out"))
-    };
-    let events = Mutex::new(Vec::new());
-    let execution = execute(&media, &clips, &options, &CancelToken::new(), &|e| {
-        events.lock().unwrap().push(e.event.clone())
-    })
-    .unwrap();
-    assert!(execution
-        .outcomes
-        .iter()
-        .all(|o| o.status == ClipStatus::Done));
-    let events = events.into_inner().unwrap();
-    let first_done = events
-        .iter()
-        .position(|e| matches!(e, Event::Finished { clip: 1, .. }))
-        .unwrap();
-    let others_start: Vec<usize> = events
-        .iter()
-        .enumerate()
-        .filter(|(_, e)| matches!(e, Event::Started { clip, .. } if *clip != 1))
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(others_start.len(), 2);
-    assert!(others_start.iter().all(|i| *i > first_done), "{events:?}");
 }
 
 #[test]

@@ -45,7 +45,6 @@ fn a_hung_ffmpeg_is_killed_by_the_timeout() {
         profile: Profile::Optimized,
         threads: ThreadSetting::Profile,
         workers: 1,
-        first_clip_threads: None,
         stall_timeout: None,
         timeout: Duration::from_millis(500),
         retries: 1,

@@ -34,7 +34,6 @@ fn a_silent_ffmpeg_is_killed_by_the_watchdog_and_retried() {
         profile: Profile::Optimized,
         threads: ThreadSetting::Profile,
         workers: 1,
-        first_clip_threads: None,
         timeout: Duration::from_secs(600),
         stall_timeout: Some(Duration::from_millis(400)),
         retries: 1,
