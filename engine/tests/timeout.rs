@@ -1,13 +1,13 @@
 //! A hung ffmpeg is killed by the per-clip timeout and reaped (no zombie). Alone in its own
 //! test binary so that no other test's children are counted.
 
+mod common;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clipbench_engine::execute::{execute, ExecuteOptions};
-use clipbench_engine::{
-    CancelToken, Clip, ClipStatus, MediaInfo, Priority, Profile, ThreadSetting, Tools,
-};
+use clipbench_engine::{CancelToken, Clip, ClipStatus, Priority, Profile, ThreadSetting, Tools};
 
 /// Child processes of this test process, zombies included.
 fn children() -> Vec<String> {
@@ -22,19 +22,7 @@ fn children() -> Vec<String> {
 #[test]
 fn a_hung_ffmpeg_is_killed_by_the_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    // ffmpeg blocks for ever opening a FIFO nobody writes to: a real hang.
-    let fifo = dir.path().join("never.mp4");
-    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo on a path we own.
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-    let media = MediaInfo {
-        path: fifo.clone(),
-        duration: 10.0,
-        width: 160,
-        height: 90,
-        fps: 25.0,
-        ..Default::default()
-    };
+    let media = common::hanging_media(dir.path());
     let clip = Clip {
         number: 1,
         start: 0.0,

@@ -1,29 +1,17 @@
 //! The stall watchdog kills an ffmpeg that reports no progress and retries it. Alone in its
 //! own test binary so that no other test's children are counted.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use clipbench_engine::execute::{execute, ExecuteOptions};
-use clipbench_engine::{
-    CancelToken, Clip, ClipStatus, MediaInfo, Priority, Profile, ThreadSetting, Tools,
-};
+use clipbench_engine::{CancelToken, Clip, ClipStatus, Priority, Profile, ThreadSetting, Tools};
 
 #[test]
 fn a_silent_ffmpeg_is_killed_by_the_watchdog_and_retried() {
     let dir = tempfile::tempdir().unwrap();
-    // ffmpeg blocks opening a FIFO nobody writes to: it never reports progress.
-    let fifo = dir.path().join("silent.mp4");
-    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo on a path we own.
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-    let media = MediaInfo {
-        path: fifo,
-        duration: 10.0,
-        width: 160,
-        height: 90,
-        fps: 25.0,
-        ..Default::default()
-    };
+    let media = common::hanging_media(dir.path());
     let clip = Clip {
         number: 1,
         start: 0.0,

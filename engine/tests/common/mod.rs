@@ -50,3 +50,20 @@ pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
         })
         .unwrap_or_default()
 }
+
+/// A 10 s "video" that is a FIFO nobody writes to: ffmpeg blocks for ever opening it and never
+/// reports progress — a real hang, for the timeout and watchdog tests.
+pub fn hanging_media(dir: &Path) -> clipbench_engine::MediaInfo {
+    let fifo = dir.join("never.mp4");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo on a path we own.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    clipbench_engine::MediaInfo {
+        path: fifo,
+        duration: 10.0,
+        width: 160,
+        height: 90,
+        fps: 25.0,
+        ..Default::default()
+    }
+}
