@@ -172,6 +172,8 @@ pub struct ClipOutcome {
     pub wall_s: f64,
     /// CPU time (user + system) of every attempt's ffmpeg, from `wait4`.
     pub cpu_s: f64,
+    /// Largest resident memory of this clip's ffmpeg, from `wait4` (`ru_maxrss`).
+    pub peak_rss_bytes: u64,
     pub bytes: u64,
     pub validation: Option<Validation>,
     pub failure: Option<ClipFailure>,
@@ -191,6 +193,7 @@ impl ClipOutcome {
             finished_s: None,
             wall_s: 0.0,
             cpu_s: 0.0,
+            peak_rss_bytes: 0,
             bytes: 0,
             validation: None,
             failure: None,
@@ -375,6 +378,7 @@ fn run_clip(
         };
         let result = run_ffmpeg(&options.tools.ffmpeg, &args, limits, cancel, &on_progress);
         outcome.cpu_s += result.cpu_s;
+        outcome.peak_rss_bytes = outcome.peak_rss_bytes.max(result.peak_rss_bytes);
         outcome.wall_s = result.wall_s;
         let failure = match &result.end {
             End::Exited(0) => {
@@ -465,6 +469,7 @@ struct ChildResult {
     end: End,
     wall_s: f64,
     cpu_s: f64,
+    peak_rss_bytes: u64,
     stderr_tail: String,
 }
 
@@ -492,6 +497,7 @@ fn run_ffmpeg(
                 end: End::SpawnFailed(e.to_string()),
                 wall_s: 0.0,
                 cpu_s: 0.0,
+                peak_rss_bytes: 0,
                 stderr_tail: String::new(),
             }
         }
@@ -541,12 +547,13 @@ fn run_ffmpeg(
                 }
             }
         }
-        let (status, cpu_s) = reap(pid);
+        let (status, cpu_s, peak_rss_bytes) = reap(pid);
         let end = stopped_by.unwrap_or(status);
         ChildResult {
             end,
             wall_s: began.elapsed().as_secs_f64(),
             cpu_s,
+            peak_rss_bytes,
             stderr_tail: tail.join().unwrap_or_default(),
         }
     })
@@ -607,8 +614,9 @@ fn kill_group(pid: libc::pid_t) {
     }
 }
 
-/// Reaps the child and returns how it ended and its CPU seconds (user + system).
-fn reap(pid: libc::pid_t) -> (End, f64) {
+/// Reaps the child and returns how it ended, its CPU seconds (user + system) and its peak
+/// resident memory in bytes.
+fn reap(pid: libc::pid_t) -> (End, f64, u64) {
     let mut status = 0;
     // SAFETY: rusage is plain data that wait4 fills in.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
@@ -624,6 +632,7 @@ fn reap(pid: libc::pid_t) -> (End, f64) {
         return (
             End::SpawnFailed("lost track of the ffmpeg child".into()),
             0.0,
+            0,
         );
     }
     let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
@@ -633,7 +642,8 @@ fn reap(pid: libc::pid_t) -> (End, f64) {
     } else {
         End::Signaled(libc::WTERMSIG(status))
     };
-    (end, cpu)
+    // Linux reports ru_maxrss in KiB.
+    (end, cpu, u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024)
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub struct Metrics {
     pub clips_failed: usize,
     /// Idle time of all workers after their last clip (see [`WorkerTimeline`]).
     pub tail_idle_s: f64,
+    /// Largest resident memory of one ffmpeg child in this run (measured, `ru_maxrss`).
+    pub encoder_peak_rss_bytes: u64,
 }
 
 impl Metrics {
@@ -76,6 +78,7 @@ impl Metrics {
                 .iter()
                 .map(|w| w.tail_idle_s)
                 .sum(),
+            encoder_peak_rss_bytes: outcomes.iter().map(|o| o.peak_rss_bytes).max().unwrap_or(0),
         }
     }
 }
@@ -205,6 +208,7 @@ mod tests {
             finished_s: Some(finished),
             wall_s: wall,
             cpu_s: cpu,
+            peak_rss_bytes: 1000,
             bytes: 100,
             validation: None,
             failure: None,
@@ -232,6 +236,7 @@ mod tests {
         assert_eq!((m.clips_done, m.clips_failed, m.output_bytes), (2, 1, 200));
         // All three ran on worker 0 in the helper: last finish at 10 s, no tail.
         assert_eq!(m.tail_idle_s, 0.0);
+        assert_eq!(m.encoder_peak_rss_bytes, 1000);
     }
 
     #[test]

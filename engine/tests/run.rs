@@ -49,6 +49,10 @@ fn fixed_policy_clips_have_planned_count_and_durations() {
     assert!(files_ending(&out, ".partial").is_empty());
     let m = &report.metrics;
     assert!(m.work_cpu_s > 0.0, "W is measured from wait4");
+    assert!(
+        m.encoder_peak_rss_bytes > 1 << 20,
+        "peak RSS is measured from wait4"
+    );
     assert!(m.time_to_first_clip_s.unwrap() <= m.wall_s);
     assert!(m.efficiency > 0.0 && m.efficiency <= 1.0 + 1e-9);
 }

@@ -131,10 +131,11 @@ pub fn run(report: &RunReport, output_dir: &Path) -> String {
     );
     let _ = writeln!(
         out,
-        "machine    CPU mean {:.0} %, peak {:.0} %, peak memory {:.0} MiB, output {:.1} MiB",
+        "machine    CPU mean {:.0} %, peak {:.0} %, peak memory {:.0} MiB (one ffmpeg: {:.0} MiB), output {:.1} MiB",
         report.monitor.cpu_mean_percent,
         report.monitor.cpu_peak_percent,
         report.monitor.memory_peak_bytes as f64 / MIB,
+        m.encoder_peak_rss_bytes as f64 / MIB,
         m.output_bytes as f64 / MIB
     );
     for failure in &report.failures {
