@@ -97,25 +97,18 @@ fn default_timeout_s() -> f64 {
 }
 
 /// An HTTP backend's API: every part overridable, with presets for the existing backends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct HttpDialect {
     /// `original` or `optimized`: the defaults for the fields not given.
-    #[serde(default)]
     pub preset: Option<String>,
-    #[serde(default)]
     pub base_url: Option<String>,
-    #[serde(default)]
     pub generate_path: Option<String>,
-    #[serde(default)]
     pub progress_path: Option<String>,
-    #[serde(default)]
     pub health_path: Option<String>,
-    #[serde(default)]
     pub cleanup_path: Option<String>,
     /// JSON body with `{url}` replaced by the sample's URL.
-    #[serde(default)]
     pub body_template: Option<String>,
-    #[serde(default)]
     pub timeout_s: Option<f64>,
 }
 
@@ -228,12 +221,7 @@ impl TargetConfig {
             let dialect = HttpDialect {
                 preset: Some(preset.to_owned()),
                 base_url: base,
-                generate_path: None,
-                progress_path: None,
-                health_path: None,
-                cleanup_path: None,
-                body_template: None,
-                timeout_s: None,
+                ..Default::default()
             };
             dialect.resolve()?;
             return Ok(Some(TargetConfig::Http {
@@ -353,7 +341,7 @@ mod tests {
     fn presets_and_overrides() {
         let original = HttpDialect {
             preset: Some("original".into()),
-            ..empty()
+            ..Default::default()
         }
         .resolve()
         .unwrap();
@@ -365,7 +353,7 @@ mod tests {
             preset: Some("optimized".into()),
             base_url: Some("http://127.0.0.1:9000/".into()),
             cleanup_path: Some(String::new()),
-            ..empty()
+            ..Default::default()
         }
         .resolve()
         .unwrap();
@@ -375,23 +363,10 @@ mod tests {
         assert_eq!(custom.cleanup_path, None);
         assert!(HttpDialect {
             preset: Some("nope".into()),
-            ..empty()
+            ..Default::default()
         }
         .resolve()
         .is_err());
-    }
-
-    fn empty() -> HttpDialect {
-        HttpDialect {
-            preset: None,
-            base_url: None,
-            generate_path: None,
-            progress_path: None,
-            health_path: None,
-            cleanup_path: None,
-            body_template: None,
-            timeout_s: None,
-        }
     }
 
     #[test]
