@@ -54,6 +54,7 @@ fn bench_allocate(c: &mut Criterion) {
                     black_box(&system),
                     black_box(&media),
                     24,
+                    black_box(180 << 20),
                 )
             })
         });

@@ -184,12 +184,15 @@ pub fn load_factor(snapshot: &SystemSnapshot) -> f64 {
     (1.0 - 0.6 * (relative - 0.5)).clamp(0.7, 1.0)
 }
 
-/// Chooses workers and threads for a run.
+/// Chooses workers and threads for a run. `per_encoder_bytes` is the memory one encoder needs
+/// at this media's resolution (measured by earlier runs, see `memory::per_encoder_bytes`); only
+/// `auto` uses it.
 pub fn allocate(
     strategy: Strategy,
     snapshot: &SystemSnapshot,
     media: &MediaInfo,
     clip_count: usize,
+    per_encoder_bytes: u64,
 ) -> Allocation {
     let cpus = snapshot.logical_cpus.max(1);
     let clips = clip_count.max(1);
@@ -205,7 +208,7 @@ pub fn allocate(
         Strategy::PythonOptimized => python_optimized(snapshot, clips),
         Strategy::Adaptive => adaptive(snapshot, media, clips),
         Strategy::FfmpegThreads => (1, ThreadSetting::Auto, "one ffmpeg, its own threads".into()),
-        Strategy::Auto => auto(snapshot, media, clips),
+        Strategy::Auto => auto(snapshot, per_encoder_bytes, clips),
     };
     Allocation {
         workers: workers.clamp(1, clips),
@@ -254,10 +257,10 @@ fn adaptive(s: &SystemSnapshot, media: &MediaInfo, clips: usize) -> (usize, Thre
 }
 
 /// One single-threaded ffmpeg per logical CPU, capped by available memory (90 % of it, at
-/// [`encoder_memory_bytes`] each) and by the clip count; spare cores become threads.
-fn auto(s: &SystemSnapshot, media: &MediaInfo, clips: usize) -> (usize, ThreadSetting, String) {
+/// `per_encoder` bytes each) and by the clip count; spare cores become threads.
+fn auto(s: &SystemSnapshot, per_encoder: u64, clips: usize) -> (usize, ThreadSetting, String) {
     let cpus = s.logical_cpus.max(1);
-    let per_encoder = encoder_memory_bytes(media.width, media.height);
+    let per_encoder = per_encoder.max(1);
     let memory_based = ((s.available_memory_bytes as f64 * 0.9) / per_encoder as f64) as usize;
     let workers = cpus.min(memory_based.max(1)).min(clips);
     let threads = (cpus / workers).max(1);
@@ -283,6 +286,9 @@ mod tests {
         }
     }
 
+    /// The estimate for one 720p encoder (~180 MiB).
+    const ENCODER: u64 = 96 * 1024 * 1024 + 96 * 1280 * 720;
+
     fn video() -> MediaInfo {
         // 10 minutes of 720p at 2 Mbit/s: 15 MB per minute, complexity 4/15 → clamped 0.5.
         MediaInfo {
@@ -296,7 +302,7 @@ mod tests {
     }
 
     fn workers(strategy: &str, s: &SystemSnapshot, clips: usize) -> usize {
-        allocate(strategy.parse().unwrap(), s, &video(), clips).workers
+        allocate(strategy.parse().unwrap(), s, &video(), clips, ENCODER).workers
     }
 
     #[test]
@@ -324,7 +330,7 @@ mod tests {
             workers("cores-minus-one", &machine(1, 4.0, 0.0, 0.0), 24),
             1
         );
-        let ff = allocate(Strategy::FfmpegThreads, &m8, &video(), 24);
+        let ff = allocate(Strategy::FfmpegThreads, &m8, &video(), 24, ENCODER);
         assert_eq!((ff.workers, ff.ffmpeg_threads), (1, ThreadSetting::Auto));
     }
 
@@ -368,7 +374,8 @@ mod tests {
             size_bytes: 20_000_000, // 2 MB per minute → complexity 2.0
             ..video()
         };
-        let alloc = |s: &SystemSnapshot, m: &MediaInfo| allocate(Strategy::Adaptive, s, m, 100);
+        let alloc =
+            |s: &SystemSnapshot, m: &MediaInfo| allocate(Strategy::Adaptive, s, m, 100, ENCODER);
         // 8 cores idle, 16 GiB (12.8 available → 6): min(7, 6) × 1.0 × 0.5 = 3.
         assert_eq!(alloc(&machine(8, 16.0, 5.0, 1.0), &video()).workers, 3);
         // Same machine, light video: 6 × 2.0 = 12.
@@ -397,15 +404,48 @@ mod tests {
 
     #[test]
     fn auto_uses_every_core_within_memory() {
-        let a = allocate(Strategy::Auto, &machine(2, 24.0, 5.0, 0.0), &video(), 24);
+        let a = allocate(
+            Strategy::Auto,
+            &machine(2, 24.0, 5.0, 0.0),
+            &video(),
+            24,
+            ENCODER,
+        );
         assert_eq!((a.workers, a.ffmpeg_threads), (2, ThreadSetting::Fixed(1)));
-        let a = allocate(Strategy::Auto, &machine(64, 256.0, 5.0, 0.0), &video(), 100);
+        let a = allocate(
+            Strategy::Auto,
+            &machine(64, 256.0, 5.0, 0.0),
+            &video(),
+            100,
+            ENCODER,
+        );
         assert_eq!((a.workers, a.ffmpeg_threads), (64, ThreadSetting::Fixed(1)));
         // 8 cores, 1 GiB (0.8 available, 90 % of it at ~180 MiB per encoder): 4 workers, 2 threads.
-        let a = allocate(Strategy::Auto, &machine(8, 1.0, 5.0, 0.0), &video(), 24);
+        let a = allocate(
+            Strategy::Auto,
+            &machine(8, 1.0, 5.0, 0.0),
+            &video(),
+            24,
+            ENCODER,
+        );
         assert_eq!((a.workers, a.ffmpeg_threads), (4, ThreadSetting::Fixed(2)));
+        // A measured 500 MiB per encoder on the same machine: 1 worker, 8 threads.
+        let a = allocate(
+            Strategy::Auto,
+            &machine(8, 1.0, 5.0, 0.0),
+            &video(),
+            24,
+            500 << 20,
+        );
+        assert_eq!((a.workers, a.ffmpeg_threads), (1, ThreadSetting::Fixed(8)));
         // Fewer clips than cores: spare cores become threads.
-        let a = allocate(Strategy::Auto, &machine(8, 16.0, 5.0, 0.0), &video(), 2);
+        let a = allocate(
+            Strategy::Auto,
+            &machine(8, 16.0, 5.0, 0.0),
+            &video(),
+            2,
+            ENCODER,
+        );
         assert_eq!((a.workers, a.ffmpeg_threads), (2, ThreadSetting::Fixed(4)));
     }
 }

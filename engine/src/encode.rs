@@ -66,9 +66,14 @@ pub struct EncodeJob<'a> {
     pub output: &'a Path,
     pub start: f64,
     pub duration: f64,
-    /// Whether the source has audio (audio options are only given when it does).
+    /// Whether to encode the source's audio (without it: `-an`, video only).
     pub has_audio: bool,
     pub threads: ThreadSetting,
+}
+
+/// Appends string arguments.
+fn push(args: &mut Vec<OsString>, items: &[&str]) {
+    args.extend(items.iter().map(OsString::from));
 }
 
 fn secs(value: f64) -> String {
@@ -82,9 +87,11 @@ fn secs(value: f64) -> String {
 /// `-f mp4` so the output may carry a temporary name.
 pub fn ffmpeg_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
-    let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
-    push(&["-hide_banner", "-nostdin", "-y", "-loglevel", "error"]);
-    push(&["-progress", "pipe:1", "-nostats"]);
+    push(
+        &mut args,
+        &["-hide_banner", "-nostdin", "-y", "-loglevel", "error"],
+    );
+    push(&mut args, &["-progress", "pipe:1", "-nostats"]);
     let (decoder_threads, encoder_threads) = match (job.threads, profile) {
         (_, Profile::Copy) => (None, None),
         (ThreadSetting::Fixed(n), _) => (Some(n), Some(n)),
@@ -94,59 +101,155 @@ pub fn ffmpeg_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
         (ThreadSetting::Profile, Profile::Original) => (None, None),
     };
     if let Some(n) = decoder_threads {
-        push(&["-threads", &n.to_string()]);
+        push(&mut args, &["-threads", &n.to_string()]);
     }
-    push(&["-ss", &secs(job.start)]);
+    push(&mut args, &["-ss", &secs(job.start)]);
     args.push("-i".into());
     args.push(job.input.as_os_str().to_owned());
-    let mut push = |items: &[&str]| args.extend(items.iter().map(OsString::from));
-    push(&["-t", &secs(job.duration)]);
+    push(&mut args, &["-t", &secs(job.duration)]);
     match profile {
-        Profile::Original => {
-            push(&["-c:v", "libx264", "-preset", "fast", "-crf", "18"]);
-            push(&["-profile:v", "high", "-level", "4.0", "-pix_fmt", "yuv420p"]);
-            if job.has_audio {
-                let fade_out = (job.duration - 0.2).max(0.0);
-                let filters = format!(
-                    "afade=t=in:st=0:d=0.2,afade=t=out:st={fade_out:.3}:d=0.2,highpass=f=80,\
-                     lowpass=f=12000,acompressor=threshold=0.1:ratio=3:attack=5:release=50,\
-                     loudnorm=I=-16:LRA=11:TP=-1.5"
-                );
-                push(&["-c:a", "aac", "-b:a", "192k", "-ar", "44100", "-ac", "2"]);
-                push(&["-af", &filters]);
+        Profile::Copy => push(
+            &mut args,
+            &["-c", "copy", "-avoid_negative_ts", "make_zero"],
+        ),
+        _ => {
+            args.extend(video_codec_args(profile));
+            match job.has_audio {
+                true => args.extend(audio_codec_args(profile, job.duration)),
+                false => args.push("-an".into()),
             }
         }
-        Profile::Optimized => {
-            push(&[
-                "-c:v",
-                "libx264",
-                "-preset",
-                "ultrafast",
-                "-tune",
-                "zerolatency",
-            ]);
-            push(&["-crf", "28", "-pix_fmt", "yuv420p"]);
-            if job.has_audio {
-                push(&["-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-ac", "2"]);
-            }
-        }
-        Profile::Seed => {
-            push(&["-c:v", "libx264", "-preset", "ultrafast", "-crf", "28"]);
-            if job.has_audio {
-                push(&["-c:a", "aac", "-b:a", "96k", "-ar", "22050"]);
-            }
-        }
-        Profile::Copy => push(&["-c", "copy", "-avoid_negative_ts", "make_zero"]),
     }
     if let Some(n) = encoder_threads {
-        push(&["-threads", &n.to_string()]);
+        push(&mut args, &["-threads", &n.to_string()]);
     }
     if profile != Profile::Copy {
-        push(&["-movflags", "+faststart"]);
+        push(&mut args, &["-movflags", "+faststart"]);
     }
-    push(&["-f", "mp4"]);
+    push(&mut args, &["-f", "mp4"]);
     args.push(job.output.as_os_str().to_owned());
     args
+}
+
+/// The video codec options of a re-encoding profile (none for `copy`).
+fn video_codec_args(profile: Profile) -> Vec<OsString> {
+    let args: &[&str] = match profile {
+        Profile::Original => &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "fast",
+            "-crf",
+            "18",
+            "-profile:v",
+            "high",
+            "-level",
+            "4.0",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+        Profile::Optimized => &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-tune",
+            "zerolatency",
+            "-crf",
+            "28",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+        Profile::Seed => &["-c:v", "libx264", "-preset", "ultrafast", "-crf", "28"],
+        Profile::Copy => &[],
+    };
+    args.iter().map(OsString::from).collect()
+}
+
+/// The audio codec options (and filters) of a profile for a clip of `duration` seconds.
+fn audio_codec_args(profile: Profile, duration: f64) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    match profile {
+        Profile::Original => {
+            let fade_out = (duration - 0.2).max(0.0);
+            let filters = format!(
+                "afade=t=in:st=0:d=0.2,afade=t=out:st={fade_out:.3}:d=0.2,highpass=f=80,\
+                 lowpass=f=12000,acompressor=threshold=0.1:ratio=3:attack=5:release=50,\
+                 loudnorm=I=-16:LRA=11:TP=-1.5"
+            );
+            push(
+                &mut args,
+                &["-c:a", "aac", "-b:a", "192k", "-ar", "44100", "-ac", "2"],
+            );
+            push(&mut args, &["-af", &filters]);
+        }
+        Profile::Optimized => push(
+            &mut args,
+            &["-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-ac", "2"],
+        ),
+        Profile::Seed => push(&mut args, &["-c:a", "aac", "-b:a", "96k", "-ar", "22050"]),
+        Profile::Copy => push(&mut args, &["-c:a", "copy"]),
+    }
+    args
+}
+
+/// A clip joined from encoded video chunks (`--reuse-overlaps`).
+#[derive(Debug, Clone, Copy)]
+pub struct AssembleJob<'a> {
+    /// ffmpeg concat-demuxer list of the clip's chunk files, in order.
+    pub chunk_list: &'a Path,
+    /// The source, for the clip's audio.
+    pub input: &'a Path,
+    pub output: &'a Path,
+    pub start: f64,
+    pub duration: f64,
+    pub has_audio: bool,
+}
+
+/// The ffmpeg argument vector that joins a clip's chunks by stream copy and encodes the clip's
+/// audio from the source with the profile's audio options (so joins have no audio gap).
+pub fn assemble_args(profile: Profile, job: &AssembleJob) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    push(
+        &mut args,
+        &["-hide_banner", "-nostdin", "-y", "-loglevel", "error"],
+    );
+    push(&mut args, &["-progress", "pipe:1", "-nostats"]);
+    push(&mut args, &["-f", "concat", "-safe", "0", "-i"]);
+    args.push(job.chunk_list.as_os_str().to_owned());
+    if job.has_audio {
+        push(
+            &mut args,
+            &["-ss", &secs(job.start), "-t", &secs(job.duration), "-i"],
+        );
+        args.push(job.input.as_os_str().to_owned());
+    }
+    push(&mut args, &["-map", "0:v:0"]);
+    if job.has_audio {
+        push(&mut args, &["-map", "1:a:0"]);
+    }
+    push(&mut args, &["-c:v", "copy"]);
+    if job.has_audio {
+        args.extend(audio_codec_args(profile, job.duration));
+    }
+    push(
+        &mut args,
+        &[
+            "-t",
+            &secs(job.duration),
+            "-movflags",
+            "+faststart",
+            "-f",
+            "mp4",
+        ],
+    );
+    args.push(job.output.as_os_str().to_owned());
+    args
+}
+
+/// One line of an ffmpeg concat-demuxer list naming `path` (single quotes escaped).
+pub fn concat_list_line(path: &Path) -> String {
+    format!("file '{}'\n", path.to_string_lossy().replace('\'', "'\\''"))
 }
 
 #[cfg(test)]
@@ -219,6 +322,7 @@ mod tests {
         };
         let l: Vec<_> = ffmpeg_args(Profile::Original, &j);
         assert!(!l.iter().any(|a| a == "-c:a" || a == "-af"));
+        assert!(l.iter().any(|a| a == "-an"));
     }
 
     #[test]

@@ -5,22 +5,26 @@
 //! when valid. A failed clip never stops the others. The CPU time of each child is read from the
 //! kernel when it is reaped (`wait4`), so the work W of a run is measured, not estimated.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::allocate::ThreadSetting;
-use crate::encode::{ffmpeg_args, EncodeJob, Profile};
+use crate::chunks::{chunks_of, plan_chunks};
+use crate::encode::{
+    assemble_args, concat_list_line, ffmpeg_args, AssembleJob, EncodeJob, Profile,
+};
 use crate::error::{EngineError, Result};
-use crate::plan::{Clip, Priority};
+use crate::plan::Clip;
 use crate::probe::{ffmpeg_version, MediaInfo};
+use crate::schedule::{compare, memory_allows, tail_threads, CostModel, TaskKind, TaskSpec};
 use crate::tools::Tools;
 use crate::validate::{validate_file, Validation};
 
@@ -42,6 +46,45 @@ pub struct ExecuteOptions {
     pub retries: u32,
     pub output_dir: PathBuf,
     pub tools: Tools,
+    /// Logical CPUs of the machine, shared out by the tail boost.
+    pub cores: usize,
+    /// When fewer encodes remain than workers, start them with the spare cores as extra
+    /// threads (only with a fixed thread count).
+    pub tail_boost: bool,
+    /// Encode each moment once: disjoint chunks, then clips joined by stream copy.
+    pub reuse_overlaps: bool,
+    /// Hold tasks back while available memory cannot hold one more encoder.
+    pub memory: Option<MemoryGate>,
+}
+
+impl ExecuteOptions {
+    /// `optimized` profile, one worker, profile threads, a 10-minute timeout, one retry, no
+    /// watchdog, no tail boost, overlaps encoded twice, no memory gate.
+    pub fn new(output_dir: impl Into<PathBuf>, tools: Tools) -> Self {
+        ExecuteOptions {
+            profile: Profile::Optimized,
+            threads: ThreadSetting::Profile,
+            workers: 1,
+            timeout: Duration::from_secs(600),
+            stall_timeout: None,
+            retries: 1,
+            output_dir: output_dir.into(),
+            tools,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            tail_boost: false,
+            reuse_overlaps: false,
+            memory: None,
+        }
+    }
+}
+
+/// The memory check made before each task starts.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryGate {
+    /// Memory one encoder needs; raised during the run to the largest peak RSS measured.
+    pub per_encoder_bytes: u64,
+    /// Reads the memory available now (0: unknown, never blocks).
+    pub available_bytes: fn() -> u64,
 }
 
 /// Stops a run from another thread, in two steps: [`drain`](CancelToken::drain) starts no new
@@ -117,6 +160,28 @@ pub enum Event {
         reason: String,
         will_retry: bool,
     },
+    /// `--reuse-overlaps`: a chunk started (`done_s` 0) or ffmpeg reported progress on it.
+    ChunkProgress {
+        chunk: u32,
+        worker: usize,
+        done_s: f64,
+        total_s: f64,
+    },
+    /// `--reuse-overlaps`: a chunk is encoded and valid.
+    ChunkFinished {
+        chunk: u32,
+        worker: usize,
+        wall_s: f64,
+        cpu_s: f64,
+    },
+    /// `--reuse-overlaps`: a chunk attempt failed (its clips fail when it is not retried).
+    ChunkFailed {
+        chunk: u32,
+        worker: usize,
+        attempt: u32,
+        reason: String,
+        will_retry: bool,
+    },
 }
 
 /// An event and when it happened, in seconds since the execution started.
@@ -155,10 +220,16 @@ pub struct ClipFailure {
     pub stderr_tail: String,
 }
 
-/// What happened to one planned clip.
+/// What happened to one planned clip (or, with `--reuse-overlaps`, one chunk).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClipOutcome {
     pub clip: Clip,
+    /// What its ffmpeg did.
+    #[serde(default)]
+    pub kind: TaskKind,
+    /// ffmpeg threads of its last attempt.
+    #[serde(default)]
+    pub threads: Option<ThreadSetting>,
     pub status: ClipStatus,
     /// Final path, when the clip was written.
     pub path: Option<PathBuf>,
@@ -184,6 +255,8 @@ impl ClipOutcome {
     pub fn pending(clip: Clip) -> Self {
         ClipOutcome {
             clip,
+            kind: TaskKind::Encode,
+            threads: None,
             status: ClipStatus::NotStarted,
             path: None,
             worker: None,
@@ -206,25 +279,14 @@ impl ClipOutcome {
 pub struct Execution {
     /// One outcome per planned clip, in clip order.
     pub outcomes: Vec<ClipOutcome>,
+    /// With `reuse_overlaps`: one outcome per encoded chunk, in time order (files removed once
+    /// the clips are joined).
+    pub chunks: Vec<ClipOutcome>,
     pub cancelled: bool,
-    /// Seconds from the start of execution to the last clip finished.
+    /// Seconds from the start of execution to the last task finished.
     pub wall_s: f64,
-}
-
-/// The order clips are started in: high-priority clips by start time, then the longest first
-/// (ties by clip number). Pure.
-pub fn schedule_order(clips: &[Clip]) -> Vec<Clip> {
-    let mut order = clips.to_vec();
-    order.sort_by(|a, b| {
-        a.priority
-            .cmp(&b.priority)
-            .then_with(|| match a.priority {
-                Priority::High => a.start.total_cmp(&b.start),
-                Priority::Normal => b.duration().total_cmp(&a.duration()),
-            })
-            .then(a.number.cmp(&b.number))
-    });
-    order
+    /// Worker-seconds spent holding a task back because memory was short.
+    pub memory_hold_s: f64,
 }
 
 /// The profile one clip is encoded with: a stream copy that cannot start on a keyframe (known
@@ -244,6 +306,201 @@ pub fn partial_path(final_path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Folder (inside the output folder) that holds the chunks of a `reuse_overlaps` run; removed
+/// when the run ends.
+pub const CHUNK_DIR: &str = ".clipbench-chunks";
+
+/// One unit of work.
+#[derive(Debug, Clone)]
+struct Task {
+    spec: TaskSpec,
+    /// Profile of its ffmpeg (a copy clip may fall back to a re-encode).
+    profile: Profile,
+    /// For an assembly: the chunks it joins, in order.
+    chunks: Vec<u32>,
+}
+
+/// Everything the workers share, behind one lock.
+struct Board {
+    ready: Vec<Task>,
+    /// Assemblies whose chunks are not all encoded yet.
+    waiting: Vec<Task>,
+    /// Encoded chunks, by number.
+    chunk_files: HashMap<u32, PathBuf>,
+    running: usize,
+    running_encodes: usize,
+    model: CostModel,
+    per_encoder_bytes: u64,
+    memory_hold_s: f64,
+    clips: Vec<ClipOutcome>,
+    chunks: Vec<ClipOutcome>,
+}
+
+impl Board {
+    /// Takes the next task in schedule order and the thread setting it runs with.
+    fn take_next(&mut self, options: &ExecuteOptions) -> Option<(Task, ThreadSetting)> {
+        let model = &self.model;
+        let index = (0..self.ready.len())
+            .min_by(|&a, &b| compare(&self.ready[a].spec, &self.ready[b].spec, model))?;
+        let task = self.ready.swap_remove(index);
+        let mut threads = options.threads;
+        if task.spec.kind.encodes_video() {
+            let queued = self
+                .ready
+                .iter()
+                .filter(|t| t.spec.kind.encodes_video())
+                .count();
+            let active = self.running_encodes + 1 + queued;
+            if let (true, ThreadSetting::Fixed(base)) = (options.tail_boost, options.threads) {
+                threads = ThreadSetting::Fixed(tail_threads(
+                    base,
+                    options.cores,
+                    options.workers,
+                    active,
+                ));
+            }
+            self.running_encodes += 1;
+        }
+        self.running += 1;
+        Some((task, threads))
+    }
+
+    /// Records a finished task: calibrates the cost model, stores the outcome and releases (or
+    /// fails) the assemblies waiting on a chunk.
+    fn finish(&mut self, task: &Task, outcome: ClipOutcome) {
+        self.running -= 1;
+        if task.spec.kind.encodes_video() {
+            self.running_encodes -= 1;
+        }
+        if outcome.status == ClipStatus::Done {
+            self.model
+                .observe(task.spec.kind, task.spec.pixel_frames, outcome.cpu_s);
+        }
+        self.per_encoder_bytes = self.per_encoder_bytes.max(outcome.peak_rss_bytes);
+        if task.spec.kind == TaskKind::Chunk {
+            let number = task.spec.span.number;
+            match (&outcome.status, &outcome.path) {
+                (ClipStatus::Done, Some(path)) => {
+                    self.chunk_files.insert(number, path.clone());
+                    let files = &self.chunk_files;
+                    let (now_ready, still): (Vec<Task>, Vec<Task>) =
+                        std::mem::take(&mut self.waiting)
+                            .into_iter()
+                            .partition(|t| t.chunks.iter().all(|c| files.contains_key(c)));
+                    self.waiting = still;
+                    self.ready.extend(now_ready);
+                }
+                _ => self.fail_dependents(&task.spec.span, &outcome),
+            }
+            store(&mut self.chunks, outcome);
+        } else {
+            store(&mut self.clips, outcome);
+        }
+    }
+
+    /// Fails (or cancels) every waiting assembly that needs a chunk that was not written.
+    fn fail_dependents(&mut self, chunk: &Clip, chunk_outcome: &ClipOutcome) {
+        let (failed, still): (Vec<Task>, Vec<Task>) = std::mem::take(&mut self.waiting)
+            .into_iter()
+            .partition(|t| t.chunks.contains(&chunk.number));
+        self.waiting = still;
+        let why = chunk_outcome
+            .failure
+            .as_ref()
+            .map_or("not written", |f| f.reason.as_str());
+        for task in failed {
+            let mut outcome = ClipOutcome::pending(task.spec.span);
+            outcome.status = match chunk_outcome.status {
+                ClipStatus::Cancelled => ClipStatus::Cancelled,
+                _ => ClipStatus::Failed,
+            };
+            outcome.finished_s = chunk_outcome.finished_s;
+            outcome.failure = Some(ClipFailure {
+                reason: format!(
+                    "chunk {} ({:.2}-{:.2} s) failed: {why}",
+                    chunk.number, chunk.start, chunk.end
+                ),
+                stderr_tail: chunk_outcome
+                    .failure
+                    .as_ref()
+                    .map(|f| f.stderr_tail.clone())
+                    .unwrap_or_default(),
+            });
+            store(&mut self.clips, outcome);
+        }
+    }
+}
+
+/// Replaces the outcome with the same number.
+fn store(all: &mut [ClipOutcome], outcome: ClipOutcome) {
+    if let Some(slot) = all
+        .iter_mut()
+        .find(|o| o.clip.number == outcome.clip.number)
+    {
+        *slot = outcome;
+    }
+}
+
+/// The tasks of a run: one per clip, or with `reuse_overlaps` one per chunk (ready) plus one
+/// assembly per clip (waiting for its chunks).
+fn plan_tasks(
+    media: &MediaInfo,
+    clips: &[Clip],
+    options: &ExecuteOptions,
+) -> (Vec<Task>, Vec<Task>, Vec<Clip>) {
+    let pixel_frames =
+        |seconds: f64| CostModel::pixel_frames(seconds, media.width, media.height, media.fps);
+    if !(options.reuse_overlaps && options.profile.reencodes()) {
+        let tasks = clips
+            .iter()
+            .map(|clip| {
+                let profile = clip_profile(options.profile, media, clip);
+                let kind = if profile == Profile::Copy {
+                    TaskKind::Copy
+                } else {
+                    TaskKind::Encode
+                };
+                Task {
+                    spec: TaskSpec {
+                        kind,
+                        span: *clip,
+                        pixel_frames: pixel_frames(clip.duration()),
+                    },
+                    profile,
+                    chunks: Vec::new(),
+                }
+            })
+            .collect();
+        return (tasks, Vec::new(), Vec::new());
+    }
+    let chunks = plan_chunks(clips, media.fps, options.workers);
+    let chunk_tasks = chunks
+        .iter()
+        .map(|chunk| Task {
+            spec: TaskSpec {
+                kind: TaskKind::Chunk,
+                span: *chunk,
+                pixel_frames: pixel_frames(chunk.duration()),
+            },
+            profile: options.profile,
+            chunks: Vec::new(),
+        })
+        .collect();
+    let assemblies = clips
+        .iter()
+        .map(|clip| Task {
+            spec: TaskSpec {
+                kind: TaskKind::Assemble,
+                span: *clip,
+                pixel_frames: pixel_frames(clip.duration()),
+            },
+            profile: options.profile,
+            chunks: chunks_of(clip, &chunks, media.fps),
+        })
+        .collect();
+    (chunk_tasks, assemblies, chunks)
+}
+
 /// Encodes every clip of `clips` from `media` into `options.output_dir`.
 ///
 /// Blocks until every clip is done, failed or cancelled; events are passed to `on_event` from
@@ -259,6 +516,13 @@ pub fn execute(
     ffmpeg_version(&options.tools)?;
     std::fs::create_dir_all(&options.output_dir)
         .map_err(|e| EngineError::io("cannot create output folder", &options.output_dir, e))?;
+    let (ready, waiting, chunks) = plan_tasks(media, clips, options);
+    let chunk_dir = std::path::absolute(options.output_dir.join(CHUNK_DIR))
+        .map_err(|e| EngineError::io("cannot resolve output folder", &options.output_dir, e))?;
+    if !chunks.is_empty() {
+        std::fs::create_dir_all(&chunk_dir)
+            .map_err(|e| EngineError::io("cannot create chunk folder", &chunk_dir, e))?;
+    }
     let started = Instant::now();
     let emit = |event: Event| {
         on_event(&TimedEvent {
@@ -266,143 +530,338 @@ pub fn execute(
             event,
         })
     };
-    let order: VecDeque<Clip> = schedule_order(clips).into();
     for clip in clips {
         emit(Event::Queued { clip: clip.number });
     }
-    let outcomes: Vec<ClipOutcome> = clips.iter().copied().map(ClipOutcome::pending).collect();
-    let store = |all: &mut Vec<ClipOutcome>, outcome: ClipOutcome| {
-        if let Some(slot) = all
-            .iter_mut()
-            .find(|o| o.clip.number == outcome.clip.number)
-        {
-            *slot = outcome;
-        }
+    let worker_count = options.workers.clamp(1, ready.len().max(1));
+    let board = Mutex::new(Board {
+        ready,
+        waiting,
+        chunk_files: HashMap::new(),
+        running: 0,
+        running_encodes: 0,
+        model: CostModel::default(),
+        per_encoder_bytes: options.memory.map_or(0, |m| m.per_encoder_bytes),
+        memory_hold_s: 0.0,
+        clips: clips.iter().copied().map(ClipOutcome::pending).collect(),
+        chunks: chunks.iter().copied().map(ClipOutcome::pending).collect(),
+    });
+    let wakeup = Condvar::new();
+    let context = TaskContext {
+        media,
+        options,
+        cancel,
+        started,
+        emit: &emit,
+        chunk_dir: &chunk_dir,
     };
-    let worker_count = options.workers.clamp(1, clips.len().max(1));
-    let queue = Mutex::new(order);
-    let outcomes = Mutex::new(outcomes);
     std::thread::scope(|scope| {
         for worker in 0..worker_count {
-            let (queue, outcomes, emit, store) = (&queue, &outcomes, &emit, &store);
-            scope.spawn(move || loop {
-                if cancel.is_draining() {
-                    return;
+            let (board, wakeup, context) = (&board, &wakeup, &context);
+            scope.spawn(move || {
+                while let Some((task, threads, chunk_files)) = next_task(board, wakeup, context) {
+                    let outcome = run_task(context, &task, worker, threads, &chunk_files);
+                    lock(board).finish(&task, outcome);
+                    wakeup.notify_all();
                 }
-                let Some(clip) = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front() else {
-                    return;
-                };
-                let outcome = run_clip(
-                    media,
-                    &clip,
-                    worker,
-                    options.threads,
-                    options,
-                    cancel,
-                    started,
-                    emit,
-                );
-                store(
-                    &mut outcomes.lock().unwrap_or_else(|e| e.into_inner()),
-                    outcome,
-                );
+                wakeup.notify_all();
             });
         }
     });
-    let outcomes = outcomes.into_inner().unwrap_or_else(|e| e.into_inner());
-    let wall_s = outcomes
+    if !chunks.is_empty() {
+        let _ = std::fs::remove_dir_all(&chunk_dir);
+    }
+    let board = board.into_inner().unwrap_or_else(|e| e.into_inner());
+    let wall_s = board
+        .clips
         .iter()
+        .chain(&board.chunks)
         .filter_map(|o| o.finished_s)
         .fold(0.0, f64::max);
     Ok(Execution {
-        outcomes,
+        outcomes: board.clips,
+        chunks: board.chunks,
         cancelled: cancel.is_draining(),
         wall_s,
+        memory_hold_s: board.memory_hold_s,
     })
 }
 
-/// Runs one clip, with retries, and returns its outcome.
-#[allow(clippy::too_many_arguments)]
-fn run_clip(
-    media: &MediaInfo,
-    clip: &Clip,
+fn lock(board: &Mutex<Board>) -> MutexGuard<'_, Board> {
+    board.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Waits for the next task a worker may start: `None` when nothing is left (or the run is
+/// drained). Holds a task back while memory is short and other tasks are running.
+fn next_task(
+    board: &Mutex<Board>,
+    wakeup: &Condvar,
+    context: &TaskContext,
+) -> Option<(Task, ThreadSetting, HashMap<u32, PathBuf>)> {
+    let mut guard = lock(board);
+    let mut warned = false;
+    loop {
+        if context.cancel.is_draining() || (guard.ready.is_empty() && guard.waiting.is_empty()) {
+            return None;
+        }
+        let held_since = Instant::now();
+        if !guard.ready.is_empty() {
+            let allowed = context.options.memory.is_none_or(|gate| {
+                let available = (gate.available_bytes)();
+                let allowed = memory_allows(available, guard.per_encoder_bytes, guard.running);
+                if !allowed && !warned {
+                    warned = true;
+                    tracing::warn!(
+                        "holding a clip back: {} MiB available, one encoder needs about {} MiB",
+                        available / MIB,
+                        guard.per_encoder_bytes / MIB
+                    );
+                }
+                allowed
+            });
+            if allowed {
+                let (task, threads) = guard.take_next(context.options)?;
+                let files = guard.chunk_files.clone();
+                return Some((task, threads, files));
+            }
+        }
+        let waiting_on_memory = !guard.ready.is_empty();
+        guard = wakeup
+            .wait_timeout(guard, Duration::from_millis(100))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        if waiting_on_memory {
+            guard.memory_hold_s += held_since.elapsed().as_secs_f64();
+        }
+    }
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// What every task of one execution shares.
+struct TaskContext<'a> {
+    media: &'a MediaInfo,
+    options: &'a ExecuteOptions,
+    cancel: &'a CancelToken,
+    started: Instant,
+    emit: &'a (dyn Fn(Event) + Sync),
+    chunk_dir: &'a Path,
+}
+
+impl TaskContext<'_> {
+    fn started(&self, task: &Task, worker: usize, attempt: u32) {
+        let number = task.spec.span.number;
+        (self.emit)(match task.spec.kind {
+            TaskKind::Chunk => Event::ChunkProgress {
+                chunk: number,
+                worker,
+                done_s: 0.0,
+                total_s: task.spec.span.duration(),
+            },
+            _ => Event::Started {
+                clip: number,
+                worker,
+                attempt,
+            },
+        })
+    }
+
+    fn progress(&self, task: &Task, worker: usize, done_s: f64) {
+        let (number, total_s) = (task.spec.span.number, task.spec.span.duration());
+        (self.emit)(match task.spec.kind {
+            TaskKind::Chunk => Event::ChunkProgress {
+                chunk: number,
+                worker,
+                done_s,
+                total_s,
+            },
+            _ => Event::Progress {
+                clip: number,
+                worker,
+                done_s,
+                total_s,
+            },
+        })
+    }
+
+    fn finished(&self, task: &Task, worker: usize, outcome: &ClipOutcome) {
+        let number = task.spec.span.number;
+        (self.emit)(match task.spec.kind {
+            TaskKind::Chunk => Event::ChunkFinished {
+                chunk: number,
+                worker,
+                wall_s: outcome.wall_s,
+                cpu_s: outcome.cpu_s,
+            },
+            _ => Event::Finished {
+                clip: number,
+                worker,
+                wall_s: outcome.wall_s,
+                cpu_s: outcome.cpu_s,
+                bytes: outcome.bytes,
+            },
+        })
+    }
+
+    fn failed(&self, task: &Task, worker: usize, attempt: u32, reason: String, retry: bool) {
+        let number = task.spec.span.number;
+        (self.emit)(match task.spec.kind {
+            TaskKind::Chunk => Event::ChunkFailed {
+                chunk: number,
+                worker,
+                attempt,
+                reason,
+                will_retry: retry,
+            },
+            _ => Event::Failed {
+                clip: number,
+                worker,
+                attempt,
+                reason,
+                will_retry: retry,
+            },
+        })
+    }
+
+    /// Where a task's output goes once valid.
+    fn final_path(&self, task: &Task) -> PathBuf {
+        match task.spec.kind {
+            TaskKind::Chunk => self
+                .chunk_dir
+                .join(format!("chunk_{:04}.mp4", task.spec.span.number)),
+            _ => self.options.output_dir.join(task.spec.span.file_name()),
+        }
+    }
+
+    /// The ffmpeg arguments of one attempt (writing the concat list of an assembly first).
+    fn ffmpeg_args(
+        &self,
+        task: &Task,
+        threads: ThreadSetting,
+        output: &Path,
+        chunk_files: &HashMap<u32, PathBuf>,
+    ) -> std::io::Result<Vec<std::ffi::OsString>> {
+        let span = &task.spec.span;
+        if task.spec.kind == TaskKind::Assemble {
+            let list_path = self
+                .chunk_dir
+                .join(format!("clip_{:03}.concat.txt", span.number));
+            let list: String = task
+                .chunks
+                .iter()
+                .filter_map(|c| chunk_files.get(c))
+                .map(|path| concat_list_line(path))
+                .collect();
+            std::fs::write(&list_path, list)?;
+            return Ok(assemble_args(
+                task.profile,
+                &AssembleJob {
+                    chunk_list: &list_path,
+                    input: &self.media.path,
+                    output,
+                    start: span.start,
+                    duration: span.duration(),
+                    has_audio: self.media.has_audio,
+                },
+            ));
+        }
+        let job = EncodeJob {
+            input: &self.media.path,
+            output,
+            start: span.start,
+            duration: span.duration(),
+            has_audio: self.media.has_audio && task.spec.kind != TaskKind::Chunk,
+            threads,
+        };
+        Ok(ffmpeg_args(task.profile, &job))
+    }
+
+    /// Probes a written file against the task's plan.
+    fn validate(&self, task: &Task, path: &Path) -> Validation {
+        match task.spec.kind {
+            TaskKind::Chunk => {
+                let video_only = MediaInfo {
+                    has_audio: false,
+                    ..self.media.clone()
+                };
+                validate_file(
+                    &self.options.tools,
+                    path,
+                    &task.spec.span,
+                    &video_only,
+                    task.profile,
+                )
+            }
+            _ => validate_file(
+                &self.options.tools,
+                path,
+                &task.spec.span,
+                self.media,
+                task.profile,
+            ),
+        }
+    }
+}
+
+/// Runs one task, with retries, and returns its outcome.
+fn run_task(
+    context: &TaskContext,
+    task: &Task,
     worker: usize,
     threads: ThreadSetting,
-    options: &ExecuteOptions,
-    cancel: &CancelToken,
-    started: Instant,
-    emit: &(dyn Fn(Event) + Sync),
+    chunk_files: &HashMap<u32, PathBuf>,
 ) -> ClipOutcome {
-    let final_path = options.output_dir.join(clip.file_name());
+    let (options, cancel) = (context.options, context.cancel);
+    let final_path = context.final_path(task);
     let temp_path = partial_path(&final_path);
-    let mut outcome = ClipOutcome::pending(*clip);
+    let mut outcome = ClipOutcome::pending(task.spec.span);
     outcome.worker = Some(worker);
+    outcome.kind = task.spec.kind;
+    outcome.threads = Some(threads);
     let attempts = 1 + options.retries;
     for attempt in 1..=attempts {
         if cancel.is_draining() {
-            // A drained run retries nothing; a clip never tried stays not started.
+            // A drained run retries nothing; a task never tried stays not started.
             if attempt == 1 {
                 outcome.worker = None;
             }
             break;
         }
         outcome.attempts = attempt;
-        let attempt_start = started.elapsed().as_secs_f64();
-        outcome.started_s.get_or_insert(attempt_start);
-        emit(Event::Started {
-            clip: clip.number,
-            worker,
-            attempt,
-        });
-        let job = EncodeJob {
-            input: &media.path,
-            output: &temp_path,
-            start: clip.start,
-            duration: clip.duration(),
-            has_audio: media.has_audio,
-            threads,
+        outcome
+            .started_s
+            .get_or_insert(context.started.elapsed().as_secs_f64());
+        context.started(task, worker, attempt);
+        let result = match context.ffmpeg_args(task, threads, &temp_path, chunk_files) {
+            Ok(args) => {
+                let limits = Limits {
+                    timeout: options.timeout,
+                    stall: options.stall_timeout,
+                };
+                let on_progress = |done_s: f64| context.progress(task, worker, done_s);
+                run_ffmpeg(&options.tools.ffmpeg, &args, limits, cancel, &on_progress)
+            }
+            Err(e) => ChildResult::not_started(format!("cannot write the concat list: {e}")),
         };
-        let profile = clip_profile(options.profile, media, clip);
-        let args = ffmpeg_args(profile, &job);
-        let on_progress = |done_s: f64| {
-            emit(Event::Progress {
-                clip: clip.number,
-                worker,
-                done_s,
-                total_s: clip.duration(),
-            })
-        };
-        let limits = Limits {
-            timeout: options.timeout,
-            stall: options.stall_timeout,
-        };
-        let result = run_ffmpeg(&options.tools.ffmpeg, &args, limits, cancel, &on_progress);
         outcome.cpu_s += result.cpu_s;
         outcome.peak_rss_bytes = outcome.peak_rss_bytes.max(result.peak_rss_bytes);
         outcome.wall_s = result.wall_s;
         let failure = match &result.end {
             End::Exited(0) => {
-                let validation = validate_file(&options.tools, &temp_path, clip, media, profile);
+                let validation = context.validate(task, &temp_path);
                 let valid = validation.valid;
                 let problems = validation.problems.join("; ");
                 outcome.validation = Some(validation);
                 if valid {
                     match std::fs::rename(&temp_path, &final_path) {
                         Ok(()) => {
-                            let finished = started.elapsed().as_secs_f64();
                             outcome.bytes =
                                 std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
                             outcome.status = ClipStatus::Done;
-                            outcome.finished_s = Some(finished);
+                            outcome.finished_s = Some(context.started.elapsed().as_secs_f64());
                             outcome.path = Some(final_path.clone());
                             outcome.failure = None;
-                            emit(Event::Finished {
-                                clip: clip.number,
-                                worker,
-                                wall_s: result.wall_s,
-                                cpu_s: outcome.cpu_s,
-                                bytes: outcome.bytes,
-                            });
+                            context.finished(task, worker, &outcome);
                             return outcome;
                         }
                         Err(e) => format!("cannot rename {}: {e}", temp_path.display()),
@@ -425,7 +884,7 @@ fn run_clip(
             End::SpawnFailed(e) => format!("cannot start ffmpeg: {e}"),
         };
         let _ = std::fs::remove_file(&temp_path);
-        outcome.finished_s = Some(started.elapsed().as_secs_f64());
+        outcome.finished_s = Some(context.started.elapsed().as_secs_f64());
         outcome.failure = Some(ClipFailure {
             reason: failure.clone(),
             stderr_tail: result.stderr_tail,
@@ -435,13 +894,7 @@ fn run_clip(
             break;
         }
         outcome.status = ClipStatus::Failed;
-        emit(Event::Failed {
-            clip: clip.number,
-            worker,
-            attempt,
-            reason: failure,
-            will_retry: attempt < attempts,
-        });
+        context.failed(task, worker, attempt, failure, attempt < attempts);
     }
     let _ = std::fs::remove_file(&temp_path);
     outcome
@@ -473,6 +926,19 @@ struct ChildResult {
     stderr_tail: String,
 }
 
+impl ChildResult {
+    /// An attempt whose ffmpeg could not be started.
+    fn not_started(reason: String) -> Self {
+        ChildResult {
+            end: End::SpawnFailed(reason),
+            wall_s: 0.0,
+            cpu_s: 0.0,
+            peak_rss_bytes: 0,
+            stderr_tail: String::new(),
+        }
+    }
+}
+
 /// Runs one ffmpeg in its own process group; kills the whole group on timeout or cancellation;
 /// reaps it with `wait4` to read its CPU time.
 fn run_ffmpeg(
@@ -492,15 +958,7 @@ fn run_ffmpeg(
         .spawn();
     let mut child = match spawned {
         Ok(child) => child,
-        Err(e) => {
-            return ChildResult {
-                end: End::SpawnFailed(e.to_string()),
-                wall_s: 0.0,
-                cpu_s: 0.0,
-                peak_rss_bytes: 0,
-                stderr_tail: String::new(),
-            }
-        }
+        Err(e) => return ChildResult::not_started(e.to_string()),
     };
     let pid = child.id() as libc::pid_t;
     let stdout = child.stdout.take();
@@ -649,6 +1107,7 @@ fn reap(pid: libc::pid_t) -> (End, f64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plan::Priority;
 
     fn clip(number: u32, start: f64, end: f64, priority: Priority) -> Clip {
         Clip {
@@ -657,19 +1116,6 @@ mod tests {
             end,
             priority,
         }
-    }
-
-    #[test]
-    fn priority_first_then_longest() {
-        let clips = [
-            clip(1, 0.0, 30.0, Priority::High),
-            clip(2, 25.0, 55.0, Priority::High),
-            clip(3, 50.0, 80.0, Priority::Normal),
-            clip(4, 75.0, 90.0, Priority::Normal),
-            clip(5, 85.0, 120.0, Priority::Normal),
-        ];
-        let order: Vec<u32> = schedule_order(&clips).iter().map(|c| c.number).collect();
-        assert_eq!(order, vec![1, 2, 5, 3, 4]);
     }
 
     #[test]

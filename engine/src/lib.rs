@@ -17,16 +17,19 @@
 //! ```
 
 pub mod allocate;
+pub mod chunks;
 pub mod encode;
 pub mod error;
 pub mod execute;
 pub mod fetch;
 pub mod ledger;
+pub mod memory;
 pub mod monitor;
 pub mod plan;
 pub mod probe;
 pub mod report;
 pub mod run;
+pub mod schedule;
 pub mod server;
 pub mod tools;
 pub mod validate;

@@ -85,6 +85,9 @@ enum Command {
         /// Allowed CORS origin (repeatable); any origin when not given.
         #[arg(long = "cors-origin")]
         cors_origins: Vec<String>,
+        /// Encode each moment once (see `run --reuse-overlaps`).
+        #[arg(long)]
+        reuse_overlaps: bool,
     },
 }
 
@@ -135,6 +138,10 @@ struct EncodeArgs {
     /// Kill and retry a clip whose ffmpeg reports no progress for this many seconds (0: off).
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
     stall_timeout: f64,
+    /// Encode each moment once: disjoint chunks encoded in parallel, each clip joined from its
+    /// chunks by stream copy with its audio encoded per clip (re-encoding profiles only).
+    #[arg(long)]
+    reuse_overlaps: bool,
 }
 
 impl EncodeArgs {
@@ -143,6 +150,7 @@ impl EncodeArgs {
         options.profile = self.profile;
         options.threads = self.threads;
         options.retries = self.retries;
+        options.reuse_overlaps = self.reuse_overlaps;
         options.stall_timeout =
             (self.stall_timeout > 0.0).then(|| Duration::from_secs_f64(self.stall_timeout));
         options.timeout = match self.timeout {
@@ -204,6 +212,7 @@ fn main() -> ExitCode {
             plan,
             max_queue,
             cors_origins,
+            reuse_overlaps,
         } => {
             let mut config = clipbench_engine::server::ServerConfig::new(workdir);
             config.strategy = strategy;
@@ -211,6 +220,7 @@ fn main() -> ExitCode {
             config.plan = plan.options();
             config.max_queue = max_queue;
             config.cors_origins = cors_origins;
+            config.reuse_overlaps = reuse_overlaps;
             cli::commands::serve(&bind, config)
         }
     };

@@ -25,6 +25,15 @@ fn load_average_1m() -> f64 {
     System::load_average().map(|l| l.one).unwrap_or(0.0)
 }
 
+/// Memory available right now, in bytes (0 where sysinfo cannot read it).
+pub fn available_memory_bytes() -> u64 {
+    System::new_with_specifics(
+        RefreshKind::nothing().with_memory(MemoryRefreshKind::nothing().with_ram()),
+    )
+    .map(|system| system.available_memory())
+    .unwrap_or(0)
+}
+
 /// Reads the machine now, with a CPU-use sample over `cpu_sample` (the optimized backend uses
 /// 0.1 s; sysinfo needs at least its own minimum interval between two readings).
 /// Where sysinfo cannot read the system, the CPU count comes from the standard library and

@@ -41,18 +41,28 @@ pub struct Metrics {
     pub tail_idle_s: f64,
     /// Largest resident memory of one ffmpeg child in this run (measured, `ru_maxrss`).
     pub encoder_peak_rss_bytes: u64,
+    /// Worker-seconds spent holding a clip back because available memory was short.
+    #[serde(default)]
+    pub memory_hold_s: f64,
 }
 
 impl Metrics {
-    /// Computes the metrics of an execution on a machine with `cores` logical CPUs.
-    pub fn compute(outcomes: &[ClipOutcome], cores: usize, source_duration: f64) -> Metrics {
+    /// Computes the metrics of an execution on a machine with `cores` logical CPUs. `chunks`
+    /// (the `--reuse-overlaps` chunk encodes) count as work and in the schedule, not as clips.
+    pub fn compute(
+        outcomes: &[ClipOutcome],
+        chunks: &[ClipOutcome],
+        cores: usize,
+        source_duration: f64,
+    ) -> Metrics {
         let done: Vec<&ClipOutcome> = outcomes.iter().filter(|o| o.status.is_written()).collect();
-        let wall_s = outcomes
-            .iter()
-            .filter_map(|o| o.finished_s)
+        let tasks = || outcomes.iter().chain(chunks);
+        let wall_s = tasks().filter_map(|o| o.finished_s).fold(0.0, f64::max);
+        let work_cpu_s: f64 = tasks().map(|o| o.cpu_s).sum();
+        let longest_clip_s = tasks()
+            .filter(|o| o.status.is_written())
+            .map(|o| o.wall_s)
             .fold(0.0, f64::max);
-        let work_cpu_s: f64 = outcomes.iter().map(|o| o.cpu_s).sum();
-        let longest_clip_s = done.iter().map(|o| o.wall_s).fold(0.0, f64::max);
         let floor_s = (work_cpu_s / cores.max(1) as f64).max(longest_clip_s);
         let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
         Metrics {
@@ -62,7 +72,7 @@ impl Metrics {
                 .filter_map(|o| o.finished_s)
                 .min_by(f64::total_cmp),
             work_cpu_s,
-            clip_wall_sum_s: outcomes.iter().map(|o| o.wall_s).sum(),
+            clip_wall_sum_s: tasks().map(|o| o.wall_s).sum(),
             longest_clip_s,
             floor_s,
             efficiency: ratio(floor_s, wall_s),
@@ -74,31 +84,43 @@ impl Metrics {
                 .iter()
                 .filter(|o| o.status == ClipStatus::Failed)
                 .count(),
-            tail_idle_s: worker_timelines(outcomes, wall_s)
+            tail_idle_s: worker_timelines(outcomes, chunks, wall_s)
                 .iter()
                 .map(|w| w.tail_idle_s)
                 .sum(),
-            encoder_peak_rss_bytes: outcomes.iter().map(|o| o.peak_rss_bytes).max().unwrap_or(0),
+            encoder_peak_rss_bytes: tasks().map(|o| o.peak_rss_bytes).max().unwrap_or(0),
+            memory_hold_s: 0.0,
         }
     }
 }
 
-/// What one worker did: its clips in order and the time it sat idle at the end of the run.
+/// What one worker did: its clips (and chunks) in order and the time it sat idle at the end.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerTimeline {
     pub worker: usize,
     /// (clip number, started, finished) in seconds since execution started.
     pub clips: Vec<(u32, f64, f64)>,
-    /// Time spent running clips.
+    /// `--reuse-overlaps`: (chunk number, started, finished).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunks: Vec<(u32, f64, f64)>,
+    /// Time spent running clips and chunks.
     pub busy_s: f64,
-    /// From the worker's last clip to the end of the run: capacity lost at the tail.
+    /// From the worker's last task to the end of the run: capacity lost at the tail.
     pub tail_idle_s: f64,
 }
 
 /// Per-worker timelines of an execution that lasted `wall_s` (pure).
-pub fn worker_timelines(outcomes: &[ClipOutcome], wall_s: f64) -> Vec<WorkerTimeline> {
+pub fn worker_timelines(
+    outcomes: &[ClipOutcome],
+    chunks: &[ClipOutcome],
+    wall_s: f64,
+) -> Vec<WorkerTimeline> {
     let mut workers: Vec<WorkerTimeline> = Vec::new();
-    for o in outcomes {
+    let tagged = outcomes
+        .iter()
+        .map(|o| (o, false))
+        .chain(chunks.iter().map(|o| (o, true)));
+    for (o, is_chunk) in tagged {
         let (Some(worker), Some(start), Some(end)) = (o.worker, o.started_s, o.finished_s) else {
             continue;
         };
@@ -108,18 +130,31 @@ pub fn worker_timelines(outcomes: &[ClipOutcome], wall_s: f64) -> Vec<WorkerTime
                 workers.push(WorkerTimeline {
                     worker,
                     clips: Vec::new(),
+                    chunks: Vec::new(),
                     busy_s: 0.0,
                     tail_idle_s: 0.0,
                 });
                 workers.len() - 1
             }
         };
-        workers[index].clips.push((o.clip.number, start, end));
-        workers[index].busy_s += end - start;
+        let timeline = &mut workers[index];
+        let entries = if is_chunk {
+            &mut timeline.chunks
+        } else {
+            &mut timeline.clips
+        };
+        entries.push((o.clip.number, start, end));
+        timeline.busy_s += end - start;
     }
     for w in &mut workers {
         w.clips.sort_by(|a, b| a.1.total_cmp(&b.1));
-        let last = w.clips.iter().map(|c| c.2).fold(0.0, f64::max);
+        w.chunks.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let last = w
+            .clips
+            .iter()
+            .chain(&w.chunks)
+            .map(|c| c.2)
+            .fold(0.0, f64::max);
         w.tail_idle_s = (wall_s - last).max(0.0);
     }
     workers.sort_by_key(|w| w.worker);
@@ -151,7 +186,13 @@ pub struct RunReport {
     pub analysis_s: f64,
     pub metrics: Metrics,
     pub cancelled: bool,
+    /// Whether each moment was encoded once (`--reuse-overlaps`).
+    #[serde(default)]
+    pub reuse_overlaps: bool,
     pub clips: Vec<ClipOutcome>,
+    /// `--reuse-overlaps`: the chunk encodes the clips were joined from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chunks: Vec<ClipOutcome>,
     pub workers: Vec<WorkerTimeline>,
     pub failures: Vec<FailureSummary>,
     pub monitor: MonitorSummary,
@@ -190,6 +231,7 @@ impl RunReport {
 mod tests {
     use super::*;
     use crate::plan::Priority;
+    use crate::schedule::TaskKind;
 
     fn outcome(number: u32, finished: f64, wall: f64, cpu: f64, status: ClipStatus) -> ClipOutcome {
         ClipOutcome {
@@ -199,6 +241,8 @@ mod tests {
                 end: 30.0,
                 priority: Priority::Normal,
             },
+            kind: TaskKind::Encode,
+            threads: None,
             status,
             path: None,
             worker: Some(0),
@@ -223,7 +267,7 @@ mod tests {
             outcome(2, 6.0, 6.0, 5.0, ClipStatus::Done),
             outcome(3, 10.0, 4.0, 4.0, ClipStatus::Failed),
         ];
-        let m = Metrics::compute(&outcomes, 2, 60.0);
+        let m = Metrics::compute(&outcomes, &[], 2, 60.0);
         assert_eq!(m.wall_s, 10.0);
         assert_eq!(m.time_to_first_clip_s, Some(4.0));
         assert_eq!(m.work_cpu_s, 12.0);
@@ -245,7 +289,7 @@ mod tests {
         let mut b = outcome(2, 10.0, 6.0, 5.0, ClipStatus::Done);
         let mut c = outcome(3, 7.0, 3.0, 4.0, ClipStatus::Done);
         (a.worker, b.worker, c.worker) = (Some(0), Some(1), Some(0));
-        let timelines = worker_timelines(&[a, b, c], 10.0);
+        let timelines = worker_timelines(&[a, b, c], &[], 10.0);
         assert_eq!(timelines.len(), 2);
         assert_eq!(timelines[0].clips, vec![(1, 0.0, 4.0), (3, 4.0, 7.0)]);
         assert_eq!((timelines[0].busy_s, timelines[0].tail_idle_s), (7.0, 3.0));
@@ -254,7 +298,7 @@ mod tests {
 
     #[test]
     fn empty_run_has_zero_metrics() {
-        let m = Metrics::compute(&[], 2, 60.0);
+        let m = Metrics::compute(&[], &[], 2, 60.0);
         assert_eq!((m.wall_s, m.efficiency, m.utilisation), (0.0, 0.0, 0.0));
         assert_eq!(m.time_to_first_clip_s, None);
     }

@@ -8,13 +8,16 @@ use crate::allocate::{allocate, Strategy, ThreadSetting};
 use crate::encode::Profile;
 use crate::error::{EngineError, Result};
 use crate::execute::{
-    clip_profile, execute, CancelToken, ClipOutcome, ClipStatus, Event, ExecuteOptions, TimedEvent,
+    clip_profile, execute, CancelToken, ClipOutcome, ClipStatus, Event, ExecuteOptions, MemoryGate,
+    TimedEvent,
 };
 use crate::ledger::{self, DoneClip, Ledger};
-use crate::monitor::{snapshot, Monitor};
+use crate::memory::{default_cache_dir, per_encoder_bytes, EncoderMemory};
+use crate::monitor::{available_memory_bytes, snapshot, Monitor};
 use crate::plan::{plan, Clip, PlanOptions, Policy};
 use crate::probe::{ffmpeg_version, probe, probe_with_keyframes, MediaInfo};
 use crate::report::{worker_timelines, Metrics, RunReport, REPORT_SCHEMA_VERSION};
+use crate::schedule::TaskKind;
 use crate::tools::Tools;
 use crate::validate::validate_file;
 
@@ -35,6 +38,11 @@ pub struct RunOptions {
     /// Reuse the clips a previous run of the same input and settings validated (the ledger in
     /// the output folder); only missing or broken clips are encoded.
     pub resume: bool,
+    /// Encode each moment of the video once (disjoint chunks joined by stream copy) instead of
+    /// encoding every overlap twice. Re-encoding profiles only.
+    pub reuse_overlaps: bool,
+    /// Where measured encoder memory is remembered between runs (`None`: not remembered).
+    pub memory_cache: Option<PathBuf>,
     /// How often the monitor samples CPU and memory.
     pub monitor_interval: Duration,
     pub tools: Tools,
@@ -42,7 +50,8 @@ pub struct RunOptions {
 
 impl RunOptions {
     /// The engine's defaults: `auto` strategy, `optimized` profile, fixed 30/25 plan (last clip
-    /// at least 15 s, as the optimized backend), one retry, a 60 s stall watchdog, 10 Hz monitor.
+    /// at least 15 s, as the optimized backend), one retry, a 60 s stall watchdog, overlaps
+    /// encoded twice (as the backends), the default memory cache, 10 Hz monitor.
     pub fn new(output_dir: impl Into<PathBuf>) -> Self {
         RunOptions {
             output_dir: output_dir.into(),
@@ -57,6 +66,8 @@ impl RunOptions {
             stall_timeout: Some(Duration::from_secs(60)),
             retries: 1,
             resume: false,
+            reuse_overlaps: false,
+            memory_cache: default_cache_dir(),
             monitor_interval: Duration::from_millis(100),
             tools: Tools::from_env(),
         }
@@ -115,6 +126,13 @@ pub fn run(
     cancel: &CancelToken,
     on_event: &(dyn Fn(&TimedEvent) + Sync),
 ) -> Result<RunReport> {
+    if options.reuse_overlaps && !options.profile.reencodes() {
+        return Err(EngineError::InvalidOption(
+            "--reuse-overlaps re-encodes each moment once; the copy profile encodes nothing: \
+             drop one of them"
+                .into(),
+        ));
+    }
     let analysis_start = Instant::now();
     // Exact stream copies need the keyframes: the adaptive plan snaps clip starts to them.
     let media = if options.profile == Profile::Copy && options.plan.policy == Policy::Adaptive {
@@ -131,7 +149,17 @@ pub fn run(
         )));
     }
     let system = snapshot(Duration::from_millis(100));
-    let mut allocation = allocate(options.strategy, &system, &media, clips.len());
+    let memory_cache = options.memory_cache.as_deref().map(EncoderMemory::load);
+    let measured = memory_cache
+        .as_ref()
+        .and_then(|m| m.measured(options.profile, media.width, media.height));
+    let (per_encoder, memory_source) = per_encoder_bytes(measured, media.width, media.height);
+    let mut allocation = allocate(options.strategy, &system, &media, clips.len(), per_encoder);
+    if options.strategy == Strategy::Auto {
+        allocation
+            .reason
+            .push_str(&format!(" ({memory_source} encoder memory)"));
+    }
     if let Some(threads) = options.threads {
         allocation.ffmpeg_threads = threads;
         allocation
@@ -159,6 +187,13 @@ pub fn run(
         retries: options.retries,
         output_dir: options.output_dir.clone(),
         tools: options.tools.clone(),
+        cores: system.logical_cpus,
+        tail_boost: options.strategy == Strategy::Auto && options.threads.is_none(),
+        reuse_overlaps: options.reuse_overlaps,
+        memory: Some(MemoryGate {
+            per_encoder_bytes: per_encoder,
+            available_bytes: available_memory_bytes,
+        }),
     };
     std::fs::create_dir_all(&options.output_dir)
         .map_err(|e| EngineError::io("cannot create output folder", &options.output_dir, e))?;
@@ -211,8 +246,26 @@ pub fn run(
     let mut execution = execution?;
     execution.outcomes.extend(reused);
     execution.outcomes.sort_by_key(|o| o.clip.number);
-    let metrics = Metrics::compute(&execution.outcomes, system.logical_cpus, media.duration);
-    let workers = worker_timelines(&execution.outcomes, metrics.wall_s);
+    if let (Some(dir), Some(mut memory)) = (&options.memory_cache, memory_cache) {
+        remember_encoder_memory(
+            &mut memory,
+            &execution.outcomes,
+            &execution.chunks,
+            options,
+            &media,
+        );
+        if let Err(e) = memory.save(dir) {
+            tracing::warn!("cannot remember the measured encoder memory: {e}");
+        }
+    }
+    let mut metrics = Metrics::compute(
+        &execution.outcomes,
+        &execution.chunks,
+        system.logical_cpus,
+        media.duration,
+    );
+    metrics.memory_hold_s = execution.memory_hold_s;
+    let workers = worker_timelines(&execution.outcomes, &execution.chunks, metrics.wall_s);
     Ok(RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
         engine_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -229,7 +282,30 @@ pub fn run(
         metrics,
         cancelled: execution.cancelled,
         workers,
+        reuse_overlaps: options.reuse_overlaps,
         clips: execution.outcomes,
+        chunks: execution.chunks,
         monitor,
     })
+}
+
+/// Records the largest peak memory of this run's encoders (re-encoding profiles only).
+fn remember_encoder_memory(
+    memory: &mut EncoderMemory,
+    clips: &[ClipOutcome],
+    chunks: &[ClipOutcome],
+    options: &RunOptions,
+    media: &MediaInfo,
+) {
+    if !options.profile.reencodes() {
+        return;
+    }
+    let peak = clips
+        .iter()
+        .chain(chunks)
+        .filter(|o| matches!(o.kind, TaskKind::Encode | TaskKind::Chunk))
+        .map(|o| o.peak_rss_bytes)
+        .max()
+        .unwrap_or(0);
+    memory.record(options.profile, media.width, media.height, peak);
 }

@@ -121,14 +121,9 @@ fn high_priority_clips_start_first_then_longest() {
 
 fn execute_options(out: &std::path::Path) -> ExecuteOptions {
     ExecuteOptions {
-        profile: Profile::Optimized,
-        threads: ThreadSetting::Profile,
         workers: 2,
-        stall_timeout: None,
         timeout: Duration::from_secs(60),
-        retries: 1,
-        output_dir: out.to_owned(),
-        tools: Tools::from_env(),
+        ..ExecuteOptions::new(out, Tools::from_env())
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clipbench_engine::execute::{execute, ExecuteOptions};
-use clipbench_engine::{CancelToken, Clip, ClipStatus, Priority, Profile, ThreadSetting, Tools};
+use clipbench_engine::{CancelToken, Clip, ClipStatus, Priority, Tools};
 
 /// Child processes of this test process, zombies included.
 fn children() -> Vec<String> {
@@ -30,14 +30,8 @@ fn a_hung_ffmpeg_is_killed_by_the_timeout() {
         priority: Priority::High,
     };
     let options = ExecuteOptions {
-        profile: Profile::Optimized,
-        threads: ThreadSetting::Profile,
-        workers: 1,
-        stall_timeout: None,
         timeout: Duration::from_millis(500),
-        retries: 1,
-        output_dir: dir.path().join("out"),
-        tools: Tools::from_env(),
+        ..ExecuteOptions::new(dir.path().join("out"), Tools::from_env())
     };
     let began = Instant::now();
     let execution = execute(&media, &[clip], &options, &CancelToken::new(), &|_| {}).unwrap();

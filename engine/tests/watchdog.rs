@@ -6,7 +6,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use clipbench_engine::execute::{execute, ExecuteOptions};
-use clipbench_engine::{CancelToken, Clip, ClipStatus, Priority, Profile, ThreadSetting, Tools};
+use clipbench_engine::{CancelToken, Clip, ClipStatus, Priority, Tools};
 
 #[test]
 fn a_silent_ffmpeg_is_killed_by_the_watchdog_and_retried() {
@@ -19,14 +19,8 @@ fn a_silent_ffmpeg_is_killed_by_the_watchdog_and_retried() {
         priority: Priority::High,
     };
     let options = ExecuteOptions {
-        profile: Profile::Optimized,
-        threads: ThreadSetting::Profile,
-        workers: 1,
-        timeout: Duration::from_secs(600),
         stall_timeout: Some(Duration::from_millis(400)),
-        retries: 1,
-        output_dir: dir.path().join("out"),
-        tools: Tools::from_env(),
+        ..ExecuteOptions::new(dir.path().join("out"), Tools::from_env())
     };
     let began = Instant::now();
     let execution = execute(&media, &[clip], &options, &CancelToken::new(), &|_| {}).unwrap();

@@ -129,6 +129,27 @@ impl Bars {
                 }
                 self.worker(*worker, format!("clip {clip}: {reason}"));
             }
+            Event::ChunkProgress {
+                chunk,
+                worker,
+                done_s,
+                total_s,
+            } => self.worker(
+                *worker,
+                format!("chunk {chunk}: {done_s:.1}/{total_s:.1} s"),
+            ),
+            Event::ChunkFinished {
+                chunk,
+                worker,
+                wall_s,
+                ..
+            } => self.worker(*worker, format!("chunk {chunk}: done in {wall_s:.1} s")),
+            Event::ChunkFailed {
+                chunk,
+                worker,
+                reason,
+                ..
+            } => self.worker(*worker, format!("chunk {chunk}: {reason}")),
             Event::Planned { .. } | Event::Queued { .. } => {}
         }
         let partial: f64 = self.running.values().sum();

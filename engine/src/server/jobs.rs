@@ -198,6 +198,7 @@ async fn process(state: &Arc<AppState>, id: u64, job: &JobRequest) -> Result<Val
     options.strategy = config.strategy;
     options.profile = config.profile;
     options.plan = config.plan;
+    options.reuse_overlaps = config.reuse_overlaps;
     options.tools = config.tools.clone();
     let event_state = state.clone();
     let input = downloaded.path.clone();

@@ -38,6 +38,8 @@ pub struct ServerConfig {
     pub strategy: Strategy,
     pub profile: Profile,
     pub plan: PlanOptions,
+    /// Encode each moment once (`--reuse-overlaps`).
+    pub reuse_overlaps: bool,
     /// Requests that may wait behind the running job; more get 429.
     pub max_queue: usize,
     /// Allowed CORS origins; empty allows any origin.
@@ -60,6 +62,7 @@ impl ServerConfig {
                 policy: crate::plan::Policy::OPTIMIZED,
                 ..Default::default()
             },
+            reuse_overlaps: false,
             max_queue: 4,
             cors_origins: Vec::new(),
             max_body_bytes: 64 * 1024,

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 use super::AppState;
 use crate::allocate::allocate;
+use crate::memory::{default_cache_dir, per_encoder_bytes, EncoderMemory};
 use crate::monitor::snapshot;
 use crate::plan::{plan, Clip};
 use crate::probe::MediaInfo;
@@ -46,7 +47,11 @@ pub async fn system_info(State(state): State<Arc<AppState>>) -> Json<Value> {
         ..Default::default()
     };
     let clips = plan(&typical, &state.config.plan).len();
-    let allocation = allocate(state.config.strategy, &system, &typical, clips);
+    let measured = default_cache_dir()
+        .map(|dir| EncoderMemory::load(&dir))
+        .and_then(|m| m.measured(state.config.profile, typical.width, typical.height));
+    let (per_encoder, _) = per_encoder_bytes(measured, typical.width, typical.height);
+    let allocation = allocate(state.config.strategy, &system, &typical, clips, per_encoder);
     Json(json!({
         "cpu_count": system.logical_cpus,
         "logical_cores": system.logical_cpus,
