@@ -3,9 +3,11 @@
 //!
 //! The timeline is cut at every clip start and end, snapped to the video's frame grid so that
 //! chunk frame counts add up exactly. Every chunk is encoded once (its first frame becomes a
-//! keyframe of its own), and each clip is then joined from its chunks by stream copy. The first
-//! clip's chunks are split further, until none is longer than the clip's share per worker, so
-//! the first clip is encoded on every core at once (time to first clip).
+//! keyframe of its own), and each clip is then joined from its chunks by stream copy. Runs of
+//! consecutive chunks are encoded by one ffmpeg each ([`group_chunks`]): one process start and
+//! one seek per group instead of per chunk. The first
+//! clip is cut further into one equal share per worker, so it is encoded on every core at once
+//! (time to first clip).
 
 use crate::plan::{Clip, Priority};
 
@@ -19,8 +21,8 @@ pub fn snap_to_frame(t: f64, fps: f64) -> f64 {
 }
 
 /// The disjoint chunks covering `clips` (numbered from 1 in time order). A chunk is high
-/// priority when it lies in a high-priority clip; the first clip's chunks are halved until none
-/// is longer than its length / `workers` (and none shorter than 2 s).
+/// priority when it lies in a high-priority clip; the first clip is also cut into `workers`
+/// equal shares (see [`first_clip_cuts`]).
 pub fn plan_chunks(clips: &[Clip], fps: f64, workers: usize) -> Vec<Clip> {
     let half_frame = 0.5 / if fps > 0.0 { fps } else { 25.0 };
     let mut cuts: Vec<f64> = clips
@@ -28,6 +30,9 @@ pub fn plan_chunks(clips: &[Clip], fps: f64, workers: usize) -> Vec<Clip> {
         .flat_map(|c| [c.start, c.end])
         .map(|t| snap_to_frame(t, fps))
         .collect();
+    if let Some(first) = clips.iter().min_by(|a, b| a.start.total_cmp(&b.start)) {
+        first_clip_cuts(first, fps, workers, &mut cuts);
+    }
     cuts.sort_by(f64::total_cmp);
     cuts.dedup_by(|a, b| (*a - *b).abs() < half_frame);
     let covered = |a: f64, b: f64| {
@@ -35,15 +40,9 @@ pub fn plan_chunks(clips: &[Clip], fps: f64, workers: usize) -> Vec<Clip> {
             .iter()
             .any(|c| a >= c.start - half_frame && b <= c.end + half_frame)
     };
-    let mut spans: Vec<(f64, f64)> = cuts
-        .windows(2)
+    cuts.windows(2)
         .map(|w| (w[0], w[1]))
         .filter(|&(a, b)| covered(a, b))
-        .collect();
-    if let Some(first) = clips.iter().min_by(|a, b| a.start.total_cmp(&b.start)) {
-        split_first_clip(&mut spans, first, fps, workers, half_frame);
-    }
-    spans
         .into_iter()
         .enumerate()
         .map(|(i, (start, end))| Clip {
@@ -63,38 +62,70 @@ pub fn plan_chunks(clips: &[Clip], fps: f64, workers: usize) -> Vec<Clip> {
         .collect()
 }
 
-/// Halves the longest chunk of the first clip until none is longer than the clip's share per
-/// worker (plus one frame) or halving would leave a piece under [`MIN_SPLIT_PIECE_S`].
-fn split_first_clip(
-    spans: &mut Vec<(f64, f64)>,
-    first: &Clip,
-    fps: f64,
-    workers: usize,
-    half_frame: f64,
-) {
-    let inside = |s: &(f64, f64)| s.0 >= first.start - half_frame && s.1 <= first.end + half_frame;
-    let share = first.duration() / workers.max(1) as f64 + 2.0 * half_frame;
-    loop {
-        let Some(index) = spans
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| inside(s))
-            .max_by(|a, b| (a.1 .1 - a.1 .0).total_cmp(&(b.1 .1 - b.1 .0)))
-            .map(|(i, _)| i)
-        else {
-            return;
-        };
-        let (a, b) = spans[index];
-        if b - a <= share {
-            return;
+/// Extra cuts that split the first clip into `workers` shares of equal length (each cut
+/// skipped when within [`MIN_SPLIT_PIECE_S`] of another), so its pieces pack evenly onto the
+/// workers: 30 s on 2 workers gives 0–15, 15–25 and 25–30 (15 s per worker).
+fn first_clip_cuts(first: &Clip, fps: f64, workers: usize, cuts: &mut Vec<f64>) {
+    let share = first.duration() / workers.max(1) as f64;
+    for k in 1..workers {
+        let t = snap_to_frame(first.start + k as f64 * share, fps);
+        if cuts.iter().all(|c| (c - t).abs() >= MIN_SPLIT_PIECE_S) {
+            cuts.push(t);
         }
-        let middle = snap_to_frame((a + b) / 2.0, fps);
-        if middle - a < MIN_SPLIT_PIECE_S || b - middle < MIN_SPLIT_PIECE_S {
-            return;
-        }
-        spans[index] = (a, middle);
-        spans.insert(index + 1, (middle, b));
     }
+}
+
+/// Consecutive chunks that one ffmpeg encodes: `span` covers them all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChunkGroup {
+    /// Numbered from 1 in time order; high priority when its chunks are.
+    pub span: Clip,
+    /// The chunk numbers, in order.
+    pub chunks: Vec<u32>,
+}
+
+/// Groups consecutive chunks for encoding. High-priority chunks stay alone (so the first clips
+/// are encoded on every worker at once); the others are gathered into runs of about
+/// `normal length / (6 × workers)` seconds (10–120 s), enough groups for the longest-first
+/// schedule to even out the tail.
+pub fn group_chunks(chunks: &[Clip], workers: usize) -> Vec<ChunkGroup> {
+    let normal_total: f64 = chunks
+        .iter()
+        .filter(|c| c.priority == Priority::Normal)
+        .map(Clip::duration)
+        .sum();
+    let target = (normal_total / (6 * workers.max(1)) as f64).clamp(10.0, 120.0);
+    let mut groups: Vec<Vec<&Clip>> = Vec::new();
+    let mut open = false;
+    for chunk in chunks {
+        let joins = open
+            && chunk.priority == Priority::Normal
+            && groups.last().is_some_and(|g| {
+                let length: f64 = g.iter().map(|c| c.duration()).sum();
+                length < target && (g[g.len() - 1].end - chunk.start).abs() < 1e-6
+            });
+        if joins {
+            if let Some(group) = groups.last_mut() {
+                group.push(chunk);
+            }
+        } else {
+            groups.push(vec![chunk]);
+        }
+        open = chunk.priority == Priority::Normal;
+    }
+    groups
+        .into_iter()
+        .enumerate()
+        .map(|(i, members)| ChunkGroup {
+            span: Clip {
+                number: i as u32 + 1,
+                start: members[0].start,
+                end: members[members.len() - 1].end,
+                priority: members[0].priority,
+            },
+            chunks: members.iter().map(|c| c.number).collect(),
+        })
+        .collect()
 }
 
 /// The numbers of the chunks a clip is joined from, in order.
@@ -156,6 +187,8 @@ mod tests {
             assert!(first.windows(2).all(|w| w[0].end == w[1].start));
             let share = 30.0 / workers as f64 + 0.04;
             assert!(first.iter().all(|c| c.duration() <= share), "{first:?}");
+            // The pieces pack onto the workers evenly: 15 | 10 + 5, or 7.5 | 7.5 | 7.5 | 2.5 + 5.
+            assert_eq!(first.len(), workers + 1);
             assert!(first.iter().all(|c| c.priority == Priority::High));
         }
         // Only the first clip is split: the second clip's 25 s piece stays whole.
@@ -174,6 +207,38 @@ mod tests {
         let chunks = plan_chunks(&[clip], 25.0, 8);
         assert_eq!(chunks.len(), 2);
         assert!(chunks.iter().all(|c| c.duration() >= 2.0));
+    }
+
+    #[test]
+    fn normal_chunks_are_grouped_high_ones_stay_alone() {
+        let clips = fixed_plan(600.0);
+        let chunks = plan_chunks(&clips, 25.0, 2);
+        let groups = group_chunks(&chunks, 2);
+        let high: Vec<&ChunkGroup> = groups
+            .iter()
+            .filter(|g| g.span.priority == Priority::High)
+            .collect();
+        assert!(high.iter().all(|g| g.chunks.len() == 1));
+        assert_eq!(
+            high.len(),
+            chunks
+                .iter()
+                .filter(|c| c.priority == Priority::High)
+                .count()
+        );
+        // ~520 s of normal chunks on 2 workers: runs of ~43 s, so about a dozen groups.
+        let normal = groups.len() - high.len();
+        assert!((10..=14).contains(&normal), "{normal} groups");
+        // Every chunk in exactly one group, in order.
+        let all: Vec<u32> = groups.iter().flat_map(|g| g.chunks.clone()).collect();
+        assert_eq!(all, (1..=chunks.len() as u32).collect::<Vec<_>>());
+        for g in &groups {
+            assert_eq!(g.span.start, chunks[g.chunks[0] as usize - 1].start);
+            assert_eq!(
+                g.span.end,
+                chunks[*g.chunks.last().unwrap() as usize - 1].end
+            );
+        }
     }
 
     proptest! {

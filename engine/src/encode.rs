@@ -86,6 +86,62 @@ fn secs(value: f64) -> String {
 /// threads, `-ss` before `-i` (fast seek), `-t`, the profile's codecs, encoder threads, then
 /// `-f mp4` so the output may carry a temporary name.
 pub fn ffmpeg_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
+    let mut args = input_and_codec_args(profile, job);
+    if profile != Profile::Copy {
+        push(&mut args, &["-movflags", "+faststart"]);
+    }
+    push(&mut args, &["-f", "mp4"]);
+    args.push(job.output.as_os_str().to_owned());
+    args
+}
+
+/// Video only, several consecutive chunks from one ffmpeg (`--reuse-overlaps`): the encoder
+/// runs once over the job's range, a keyframe is forced at every cut (seconds from the job's
+/// start) and the segment muxer starts a new file there. `job.output` is the file pattern (with
+/// `%03d`); the muxer lists every file it wrote, with its start and end, in `list` (CSV).
+pub fn chunk_group_args(
+    profile: Profile,
+    job: &EncodeJob,
+    cuts: &[f64],
+    list: &Path,
+) -> Vec<OsString> {
+    let mut args = input_and_codec_args(
+        profile,
+        &EncodeJob {
+            has_audio: false,
+            ..*job
+        },
+    );
+    let times = |values: &[f64]| {
+        values
+            .iter()
+            .map(|t| secs(*t))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    if !cuts.is_empty() {
+        push(&mut args, &["-force_key_frames", &times(cuts)]);
+    }
+    // Without cuts, one time past the end keeps the muxer from splitting at all.
+    let segment_times = match cuts {
+        [] => times(&[job.duration + 1.0]),
+        cuts => times(cuts),
+    };
+    push(&mut args, &["-f", "segment", "-segment_format", "mp4"]);
+    push(&mut args, &["-segment_times", &segment_times]);
+    push(
+        &mut args,
+        &["-reset_timestamps", "1", "-segment_list_type", "csv"],
+    );
+    args.push("-segment_list".into());
+    args.push(list.as_os_str().to_owned());
+    args.push(job.output.as_os_str().to_owned());
+    args
+}
+
+/// Everything up to the output container: logging, progress, decoder threads, the seek, the
+/// codecs and encoder threads.
+fn input_and_codec_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     push(
         &mut args,
@@ -114,20 +170,16 @@ pub fn ffmpeg_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
         ),
         _ => {
             args.extend(video_codec_args(profile));
-            match job.has_audio {
-                true => args.extend(audio_codec_args(profile, job.duration)),
-                false => args.push("-an".into()),
+            if job.has_audio {
+                args.extend(audio_codec_args(profile, job.duration));
+            } else {
+                args.push("-an".into());
             }
         }
     }
     if let Some(n) = encoder_threads {
         push(&mut args, &["-threads", &n.to_string()]);
     }
-    if profile != Profile::Copy {
-        push(&mut args, &["-movflags", "+faststart"]);
-    }
-    push(&mut args, &["-f", "mp4"]);
-    args.push(job.output.as_os_str().to_owned());
     args
 }
 
@@ -323,6 +375,71 @@ mod tests {
         let l: Vec<_> = ffmpeg_args(Profile::Original, &j);
         assert!(!l.iter().any(|a| a == "-c:a" || a == "-af"));
         assert!(l.iter().any(|a| a == "-an"));
+    }
+
+    #[test]
+    fn chunk_groups_force_keyframes_at_the_cuts() {
+        let j = EncodeJob {
+            output: Path::new("chunks/g001_%03d.mp4.partial"),
+            ..job(ThreadSetting::Fixed(1))
+        };
+        let l = ffmpeg_args_line(chunk_group_args(
+            Profile::Optimized,
+            &j,
+            &[4.98, 19.98],
+            Path::new("g.csv"),
+        ));
+        assert!(
+            l.contains("-ss 25.000 -i in.mp4 -t 30.000 -c:v libx264"),
+            "{l}"
+        );
+        assert!(l.contains("-an") && !l.contains("-c:a"), "{l}");
+        assert!(l.contains("-force_key_frames 4.980,19.980 -f segment -segment_format mp4 -segment_times 4.980,19.980 -reset_timestamps 1"), "{l}");
+        assert!(
+            l.ends_with("-segment_list g.csv chunks/g001_%03d.mp4.partial"),
+            "{l}"
+        );
+        let one = ffmpeg_args_line(chunk_group_args(
+            Profile::Optimized,
+            &j,
+            &[],
+            Path::new("g.csv"),
+        ));
+        assert!(
+            !one.contains("-force_key_frames") && one.contains("-segment_times 31.000"),
+            "{one}"
+        );
+    }
+
+    #[test]
+    fn assembly_copies_video_and_encodes_audio() {
+        let l = ffmpeg_args_line(assemble_args(
+            Profile::Optimized,
+            &AssembleJob {
+                chunk_list: Path::new("c.txt"),
+                input: Path::new("in.mp4"),
+                output: Path::new("clip_001.mp4.partial"),
+                start: 25.0,
+                duration: 30.0,
+                has_audio: true,
+            },
+        ));
+        assert!(l.contains("-f concat -safe 0 -i c.txt -ss 25.000 -t 30.000 -i in.mp4 -map 0:v:0 -map 1:a:0 -c:v copy -c:a aac -b:a 128k"), "{l}");
+        assert!(
+            l.ends_with("-t 30.000 -movflags +faststart -f mp4 clip_001.mp4.partial"),
+            "{l}"
+        );
+        assert_eq!(
+            concat_list_line(Path::new("/o/it's.mp4")),
+            "file '/o/it'\\''s.mp4'\n"
+        );
+    }
+
+    fn ffmpeg_args_line(args: Vec<OsString>) -> String {
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     #[test]

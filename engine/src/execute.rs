@@ -5,7 +5,7 @@
 //! when valid. A failed clip never stops the others. The CPU time of each child is read from the
 //! kernel when it is reaped (`wait4`), so the work W of a run is measured, not estimated.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::allocate::ThreadSetting;
-use crate::chunks::{chunks_of, plan_chunks};
+use crate::chunks::{chunks_of, group_chunks, plan_chunks};
 use crate::encode::{
-    assemble_args, concat_list_line, ffmpeg_args, AssembleJob, EncodeJob, Profile,
+    assemble_args, chunk_group_args, concat_list_line, ffmpeg_args, AssembleJob, EncodeJob, Profile,
 };
 use crate::error::{EngineError, Result};
 use crate::plan::Clip;
@@ -316,8 +316,8 @@ struct Task {
     spec: TaskSpec,
     /// Profile of its ffmpeg (a copy clip may fall back to a re-encode).
     profile: Profile,
-    /// For an assembly: the chunks it joins, in order.
-    chunks: Vec<u32>,
+    /// For a chunk group: the chunks it writes; for an assembly: the chunks it joins. In order.
+    chunks: Vec<Clip>,
 }
 
 /// Everything the workers share, behind one lock.
@@ -325,8 +325,8 @@ struct Board {
     ready: Vec<Task>,
     /// Assemblies whose chunks are not all encoded yet.
     waiting: Vec<Task>,
-    /// Encoded chunks, by number.
-    chunk_files: HashMap<u32, PathBuf>,
+    /// Numbers of the chunks encoded and valid.
+    done_chunks: HashSet<u32>,
     running: usize,
     running_encodes: usize,
     model: CostModel,
@@ -378,19 +378,17 @@ impl Board {
         }
         self.per_encoder_bytes = self.per_encoder_bytes.max(outcome.peak_rss_bytes);
         if task.spec.kind == TaskKind::Chunk {
-            let number = task.spec.span.number;
-            match (&outcome.status, &outcome.path) {
-                (ClipStatus::Done, Some(path)) => {
-                    self.chunk_files.insert(number, path.clone());
-                    let files = &self.chunk_files;
-                    let (now_ready, still): (Vec<Task>, Vec<Task>) =
-                        std::mem::take(&mut self.waiting)
-                            .into_iter()
-                            .partition(|t| t.chunks.iter().all(|c| files.contains_key(c)));
-                    self.waiting = still;
-                    self.ready.extend(now_ready);
-                }
-                _ => self.fail_dependents(&task.spec.span, &outcome),
+            if outcome.status == ClipStatus::Done {
+                self.done_chunks
+                    .extend(task.chunks.iter().map(|c| c.number));
+                let done = &self.done_chunks;
+                let (now_ready, still): (Vec<Task>, Vec<Task>) = std::mem::take(&mut self.waiting)
+                    .into_iter()
+                    .partition(|t| t.chunks.iter().all(|c| done.contains(&c.number)));
+                self.waiting = still;
+                self.ready.extend(now_ready);
+            } else {
+                self.fail_dependents(task, &outcome);
             }
             store(&mut self.chunks, outcome);
         } else {
@@ -398,11 +396,13 @@ impl Board {
         }
     }
 
-    /// Fails (or cancels) every waiting assembly that needs a chunk that was not written.
-    fn fail_dependents(&mut self, chunk: &Clip, chunk_outcome: &ClipOutcome) {
+    /// Fails (or cancels) every waiting assembly that needs a chunk of a group not written.
+    fn fail_dependents(&mut self, group: &Task, group_outcome: &ClipOutcome) {
+        let lost: HashSet<u32> = group.chunks.iter().map(|c| c.number).collect();
         let (failed, still): (Vec<Task>, Vec<Task>) = std::mem::take(&mut self.waiting)
             .into_iter()
-            .partition(|t| t.chunks.contains(&chunk.number));
+            .partition(|t| t.chunks.iter().any(|c| lost.contains(&c.number)));
+        let (chunk, chunk_outcome) = (&group.spec.span, group_outcome);
         self.waiting = still;
         let why = chunk_outcome
             .failure
@@ -417,7 +417,7 @@ impl Board {
             outcome.finished_s = chunk_outcome.finished_s;
             outcome.failure = Some(ClipFailure {
                 reason: format!(
-                    "chunk {} ({:.2}-{:.2} s) failed: {why}",
+                    "chunk group {} ({:.2}-{:.2} s) failed: {why}",
                     chunk.number, chunk.start, chunk.end
                 ),
                 stderr_tail: chunk_outcome
@@ -441,8 +441,8 @@ fn store(all: &mut [ClipOutcome], outcome: ClipOutcome) {
     }
 }
 
-/// The tasks of a run: one per clip, or with `reuse_overlaps` one per chunk (ready) plus one
-/// assembly per clip (waiting for its chunks).
+/// The tasks of a run: one per clip, or with `reuse_overlaps` one per chunk group (ready) plus
+/// one assembly per clip (waiting for its chunks), and the groups.
 fn plan_tasks(
     media: &MediaInfo,
     clips: &[Clip],
@@ -474,16 +474,21 @@ fn plan_tasks(
         return (tasks, Vec::new(), Vec::new());
     }
     let chunks = plan_chunks(clips, media.fps, options.workers);
-    let chunk_tasks = chunks
+    let groups = group_chunks(&chunks, options.workers);
+    let chunk_tasks = groups
         .iter()
-        .map(|chunk| Task {
+        .map(|group| Task {
             spec: TaskSpec {
                 kind: TaskKind::Chunk,
-                span: *chunk,
-                pixel_frames: pixel_frames(chunk.duration()),
+                span: group.span,
+                pixel_frames: pixel_frames(group.span.duration()),
             },
             profile: options.profile,
-            chunks: Vec::new(),
+            chunks: group
+                .chunks
+                .iter()
+                .map(|n| chunks[*n as usize - 1])
+                .collect(),
         })
         .collect();
     let assemblies = clips
@@ -495,10 +500,17 @@ fn plan_tasks(
                 pixel_frames: pixel_frames(clip.duration()),
             },
             profile: options.profile,
-            chunks: chunks_of(clip, &chunks, media.fps),
+            chunks: chunks_of(clip, &chunks, media.fps)
+                .iter()
+                .map(|n| chunks[*n as usize - 1])
+                .collect(),
         })
         .collect();
-    (chunk_tasks, assemblies, chunks)
+    (
+        chunk_tasks,
+        assemblies,
+        groups.into_iter().map(|g| g.span).collect(),
+    )
 }
 
 /// Encodes every clip of `clips` from `media` into `options.output_dir`.
@@ -537,7 +549,7 @@ pub fn execute(
     let board = Mutex::new(Board {
         ready,
         waiting,
-        chunk_files: HashMap::new(),
+        done_chunks: HashSet::new(),
         running: 0,
         running_encodes: 0,
         model: CostModel::default(),
@@ -559,8 +571,8 @@ pub fn execute(
         for worker in 0..worker_count {
             let (board, wakeup, context) = (&board, &wakeup, &context);
             scope.spawn(move || {
-                while let Some((task, threads, chunk_files)) = next_task(board, wakeup, context) {
-                    let outcome = run_task(context, &task, worker, threads, &chunk_files);
+                while let Some((task, threads)) = next_task(board, wakeup, context) {
+                    let outcome = run_task(context, &task, worker, threads);
                     lock(board).finish(&task, outcome);
                     wakeup.notify_all();
                 }
@@ -597,7 +609,7 @@ fn next_task(
     board: &Mutex<Board>,
     wakeup: &Condvar,
     context: &TaskContext,
-) -> Option<(Task, ThreadSetting, HashMap<u32, PathBuf>)> {
+) -> Option<(Task, ThreadSetting)> {
     let mut guard = lock(board);
     let mut warned = false;
     loop {
@@ -620,9 +632,7 @@ fn next_task(
                 allowed
             });
             if allowed {
-                let (task, threads) = guard.take_next(context.options)?;
-                let files = guard.chunk_files.clone();
-                return Some((task, threads, files));
+                return guard.take_next(context.options);
             }
         }
         let waiting_on_memory = !guard.ready.is_empty();
@@ -723,14 +733,24 @@ impl TaskContext<'_> {
         })
     }
 
-    /// Where a task's output goes once valid.
+    /// Where a clip, or one chunk, goes once valid.
     fn final_path(&self, task: &Task) -> PathBuf {
-        match task.spec.kind {
-            TaskKind::Chunk => self
-                .chunk_dir
-                .join(format!("chunk_{:04}.mp4", task.spec.span.number)),
-            _ => self.options.output_dir.join(task.spec.span.file_name()),
-        }
+        self.options.output_dir.join(task.spec.span.file_name())
+    }
+
+    fn chunk_path(&self, chunk: &Clip) -> PathBuf {
+        self.chunk_dir
+            .join(format!("chunk_{:04}.mp4", chunk.number))
+    }
+
+    /// What a chunk group's ffmpeg writes: a file pattern (`%03d` numbers the pieces) and the
+    /// muxer's CSV list of the pieces.
+    fn group_outputs(&self, task: &Task) -> (PathBuf, PathBuf) {
+        let n = task.spec.span.number;
+        (
+            self.chunk_dir.join(format!("group_{n:03}_%03d.mp4")),
+            self.chunk_dir.join(format!("group_{n:03}.csv")),
+        )
     }
 
     /// The ffmpeg arguments of one attempt (writing the concat list of an assembly first).
@@ -738,69 +758,150 @@ impl TaskContext<'_> {
         &self,
         task: &Task,
         threads: ThreadSetting,
-        output: &Path,
-        chunk_files: &HashMap<u32, PathBuf>,
     ) -> std::io::Result<Vec<std::ffi::OsString>> {
         let span = &task.spec.span;
-        if task.spec.kind == TaskKind::Assemble {
-            let list_path = self
-                .chunk_dir
-                .join(format!("clip_{:03}.concat.txt", span.number));
-            let list: String = task
-                .chunks
-                .iter()
-                .filter_map(|c| chunk_files.get(c))
-                .map(|path| concat_list_line(path))
-                .collect();
-            std::fs::write(&list_path, list)?;
-            return Ok(assemble_args(
-                task.profile,
-                &AssembleJob {
-                    chunk_list: &list_path,
-                    input: &self.media.path,
-                    output,
-                    start: span.start,
-                    duration: span.duration(),
-                    has_audio: self.media.has_audio,
-                },
-            ));
-        }
+        let temp_path = partial_path(&self.final_path(task));
         let job = EncodeJob {
             input: &self.media.path,
-            output,
+            output: &temp_path,
             start: span.start,
             duration: span.duration(),
-            has_audio: self.media.has_audio && task.spec.kind != TaskKind::Chunk,
+            has_audio: self.media.has_audio,
             threads,
         };
-        Ok(ffmpeg_args(task.profile, &job))
-    }
-
-    /// Probes a written file against the task's plan.
-    fn validate(&self, task: &Task, path: &Path) -> Validation {
-        match task.spec.kind {
+        Ok(match task.spec.kind {
+            TaskKind::Encode | TaskKind::Copy => ffmpeg_args(task.profile, &job),
             TaskKind::Chunk => {
-                let video_only = MediaInfo {
-                    has_audio: false,
-                    ..self.media.clone()
+                let (pattern, list) = self.group_outputs(task);
+                // Cut where every chunk but the first starts, half a frame early so the
+                // frame on the boundary opens the new chunk.
+                let half_frame = self.media.frame_duration() / 2.0;
+                let cuts: Vec<f64> = task.chunks[1..]
+                    .iter()
+                    .map(|c| c.start - span.start - half_frame)
+                    .collect();
+                let job = EncodeJob {
+                    output: &pattern,
+                    ..job
                 };
-                validate_file(
-                    &self.options.tools,
-                    path,
-                    &task.spec.span,
-                    &video_only,
+                chunk_group_args(task.profile, &job, &cuts, &list)
+            }
+            TaskKind::Assemble => {
+                let list_path = self
+                    .chunk_dir
+                    .join(format!("clip_{:03}.concat.txt", span.number));
+                let list: String = task
+                    .chunks
+                    .iter()
+                    .map(|c| concat_list_line(&self.chunk_path(c)))
+                    .collect();
+                std::fs::write(&list_path, list)?;
+                assemble_args(
                     task.profile,
+                    &AssembleJob {
+                        chunk_list: &list_path,
+                        input: &self.media.path,
+                        output: &temp_path,
+                        start: span.start,
+                        duration: span.duration(),
+                        has_audio: self.media.has_audio,
+                    },
                 )
             }
-            _ => validate_file(
-                &self.options.tools,
-                path,
-                &task.spec.span,
-                self.media,
-                task.profile,
-            ),
+        })
+    }
+
+    /// Checks what an attempt wrote and gives it its final name: a clip is probed against its
+    /// plan; a chunk group's pieces are checked against the muxer's list (count and
+    /// durations; the joined clips are probed later). Returns the bytes written and the
+    /// clip's validation, or what is wrong.
+    fn commit(
+        &self,
+        task: &Task,
+    ) -> std::result::Result<(u64, Option<PathBuf>, Option<Validation>), String> {
+        if task.spec.kind == TaskKind::Chunk {
+            return self.commit_group(task).map(|bytes| (bytes, None, None));
+        }
+        let final_path = self.final_path(task);
+        let temp_path = partial_path(&final_path);
+        let validation = validate_file(
+            &self.options.tools,
+            &temp_path,
+            &task.spec.span,
+            self.media,
+            task.profile,
+        );
+        if !validation.valid {
+            return Err(format!(
+                "invalid output: {}",
+                validation.problems.join("; ")
+            ));
+        }
+        std::fs::rename(&temp_path, &final_path)
+            .map_err(|e| format!("cannot rename {}: {e}", temp_path.display()))?;
+        let bytes = std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
+        Ok((bytes, Some(final_path), Some(validation)))
+    }
+
+    fn commit_group(&self, task: &Task) -> std::result::Result<u64, String> {
+        let (_, list) = self.group_outputs(task);
+        let listed = std::fs::read_to_string(&list)
+            .map_err(|e| format!("no segment list {}: {e}", list.display()))?;
+        let pieces = parse_segment_list(&listed);
+        if pieces.len() != task.chunks.len() {
+            return Err(format!(
+                "ffmpeg wrote {} pieces, {} chunks were planned",
+                pieces.len(),
+                task.chunks.len()
+            ));
+        }
+        let tolerance = self.media.frame_duration() + 0.001;
+        let mut bytes = 0;
+        for ((name, duration), chunk) in pieces.iter().zip(&task.chunks) {
+            if (duration - chunk.duration()).abs() > tolerance {
+                return Err(format!(
+                    "chunk {} is {duration:.3} s, planned {:.3} s",
+                    chunk.number,
+                    chunk.duration()
+                ));
+            }
+            let written = self.chunk_dir.join(name);
+            let final_path = self.chunk_path(chunk);
+            std::fs::rename(&written, &final_path)
+                .map_err(|e| format!("cannot rename {}: {e}", written.display()))?;
+            bytes += std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
+        }
+        Ok(bytes)
+    }
+
+    /// Removes what a failed attempt left behind.
+    fn clean_up(&self, task: &Task) {
+        if task.spec.kind != TaskKind::Chunk {
+            let _ = std::fs::remove_file(partial_path(&self.final_path(task)));
+            return;
+        }
+        let prefix = format!("group_{:03}_", task.spec.span.number);
+        let _ = std::fs::remove_file(self.group_outputs(task).1);
+        for entry in std::fs::read_dir(self.chunk_dir).into_iter().flatten() {
+            let Ok(entry) = entry else { continue };
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+            }
         }
     }
+}
+
+/// Parses the segment muxer's CSV list (`name,start,end` per line) into (file name, seconds).
+fn parse_segment_list(csv: &str) -> Vec<(String, f64)> {
+    csv.lines()
+        .filter_map(|line| {
+            let mut fields = line.rsplitn(3, ',');
+            let end: f64 = fields.next()?.trim().parse().ok()?;
+            let start: f64 = fields.next()?.trim().parse().ok()?;
+            let name = fields.next()?.trim().trim_matches('"').to_owned();
+            Some((name, end - start))
+        })
+        .collect()
 }
 
 /// Runs one task, with retries, and returns its outcome.
@@ -809,11 +910,8 @@ fn run_task(
     task: &Task,
     worker: usize,
     threads: ThreadSetting,
-    chunk_files: &HashMap<u32, PathBuf>,
 ) -> ClipOutcome {
     let (options, cancel) = (context.options, context.cancel);
-    let final_path = context.final_path(task);
-    let temp_path = partial_path(&final_path);
     let mut outcome = ClipOutcome::pending(task.spec.span);
     outcome.worker = Some(worker);
     outcome.kind = task.spec.kind;
@@ -832,7 +930,7 @@ fn run_task(
             .started_s
             .get_or_insert(context.started.elapsed().as_secs_f64());
         context.started(task, worker, attempt);
-        let result = match context.ffmpeg_args(task, threads, &temp_path, chunk_files) {
+        let result = match context.ffmpeg_args(task, threads) {
             Ok(args) => {
                 let limits = Limits {
                     timeout: options.timeout,
@@ -847,29 +945,19 @@ fn run_task(
         outcome.peak_rss_bytes = outcome.peak_rss_bytes.max(result.peak_rss_bytes);
         outcome.wall_s = result.wall_s;
         let failure = match &result.end {
-            End::Exited(0) => {
-                let validation = context.validate(task, &temp_path);
-                let valid = validation.valid;
-                let problems = validation.problems.join("; ");
-                outcome.validation = Some(validation);
-                if valid {
-                    match std::fs::rename(&temp_path, &final_path) {
-                        Ok(()) => {
-                            outcome.bytes =
-                                std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
-                            outcome.status = ClipStatus::Done;
-                            outcome.finished_s = Some(context.started.elapsed().as_secs_f64());
-                            outcome.path = Some(final_path.clone());
-                            outcome.failure = None;
-                            context.finished(task, worker, &outcome);
-                            return outcome;
-                        }
-                        Err(e) => format!("cannot rename {}: {e}", temp_path.display()),
-                    }
-                } else {
-                    format!("invalid output: {problems}")
+            End::Exited(0) => match context.commit(task) {
+                Ok((bytes, path, validation)) => {
+                    outcome.bytes = bytes;
+                    outcome.path = path;
+                    outcome.validation = validation;
+                    outcome.status = ClipStatus::Done;
+                    outcome.finished_s = Some(context.started.elapsed().as_secs_f64());
+                    outcome.failure = None;
+                    context.finished(task, worker, &outcome);
+                    return outcome;
                 }
-            }
+                Err(problem) => problem,
+            },
             End::Exited(code) => format!("ffmpeg exited with code {code}"),
             End::Signaled(signal) => format!("ffmpeg killed by signal {signal}"),
             End::Stalled(after) => format!(
@@ -883,7 +971,7 @@ fn run_task(
             End::Cancelled => "cancelled".to_owned(),
             End::SpawnFailed(e) => format!("cannot start ffmpeg: {e}"),
         };
-        let _ = std::fs::remove_file(&temp_path);
+        context.clean_up(task);
         outcome.finished_s = Some(context.started.elapsed().as_secs_f64());
         outcome.failure = Some(ClipFailure {
             reason: failure.clone(),
@@ -896,7 +984,7 @@ fn run_task(
         outcome.status = ClipStatus::Failed;
         context.failed(task, worker, attempt, failure, attempt < attempts);
     }
-    let _ = std::fs::remove_file(&temp_path);
+    context.clean_up(task);
     outcome
 }
 
@@ -1141,6 +1229,18 @@ mod tests {
         assert_eq!(
             clip_profile(Profile::Original, &with_keyframes, &off),
             Profile::Original
+        );
+    }
+
+    #[test]
+    fn segment_lists() {
+        let csv = "group_001_000.mp4.partial,0.000000,4.960000\ngroup_001_001.mp4.partial,4.960000,25.000000\n";
+        assert_eq!(
+            parse_segment_list(csv),
+            vec![
+                ("group_001_000.mp4.partial".to_owned(), 4.96),
+                ("group_001_001.mp4.partial".to_owned(), 20.04)
+            ]
         );
     }
 
