@@ -43,7 +43,6 @@ pub fn plan_chunks(clips: &[Clip], fps: f64, workers: usize) -> Vec<Clip> {
     cuts.windows(2)
         .map(|w| (w[0], w[1]))
         .filter(|&(a, b)| covered(a, b))
-        .into_iter()
         .enumerate()
         .map(|(i, (start, end))| Clip {
             number: i as u32 + 1,
