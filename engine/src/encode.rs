@@ -164,10 +164,7 @@ fn input_and_codec_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
     args.push(job.input.as_os_str().to_owned());
     push(&mut args, &["-t", &secs(job.duration)]);
     match profile {
-        Profile::Copy => push(
-            &mut args,
-            &["-c", "copy", "-avoid_negative_ts", "make_zero"],
-        ),
+        Profile::Copy => push(&mut args, &["-c", "copy"]),
         _ => {
             args.extend(video_codec_args(profile));
             if job.has_audio {

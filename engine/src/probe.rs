@@ -26,6 +26,10 @@ pub struct MediaInfo {
     /// Container bit rate in bits per second, when ffprobe reports it.
     pub bit_rate: Option<u64>,
     pub size_bytes: u64,
+    /// Frames the video decoder holds back for reordering (B-frames; ffprobe `has_b_frames`). A
+    /// stream copy keeps that many frames past its end, which later frames depend on.
+    #[serde(default)]
+    pub video_reorder_frames: u32,
     /// Presentation times of the video keyframes, in seconds, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyframes: Option<Vec<f64>>,
@@ -74,6 +78,7 @@ struct StreamJson {
     r_frame_rate: Option<String>,
     sample_rate: Option<String>,
     duration: Option<String>,
+    has_b_frames: Option<u32>,
     disposition: Option<Disposition>,
 }
 
@@ -153,6 +158,7 @@ pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
         size_bytes: format
             .and_then(|f| f.size.as_ref()?.parse().ok())
             .unwrap_or(0),
+        video_reorder_frames: video.has_b_frames.unwrap_or(0),
         keyframes: None,
     })
 }

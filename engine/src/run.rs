@@ -134,13 +134,28 @@ pub fn run(
         ));
     }
     let analysis_start = Instant::now();
-    // Exact stream copies need the keyframes: the adaptive plan snaps clip starts to them.
-    let media = if options.profile == Profile::Copy && options.plan.policy == Policy::Adaptive {
-        probe_with_keyframes(&options.tools, input)?
-    } else {
-        probe(&options.tools, input)?
-    };
-    let ffmpeg_version = ffmpeg_version(&options.tools)?;
+    // The probe, the tool version, the machine snapshot (a 100 ms CPU sample) and the input's
+    // content hash (resume key) are independent: gather them at once.
+    let (media, ffmpeg_version, system, content_hash) = std::thread::scope(|scope| {
+        let version = scope.spawn(|| ffmpeg_version(&options.tools));
+        let system = scope.spawn(|| snapshot(Duration::from_millis(100)));
+        let hash = scope.spawn(|| ledger::content_hash(input));
+        // Exact stream copies need the keyframes: the adaptive plan snaps clip starts to them.
+        let media = if options.profile == Profile::Copy && options.plan.policy == Policy::Adaptive {
+            probe_with_keyframes(&options.tools, input)
+        } else {
+            probe(&options.tools, input)
+        };
+        let lost = || EngineError::InvalidOption("an analysis thread panicked".into());
+        (
+            media,
+            version.join().unwrap_or_else(|_| Err(lost())),
+            system.join().unwrap_or_else(|_| snapshot(Duration::ZERO)),
+            hash.join().unwrap_or_else(|_| Err(lost())),
+        )
+    });
+    let media = media?;
+    let ffmpeg_version = ffmpeg_version?;
     let clips = plan(&media, &options.plan);
     if clips.is_empty() {
         return Err(EngineError::InvalidOption(format!(
@@ -148,7 +163,6 @@ pub fn run(
             options.plan.policy, media.duration
         )));
     }
-    let system = snapshot(Duration::from_millis(100));
     let memory_cache = options.memory_cache.as_deref().map(EncoderMemory::load);
     let measured = memory_cache
         .as_ref()
@@ -197,7 +211,7 @@ pub fn run(
     };
     std::fs::create_dir_all(&options.output_dir)
         .map_err(|e| EngineError::io("cannot create output folder", &options.output_dir, e))?;
-    let key = ledger::key(ledger::content_hash(input)?, options.profile, &options.plan);
+    let key = ledger::key(content_hash?, options.profile, &options.plan);
     let previous = options
         .resume
         .then(|| Ledger::load_matching(&options.output_dir, &key))

@@ -1,17 +1,30 @@
 //! `bench`: several strategies on one file plus one W_ref run (one clip at a time, one thread
-//! for decoding and one for encoding), compared against the floor `max(W_ref / N, longest clip)`.
+//! for decoding and one for encoding), compared against the floor `max(W_ref / N, longest clip)`,
+//! and the engine's other modes: `--reuse-overlaps`, the stream-copy fast path, and one plain
+//! ffmpeg encoding the whole file with its own threads (the least work any cut can cost).
 
 use std::fmt::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use clipbench_engine::{
-    CancelToken, Policy, Profile, RunOptions, RunReport, Strategy, ThreadSetting,
+    probe, CancelToken, Policy, Profile, RunOptions, RunReport, Strategy, ThreadSetting, Tools,
 };
 use serde::Serialize;
 
 use super::commands::{cancel_on_ctrl_c, run_local, write_json_atomic};
+
+/// An extra row besides the strategies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Mode {
+    /// `auto` with `--reuse-overlaps`: each moment encoded once.
+    ReuseOverlaps,
+    /// `auto`, `--profile copy --policy adaptive`: keyframe-snapped stream copies.
+    Copy,
+    /// One ffmpeg encodes the whole file with its own threads (no clips).
+    WholeFile,
+}
 
 #[derive(Args)]
 pub struct BenchArgs {
@@ -24,16 +37,34 @@ pub struct BenchArgs {
         default_value = "serial,python-optimized,auto"
     )]
     strategies: Vec<Strategy>,
+    /// Extra rows, comma-separated: reuse-overlaps, copy, whole-file (`--modes` alone: none).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        num_args = 0..,
+        default_value = "reuse-overlaps,copy,whole-file"
+    )]
+    modes: Vec<Mode>,
     #[arg(long, default_value = "optimized")]
     profile: Profile,
     #[arg(long, default_value = "fixed:15")]
     policy: Policy,
-    /// Skip the W_ref run (efficiency is then against each run's own work).
+    /// Skip the W_ref run (the floor is then each run's own).
     #[arg(long)]
     no_reference: bool,
     /// Folder for the clips (removed after each run) and `bench.json`.
     #[arg(long, default_value = "reports/bench-engine")]
     out: PathBuf,
+}
+
+/// One run of the comparison: how the engine is set up.
+struct Setup {
+    name: String,
+    strategy: Strategy,
+    threads: Option<ThreadSetting>,
+    profile: Profile,
+    policy: Policy,
+    reuse_overlaps: bool,
 }
 
 /// One row of the comparison.
@@ -43,12 +74,17 @@ struct Row {
     wall_s: f64,
     time_to_first_clip_s: Option<f64>,
     work_cpu_s: f64,
-    floor_s: f64,
+    /// `max(W / cores, longest task)` of this run's own work.
+    ideal_s: f64,
+    /// `ideal / wall`: how well this run's own work was scheduled.
     efficiency: f64,
+    /// `W_ref floor / wall` (DESIGN's efficiency against the overlapping encode's floor).
+    vs_reference_floor: Option<f64>,
     utilisation: f64,
     tail_idle_s: f64,
     realtime_factor: f64,
     memory_peak_bytes: u64,
+    encoder_peak_rss_bytes: u64,
     clips_valid: usize,
     clips_failed: usize,
 }
@@ -62,29 +98,65 @@ struct BenchFile {
     reports: Vec<RunReport>,
 }
 
+/// The runs to make, in order: W_ref, the strategies, the modes.
+fn setups(args: &BenchArgs, duration: f64) -> Vec<Setup> {
+    let base = |name: String, strategy: Strategy| Setup {
+        name,
+        strategy,
+        threads: None,
+        profile: args.profile,
+        policy: args.policy,
+        reuse_overlaps: false,
+    };
+    let mut setups = Vec::new();
+    if !args.no_reference {
+        setups.push(Setup {
+            threads: Some(ThreadSetting::Fixed(1)),
+            ..base("W_ref (serial, 1+1 threads)".into(), Strategy::Serial)
+        });
+    }
+    setups.extend(args.strategies.iter().map(|s| base(s.to_string(), *s)));
+    for mode in &args.modes {
+        setups.push(match mode {
+            Mode::ReuseOverlaps => Setup {
+                reuse_overlaps: true,
+                ..base("auto --reuse-overlaps".into(), Strategy::Auto)
+            },
+            Mode::Copy => Setup {
+                profile: Profile::Copy,
+                policy: Policy::Adaptive,
+                ..base("auto copy adaptive".into(), Strategy::Auto)
+            },
+            Mode::WholeFile => Setup {
+                policy: Policy::Fixed {
+                    clip_len: duration,
+                    step: duration,
+                    min_last: 0.0,
+                },
+                ..base("whole file, one ffmpeg".into(), Strategy::FfmpegThreads)
+            },
+        });
+    }
+    setups
+}
+
 /// Runs the comparison and prints it.
 pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let cancel = CancelToken::new();
     cancel_on_ctrl_c(&runtime, &cancel);
+    let duration = probe(&Tools::from_env(), &args.input)?.duration;
     let mut runs: Vec<(String, RunReport)> = Vec::new();
-    let mut plans: Vec<(String, Strategy, Option<ThreadSetting>)> = Vec::new();
-    if !args.no_reference {
-        plans.push((
-            "W_ref (serial, 1+1 threads)".into(),
-            Strategy::Serial,
-            Some(ThreadSetting::Fixed(1)),
-        ));
-    }
-    plans.extend(args.strategies.iter().map(|s| (s.to_string(), *s, None)));
-    for (name, strategy, threads) in plans {
+    for setup in setups(args, duration) {
+        let name = setup.name;
         let clips_dir = args.out.join("clips");
         let _ = std::fs::remove_dir_all(&clips_dir);
         let mut options = RunOptions::new(&clips_dir);
-        options.strategy = strategy;
-        options.threads = threads;
-        options.profile = args.profile;
-        options.plan.policy = args.policy;
+        options.strategy = setup.strategy;
+        options.threads = setup.threads;
+        options.profile = setup.profile;
+        options.plan.policy = setup.policy;
+        options.reuse_overlaps = setup.reuse_overlaps;
         eprintln!("running {name} …");
         let report = run_local(&args.input, &options, &cancel)?;
         let _ = std::fs::remove_dir_all(&clips_dir);
@@ -102,22 +174,20 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|(name, r)| {
             let m = &r.metrics;
-            let floor_s = floor.unwrap_or(m.floor_s);
+            let per_wall = |t: f64| if m.wall_s > 0.0 { t / m.wall_s } else { 0.0 };
             Row {
                 name: name.clone(),
                 wall_s: m.wall_s,
                 time_to_first_clip_s: m.time_to_first_clip_s,
                 work_cpu_s: m.work_cpu_s,
-                floor_s,
-                efficiency: if m.wall_s > 0.0 {
-                    floor_s / m.wall_s
-                } else {
-                    0.0
-                },
+                ideal_s: m.floor_s,
+                efficiency: per_wall(m.floor_s),
+                vs_reference_floor: floor.map(per_wall),
                 utilisation: m.utilisation,
                 tail_idle_s: m.tail_idle_s,
                 realtime_factor: m.realtime_factor,
                 memory_peak_bytes: r.monitor.memory_peak_bytes,
+                encoder_peak_rss_bytes: m.encoder_peak_rss_bytes,
                 clips_valid: m.clips_done,
                 clips_failed: m.clips_failed,
             }
@@ -146,36 +216,44 @@ fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<30} {:>8} {:>8} {:>9} {:>8} {:>6} {:>6} {:>7} {:>6} {:>8} {:>7}",
-        "strategy",
+        "{:<28} {:>7} {:>6} {:>7} {:>7} {:>5} {:>6} {:>5} {:>6} {:>6} {:>7} {:>7} {:>6}",
+        "run",
         "wall s",
         "TTFC s",
         "W CPU-s",
-        "floor s",
+        "ideal s",
         "eff",
+        "vs ref",
         "util",
         "tail s",
         "RTF",
         "mem MiB",
+        "rss MiB",
         "clips"
     );
+    let mib = |b: u64| b as f64 / 1048576.0;
     for r in rows {
         let ttfc = r
             .time_to_first_clip_s
             .map_or("-".into(), |t| format!("{t:.2}"));
+        let vs_ref = r
+            .vs_reference_floor
+            .map_or("-".into(), |v| format!("{v:.2}"));
         let _ = writeln!(
             out,
-            "{:<30} {:>8.2} {:>8} {:>9.1} {:>8.2} {:>6.2} {:>6.2} {:>7.2} {:>6.1} {:>8.0} {:>4}/{}",
+            "{:<28} {:>7.2} {:>6} {:>7.1} {:>7.2} {:>5.2} {:>6} {:>5.2} {:>6.2} {:>6.1} {:>7.0} {:>7.0} {:>3}/{}",
             r.name,
             r.wall_s,
             ttfc,
             r.work_cpu_s,
-            r.floor_s,
+            r.ideal_s,
             r.efficiency,
+            vs_ref,
             r.utilisation,
             r.tail_idle_s,
             r.realtime_factor,
-            r.memory_peak_bytes as f64 / 1048576.0,
+            mib(r.memory_peak_bytes),
+            mib(r.encoder_peak_rss_bytes),
             r.clips_valid,
             r.clips_valid + r.clips_failed
         );
