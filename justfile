@@ -15,9 +15,10 @@ main:
 bench-data only="":
     {{release}} -p clipbench -- bench-data {{ if only == "" { "" } else { "--only " + only } }}
 
-# serial, python-optimized and auto on the 10-minute 720p sample, plus one W_ref run.
-bench-engine sample="bbb-720p-10m" strategies="serial,python-optimized,auto": (bench-data sample)
-    {{release}} -p clipbench-engine -- bench bench-data/{{sample}}.mp4 --strategies {{strategies}} --out reports/bench-engine/{{sample}}
+# W_ref, serial, python-optimized and auto on a sample (default: 10-minute 720p), then auto
+# with --reuse-overlaps, the copy fast path and one whole-file ffmpeg. `modes=` alone: none.
+bench-engine sample="bbb-720p-10m" strategies="serial,python-optimized,auto" modes="reuse-overlaps,copy,whole-file": (bench-data sample)
+    {{release}} -p clipbench-engine -- bench bench-data/{{sample}}.mp4 --strategies {{strategies}} --modes {{modes}} --out reports/bench-engine/{{sample}}
 
 # Criterion benchmarks of the pure code (plan, allocate).
 bench-pure:

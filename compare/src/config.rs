@@ -61,6 +61,9 @@ pub enum TargetConfig {
         policy: Policy,
         #[serde(default)]
         threads: Option<ThreadSetting>,
+        /// Encode each moment once (`run --reuse-overlaps`).
+        #[serde(default)]
+        reuse_overlaps: bool,
         /// Set by `--sweep workers=…`.
         #[serde(default)]
         sweep_workers: Option<usize>,
@@ -210,6 +213,7 @@ impl TargetConfig {
                     .unwrap_or(Profile::Optimized),
                 policy: Policy::OPTIMIZED,
                 threads: None,
+                reuse_overlaps: false,
                 sweep_workers: None,
             }));
         }
@@ -308,6 +312,7 @@ impl Config {
                 profile,
                 policy,
                 threads: Some(ThreadSetting::Fixed(1)),
+                reuse_overlaps: false,
                 sweep_workers: Some(n),
             })
             .collect())

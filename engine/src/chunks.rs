@@ -22,8 +22,9 @@ pub fn snap_to_frame(t: f64, fps: f64) -> f64 {
 
 /// The disjoint chunks covering `clips` (numbered from 1 in time order). A chunk is high
 /// priority when it lies in a high-priority clip; the first clip is also cut into `workers`
-/// equal shares (see [`first_clip_cuts`]).
-pub fn plan_chunks(clips: &[Clip], fps: f64, workers: usize) -> Vec<Clip> {
+/// equal shares (see [`first_clip_cuts`]); `first_clip_audio_s` is the work of its separately
+/// encoded audio in seconds of video (0 when it has none), which the last share makes room for.
+pub fn plan_chunks(clips: &[Clip], fps: f64, workers: usize, first_clip_audio_s: f64) -> Vec<Clip> {
     let half_frame = 0.5 / if fps > 0.0 { fps } else { 25.0 };
     let mut cuts: Vec<f64> = clips
         .iter()
@@ -31,7 +32,7 @@ pub fn plan_chunks(clips: &[Clip], fps: f64, workers: usize) -> Vec<Clip> {
         .map(|t| snap_to_frame(t, fps))
         .collect();
     if let Some(first) = clips.iter().min_by(|a, b| a.start.total_cmp(&b.start)) {
-        first_clip_cuts(first, fps, workers, &mut cuts);
+        first_clip_cuts(first, fps, workers, first_clip_audio_s, &mut cuts);
     }
     cuts.sort_by(f64::total_cmp);
     cuts.dedup_by(|a, b| (*a - *b).abs() < half_frame);
@@ -61,11 +62,12 @@ pub fn plan_chunks(clips: &[Clip], fps: f64, workers: usize) -> Vec<Clip> {
         .collect()
 }
 
-/// Extra cuts that split the first clip into `workers` shares of equal length (each cut
-/// skipped when within [`MIN_SPLIT_PIECE_S`] of another), so its pieces pack evenly onto the
-/// workers: 30 s on 2 workers gives 0–15, 15–25 and 25–30 (15 s per worker).
-fn first_clip_cuts(first: &Clip, fps: f64, workers: usize, cuts: &mut Vec<f64>) {
-    let share = first.duration() / workers.max(1) as f64;
+/// Extra cuts that split the first clip into `workers` equal shares of work (each cut skipped
+/// when within [`MIN_SPLIT_PIECE_S`] of another), so its pieces pack evenly onto the workers:
+/// 30 s on 2 workers gives 0–15, 15–25 and 25–30 (15 s per worker); with audio worth 5 s of
+/// video, 0–17.5 | 17.5–25, 25–30 and the audio.
+fn first_clip_cuts(first: &Clip, fps: f64, workers: usize, audio_s: f64, cuts: &mut Vec<f64>) {
+    let share = (first.duration() + audio_s.max(0.0)) / workers.max(1) as f64;
     for k in 1..workers {
         let t = snap_to_frame(first.start + k as f64 * share, fps);
         if cuts.iter().all(|c| (c - t).abs() >= MIN_SPLIT_PIECE_S) {
@@ -162,7 +164,7 @@ mod tests {
     #[test]
     fn ten_minutes_encodes_each_second_once() {
         let clips = fixed_plan(600.0);
-        let chunks = plan_chunks(&clips, 25.0, 1);
+        let chunks = plan_chunks(&clips, 25.0, 1, 0.0);
         let total: f64 = chunks.iter().map(Clip::duration).sum();
         assert!((total - 600.0).abs() < 1e-9, "{total}");
         // Cuts at 0, 25, 30, 50, 55, ...: 25 s and 5 s pieces alternate.
@@ -176,7 +178,7 @@ mod tests {
     fn first_clip_is_split_for_every_worker() {
         let clips = fixed_plan(600.0);
         for workers in [2, 4] {
-            let chunks = plan_chunks(&clips, 25.0, workers);
+            let chunks = plan_chunks(&clips, 25.0, workers, 0.0);
             let first: Vec<&Clip> = chunks_of(&clips[0], &chunks, 25.0)
                 .iter()
                 .map(|n| &chunks[*n as usize - 1])
@@ -191,8 +193,11 @@ mod tests {
             assert!(first.iter().all(|c| c.priority == Priority::High));
         }
         // Only the first clip is split: the second clip's 25 s piece stays whole.
-        let chunks = plan_chunks(&clips, 25.0, 2);
+        let chunks = plan_chunks(&clips, 25.0, 2, 0.0);
         assert!(chunks.iter().any(|c| (c.start, c.end) == (30.0, 50.0)));
+        // Audio worth 5 s of video moves the cut so the worker with the tail pieces has room.
+        let chunks = plan_chunks(&clips, 25.0, 2, 5.0);
+        assert_eq!((chunks[0].start, chunks[0].end), (0.0, 17.52));
     }
 
     #[test]
@@ -203,7 +208,7 @@ mod tests {
             end: 5.0,
             priority: Priority::High,
         };
-        let chunks = plan_chunks(&[clip], 25.0, 8);
+        let chunks = plan_chunks(&[clip], 25.0, 8, 0.0);
         assert_eq!(chunks.len(), 2);
         assert!(chunks.iter().all(|c| c.duration() >= 2.0));
     }
@@ -211,7 +216,7 @@ mod tests {
     #[test]
     fn normal_chunks_are_grouped_high_ones_stay_alone() {
         let clips = fixed_plan(600.0);
-        let chunks = plan_chunks(&clips, 25.0, 2);
+        let chunks = plan_chunks(&clips, 25.0, 2, 0.0);
         let groups = group_chunks(&chunks, 2);
         let high: Vec<&ChunkGroup> = groups
             .iter()
@@ -248,7 +253,7 @@ mod tests {
             let media = MediaInfo { duration, fps, ..Default::default() };
             for policy in [Policy::OPTIMIZED, Policy::ORIGINAL, Policy::Adaptive] {
                 let clips = plan(&media, &PlanOptions { policy, ..Default::default() });
-                let chunks = plan_chunks(&clips, fps, workers);
+                let chunks = plan_chunks(&clips, fps, workers, 4.0);
                 for pair in chunks.windows(2) {
                     prop_assert!(pair[0].end <= pair[1].start + 1e-9);
                 }

@@ -96,13 +96,14 @@ pub fn ffmpeg_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
 }
 
 /// Video only, several consecutive chunks from one ffmpeg (`--reuse-overlaps`): the encoder
-/// runs once over the job's range, a keyframe is forced at every cut (seconds from the job's
-/// start) and the segment muxer starts a new file there. `job.output` is the file pattern (with
-/// `%03d`); the muxer lists every file it wrote, with its start and end, in `list` (CSV).
+/// runs once over the job's range, a keyframe is forced at every cut (output frame numbers,
+/// which unlike timestamps cannot drift by a frame against the muxer's) and the segment muxer
+/// starts a new file there. `job.output` is the file pattern (with `%03d`); the muxer lists
+/// every file it wrote, with its start and end, in `list` (CSV).
 pub fn chunk_group_args(
     profile: Profile,
     job: &EncodeJob,
-    cuts: &[f64],
+    cut_frames: &[u64],
     list: &Path,
 ) -> Vec<OsString> {
     let mut args = input_and_codec_args(
@@ -112,23 +113,24 @@ pub fn chunk_group_args(
             ..*job
         },
     );
-    let times = |values: &[f64]| {
-        values
+    let joined = |separator: &str, each: &dyn Fn(u64) -> String| {
+        cut_frames
             .iter()
-            .map(|t| secs(*t))
+            .map(|n| each(*n))
             .collect::<Vec<_>>()
-            .join(",")
+            .join(separator)
     };
-    if !cuts.is_empty() {
-        push(&mut args, &["-force_key_frames", &times(cuts)]);
+    if !cut_frames.is_empty() {
+        let expr = joined("+", &|n| format!("eq(n,{n})"));
+        push(&mut args, &["-force_key_frames", &format!("expr:{expr}")]);
     }
-    // Without cuts, one time past the end keeps the muxer from splitting at all.
-    let segment_times = match cuts {
-        [] => times(&[job.duration + 1.0]),
-        cuts => times(cuts),
+    // Without cuts, a frame number past the end keeps the muxer from splitting at all.
+    let segment_frames = match cut_frames {
+        [] => (i32::MAX - 1).to_string(),
+        _ => joined(",", &|n| n.to_string()),
     };
     push(&mut args, &["-f", "segment", "-segment_format", "mp4"]);
-    push(&mut args, &["-segment_times", &segment_times]);
+    push(&mut args, &["-segment_frames", &segment_frames]);
     push(
         &mut args,
         &["-reset_timestamps", "1", "-segment_list_type", "csv"],
@@ -159,7 +161,14 @@ fn input_and_codec_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
     if let Some(n) = decoder_threads {
         push(&mut args, &["-threads", &n.to_string()]);
     }
-    push(&mut args, &["-ss", &secs(job.start)]);
+    // A copy starts at the keyframe at or before `-ss`: aim 1 ms past the planned start (a
+    // keyframe) so that printing it to the millisecond cannot land just before it (1/30 s
+    // keyframes are not whole milliseconds).
+    let seek = match profile {
+        Profile::Copy => job.start + 0.001,
+        _ => job.start,
+    };
+    push(&mut args, &["-ss", &secs(seek)]);
     args.push("-i".into());
     args.push(job.input.as_os_str().to_owned());
     push(&mut args, &["-t", &secs(job.duration)]);
@@ -242,21 +251,31 @@ fn audio_codec_args(profile: Profile, duration: f64) -> Vec<OsString> {
     args
 }
 
+/// Where a joined clip's audio comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum ClipAudio<'a> {
+    /// The source has none.
+    None,
+    /// Encoded during the join from the source (`-ss start -t duration`).
+    FromSource(&'a Path),
+    /// Encoded beforehand ([`audio_args`]); copied.
+    Encoded(&'a Path),
+}
+
 /// A clip joined from encoded video chunks (`--reuse-overlaps`).
 #[derive(Debug, Clone, Copy)]
 pub struct AssembleJob<'a> {
     /// ffmpeg concat-demuxer list of the clip's chunk files, in order.
     pub chunk_list: &'a Path,
-    /// The source, for the clip's audio.
-    pub input: &'a Path,
+    pub audio: ClipAudio<'a>,
     pub output: &'a Path,
     pub start: f64,
     pub duration: f64,
-    pub has_audio: bool,
 }
 
-/// The ffmpeg argument vector that joins a clip's chunks by stream copy and encodes the clip's
-/// audio from the source with the profile's audio options (so joins have no audio gap).
+/// The ffmpeg argument vector that joins a clip's chunks by stream copy and adds the clip's
+/// audio, encoded from the source with the profile's audio options (so joins have no audio
+/// gap) or copied from a file encoded beforehand.
 pub fn assemble_args(profile: Profile, job: &AssembleJob) -> Vec<OsString> {
     let mut args: Vec<OsString> = Vec::new();
     push(
@@ -266,20 +285,29 @@ pub fn assemble_args(profile: Profile, job: &AssembleJob) -> Vec<OsString> {
     push(&mut args, &["-progress", "pipe:1", "-nostats"]);
     push(&mut args, &["-f", "concat", "-safe", "0", "-i"]);
     args.push(job.chunk_list.as_os_str().to_owned());
-    if job.has_audio {
-        push(
-            &mut args,
-            &["-ss", &secs(job.start), "-t", &secs(job.duration), "-i"],
-        );
-        args.push(job.input.as_os_str().to_owned());
+    match job.audio {
+        ClipAudio::None => {}
+        ClipAudio::FromSource(input) => {
+            push(
+                &mut args,
+                &["-ss", &secs(job.start), "-t", &secs(job.duration), "-i"],
+            );
+            args.push(input.as_os_str().to_owned());
+        }
+        ClipAudio::Encoded(file) => {
+            args.push("-i".into());
+            args.push(file.as_os_str().to_owned());
+        }
     }
     push(&mut args, &["-map", "0:v:0"]);
-    if job.has_audio {
+    if !matches!(job.audio, ClipAudio::None) {
         push(&mut args, &["-map", "1:a:0"]);
     }
     push(&mut args, &["-c:v", "copy"]);
-    if job.has_audio {
-        args.extend(audio_codec_args(profile, job.duration));
+    match job.audio {
+        ClipAudio::None => {}
+        ClipAudio::FromSource(_) => args.extend(audio_codec_args(profile, job.duration)),
+        ClipAudio::Encoded(_) => push(&mut args, &["-c:a", "copy"]),
     }
     push(
         &mut args,
@@ -292,6 +320,27 @@ pub fn assemble_args(profile: Profile, job: &AssembleJob) -> Vec<OsString> {
             "mp4",
         ],
     );
+    args.push(job.output.as_os_str().to_owned());
+    args
+}
+
+/// Audio only: `[start, start + duration)` of the source's audio with the profile's audio
+/// options, into an MP4 (`--reuse-overlaps`, the first clip's audio in parallel with its video).
+pub fn audio_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
+    let mut args: Vec<OsString> = Vec::new();
+    push(
+        &mut args,
+        &["-hide_banner", "-nostdin", "-y", "-loglevel", "error"],
+    );
+    push(&mut args, &["-progress", "pipe:1", "-nostats"]);
+    push(
+        &mut args,
+        &["-ss", &secs(job.start), "-t", &secs(job.duration), "-i"],
+    );
+    args.push(job.input.as_os_str().to_owned());
+    push(&mut args, &["-vn"]);
+    args.extend(audio_codec_args(profile, job.duration));
+    push(&mut args, &["-f", "mp4"]);
     args.push(job.output.as_os_str().to_owned());
     args
 }
@@ -377,13 +426,13 @@ mod tests {
     #[test]
     fn chunk_groups_force_keyframes_at_the_cuts() {
         let j = EncodeJob {
-            output: Path::new("chunks/g001_%03d.mp4.partial"),
+            output: Path::new("chunks/g001_%03d.mp4"),
             ..job(ThreadSetting::Fixed(1))
         };
         let l = ffmpeg_args_line(chunk_group_args(
             Profile::Optimized,
             &j,
-            &[4.98, 19.98],
+            &[125, 500],
             Path::new("g.csv"),
         ));
         assert!(
@@ -391,9 +440,9 @@ mod tests {
             "{l}"
         );
         assert!(l.contains("-an") && !l.contains("-c:a"), "{l}");
-        assert!(l.contains("-force_key_frames 4.980,19.980 -f segment -segment_format mp4 -segment_times 4.980,19.980 -reset_timestamps 1"), "{l}");
+        assert!(l.contains("-force_key_frames expr:eq(n,125)+eq(n,500) -f segment -segment_format mp4 -segment_frames 125,500 -reset_timestamps 1"), "{l}");
         assert!(
-            l.ends_with("-segment_list g.csv chunks/g001_%03d.mp4.partial"),
+            l.ends_with("-segment_list g.csv chunks/g001_%03d.mp4"),
             "{l}"
         );
         let one = ffmpeg_args_line(chunk_group_args(
@@ -403,7 +452,7 @@ mod tests {
             Path::new("g.csv"),
         ));
         assert!(
-            !one.contains("-force_key_frames") && one.contains("-segment_times 31.000"),
+            !one.contains("-force_key_frames") && one.contains("-segment_frames 2147483646"),
             "{one}"
         );
     }
@@ -414,11 +463,10 @@ mod tests {
             Profile::Optimized,
             &AssembleJob {
                 chunk_list: Path::new("c.txt"),
-                input: Path::new("in.mp4"),
+                audio: ClipAudio::FromSource(Path::new("in.mp4")),
                 output: Path::new("clip_001.mp4.partial"),
                 start: 25.0,
                 duration: 30.0,
-                has_audio: true,
             },
         ));
         assert!(l.contains("-f concat -safe 0 -i c.txt -ss 25.000 -t 30.000 -i in.mp4 -map 0:v:0 -map 1:a:0 -c:v copy -c:a aac -b:a 128k"), "{l}");
@@ -429,6 +477,26 @@ mod tests {
         assert_eq!(
             concat_list_line(Path::new("/o/it's.mp4")),
             "file '/o/it'\\''s.mp4'\n"
+        );
+        let copied = ffmpeg_args_line(assemble_args(
+            Profile::Optimized,
+            &AssembleJob {
+                chunk_list: Path::new("c.txt"),
+                audio: ClipAudio::Encoded(Path::new("a.m4a")),
+                output: Path::new("o.mp4"),
+                start: 0.0,
+                duration: 30.0,
+            },
+        ));
+        assert!(
+            copied
+                .contains("-i c.txt -i a.m4a -map 0:v:0 -map 1:a:0 -c:v copy -c:a copy -t 30.000"),
+            "{copied}"
+        );
+        let audio = ffmpeg_args_line(audio_args(Profile::Optimized, &job(ThreadSetting::Profile)));
+        assert!(
+            audio.contains("-ss 25.000 -t 30.000 -i in.mp4 -vn -c:a aac -b:a 128k"),
+            "{audio}"
         );
     }
 

@@ -19,14 +19,17 @@ use serde::{Deserialize, Serialize};
 use crate::allocate::ThreadSetting;
 use crate::chunks::{chunks_of, group_chunks, plan_chunks};
 use crate::encode::{
-    assemble_args, chunk_group_args, concat_list_line, ffmpeg_args, AssembleJob, EncodeJob, Profile,
+    assemble_args, audio_args, chunk_group_args, concat_list_line, ffmpeg_args, AssembleJob,
+    ClipAudio, EncodeJob, Profile,
 };
 use crate::error::{EngineError, Result};
-use crate::plan::Clip;
+use crate::plan::{Clip, Priority};
 use crate::probe::{ffmpeg_version, MediaInfo};
-use crate::schedule::{compare, memory_allows, tail_threads, CostModel, TaskKind, TaskSpec};
+use crate::schedule::{
+    compare, memory_allows, tail_threads, CostModel, TaskKind, TaskSpec, AUDIO_CPU_PER_SECOND,
+};
 use crate::tools::Tools;
-use crate::validate::{validate_file, Validation};
+use crate::validate::{read_mp4, validate_file, Validation};
 
 /// Lines of ffmpeg's stderr kept for a failure report.
 const STDERR_TAIL_LINES: usize = 12;
@@ -318,6 +321,14 @@ struct Task {
     profile: Profile,
     /// For a chunk group: the chunks it writes; for an assembly: the chunks it joins. In order.
     chunks: Vec<Clip>,
+    /// What a chunk group or an audio task produces (chunk numbers, [`audio_part`]), or what
+    /// an assembly waits for.
+    parts: Vec<u32>,
+}
+
+/// The part id of a clip's separately encoded audio (chunk numbers count up from 1).
+fn audio_part(clip: u32) -> u32 {
+    u32::MAX - clip
 }
 
 /// Everything the workers share, behind one lock.
@@ -325,8 +336,8 @@ struct Board {
     ready: Vec<Task>,
     /// Assemblies whose chunks are not all encoded yet.
     waiting: Vec<Task>,
-    /// Numbers of the chunks encoded and valid.
-    done_chunks: HashSet<u32>,
+    /// Parts (chunks, separate audio) encoded and valid.
+    done_parts: HashSet<u32>,
     running: usize,
     running_encodes: usize,
     model: CostModel,
@@ -377,14 +388,13 @@ impl Board {
                 .observe(task.spec.kind, task.spec.pixel_frames, outcome.cpu_s);
         }
         self.per_encoder_bytes = self.per_encoder_bytes.max(outcome.peak_rss_bytes);
-        if task.spec.kind == TaskKind::Chunk {
+        if matches!(task.spec.kind, TaskKind::Chunk | TaskKind::Audio) {
             if outcome.status == ClipStatus::Done {
-                self.done_chunks
-                    .extend(task.chunks.iter().map(|c| c.number));
-                let done = &self.done_chunks;
+                self.done_parts.extend(&task.parts);
+                let done = &self.done_parts;
                 let (now_ready, still): (Vec<Task>, Vec<Task>) = std::mem::take(&mut self.waiting)
                     .into_iter()
-                    .partition(|t| t.chunks.iter().all(|c| done.contains(&c.number)));
+                    .partition(|t| t.parts.iter().all(|p| done.contains(p)));
                 self.waiting = still;
                 self.ready.extend(now_ready);
             } else {
@@ -396,13 +406,17 @@ impl Board {
         }
     }
 
-    /// Fails (or cancels) every waiting assembly that needs a chunk of a group not written.
-    fn fail_dependents(&mut self, group: &Task, group_outcome: &ClipOutcome) {
-        let lost: HashSet<u32> = group.chunks.iter().map(|c| c.number).collect();
+    /// Fails (or cancels) every waiting assembly that needs a part that was not written.
+    fn fail_dependents(&mut self, part: &Task, part_outcome: &ClipOutcome) {
+        let lost: HashSet<u32> = part.parts.iter().copied().collect();
         let (failed, still): (Vec<Task>, Vec<Task>) = std::mem::take(&mut self.waiting)
             .into_iter()
-            .partition(|t| t.chunks.iter().any(|c| lost.contains(&c.number)));
-        let (chunk, chunk_outcome) = (&group.spec.span, group_outcome);
+            .partition(|t| t.parts.iter().any(|p| lost.contains(p)));
+        let (span, chunk_outcome) = (&part.spec.span, part_outcome);
+        let what = match part.spec.kind {
+            TaskKind::Audio => "audio of clip",
+            _ => "chunk group",
+        };
         self.waiting = still;
         let why = chunk_outcome
             .failure
@@ -410,6 +424,7 @@ impl Board {
             .map_or("not written", |f| f.reason.as_str());
         for task in failed {
             let mut outcome = ClipOutcome::pending(task.spec.span);
+            outcome.kind = task.spec.kind;
             outcome.status = match chunk_outcome.status {
                 ClipStatus::Cancelled => ClipStatus::Cancelled,
                 _ => ClipStatus::Failed,
@@ -417,8 +432,8 @@ impl Board {
             outcome.finished_s = chunk_outcome.finished_s;
             outcome.failure = Some(ClipFailure {
                 reason: format!(
-                    "chunk group {} ({:.2}-{:.2} s) failed: {why}",
-                    chunk.number, chunk.start, chunk.end
+                    "{what} {} ({:.2}-{:.2} s) failed: {why}",
+                    span.number, span.start, span.end
                 ),
                 stderr_tail: chunk_outcome
                     .failure
@@ -431,86 +446,125 @@ impl Board {
     }
 }
 
-/// Replaces the outcome with the same number.
+/// Replaces the outcome of the same kind and number.
 fn store(all: &mut [ClipOutcome], outcome: ClipOutcome) {
     if let Some(slot) = all
         .iter_mut()
-        .find(|o| o.clip.number == outcome.clip.number)
+        .find(|o| o.clip.number == outcome.clip.number && o.kind == outcome.kind)
     {
         *slot = outcome;
     }
 }
 
-/// The tasks of a run: one per clip, or with `reuse_overlaps` one per chunk group (ready) plus
-/// one assembly per clip (waiting for its chunks), and the groups.
+/// The tasks of a run, as (ready, waiting): one per clip, or with `reuse_overlaps` one per chunk
+/// group plus the first clip's audio (ready) and one assembly per clip (waiting for its parts).
 fn plan_tasks(
     media: &MediaInfo,
     clips: &[Clip],
     options: &ExecuteOptions,
-) -> (Vec<Task>, Vec<Task>, Vec<Clip>) {
+) -> (Vec<Task>, Vec<Task>) {
     let pixel_frames =
         |seconds: f64| CostModel::pixel_frames(seconds, media.width, media.height, media.fps);
+    let task = |kind, span: Clip, profile, chunks: Vec<Clip>, parts| Task {
+        spec: TaskSpec {
+            kind,
+            span,
+            pixel_frames: pixel_frames(span.duration()),
+        },
+        profile,
+        chunks,
+        parts,
+    };
     if !(options.reuse_overlaps && options.profile.reencodes()) {
         let tasks = clips
             .iter()
             .map(|clip| {
                 let profile = clip_profile(options.profile, media, clip);
-                let kind = if profile == Profile::Copy {
-                    TaskKind::Copy
-                } else {
-                    TaskKind::Encode
+                let kind = match profile {
+                    Profile::Copy => TaskKind::Copy,
+                    _ => TaskKind::Encode,
                 };
-                Task {
-                    spec: TaskSpec {
-                        kind,
-                        span: *clip,
-                        pixel_frames: pixel_frames(clip.duration()),
-                    },
-                    profile,
-                    chunks: Vec::new(),
-                }
+                task(kind, *clip, profile, Vec::new(), Vec::new())
             })
             .collect();
-        return (tasks, Vec::new(), Vec::new());
+        return (tasks, Vec::new());
     }
-    let chunks = plan_chunks(clips, media.fps, options.workers);
-    let groups = group_chunks(&chunks, options.workers);
-    let chunk_tasks = groups
+    // The first clip's audio is encoded alone, in parallel with its video (time to first
+    // clip); its video shares make room for that work.
+    let first = clips
         .iter()
-        .map(|group| Task {
-            spec: TaskSpec {
-                kind: TaskKind::Chunk,
-                span: group.span,
-                pixel_frames: pixel_frames(group.span.duration()),
-            },
-            profile: options.profile,
-            chunks: group
+        .min_by(|a, b| a.start.total_cmp(&b.start))
+        .filter(|_| media.has_audio);
+    let video_cost_per_s = CostModel::default().estimate(TaskKind::Chunk, pixel_frames(1.0));
+    let first_audio_s = first.map_or(0.0, |clip| {
+        clip.duration() * AUDIO_CPU_PER_SECOND / video_cost_per_s.max(1e-9)
+    });
+    let chunks = plan_chunks(clips, media.fps, options.workers, first_audio_s);
+    let groups = group_chunks(&chunks, options.workers);
+    let mut ready: Vec<Task> = groups
+        .iter()
+        .map(|group| {
+            let members: Vec<Clip> = group
                 .chunks
                 .iter()
                 .map(|n| chunks[*n as usize - 1])
-                .collect(),
+                .collect();
+            let kind = TaskKind::Chunk;
+            task(
+                kind,
+                group.span,
+                options.profile,
+                members,
+                group.chunks.clone(),
+            )
         })
         .collect();
+    if let Some(first) = first {
+        let span = Clip {
+            priority: Priority::High,
+            ..*first
+        };
+        let parts = vec![audio_part(first.number)];
+        ready.push(task(
+            TaskKind::Audio,
+            span,
+            options.profile,
+            Vec::new(),
+            parts,
+        ));
+    }
     let assemblies = clips
         .iter()
-        .map(|clip| Task {
-            spec: TaskSpec {
-                kind: TaskKind::Assemble,
-                span: *clip,
-                pixel_frames: pixel_frames(clip.duration()),
-            },
-            profile: options.profile,
-            chunks: chunks_of(clip, &chunks, media.fps)
-                .iter()
-                .map(|n| chunks[*n as usize - 1])
-                .collect(),
+        .map(|clip| {
+            let numbers = chunks_of(clip, &chunks, media.fps);
+            let mut parts = numbers.clone();
+            if first.is_some_and(|f| f.number == clip.number) {
+                parts.push(audio_part(clip.number));
+            }
+            let members = numbers.iter().map(|n| chunks[*n as usize - 1]).collect();
+            task(TaskKind::Assemble, *clip, options.profile, members, parts)
         })
         .collect();
-    (
-        chunk_tasks,
-        assemblies,
-        groups.into_iter().map(|g| g.span).collect(),
-    )
+    (ready, assemblies)
+}
+
+/// A pending outcome for each task of `kinds`.
+fn pending_outcomes(tasks: &[&Task], kinds: &[TaskKind]) -> Vec<ClipOutcome> {
+    let mut outcomes: Vec<ClipOutcome> = tasks
+        .iter()
+        .filter(|t| kinds.contains(&t.spec.kind))
+        .map(|t| ClipOutcome {
+            kind: t.spec.kind,
+            ..ClipOutcome::pending(t.spec.span)
+        })
+        .collect();
+    outcomes.sort_by(|a, b| {
+        a.clip
+            .start
+            .total_cmp(&b.clip.start)
+            .then(a.clip.number.cmp(&b.clip.number))
+    });
+    outcomes
 }
 
 /// Encodes every clip of `clips` from `media` into `options.output_dir`.
@@ -528,10 +582,17 @@ pub fn execute(
     ffmpeg_version(&options.tools)?;
     std::fs::create_dir_all(&options.output_dir)
         .map_err(|e| EngineError::io("cannot create output folder", &options.output_dir, e))?;
-    let (ready, waiting, chunks) = plan_tasks(media, clips, options);
+    let (ready, waiting) = plan_tasks(media, clips, options);
+    let all: Vec<&Task> = ready.iter().chain(&waiting).collect();
+    let clip_outcomes = pending_outcomes(
+        &all,
+        &[TaskKind::Encode, TaskKind::Copy, TaskKind::Assemble],
+    );
+    let part_outcomes = pending_outcomes(&all, &[TaskKind::Chunk, TaskKind::Audio]);
     let chunk_dir = std::path::absolute(options.output_dir.join(CHUNK_DIR))
         .map_err(|e| EngineError::io("cannot resolve output folder", &options.output_dir, e))?;
-    if !chunks.is_empty() {
+    let reusing = !part_outcomes.is_empty();
+    if reusing {
         std::fs::create_dir_all(&chunk_dir)
             .map_err(|e| EngineError::io("cannot create chunk folder", &chunk_dir, e))?;
     }
@@ -549,14 +610,14 @@ pub fn execute(
     let board = Mutex::new(Board {
         ready,
         waiting,
-        done_chunks: HashSet::new(),
+        done_parts: HashSet::new(),
         running: 0,
         running_encodes: 0,
         model: CostModel::default(),
         per_encoder_bytes: options.memory.map_or(0, |m| m.per_encoder_bytes),
         memory_hold_s: 0.0,
-        clips: clips.iter().copied().map(ClipOutcome::pending).collect(),
-        chunks: chunks.iter().copied().map(ClipOutcome::pending).collect(),
+        clips: clip_outcomes,
+        chunks: part_outcomes,
     });
     let wakeup = Condvar::new();
     let context = TaskContext {
@@ -580,7 +641,7 @@ pub fn execute(
             });
         }
     });
-    if !chunks.is_empty() {
+    if reusing {
         let _ = std::fs::remove_dir_all(&chunk_dir);
     }
     let board = board.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -662,6 +723,8 @@ impl TaskContext<'_> {
     fn started(&self, task: &Task, worker: usize, attempt: u32) {
         let number = task.spec.span.number;
         (self.emit)(match task.spec.kind {
+            // A clip's separate audio only reports failures (as the clip's).
+            TaskKind::Audio => return,
             TaskKind::Chunk => Event::ChunkProgress {
                 chunk: number,
                 worker,
@@ -679,6 +742,7 @@ impl TaskContext<'_> {
     fn progress(&self, task: &Task, worker: usize, done_s: f64) {
         let (number, total_s) = (task.spec.span.number, task.spec.span.duration());
         (self.emit)(match task.spec.kind {
+            TaskKind::Audio => return,
             TaskKind::Chunk => Event::ChunkProgress {
                 chunk: number,
                 worker,
@@ -697,6 +761,7 @@ impl TaskContext<'_> {
     fn finished(&self, task: &Task, worker: usize, outcome: &ClipOutcome) {
         let number = task.spec.span.number;
         (self.emit)(match task.spec.kind {
+            TaskKind::Audio => return,
             TaskKind::Chunk => Event::ChunkFinished {
                 chunk: number,
                 worker,
@@ -733,9 +798,16 @@ impl TaskContext<'_> {
         })
     }
 
-    /// Where a clip, or one chunk, goes once valid.
+    /// Where a clip (or a clip's separate audio) goes once valid.
     fn final_path(&self, task: &Task) -> PathBuf {
-        self.options.output_dir.join(task.spec.span.file_name())
+        match task.spec.kind {
+            TaskKind::Audio => self.audio_path(task.spec.span.number),
+            _ => self.options.output_dir.join(task.spec.span.file_name()),
+        }
+    }
+
+    fn audio_path(&self, clip: u32) -> PathBuf {
+        self.chunk_dir.join(format!("clip_{clip:03}.audio.mp4"))
     }
 
     fn chunk_path(&self, chunk: &Clip) -> PathBuf {
@@ -771,14 +843,14 @@ impl TaskContext<'_> {
         };
         Ok(match task.spec.kind {
             TaskKind::Encode | TaskKind::Copy => ffmpeg_args(task.profile, &job),
+            TaskKind::Audio => audio_args(task.profile, &job),
             TaskKind::Chunk => {
                 let (pattern, list) = self.group_outputs(task);
-                // Cut where every chunk but the first starts, half a frame early so the
-                // frame on the boundary opens the new chunk.
-                let half_frame = self.media.frame_duration() / 2.0;
-                let cuts: Vec<f64> = task.chunks[1..]
+                // Cut at the output frame where every chunk but the first starts.
+                let frame = self.media.frame_duration();
+                let cuts: Vec<u64> = task.chunks[1..]
                     .iter()
-                    .map(|c| c.start - span.start - half_frame)
+                    .map(|c| ((c.start - span.start) / frame).round() as u64)
                     .collect();
                 let job = EncodeJob {
                     output: &pattern,
@@ -796,15 +868,22 @@ impl TaskContext<'_> {
                     .map(|c| concat_list_line(&self.chunk_path(c)))
                     .collect();
                 std::fs::write(&list_path, list)?;
+                let audio_file = self.audio_path(span.number);
+                let audio = if task.parts.contains(&audio_part(span.number)) {
+                    ClipAudio::Encoded(&audio_file)
+                } else if self.media.has_audio {
+                    ClipAudio::FromSource(&self.media.path)
+                } else {
+                    ClipAudio::None
+                };
                 assemble_args(
                     task.profile,
                     &AssembleJob {
                         chunk_list: &list_path,
-                        input: &self.media.path,
+                        audio,
                         output: &temp_path,
                         start: span.start,
                         duration: span.duration(),
-                        has_audio: self.media.has_audio,
                     },
                 )
             }
@@ -824,6 +903,13 @@ impl TaskContext<'_> {
         }
         let final_path = self.final_path(task);
         let temp_path = partial_path(&final_path);
+        if task.spec.kind == TaskKind::Audio {
+            self.check_audio(task, &temp_path)?;
+            std::fs::rename(&temp_path, &final_path)
+                .map_err(|e| format!("cannot rename {}: {e}", temp_path.display()))?;
+            let bytes = std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
+            return Ok((bytes, None, None));
+        }
         let validation = validate_file(
             &self.options.tools,
             &temp_path,
@@ -841,6 +927,22 @@ impl TaskContext<'_> {
             .map_err(|e| format!("cannot rename {}: {e}", temp_path.display()))?;
         let bytes = std::fs::metadata(&final_path).map(|m| m.len()).unwrap_or(0);
         Ok((bytes, Some(final_path), Some(validation)))
+    }
+
+    /// A separate audio file: audio present, as long as the clip within two audio frames.
+    fn check_audio(&self, task: &Task, path: &Path) -> std::result::Result<(), String> {
+        let audio = read_mp4(path).ok_or_else(|| format!("unreadable audio {}", path.display()))?;
+        let tolerance = 2.0 * audio.audio_frame_duration() + 0.001;
+        let off = (audio.duration - task.spec.span.duration()).abs();
+        if !audio.has_audio || off > tolerance {
+            return Err(format!(
+                "audio of clip {} is {:.3} s, planned {:.3} s",
+                task.spec.span.number,
+                audio.duration,
+                task.spec.span.duration()
+            ));
+        }
+        Ok(())
     }
 
     fn commit_group(&self, task: &Task) -> std::result::Result<u64, String> {
@@ -1195,7 +1297,6 @@ fn reap(pid: libc::pid_t) -> (End, f64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Priority;
 
     fn clip(number: u32, start: f64, end: f64, priority: Priority) -> Clip {
         Clip {

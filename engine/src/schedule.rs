@@ -21,24 +21,28 @@ pub enum TaskKind {
     Chunk,
     /// Join a clip's encoded chunks by stream copy and encode its audio (`--reuse-overlaps`).
     Assemble,
+    /// Encode the first clip's audio alone, in parallel with its video (`--reuse-overlaps`).
+    Audio,
 }
 
 impl TaskKind {
-    const ALL: [TaskKind; 4] = [
+    const ALL: [TaskKind; 5] = [
         TaskKind::Encode,
         TaskKind::Copy,
         TaskKind::Chunk,
         TaskKind::Assemble,
+        TaskKind::Audio,
     ];
 
     /// CPU seconds per pixel-frame assumed before any task of this kind has finished, from
-    /// the `optimized` profile on the 2-core development VM (a 30 s 720p25 clip ≈ 5.7 CPU-s).
+    /// the `optimized` profile on the 2-core development VM (a 30 s 720p25 clip ≈ 3.2 CPU-s of
+    /// which 0.45 are its audio; a stream copy ≈ 0.07; a join with its audio ≈ 0.5).
     fn prior_cpu_per_pixel_frame(self) -> f64 {
         match self {
-            TaskKind::Encode => 8.0e-9,
-            TaskKind::Chunk => 7.5e-9,
+            TaskKind::Encode => 4.6e-9,
+            TaskKind::Chunk => 4.1e-9,
             TaskKind::Copy => 1.0e-10,
-            TaskKind::Assemble => 5.0e-10,
+            TaskKind::Assemble | TaskKind::Audio => 7.0e-10,
         }
     }
 
@@ -58,7 +62,7 @@ impl TaskKind {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CostModel {
     /// Per kind: (CPU seconds, pixel-frames) of the finished tasks.
-    observed: [(f64, f64); 4],
+    observed: [(f64, f64); 5],
 }
 
 impl CostModel {
@@ -100,9 +104,13 @@ pub struct TaskSpec {
     pub pixel_frames: f64,
 }
 
+/// CPU seconds to encode one second of audio with the `optimized` profile's AAC (0.45 CPU-s per
+/// 30 s clip on the development VM); what a separate first-clip audio task is worth.
+pub const AUDIO_CPU_PER_SECOND: f64 = 0.015;
+
 /// The order tasks start in: assemblies first (they finish clips and cost little), then
-/// high-priority tasks by start time, then the rest by estimated cost, most expensive first
-/// (ties by number).
+/// high-priority tasks by start time (the more expensive first at the same start), then the
+/// rest by estimated cost, most expensive first (ties by number).
 pub fn compare(a: &TaskSpec, b: &TaskSpec, model: &CostModel) -> Ordering {
     let class = |t: &TaskSpec| match (t.kind, t.span.priority) {
         (TaskKind::Assemble, _) => 0,
@@ -116,7 +124,16 @@ pub fn compare(a: &TaskSpec, b: &TaskSpec, model: &CostModel) -> Ordering {
                 .estimate(b.kind, b.pixel_frames)
                 .total_cmp(&model.estimate(a.kind, a.pixel_frames))
                 .then(by_number),
-            _ => a.span.start.total_cmp(&b.span.start).then(by_number),
+            _ => a
+                .span
+                .start
+                .total_cmp(&b.span.start)
+                .then_with(|| {
+                    model
+                        .estimate(b.kind, b.pixel_frames)
+                        .total_cmp(&model.estimate(a.kind, a.pixel_frames))
+                })
+                .then(by_number),
         }
     })
 }
@@ -203,13 +220,13 @@ mod tests {
             vec![2, 1]
         );
         // Measured: chunks turn out three times as expensive per pixel-frame as the prior.
-        model.observe(TaskKind::Chunk, 1e9, 3.0 * 7.5);
-        assert!((model.complexity(TaskKind::Chunk) - 22.5e-9).abs() < 1e-15);
+        model.observe(TaskKind::Chunk, 1e9, 3.0 * 4.1);
+        assert!((model.complexity(TaskKind::Chunk) - 12.3e-9).abs() < 1e-15);
         assert_eq!(
             numbers(&schedule_order(&[chunk, encode], &model)),
             vec![1, 2]
         );
-        assert_eq!(model.complexity(TaskKind::Encode), 8.0e-9);
+        assert_eq!(model.complexity(TaskKind::Encode), 4.6e-9);
     }
 
     #[test]

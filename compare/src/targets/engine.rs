@@ -14,18 +14,23 @@ pub fn check(tools: &Tools) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-pub fn run(
-    strategy: Strategy,
-    profile: Profile,
-    policy: Policy,
-    threads: Option<ThreadSetting>,
-    job: &Job,
-) -> Measured {
+/// How an engine target runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Setup {
+    pub strategy: Strategy,
+    pub profile: Profile,
+    pub policy: Policy,
+    pub threads: Option<ThreadSetting>,
+    pub reuse_overlaps: bool,
+}
+
+pub fn run(setup: Setup, job: &Job) -> Measured {
     let mut options = RunOptions::new(job.scratch);
-    options.strategy = strategy;
-    options.profile = profile;
-    options.plan.policy = policy;
-    options.threads = threads;
+    options.strategy = setup.strategy;
+    options.profile = setup.profile;
+    options.plan.policy = setup.policy;
+    options.threads = setup.threads;
+    options.reuse_overlaps = setup.reuse_overlaps;
     options.tools = job.tools.clone();
     let began = Instant::now();
     let result = run_engine(job.input, &options, job.cancel, &|_| {});

@@ -82,8 +82,18 @@ pub fn run(target: &TargetConfig, job: &Job) -> Measured {
             profile,
             policy,
             threads,
+            reuse_overlaps,
             ..
-        } => engine::run(*strategy, *profile, *policy, *threads, job),
+        } => engine::run(
+            engine::Setup {
+                strategy: *strategy,
+                profile: *profile,
+                policy: *policy,
+                threads: *threads,
+                reuse_overlaps: *reuse_overlaps,
+            },
+            job,
+        ),
         TargetConfig::Http { dialect, .. } => match dialect.resolve() {
             Ok(dialect) => job.runtime.block_on(http::run(&dialect, job)),
             Err(e) => Measured::failure(0.0, e),
