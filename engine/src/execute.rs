@@ -27,6 +27,7 @@ use crate::plan::{Clip, Priority};
 use crate::probe::{ffmpeg_version, MediaInfo};
 use crate::schedule::{
     compare, memory_allows, tail_threads, CostModel, TaskKind, TaskSpec, AUDIO_CPU_PER_SECOND,
+    PROCESS_START_CPU_S,
 };
 use crate::tools::Tools;
 use crate::validate::{read_mp4, validate_file, Validation};
@@ -490,14 +491,16 @@ fn plan_tasks(
         return (tasks, Vec::new());
     }
     // The first clip's audio is encoded alone, in parallel with its video (time to first
-    // clip); its video shares make room for that work.
+    // clip); its video shares make room for that work and for the two extra process starts
+    // (audio, last piece) of the worker that gets them.
     let first = clips
         .iter()
         .min_by(|a, b| a.start.total_cmp(&b.start))
         .filter(|_| media.has_audio);
     let video_cost_per_s = CostModel::default().estimate(TaskKind::Chunk, pixel_frames(1.0));
     let first_audio_s = first.map_or(0.0, |clip| {
-        clip.duration() * AUDIO_CPU_PER_SECOND / video_cost_per_s.max(1e-9)
+        let audio_cpu_s = clip.duration() * AUDIO_CPU_PER_SECOND + 2.0 * PROCESS_START_CPU_S;
+        audio_cpu_s / video_cost_per_s.max(1e-9)
     });
     let chunks = plan_chunks(clips, media.fps, options.workers, first_audio_s);
     let groups = group_chunks(&chunks, options.workers);

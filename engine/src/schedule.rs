@@ -104,9 +104,13 @@ pub struct TaskSpec {
     pub pixel_frames: f64,
 }
 
-/// CPU seconds to encode one second of audio with the `optimized` profile's AAC (0.45 CPU-s per
-/// 30 s clip on the development VM); what a separate first-clip audio task is worth.
-pub const AUDIO_CPU_PER_SECOND: f64 = 0.015;
+/// CPU seconds to encode one second of audio with the `optimized` profile's AAC, process start
+/// included (0.57 CPU-s per 30 s clip on the development VM).
+pub const AUDIO_CPU_PER_SECOND: f64 = 0.019;
+
+/// CPU seconds one more ffmpeg process costs before its first frame (start, reading the
+/// source's index, seeking): about 0.1 s for the 10-minute samples on the development VM.
+pub const PROCESS_START_CPU_S: f64 = 0.1;
 
 /// The order tasks start in: assemblies first (they finish clips and cost little), then
 /// high-priority tasks by start time (the more expensive first at the same start), then the
