@@ -138,6 +138,33 @@ pub fn run(report: &RunReport, output_dir: &Path) -> String {
         m.encoder_peak_rss_bytes as f64 / MIB,
         m.output_bytes as f64 / MIB
     );
+    let workers: Vec<String> = report
+        .workers
+        .iter()
+        .map(|w| {
+            let chunks = match w.chunks.len() {
+                0 => String::new(),
+                n => format!(" + {n} chunk encodes"),
+            };
+            format!(
+                "#{} {} clips{chunks}, busy {:.1} s, idle {:.2} s at the end",
+                w.worker + 1,
+                w.clips.len(),
+                w.busy_s,
+                w.tail_idle_s
+            )
+        })
+        .collect();
+    if !workers.is_empty() {
+        let _ = writeln!(out, "workers    {}", workers.join(" | "));
+    }
+    if m.memory_hold_s > 0.0 {
+        let _ = writeln!(
+            out,
+            "memory     clips held back {:.1} worker-s while available memory was short",
+            m.memory_hold_s
+        );
+    }
     for failure in &report.failures {
         let last = failure.stderr_tail.lines().last().unwrap_or("");
         let _ = writeln!(
