@@ -334,10 +334,18 @@ mod tests {
                 "python-optimized",
                 "adaptive",
                 "auto",
+                "auto-reuse",
                 "original",
                 "optimized"
             ]
         );
+        assert!(matches!(
+            config.targets[4],
+            TargetConfig::Engine {
+                reuse_overlaps: true,
+                ..
+            }
+        ));
         assert_eq!(config.run.samples, ["bbb-720p-60s", "bbb-720p-10m"]);
         assert_eq!(config.run.baseline.as_deref(), Some("serial"));
     }

@@ -70,6 +70,9 @@ enum Command {
         /// The engine strategy to validate.
         #[arg(long, default_value = "auto")]
         strategy: String,
+        /// Validate the engine with `--reuse-overlaps` (each moment encoded once).
+        #[arg(long)]
+        reuse_overlaps: bool,
         #[arg(long, default_value = "reports")]
         out: PathBuf,
         #[arg(long, default_value = "bench-data/manifest.toml")]
@@ -151,9 +154,17 @@ fn main() -> ExitCode {
             sample,
             runs,
             strategy,
+            reuse_overlaps,
             out,
             manifest,
-        } => validate(target_seconds, &sample, runs, &strategy, out, manifest),
+        } => validate(
+            target_seconds,
+            &sample,
+            runs,
+            (&strategy, reuse_overlaps),
+            out,
+            manifest,
+        ),
         Command::BenchData {
             only,
             manifest,
@@ -336,13 +347,24 @@ fn validate(
     target_s: f64,
     sample: &str,
     runs: usize,
-    strategy: &str,
+    (strategy, reuse): (&str, bool),
     out: PathBuf,
     manifest: PathBuf,
 ) -> anyhow::Result<ExitCode> {
-    let target = TargetConfig::from_spec(&format!("engine:{strategy}"))
+    let mut target = TargetConfig::from_spec(&format!("engine:{strategy}"))
         .map_err(anyhow::Error::msg)?
         .context("bad strategy")?;
+    if let TargetConfig::Engine {
+        name,
+        reuse_overlaps,
+        ..
+    } = &mut target
+    {
+        *reuse_overlaps = reuse;
+        if reuse {
+            name.push_str("+reuse-overlaps");
+        }
+    }
     let name = target.name().to_owned();
     let mut plan = Plan::from_config(&Config::load(None)?, out, manifest);
     plan.targets = vec![target];
