@@ -1,9 +1,14 @@
-//! The executor: a priority queue feeding a fixed pool of workers, each running one ffmpeg
-//! child at a time, with a per-clip timeout, one retry, cancellation and atomic output files.
+//! The executor: a board of tasks feeding a fixed pool of workers, each running one ffmpeg
+//! child at a time, with a per-task timeout and stall watchdog, one retry, cancellation and
+//! atomic output files.
 //!
-//! Every clip is written as `clip_NNN.mp4.partial`, probed, and renamed to `clip_NNN.mp4` only
-//! when valid. A failed clip never stops the others. The CPU time of each child is read from the
-//! kernel when it is reaped (`wait4`), so the work W of a run is measured, not estimated.
+//! A task is a clip (encode or stream copy), or with `reuse_overlaps` a run of chunks, the first
+//! clip's audio, or a join that waits until its parts are written. Which ready task starts next,
+//! with how many threads, and whether memory allows it now are decided by [`crate::schedule`].
+//! Every clip is written as `clip_NNN.mp4.partial`, read back, and renamed to `clip_NNN.mp4`
+//! only when valid. A failed clip never stops the others. The CPU time of each child is read
+//! from the kernel when it is reaped (`wait4`), so the work W of a run is measured, not
+//! estimated.
 
 use std::collections::{HashSet, VecDeque};
 use std::io::{BufRead, BufReader, Read};
