@@ -76,6 +76,18 @@ fn push(args: &mut Vec<OsString>, items: &[&str]) {
     args.extend(items.iter().map(OsString::from));
 }
 
+/// What every ffmpeg run starts with: quiet logging, no prompts, machine-readable progress on
+/// stdout (`-progress pipe:1`).
+fn preamble() -> Vec<OsString> {
+    let mut args = Vec::new();
+    push(
+        &mut args,
+        &["-hide_banner", "-nostdin", "-y", "-loglevel", "error"],
+    );
+    push(&mut args, &["-progress", "pipe:1", "-nostats"]);
+    args
+}
+
 fn secs(value: f64) -> String {
     format!("{value:.3}")
 }
@@ -144,12 +156,7 @@ pub fn chunk_group_args(
 /// Everything up to the output container: logging, progress, decoder threads, the seek, the
 /// codecs and encoder threads.
 fn input_and_codec_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
-    let mut args: Vec<OsString> = Vec::new();
-    push(
-        &mut args,
-        &["-hide_banner", "-nostdin", "-y", "-loglevel", "error"],
-    );
-    push(&mut args, &["-progress", "pipe:1", "-nostats"]);
+    let mut args = preamble();
     let (decoder_threads, encoder_threads) = match (job.threads, profile) {
         (_, Profile::Copy) => (None, None),
         (ThreadSetting::Fixed(n), _) => (Some(n), Some(n)),
@@ -277,12 +284,7 @@ pub struct AssembleJob<'a> {
 /// audio, encoded from the source with the profile's audio options (so joins have no audio
 /// gap) or copied from a file encoded beforehand.
 pub fn assemble_args(profile: Profile, job: &AssembleJob) -> Vec<OsString> {
-    let mut args: Vec<OsString> = Vec::new();
-    push(
-        &mut args,
-        &["-hide_banner", "-nostdin", "-y", "-loglevel", "error"],
-    );
-    push(&mut args, &["-progress", "pipe:1", "-nostats"]);
+    let mut args = preamble();
     push(&mut args, &["-f", "concat", "-safe", "0", "-i"]);
     args.push(job.chunk_list.as_os_str().to_owned());
     match job.audio {
@@ -327,12 +329,7 @@ pub fn assemble_args(profile: Profile, job: &AssembleJob) -> Vec<OsString> {
 /// Audio only: `[start, start + duration)` of the source's audio with the profile's audio
 /// options, into an MP4 (`--reuse-overlaps`, the first clip's audio in parallel with its video).
 pub fn audio_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
-    let mut args: Vec<OsString> = Vec::new();
-    push(
-        &mut args,
-        &["-hide_banner", "-nostdin", "-y", "-loglevel", "error"],
-    );
-    push(&mut args, &["-progress", "pipe:1", "-nostats"]);
+    let mut args = preamble();
     push(
         &mut args,
         &["-ss", &secs(job.start), "-t", &secs(job.duration), "-i"],
