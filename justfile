@@ -16,7 +16,8 @@ bench-data only="":
     {{release}} -p clipbench -- bench-data {{ if only == "" { "" } else { "--only " + only } }}
 
 # W_ref, serial, python-optimized and auto on a sample (default: 10-minute 720p), then auto
-# with --reuse-overlaps, the copy fast path and one whole-file ffmpeg. `modes=` alone: none.
+# with --reuse-overlaps, the copy fast path and one whole-file ffmpeg; an empty third argument
+# runs no modes: just bench-engine bbb-720p-10m auto ''
 bench-engine sample="bbb-720p-10m" strategies="serial,python-optimized,auto" modes="reuse-overlaps,copy,whole-file": (bench-data sample)
     {{release}} -p clipbench-engine -- bench bench-data/{{sample}}.mp4 --strategies {{strategies}} --modes {{modes}} --out reports/bench-engine/{{sample}}
 
