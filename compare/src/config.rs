@@ -3,6 +3,8 @@
 use std::path::Path;
 
 use clipbench_engine::{Policy, Profile, Strategy, ThreadSetting};
+
+use crate::dialect::{ClipCounter, Flavor};
 use serde::{Deserialize, Serialize};
 
 /// The embedded default configuration.
@@ -99,76 +101,51 @@ fn default_timeout_s() -> f64 {
     1800.0
 }
 
-/// An HTTP backend's API: every part overridable, with presets for the existing backends.
+/// An HTTP backend's API as configured. Everything left out is detected from what the server
+/// answers (see [`crate::dialect`]); a preset says which server is expected there.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HttpDialect {
-    /// `original` or `optimized`: the defaults for the fields not given.
+    /// `original`, `optimized` or `clipbench`: the server expected (a different one is skipped
+    /// with the reason). Without a base URL, the preset looks on ports 5000 and 5001.
     pub preset: Option<String>,
     pub base_url: Option<String>,
+    /// Paths; an empty string disables an optional one. Detected when left out.
     pub generate_path: Option<String>,
     pub progress_path: Option<String>,
     pub health_path: Option<String>,
     pub cleanup_path: Option<String>,
+    /// What `/progress`'s `current_clip` counts on a server that is none of the known three.
+    pub current_clip: Option<ClipCounter>,
     /// JSON body with `{url}` replaced by the sample's URL.
     pub body_template: Option<String>,
     pub timeout_s: Option<f64>,
 }
 
-/// A dialect with every field decided.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ResolvedDialect {
-    pub base_url: String,
-    pub generate_path: String,
-    pub progress_path: Option<String>,
-    pub health_path: Option<String>,
-    pub cleanup_path: Option<String>,
-    pub body_template: String,
-    pub timeout_s: f64,
-}
-
 impl HttpDialect {
-    /// Applies the preset under the explicit fields. An empty string disables an optional path.
-    pub fn resolve(&self) -> Result<ResolvedDialect, String> {
-        let (base, generate, health, cleanup) = match self.preset.as_deref() {
-            None | Some("original") => ("http://127.0.0.1:5000", "/generate_shorts", None, None),
-            Some("optimized") => (
-                "http://127.0.0.1:5001",
-                "/generate_shorts_optimized",
-                Some("/health"),
-                Some("/cleanup"),
-            ),
-            Some(other) => {
+    /// The expected server, when a preset names one.
+    pub fn expected(&self) -> Result<Option<Flavor>, String> {
+        self.preset.as_deref().map(Flavor::from_preset).transpose()
+    }
+
+    /// Where to look for the server: the base URL, or the preset's usual ports.
+    pub fn candidate_base_urls(&self) -> Result<Vec<String>, String> {
+        if let Some(base) = &self.base_url {
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
                 return Err(format!(
-                    "unknown HTTP preset {other:?}: use original or optimized"
-                ))
+                    "base_url {base:?} must start with http:// or https://"
+                ));
             }
-        };
-        let optional = |given: &Option<String>, default: Option<&str>| match given {
-            Some(p) if p.is_empty() => None,
-            Some(p) => Some(p.clone()),
-            None => default.map(str::to_owned),
-        };
-        Ok(ResolvedDialect {
-            base_url: self
-                .base_url
-                .clone()
-                .unwrap_or_else(|| base.to_owned())
-                .trim_end_matches('/')
-                .to_owned(),
-            generate_path: self
-                .generate_path
-                .clone()
-                .unwrap_or_else(|| generate.to_owned()),
-            progress_path: optional(&self.progress_path, Some("/progress")),
-            health_path: optional(&self.health_path, health),
-            cleanup_path: optional(&self.cleanup_path, cleanup),
-            body_template: self
-                .body_template
-                .clone()
-                .unwrap_or_else(|| r#"{"url": "{url}"}"#.to_owned()),
-            timeout_s: self.timeout_s.unwrap_or(1800.0),
-        })
+            return Ok(vec![base.trim_end_matches('/').to_owned()]);
+        }
+        match self.expected()? {
+            Some(flavor) => Ok(flavor
+                .candidate_base_urls()
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect()),
+            None => Err("an HTTP target needs a base_url or a preset".into()),
+        }
     }
 }
 
@@ -196,8 +173,9 @@ impl TargetConfig {
         }
     }
 
-    /// Parses a target given on the command line: `engine:STRATEGY[:PROFILE]`,
-    /// `http:PRESET[@BASE_URL]`, or a target name defined in the configuration.
+    /// Parses a target given on the command line: `engine:STRATEGY[@PROFILE]`,
+    /// `http:BASE_URL` (dialect detected), `http:PRESET[@BASE_URL]`, or a target name defined
+    /// in the configuration.
     pub fn from_spec(spec: &str) -> Result<Option<TargetConfig>, String> {
         if let Some(rest) = spec.strip_prefix("engine:") {
             let (strategy, profile) = match rest.rsplit_once('@') {
@@ -218,16 +196,20 @@ impl TargetConfig {
             }));
         }
         if let Some(rest) = spec.strip_prefix("http:") {
-            let (preset, base) = match rest.split_once('@') {
-                Some((p, b)) => (p, Some(b.to_owned())),
-                None => (rest, None),
+            let (preset, base) = if rest.starts_with("http://") || rest.starts_with("https://") {
+                (None, Some(rest.to_owned()))
+            } else {
+                match rest.split_once('@') {
+                    Some((p, b)) => (Some(p.to_owned()), Some(b.to_owned())),
+                    None => (Some(rest.to_owned()), None),
+                }
             };
             let dialect = HttpDialect {
-                preset: Some(preset.to_owned()),
+                preset,
                 base_url: base,
                 ..Default::default()
             };
-            dialect.resolve()?;
+            dialect.candidate_base_urls()?;
             return Ok(Some(TargetConfig::Http {
                 name: spec.to_owned(),
                 dialect,
@@ -263,7 +245,9 @@ impl Config {
                 return Err(format!("target name {:?} is used twice", target.name()));
             }
             if let TargetConfig::Http { dialect, .. } = target {
-                dialect.resolve()?;
+                dialect
+                    .candidate_base_urls()
+                    .map_err(|e| format!("target {:?}: {e}", target.name()))?;
             }
             if let TargetConfig::Command { command, .. } = target {
                 if command.is_empty() {
@@ -351,35 +335,42 @@ mod tests {
     }
 
     #[test]
-    fn presets_and_overrides() {
-        let original = HttpDialect {
-            preset: Some("original".into()),
+    fn presets_look_where_their_users_run_them() {
+        let preset = |p: &str| HttpDialect {
+            preset: Some(p.into()),
             ..Default::default()
-        }
-        .resolve()
-        .unwrap();
-        assert_eq!(original.base_url, "http://127.0.0.1:5000");
-        assert_eq!(original.generate_path, "/generate_shorts");
-        assert_eq!((original.health_path, original.cleanup_path), (None, None));
-        assert_eq!(original.progress_path.as_deref(), Some("/progress"));
-        let custom = HttpDialect {
-            preset: Some("optimized".into()),
+        };
+        assert_eq!(
+            preset("original").candidate_base_urls().unwrap(),
+            ["http://127.0.0.1:5000", "http://127.0.0.1:5001"]
+        );
+        assert_eq!(
+            preset("optimized").candidate_base_urls().unwrap(),
+            ["http://127.0.0.1:5001", "http://127.0.0.1:5000"]
+        );
+        let pinned = HttpDialect {
             base_url: Some("http://127.0.0.1:9000/".into()),
-            cleanup_path: Some(String::new()),
-            ..Default::default()
-        }
-        .resolve()
-        .unwrap();
-        assert_eq!(custom.base_url, "http://127.0.0.1:9000");
-        assert_eq!(custom.generate_path, "/generate_shorts_optimized");
-        assert_eq!(custom.health_path.as_deref(), Some("/health"));
-        assert_eq!(custom.cleanup_path, None);
-        assert!(HttpDialect {
-            preset: Some("nope".into()),
-            ..Default::default()
-        }
-        .resolve()
-        .is_err());
+            ..preset("optimized")
+        };
+        assert_eq!(
+            pinned.candidate_base_urls().unwrap(),
+            ["http://127.0.0.1:9000"]
+        );
+        assert!(preset("nope").candidate_base_urls().is_err());
+        assert!(HttpDialect::default().candidate_base_urls().is_err());
+        let spec = |s: &str| match TargetConfig::from_spec(s).unwrap() {
+            Some(TargetConfig::Http { dialect, .. }) => dialect,
+            other => panic!("{other:?}"),
+        };
+        let bare = spec("http:http://127.0.0.1:5001");
+        assert_eq!(
+            (bare.preset, bare.base_url.as_deref()),
+            (None, Some("http://127.0.0.1:5001"))
+        );
+        let both = spec("http:original@http://127.0.0.1:7000");
+        assert_eq!(both.preset.as_deref(), Some("original"));
+        assert_eq!(both.base_url.as_deref(), Some("http://127.0.0.1:7000"));
+        assert!(TargetConfig::from_spec("http:nope").is_err());
     }
 
     #[test]

@@ -6,12 +6,15 @@
 //! writes CSV, JSON, Markdown, plots and an HTML report; gates regressions against a saved
 //! baseline and validates the sub-one-minute target. The binary `clipbench` is a thin front end.
 //!
+//! HTTP targets are read through their [`dialect`], detected from what they answer.
+//!
 //! Data flows one way: [`config`] → [`runner`] (with [`targets`] and [`samples`]) →
 //! [`record::RunRecord`]s → [`summary`] / [`stats`] → [`export`]ers; [`check`] and
 //! [`target_validation`] read the same [`record::Results`].
 
 pub mod check;
 pub mod config;
+pub mod dialect;
 pub mod export;
 pub mod fileserver;
 pub mod machine;

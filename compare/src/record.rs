@@ -3,11 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::dialect::ResolvedDialect;
 use crate::machine::Machine;
 use crate::stats::{Ratio, Summary};
 
 /// Version of the `results.json` layout (and of `runs.csv`'s columns).
-pub const RESULTS_SCHEMA_VERSION: u32 = 1;
+pub const RESULTS_SCHEMA_VERSION: u32 = 2;
 
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,16 +43,25 @@ pub struct RunRecord {
     pub analysis_s: Option<f64>,
     pub encode_s: Option<f64>,
     pub time_to_first_clip_s: Option<f64>,
+    /// Where the phases came from when not from the engine's own events.
+    #[serde(default)]
+    pub phases_source: Option<String>,
+    /// Where the time to first clip came from when not from the engine's own events.
+    #[serde(default)]
+    pub ttfc_source: Option<String>,
     pub clips: usize,
     pub clips_valid: usize,
     pub output_bytes: u64,
     pub source_duration_s: f64,
-    /// Seconds of source video per second of wall time.
-    pub realtime_factor: f64,
+    /// Seconds of source video per second of wall time; only for a valid run.
+    pub realtime_factor: Option<f64>,
     /// CPU seconds of the ffmpeg children (engine targets only).
     pub work_cpu_s: Option<f64>,
     /// Worker count the target used, when it says.
     pub workers: Option<usize>,
+    /// Where the worker count came from when the target did not report it itself.
+    #[serde(default)]
+    pub workers_source: Option<String>,
     /// The `--sweep workers=…` value this target stands for.
     pub sweep_workers: Option<usize>,
     pub cpu_mean_percent: f32,
@@ -59,6 +69,21 @@ pub struct RunRecord {
     pub memory_peak_bytes: u64,
     /// CPU seconds the 10 Hz sampler itself used.
     pub sampler_cpu_s: f64,
+}
+
+impl RunRecord {
+    /// Where the figures not measured directly came from, as one line ("" when all were).
+    pub fn sources(&self) -> String {
+        [
+            ("phases", &self.phases_source),
+            ("time to first clip", &self.ttfc_source),
+            ("workers", &self.workers_source),
+        ]
+        .iter()
+        .filter_map(|(what, source)| Some(format!("{what} from {}", source.as_deref()?)))
+        .collect::<Vec<_>>()
+        .join("; ")
+    }
 }
 
 /// The machine's CPU use over one run, for the utilisation plot.
@@ -69,6 +94,14 @@ pub struct Timeline {
     pub run: usize,
     /// (seconds since the run started, CPU %) at the sampler's interval.
     pub points: Vec<(f64, f32)>,
+}
+
+/// What an HTTP target turned out to be when it was checked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetDialect {
+    pub target: String,
+    #[serde(flatten)]
+    pub dialect: ResolvedDialect,
 }
 
 /// A target that could not run, and why.
@@ -112,6 +145,9 @@ pub struct Results {
     pub samples: Vec<String>,
     pub machine: Machine,
     pub skipped: Vec<Skipped>,
+    /// The dialect detected for each HTTP target that ran.
+    #[serde(default)]
+    pub dialects: Vec<TargetDialect>,
     /// True when the benchmark was interrupted before its last run.
     pub interrupted: bool,
     pub runs: Vec<RunRecord>,

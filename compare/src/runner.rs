@@ -16,7 +16,9 @@ use rand::SeedableRng;
 use crate::config::{Config, TargetConfig};
 use crate::export;
 use crate::machine::Machine;
-use crate::record::{Results, RunRecord, RunStatus, Skipped, Timeline, RESULTS_SCHEMA_VERSION};
+use crate::record::{
+    Results, RunRecord, RunStatus, Skipped, TargetDialect, Timeline, RESULTS_SCHEMA_VERSION,
+};
 use crate::samples::{Builder, Manifest};
 use crate::summary::summarize;
 use crate::targets::{self, Job, Measured};
@@ -140,7 +142,17 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
     let mut skipped = Vec::new();
     for target in &plan.targets {
         match targets::check(target, &runtime, &tools) {
-            Ok(()) => available.push(target.clone()),
+            Ok(ready) => {
+                if let Some(dialect) = &ready.dialect {
+                    say(format!(
+                        "{}: {} at {}",
+                        target.name(),
+                        targets::describe(dialect),
+                        dialect.base_url
+                    ));
+                }
+                available.push(ready)
+            }
             Err(reason) => {
                 say(format!("skipped {}: {reason}", target.name()));
                 skipped.push(Skipped {
@@ -150,7 +162,7 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
             }
         }
     }
-    let server = if available.iter().any(|t| t.kind() == "http") {
+    let server = if available.iter().any(|t| t.dialect.is_some()) {
         Some(crate::fileserver::start(&runtime, &sample_dir)?)
     } else {
         None
@@ -180,7 +192,8 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
             interrupted = true;
             break;
         }
-        let target = &available[t];
+        let ready = &available[t];
+        let target = &ready.target;
         let (sample, input, media) = &samples[s];
         let warmup = round < plan.warmup;
         bar.set_message(format!(
@@ -211,7 +224,7 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
         let started_at =
             humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
         let monitor = Monitor::start(plan.monitor_interval);
-        let measured = targets::run(target, &job);
+        let measured = targets::run(ready, &job);
         let monitored = monitor.stop();
         let _ = std::fs::remove_dir_all(&scratch);
         bar.inc(1);
@@ -271,6 +284,15 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
         samples: plan.samples.clone(),
         machine,
         skipped,
+        dialects: available
+            .iter()
+            .filter_map(|r| {
+                Some(TargetDialect {
+                    target: r.target.name().to_owned(),
+                    dialect: r.dialect.clone()?,
+                })
+            })
+            .collect(),
         interrupted,
         runs,
         summaries,
@@ -313,17 +335,18 @@ fn record(
         analysis_s: m.analysis_s,
         encode_s: m.encode_s,
         time_to_first_clip_s: m.time_to_first_clip_s,
+        phases_source: m.sources.phases.clone(),
+        ttfc_source: m.sources.time_to_first_clip.clone(),
         clips: m.clips,
         clips_valid: m.clips_valid,
         output_bytes: m.output_bytes,
         source_duration_s: media.duration,
-        realtime_factor: if m.wall_s > 0.0 {
-            media.duration / m.wall_s
-        } else {
-            0.0
-        },
+        // A failed or invalid run did not process the video: no rate is derived from it.
+        realtime_factor: (status == RunStatus::Ok && m.wall_s > 0.0)
+            .then(|| media.duration / m.wall_s),
         work_cpu_s: m.work_cpu_s,
         workers: m.workers,
+        workers_source: m.sources.workers.clone(),
         sweep_workers: target.sweep_workers(),
         cpu_mean_percent: monitored.cpu_mean_percent,
         cpu_peak_percent: monitored.cpu_peak_percent,

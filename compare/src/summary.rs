@@ -55,7 +55,7 @@ pub fn summarize(runs: &[RunRecord], baseline: Option<&str>, seed: u64) -> Vec<C
                     .iter()
                     .map(|r| f64::from(r.cpu_mean_percent))
                     .collect()),
-                realtime_factor: avg(valid.iter().map(|r| r.realtime_factor).collect()),
+                realtime_factor: avg(valid.iter().filter_map(|r| r.realtime_factor).collect()),
                 work_cpu_s: avg(works),
                 sweep_workers: valid.first().and_then(|r| r.sweep_workers),
             }

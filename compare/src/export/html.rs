@@ -76,6 +76,14 @@ pub fn page(report: &Report) -> String {
         );
     }
     let _ = writeln!(h, "</table>");
+    let sources = super::provenance(r);
+    if !sources.is_empty() {
+        let _ = writeln!(h, "<h2>Where the figures come from</h2><ul>");
+        for line in sources {
+            let _ = writeln!(h, "<li>{}</li>", escape(&line));
+        }
+        let _ = writeln!(h, "</ul>");
+    }
     let _ = writeln!(h, "<h2>Plots</h2>");
     for chart in &report.charts {
         let _ = writeln!(
@@ -86,11 +94,11 @@ pub fn page(report: &Report) -> String {
             escape(&chart.title)
         );
     }
-    let _ = writeln!(h, "<h2>Runs</h2><table><tr><th>target</th><th>sample</th><th>run</th><th>status</th><th>wall s</th><th>download s</th><th>analysis s</th><th>encode s</th><th>TTFC s</th><th>clips</th><th>CPU mean %</th><th>problems</th></tr>");
+    let _ = writeln!(h, "<h2>Runs</h2><table><tr><th>target</th><th>sample</th><th>run</th><th>status</th><th>wall s</th><th>download s</th><th>analysis s</th><th>encode s</th><th>TTFC s</th><th>clips</th><th>CPU mean %</th><th>problems</th><th>derived from</th></tr>");
     for run in &r.runs {
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td{}>{:?}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{:.0}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td{}>{:?}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{:.0}</td><td>{}</td><td>{}</td></tr>",
             escape(&run.target),
             escape(&run.sample),
             run.run,
@@ -104,7 +112,8 @@ pub fn page(report: &Report) -> String {
             run.clips_valid,
             run.clips,
             run.cpu_mean_percent,
-            escape(&run.problems)
+            escape(&run.problems),
+            escape(&run.sources())
         );
     }
     let _ = writeln!(h, "</table></body></html>");

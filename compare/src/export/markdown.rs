@@ -99,6 +99,17 @@ pub fn document(results: &Results) -> String {
         let _ = writeln!(out, "- skipped {}: {}", s.target, s.reason);
     }
     let _ = writeln!(out, "\n{}", table(&results.summaries));
+    let sources = super::provenance(results);
+    if !sources.is_empty() {
+        let _ = writeln!(
+            out,
+            "Where the figures come from (when not measured directly):\n"
+        );
+        for line in sources {
+            let _ = writeln!(out, "- {line}");
+        }
+        let _ = writeln!(out);
+    }
     let lines = relative_lines(results);
     if !lines.is_empty() {
         let _ = writeln!(out, "```\n{lines}```");

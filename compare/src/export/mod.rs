@@ -35,6 +35,37 @@ pub fn exporters() -> Vec<Box<dyn Exporter>> {
     ]
 }
 
+/// Where each target's figures come from when they are not measured directly: one line per
+/// target that has such figures (the HTTP targets: their detected server and its dialect).
+pub fn provenance(results: &Results) -> Vec<String> {
+    let mut lines = Vec::new();
+    for d in &results.dialects {
+        lines.push(format!(
+            "{}: {} at {} (POST {}, current_clip counts clips {})",
+            d.target,
+            crate::targets::describe(&d.dialect),
+            d.dialect.base_url,
+            d.dialect.generate_path,
+            match d.dialect.current_clip {
+                crate::dialect::ClipCounter::Started => "started",
+                crate::dialect::ClipCounter::Finished => "finished",
+            }
+        ));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for run in &results.runs {
+        if seen.contains(&run.target.as_str()) {
+            continue;
+        }
+        let sources = run.sources();
+        if !sources.is_empty() {
+            seen.push(&run.target);
+            lines.push(format!("{}: {sources}", run.target));
+        }
+    }
+    lines
+}
+
 /// Writes `bytes` to `path` under a temporary name first, then renames it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let temp = clipbench_engine::execute::partial_path(path);

@@ -66,6 +66,7 @@ pub fn run(setup: Setup, job: &Job) -> Measured {
         output_bytes: m.output_bytes,
         work_cpu_s: Some(m.work_cpu_s),
         workers: Some(report.allocation.workers),
+        sources: Default::default(),
         failed: report.cancelled,
         problems,
     }

@@ -6,70 +6,167 @@ use std::time::{Duration, Instant};
 
 use clipbench_engine::validate::check as check_clip;
 use clipbench_engine::{probe, Clip, Priority, Profile};
-use reqwest::Url;
+use reqwest::{Method, StatusCode, Url};
 use serde_json::Value;
 
-use super::{Job, Measured};
-use crate::config::ResolvedDialect;
+use super::{Job, Measured, Sources};
+use crate::config::HttpDialect;
+use crate::dialect::{classify, interpret, ClipCounter, Flavor, Reading, ResolvedDialect};
 
-/// Answers when the backend's health (or progress) endpoint does.
-pub async fn check(dialect: &ResolvedDialect) -> Result<(), String> {
-    let path = dialect
-        .health_path
-        .as_deref()
-        .or(dialect.progress_path.as_deref())
-        .unwrap_or("/");
-    let url = format!("{}{path}", dialect.base_url);
+/// The generate paths tried, in order, when none is configured.
+const GENERATE_PATHS: [&str; 2] = ["/generate_shorts", "/generate_shorts_optimized"];
+
+/// Finds the server and its dialect: at the configured base URL or, for a preset without
+/// one, on the preset's usual ports. A server of another flavor than the preset names is not
+/// taken. The error is the reason the target is skipped.
+pub async fn check(config: &HttpDialect) -> Result<ResolvedDialect, String> {
+    let expected = config.expected()?;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
         .build()
         .map_err(|e| e.to_string())?;
-    match client.get(&url).send().await {
-        Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) => Err(format!("{url} answered {}", r.status())),
-        Err(e) if e.is_connect() => Err(format!(
-            "no server at {url} (connection refused): start the backend first"
-        )),
-        Err(e) => Err(format!("{url} did not answer: {e}")),
+    let mut tried = Vec::new();
+    for base in config.candidate_base_urls()? {
+        match detect(&client, &base, config, expected).await {
+            Ok(found) => match (expected, found.flavor) {
+                (Some(want), Some(got)) if want != got => tried.push(format!(
+                    "{base} is {}, not the {} backend",
+                    describe(&found),
+                    want.as_str()
+                )),
+                _ => return Ok(found),
+            },
+            Err(reason) => tried.push(format!("{base}: {reason}")),
+        }
+    }
+    Err(tried.join("; "))
+}
+
+/// One line naming a detected server.
+pub fn describe(d: &ResolvedDialect) -> String {
+    match (d.flavor, d.compat) {
+        (Some(Flavor::Clipbench), Some(compat)) => {
+            format!("clipbench-engine serve (compat {})", compat.as_str())
+        }
+        (Some(Flavor::Clipbench), None) => "clipbench-engine serve".into(),
+        (Some(flavor), _) => format!("the {} backend", flavor.as_str()),
+        (None, _) => "an unknown backend".into(),
     }
 }
 
-/// One `/progress` reading.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Reading {
-    pub at_s: f64,
-    pub status: String,
-    pub current_clip: u64,
+/// A configured optional path: `Some("")` disables it, `None` means "detect".
+fn configured(path: &Option<String>) -> Option<Option<String>> {
+    path.as_ref().map(|p| (!p.is_empty()).then(|| p.clone()))
 }
 
-/// Phases and time to first clip from the readings of one job (pure). Readings before the job
-/// shows an active status are ignored: `/progress` may still show the previous job.
-pub fn phases(
-    readings: &[Reading],
-    wall_s: f64,
-) -> (Option<f64>, Option<f64>, Option<f64>, Option<f64>) {
-    let active = ["starting", "downloading", "analyzing", "processing"];
-    let Some(first_active) = readings
-        .iter()
-        .position(|r| active.contains(&r.status.as_str()))
-    else {
-        return (None, None, None, None);
+/// `GET base+path` as JSON, when it answers 2xx with JSON. Connection refused is an error.
+async fn get_json(
+    client: &reqwest::Client,
+    url: &str,
+    evidence: &mut Vec<String>,
+) -> Result<Option<Value>, String> {
+    match client.get(url).send().await {
+        Ok(r) => {
+            let status = r.status();
+            let json = r.json::<Value>().await.ok().filter(|_| status.is_success());
+            evidence.push(format!("GET {url} -> {}", status.as_u16()));
+            Ok(json)
+        }
+        Err(e) if e.is_connect() => {
+            Err("no server (connection refused): start the backend first".into())
+        }
+        Err(e) => Err(format!("no answer to GET {url}: {e}")),
+    }
+}
+
+/// Asks the server what it is: `/health`, `/progress`, which generate path takes a POST (an
+/// empty JSON object, which every known backend refuses with 400 without starting a job), and
+/// whether `/cleanup` takes a POST (`OPTIONS`, which changes nothing).
+async fn detect(
+    client: &reqwest::Client,
+    base: &str,
+    config: &HttpDialect,
+    expected: Option<Flavor>,
+) -> Result<ResolvedDialect, String> {
+    let mut evidence = Vec::new();
+    let health_path = configured(&config.health_path).unwrap_or(Some("/health".into()));
+    let progress_path = configured(&config.progress_path).unwrap_or(Some("/progress".into()));
+    let health = match &health_path {
+        Some(path) => get_json(client, &format!("{base}{path}"), &mut evidence).await?,
+        None => None,
     };
-    let ours = &readings[first_active..];
-    let first = |status: &str| ours.iter().find(|r| r.status == status).map(|r| r.at_s);
-    let analyzing = first("analyzing");
-    let processing = first("processing");
-    let download = analyzing.or(processing);
-    let analysis = match (analyzing, processing) {
-        (Some(a), Some(p)) => Some(p - a),
-        _ => None,
+    let progress = match &progress_path {
+        Some(path) => get_json(client, &format!("{base}{path}"), &mut evidence).await?,
+        None => None,
     };
-    let encode = processing.map(|p| wall_s - p);
-    let first_clip = ours
-        .iter()
-        .find(|r| r.current_clip >= 1 && r.status != "starting")
-        .map(|r| r.at_s);
-    (download, analysis, encode, first_clip)
+    let (detected, compat) = classify(health.as_ref(), progress.as_ref());
+    let flavor = detected.or(expected);
+    let candidates: Vec<String> = match &config.generate_path {
+        Some(path) => vec![path.clone()],
+        None => GENERATE_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+    };
+    let mut generate_path = None;
+    for path in candidates {
+        let url = format!("{base}{path}");
+        let answer = client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body("{}")
+            .send()
+            .await
+            .map_err(|e| format!("no answer to POST {url}: {e}"))?;
+        let status = answer.status();
+        evidence.push(format!("POST {url} {{}} -> {}", status.as_u16()));
+        if status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED {
+            generate_path = Some(path);
+            break;
+        }
+    }
+    let Some(generate_path) = generate_path else {
+        return Err(format!(
+            "no generate path takes a POST ({}): set generate_path",
+            evidence.join(", ")
+        ));
+    };
+    let cleanup_path = match configured(&config.cleanup_path) {
+        Some(path) => path,
+        None => {
+            let url = format!("{base}/cleanup");
+            let allowed = match client.request(Method::OPTIONS, &url).send().await {
+                Ok(r) => r
+                    .headers()
+                    .get(reqwest::header::ALLOW)
+                    .and_then(|a| a.to_str().ok())
+                    .map(|a| a.to_ascii_uppercase().contains("POST")),
+                Err(_) => None,
+            };
+            evidence.push(format!("OPTIONS {url} allows POST: {allowed:?}"));
+            let has_cleanup = allowed.unwrap_or(matches!(
+                flavor,
+                Some(Flavor::Optimized | Flavor::Clipbench)
+            ));
+            has_cleanup.then(|| "/cleanup".to_owned())
+        }
+    };
+    Ok(ResolvedDialect {
+        flavor,
+        compat,
+        base_url: base.to_owned(),
+        generate_path,
+        progress_path: progress.is_some().then_some(progress_path).flatten(),
+        health_path: health.is_some().then_some(health_path).flatten(),
+        cleanup_path,
+        current_clip: config
+            .current_clip
+            .or(flavor.map(Flavor::clip_counter))
+            .unwrap_or(ClipCounter::Finished),
+        body_template: config
+            .body_template
+            .clone()
+            .unwrap_or_else(|| r#"{"url": "{url}"}"#.to_owned()),
+        timeout_s: config.timeout_s.unwrap_or(1800.0),
+        evidence,
+    })
 }
 
 pub async fn run(dialect: &ResolvedDialect, job: &Job<'_>) -> Measured {
@@ -116,16 +213,19 @@ pub async fn run(dialect: &ResolvedDialect, job: &Job<'_>) -> Measured {
         let error = json["error"].as_str().unwrap_or("no error message");
         return Measured::failure(wall_s, format!("answered {status}: {error}"));
     }
-    let (download_s, analysis_s, encode_s, time_to_first_clip_s) = phases(&readings, wall_s);
+    let timings = interpret(dialect, &readings, wall_s);
     let mut measured = Measured {
         wall_s,
-        download_s,
-        analysis_s,
-        encode_s,
-        time_to_first_clip_s,
-        workers: json["processing_metrics"]["threads_used"]
-            .as_u64()
-            .map(|w| w as usize),
+        download_s: timings.download_s,
+        analysis_s: timings.analysis_s,
+        encode_s: timings.encode_s,
+        time_to_first_clip_s: timings.time_to_first_clip_s,
+        workers: timings.workers,
+        sources: Sources {
+            phases: timings.phases_source,
+            time_to_first_clip: timings.ttfc_source,
+            workers: timings.workers_source,
+        },
         ..Default::default()
     };
     validate_clips(&client, dialect, &json, job, &mut measured).await;
@@ -157,11 +257,11 @@ async fn poll_progress(
             .await
         {
             if let Ok(p) = response.json::<Value>().await {
-                readings.push(Reading {
-                    at_s: began.elapsed().as_secs_f64(),
-                    status: p["status"].as_str().unwrap_or_default().to_owned(),
-                    current_clip: p["current_clip"].as_u64().unwrap_or(0),
-                });
+                readings.push(Reading::parse(
+                    dialect.flavor,
+                    &p,
+                    began.elapsed().as_secs_f64(),
+                ));
             }
         }
         tokio::time::sleep(interval).await;
@@ -246,39 +346,5 @@ async fn validate_clips(
                 .push(format!("clip {number}: {}", verdict.problems.join(", ")));
         }
         let _ = tokio::fs::remove_file(&local).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn r(at_s: f64, status: &str, current_clip: u64) -> Reading {
-        Reading {
-            at_s,
-            status: status.into(),
-            current_clip,
-        }
-    }
-
-    #[test]
-    fn phases_from_progress_readings() {
-        let readings = [
-            r(0.1, "complete", 24), // the previous job, still shown
-            r(0.2, "downloading", 0),
-            r(1.0, "analyzing", 0),
-            r(1.5, "processing", 0),
-            r(4.0, "processing", 1),
-            r(9.0, "complete", 3),
-        ];
-        let (download, analysis, encode, first) = phases(&readings, 9.5);
-        assert_eq!(download, Some(1.0));
-        assert_eq!(analysis, Some(0.5));
-        assert_eq!(encode, Some(8.0));
-        assert_eq!(first, Some(4.0));
-        assert_eq!(
-            phases(&[r(0.1, "complete", 3)], 1.0),
-            (None, None, None, None)
-        );
     }
 }

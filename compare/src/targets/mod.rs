@@ -11,6 +11,8 @@ use std::time::Duration;
 use clipbench_engine::{CancelToken, MediaInfo, Tools};
 
 use crate::config::TargetConfig;
+use crate::dialect::ResolvedDialect;
+pub use http::describe;
 
 /// One job for a target.
 pub struct Job<'a> {
@@ -40,10 +42,20 @@ pub struct Measured {
     pub output_bytes: u64,
     pub work_cpu_s: Option<f64>,
     pub workers: Option<usize>,
+    /// Where the figures not measured directly came from.
+    pub sources: Sources,
     /// Invalid clips and other problems; non-empty makes the run invalid.
     pub problems: Vec<String>,
     /// The target failed as a whole (error answer, crash, timeout, interrupted).
     pub failed: bool,
+}
+
+/// Where a run's derived figures came from (`None`: measured directly, or not reported).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Sources {
+    pub phases: Option<String>,
+    pub time_to_first_clip: Option<String>,
+    pub workers: Option<String>,
 }
 
 impl Measured {
@@ -58,24 +70,35 @@ impl Measured {
     }
 }
 
+/// A target that passed its check, with what the check found out (an HTTP target's dialect).
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub target: TargetConfig,
+    pub dialect: Option<ResolvedDialect>,
+}
+
 /// Checks that a target can run; the error is the reason it is skipped.
 pub fn check(
     target: &TargetConfig,
     runtime: &tokio::runtime::Runtime,
     tools: &Tools,
-) -> Result<(), String> {
-    match target {
-        TargetConfig::Engine { .. } => engine::check(tools),
-        TargetConfig::Http { dialect, .. } => {
-            let dialect = dialect.resolve()?;
-            runtime.block_on(http::check(&dialect))
+) -> Result<Ready, String> {
+    let dialect = match target {
+        TargetConfig::Engine { .. } => engine::check(tools).map(|()| None),
+        TargetConfig::Http { dialect, .. } => runtime.block_on(http::check(dialect)).map(Some),
+        TargetConfig::Command { command, shell, .. } => {
+            command::check(command, *shell).map(|()| None)
         }
-        TargetConfig::Command { command, shell, .. } => command::check(command, *shell),
-    }
+    }?;
+    Ok(Ready {
+        target: target.clone(),
+        dialect,
+    })
 }
 
 /// Runs one job.
-pub fn run(target: &TargetConfig, job: &Job) -> Measured {
+pub fn run(ready: &Ready, job: &Job) -> Measured {
+    let target = &ready.target;
     match target {
         TargetConfig::Engine {
             strategy,
@@ -94,9 +117,9 @@ pub fn run(target: &TargetConfig, job: &Job) -> Measured {
             },
             job,
         ),
-        TargetConfig::Http { dialect, .. } => match dialect.resolve() {
-            Ok(dialect) => job.runtime.block_on(http::run(&dialect, job)),
-            Err(e) => Measured::failure(0.0, e),
+        TargetConfig::Http { .. } => match &ready.dialect {
+            Some(dialect) => job.runtime.block_on(http::run(dialect, job)),
+            None => Measured::failure(0.0, "the HTTP target was not checked"),
         },
         TargetConfig::Command {
             command,

@@ -1,0 +1,396 @@
+//! HTTP dialects: what an HTTP backend's answers mean, so that every target's numbers mean the
+//! same thing. Pure: no network here (detection's requests live in `targets/http.rs`).
+//!
+//! The three servers the harness knows (`contract/peers/` holds recordings of the first two):
+//! - the **original** backend: `current_clip` is the clip being *started*; statuses
+//!   `downloading → processing → complete | error`; no worker count (one clip at a time);
+//! - the **optimized** backend: `current_clip` counts clips *finished*; statuses
+//!   `starting → analyzing → processing → complete | error`; `threads_used` in `/progress`;
+//! - **clipbench-engine serve**: either of the above (`--compat`), plus an exact `clipbench`
+//!   object in `/progress` (phase, clips finished, workers) that the harness reads instead.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Which server a target is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    Original,
+    Optimized,
+    Clipbench,
+}
+
+impl Flavor {
+    /// Parses a preset name.
+    pub fn from_preset(name: &str) -> Result<Flavor, String> {
+        match name {
+            "original" => Ok(Flavor::Original),
+            "optimized" => Ok(Flavor::Optimized),
+            "clipbench" => Ok(Flavor::Clipbench),
+            other => Err(format!(
+                "unknown HTTP preset {other:?}: use original, optimized or clipbench (or no preset to detect it)"
+            )),
+        }
+    }
+
+    /// The preset name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flavor::Original => "original",
+            Flavor::Optimized => "optimized",
+            Flavor::Clipbench => "clipbench",
+        }
+    }
+
+    /// Where a preset looks when no base URL is given: the ports its users run it on.
+    pub fn candidate_base_urls(self) -> &'static [&'static str] {
+        match self {
+            Flavor::Original => &["http://127.0.0.1:5000", "http://127.0.0.1:5001"],
+            Flavor::Optimized | Flavor::Clipbench => {
+                &["http://127.0.0.1:5001", "http://127.0.0.1:5000"]
+            }
+        }
+    }
+
+    /// What `current_clip` counts on this server.
+    pub fn clip_counter(self) -> ClipCounter {
+        match self {
+            Flavor::Original => ClipCounter::Started,
+            Flavor::Optimized | Flavor::Clipbench => ClipCounter::Finished,
+        }
+    }
+}
+
+/// The meaning of `/progress`'s `current_clip`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClipCounter {
+    /// N while clip N is being made (the original backend, one clip at a time).
+    Started,
+    /// The number of clips finished.
+    Finished,
+}
+
+/// A dialect with every field decided, and the evidence it was detected from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResolvedDialect {
+    /// `None`: a server that is none of the three (configured by hand).
+    pub flavor: Option<Flavor>,
+    /// For clipbench-engine serve: the backend it imitates.
+    pub compat: Option<Flavor>,
+    pub base_url: String,
+    pub generate_path: String,
+    pub progress_path: Option<String>,
+    pub health_path: Option<String>,
+    pub cleanup_path: Option<String>,
+    pub current_clip: ClipCounter,
+    pub body_template: String,
+    pub timeout_s: f64,
+    /// What the server answered during detection, one line per probe.
+    pub evidence: Vec<String>,
+}
+
+/// One `/progress` reading, normalised: for clipbench-engine the exact `clipbench` object is
+/// read instead of the compat fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reading {
+    pub at_s: f64,
+    pub status: String,
+    pub current_clip: u64,
+    pub workers: Option<u64>,
+}
+
+impl Reading {
+    /// Reads the fields the dialect gives meaning to.
+    pub fn parse(flavor: Option<Flavor>, progress: &Value, at_s: f64) -> Reading {
+        let extra = &progress["clipbench"];
+        if flavor == Some(Flavor::Clipbench) && extra.is_object() {
+            return Reading {
+                at_s,
+                status: extra["phase"].as_str().unwrap_or_default().to_owned(),
+                current_clip: extra["clips_finished"].as_u64().unwrap_or(0),
+                workers: extra["workers"].as_u64(),
+            };
+        }
+        Reading {
+            at_s,
+            status: progress["status"].as_str().unwrap_or_default().to_owned(),
+            current_clip: progress["current_clip"].as_u64().unwrap_or(0),
+            workers: progress["threads_used"].as_u64(),
+        }
+    }
+}
+
+/// Figures derived from one job's `/progress` readings, each with where it came from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Timings {
+    pub download_s: Option<f64>,
+    pub analysis_s: Option<f64>,
+    pub encode_s: Option<f64>,
+    pub phases_source: Option<String>,
+    pub time_to_first_clip_s: Option<f64>,
+    pub ttfc_source: Option<String>,
+    pub workers: Option<usize>,
+    pub workers_source: Option<String>,
+}
+
+const ACTIVE: [&str; 4] = ["starting", "downloading", "analyzing", "processing"];
+
+/// Phases, time to first clip and worker count of one job from its readings, under the
+/// dialect's meaning of each field. Readings before the first active status are ignored
+/// (`/progress` may still show the previous job).
+pub fn interpret(dialect: &ResolvedDialect, readings: &[Reading], wall_s: f64) -> Timings {
+    let mut timings = Timings::default();
+    if dialect.flavor == Some(Flavor::Original) {
+        timings.workers = Some(1);
+        timings.workers_source =
+            Some("the original backend makes one clip at a time (no worker count reported)".into());
+    }
+    let Some(first_active) = readings
+        .iter()
+        .position(|r| ACTIVE.contains(&r.status.as_str()))
+    else {
+        return timings;
+    };
+    let ours = &readings[first_active..];
+    let first = |test: &dyn Fn(&Reading) -> bool| ours.iter().find(|r| test(r)).map(|r| r.at_s);
+    let processing = |r: &Reading| r.status == "processing";
+    // Analysis starts when the download is over; encoding when the first clip is under way.
+    let (analysis_mark, encode_mark, phases_source) = if dialect.flavor == Some(Flavor::Original) {
+        (
+            first(&processing),
+            first(&|r| processing(r) && r.current_clip >= 1),
+            "progress statuses (original: downloading, processing; encoding from current_clip 1)",
+        )
+    } else {
+        (
+            first(&|r| r.status == "analyzing").or(first(&processing)),
+            first(&processing),
+            "progress statuses (analyzing, processing)",
+        )
+    };
+    timings.download_s = analysis_mark;
+    timings.analysis_s = analysis_mark.zip(encode_mark).map(|(a, e)| e - a);
+    timings.encode_s = encode_mark.map(|e| wall_s - e);
+    timings.phases_source = Some(format!("{phases_source}, polled"));
+
+    let counter = match dialect.flavor {
+        Some(Flavor::Clipbench) => ClipCounter::Finished,
+        _ => dialect.current_clip,
+    };
+    let (found, source) = match counter {
+        ClipCounter::Finished => (
+            ours.iter()
+                .position(|r| r.current_clip >= 1 && r.status != "starting"),
+            "progress: first reading with current_clip >= 1 (clips finished)",
+        ),
+        ClipCounter::Started => (
+            ours.iter().position(|r| {
+                (processing(r) && r.current_clip >= 2) || (r.status == "complete" && r.current_clip >= 1)
+            }),
+            "progress: first reading with clip 2 started or the job complete (current_clip counts clips started, one at a time)",
+        ),
+    };
+    if let Some(i) = found {
+        let gap = if i > 0 {
+            ours[i].at_s - ours[i - 1].at_s
+        } else {
+            ours[i].at_s
+        };
+        timings.time_to_first_clip_s = Some(ours[i].at_s);
+        timings.ttfc_source = Some(format!("{source}; at most {gap:.2} s late"));
+    }
+    if dialect.flavor != Some(Flavor::Original) {
+        if let Some(workers) = ours
+            .iter()
+            .filter_map(|r| r.workers)
+            .filter(|w| *w > 0)
+            .max()
+        {
+            timings.workers = Some(workers as usize);
+            timings.workers_source = Some(match dialect.flavor {
+                Some(Flavor::Clipbench) => "progress clipbench.workers".into(),
+                _ => "progress threads_used".into(),
+            });
+        }
+    }
+    timings
+}
+
+/// Decides a server's flavor from what it answered (pure; the requests are made elsewhere).
+/// `health`: the JSON of `GET /health` when it answered 2xx; `progress`: the JSON of
+/// `GET /progress` when it answered 2xx.
+pub fn classify(
+    health: Option<&Value>,
+    progress: Option<&Value>,
+) -> (Option<Flavor>, Option<Flavor>) {
+    if let Some(health) = health {
+        if health["engine"] == "clipbench-engine" {
+            let compat = health["compat"]
+                .as_str()
+                .and_then(|c| Flavor::from_preset(c).ok());
+            return (Some(Flavor::Clipbench), compat);
+        }
+    }
+    let progress_has = |key: &str| progress.is_some_and(|p| p.get(key).is_some());
+    if progress_has("clipbench") {
+        return (Some(Flavor::Clipbench), None);
+    }
+    if health.is_some() || progress_has("threads_used") {
+        return (Some(Flavor::Optimized), None);
+    }
+    if progress_has("current_clip") {
+        return (Some(Flavor::Original), None);
+    }
+    (None, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dialect(flavor: Option<Flavor>) -> ResolvedDialect {
+        ResolvedDialect {
+            flavor,
+            compat: None,
+            base_url: "http://127.0.0.1:5000".into(),
+            generate_path: "/generate_shorts".into(),
+            progress_path: Some("/progress".into()),
+            health_path: None,
+            cleanup_path: None,
+            current_clip: flavor.map_or(ClipCounter::Finished, Flavor::clip_counter),
+            body_template: r#"{"url": "{url}"}"#.into(),
+            timeout_s: 60.0,
+            evidence: Vec::new(),
+        }
+    }
+
+    /// A recording from `contract/peers/`: its trace as readings, its wall time and response.
+    fn recording(name: &str, flavor: Flavor) -> (Vec<Reading>, f64, Value) {
+        let path = format!("{}/../contract/peers/{name}", env!("CARGO_MANIFEST_DIR"));
+        let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let readings = doc["progress_trace"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| Reading::parse(Some(flavor), &r["p"], r["t"].as_f64().unwrap()))
+            .collect();
+        (
+            readings,
+            doc["wall_s"].as_f64().unwrap(),
+            doc["response"].clone(),
+        )
+    }
+
+    fn close(a: Option<f64>, b: f64) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-9)
+    }
+
+    #[test]
+    fn the_original_backends_recording() {
+        let (readings, wall, response) = recording("original-generate.json", Flavor::Original);
+        assert_eq!(response["clip_details"].as_array().unwrap().len(), 2);
+        let t = interpret(&dialect(Some(Flavor::Original)), &readings, wall);
+        // current_clip = 1 arrives at 1.13 s when clip 1 *starts*; clip 2 starts at 7.67 s.
+        assert!(close(t.time_to_first_clip_s, 7.67), "{t:?}");
+        assert!(close(t.download_s, 0.92), "{t:?}");
+        assert!(close(t.analysis_s, 1.13 - 0.92), "{t:?}");
+        assert!(close(t.encode_s, 13.08 - 1.13), "{t:?}");
+        assert_eq!(t.workers, Some(1));
+        assert!(t.ttfc_source.unwrap().contains("started"));
+    }
+
+    #[test]
+    fn the_optimized_backends_recording() {
+        let (readings, wall, response) = recording("optimized-generate.json", Flavor::Optimized);
+        assert_eq!(response["clip_details"].as_array().unwrap().len(), 3);
+        let t = interpret(&dialect(Some(Flavor::Optimized)), &readings, wall);
+        assert!(close(t.time_to_first_clip_s, 6.27), "{t:?}");
+        assert!(close(t.download_s, 0.93), "{t:?}");
+        assert!(close(t.analysis_s, 1.15 - 0.93), "{t:?}");
+        assert!(close(t.encode_s, 11.3 - 1.15), "{t:?}");
+        assert_eq!(t.workers, Some(1));
+        assert_eq!(t.workers_source.as_deref(), Some("progress threads_used"));
+    }
+
+    #[test]
+    fn the_same_trace_read_with_the_wrong_meaning_is_wrong() {
+        // What the harness did before dialects: the original's trace read as "clips finished".
+        let (readings, wall, _) = recording("original-generate.json", Flavor::Original);
+        let t = interpret(&dialect(None), &readings, wall);
+        assert!(close(t.time_to_first_clip_s, 1.13), "{t:?}");
+    }
+
+    #[test]
+    fn clipbench_extras_win_over_the_compat_fields() {
+        let progress = serde_json::json!({
+            "status": "processing", "current_clip": 3,
+            "clipbench": {"phase": "processing", "clips_finished": 1, "workers": 2}
+        });
+        let r = Reading::parse(Some(Flavor::Clipbench), &progress, 2.0);
+        assert_eq!((r.current_clip, r.workers), (1, Some(2)));
+        let r = Reading::parse(Some(Flavor::Original), &progress, 2.0);
+        assert_eq!(r.current_clip, 3);
+    }
+
+    #[test]
+    fn classification_from_health_and_progress() {
+        let doc = |name: &str| -> Value {
+            let path = format!("{}/../contract/peers/{name}", env!("CARGO_MANIFEST_DIR"));
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        };
+        let original = doc("original-generate.json")["progress_after"].clone();
+        let optimized = doc("optimized-generate.json")["progress_after"].clone();
+        let health = serde_json::json!({"status": "ok", "version": "4.5-cleanup"});
+        assert_eq!(
+            classify(None, Some(&original)),
+            (Some(Flavor::Original), None)
+        );
+        assert_eq!(
+            classify(Some(&health), Some(&optimized)),
+            (Some(Flavor::Optimized), None)
+        );
+        let ours =
+            serde_json::json!({"status": "ok", "engine": "clipbench-engine", "compat": "original"});
+        assert_eq!(
+            classify(Some(&ours), Some(&original)),
+            (Some(Flavor::Clipbench), Some(Flavor::Original))
+        );
+        assert_eq!(classify(None, None), (None, None));
+    }
+
+    #[test]
+    fn readings_of_the_previous_job_are_ignored() {
+        let r = |at_s: f64, status: &str, current_clip: u64| Reading {
+            at_s,
+            status: status.into(),
+            current_clip,
+            workers: None,
+        };
+        let readings = [
+            r(0.1, "complete", 24),
+            r(0.2, "starting", 0),
+            r(1.0, "analyzing", 0),
+            r(1.5, "processing", 0),
+            r(4.0, "processing", 1),
+            r(9.0, "complete", 3),
+        ];
+        let t = interpret(&dialect(Some(Flavor::Optimized)), &readings, 9.5);
+        assert_eq!(
+            (
+                t.download_s,
+                t.analysis_s,
+                t.encode_s,
+                t.time_to_first_clip_s
+            ),
+            (Some(1.0), Some(0.5), Some(8.0), Some(4.0))
+        );
+        let stale = interpret(
+            &dialect(Some(Flavor::Optimized)),
+            &[r(0.1, "complete", 3)],
+            1.0,
+        );
+        assert_eq!(stale.time_to_first_clip_s, None);
+    }
+}
