@@ -226,8 +226,8 @@ pub fn classify(
     progress: Option<&Value>,
 ) -> (Option<Flavor>, Option<Flavor>) {
     if let Some(health) = health {
-        if health["engine"] == "clipbench-engine" {
-            let compat = health["compat"]
+        if health["clipbench"]["engine"] == "clipbench-engine" {
+            let compat = health["clipbench"]["compat"]
                 .as_str()
                 .and_then(|c| Flavor::from_preset(c).ok());
             return (Some(Flavor::Clipbench), compat);

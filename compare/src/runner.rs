@@ -360,6 +360,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_rate_is_derived_from_a_failed_or_invalid_run() {
+        let target = TargetConfig::from_spec("engine:serial").unwrap().unwrap();
+        let media = MediaInfo {
+            duration: 60.0,
+            ..Default::default()
+        };
+        let monitored = clipbench_engine::monitor::MonitorSummary::default();
+        let rate = |m: &Measured| {
+            record(&target, "s", &media, 1, 0, String::new(), m, &monitored).realtime_factor
+        };
+        let ok = Measured {
+            wall_s: 2.0,
+            clips: 2,
+            clips_valid: 2,
+            ..Default::default()
+        };
+        assert_eq!(rate(&ok), Some(30.0));
+        let invalid = Measured {
+            clips_valid: 1,
+            ..ok.clone()
+        };
+        assert_eq!(rate(&invalid), None);
+        assert_eq!(rate(&Measured::failure(0.003, "answered 500")), None);
+    }
+
+    #[test]
     fn schedule_interleaves_every_pair_each_round() {
         let order = schedule(3, 2, 4, 9);
         assert_eq!(order.len(), 24);

@@ -57,11 +57,16 @@ impl Bench {
     }
 }
 
-/// The engine's HTTP server on an ephemeral port, kept alive by the returned runtime.
-fn engine_server(workdir: &Path) -> (tokio::runtime::Runtime, String) {
+/// The engine's HTTP server on an ephemeral port in the dialect of `compat`, kept alive by
+/// the returned runtime.
+fn engine_server(
+    workdir: &Path,
+    compat: clipbench_engine::server::Compat,
+) -> (tokio::runtime::Runtime, String) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut config = clipbench_engine::server::ServerConfig::new(workdir);
     config.plan.policy = "fixed:1:2:2".parse().unwrap();
+    config.compat = compat;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
@@ -103,7 +108,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-fn config_with_server(base: &str) -> String {
+/// Two HTTP targets found by detection alone (`optimized_base` and `original_base` are our
+/// server in each compat mode), one whose preset names another server than the one there, and
+/// one that is down.
+fn config_with_servers(optimized_base: &str, original_base: &str) -> String {
     format!(
         r#"
 [run]
@@ -128,8 +136,18 @@ policy = "fixed:1:2:2"
 [[target]]
 name = "served"
 kind = "http"
-preset = "optimized"
-base_url = "{base}"
+base_url = "{optimized_base}"
+
+[[target]]
+name = "served-original"
+kind = "http"
+base_url = "{original_base}"
+
+[[target]]
+name = "wrong"
+kind = "http"
+preset = "original"
+base_url = "{optimized_base}"
 
 [[target]]
 name = "down"
@@ -143,8 +161,10 @@ base_url = "http://127.0.0.1:1"
 #[test]
 fn a_full_run_writes_agreeing_reports_and_check_gates() {
     let bench = Bench::new();
-    let (_server, base) = engine_server(&bench.path("serve"));
-    let config = bench.config(&config_with_server(&base));
+    use clipbench_engine::server::Compat;
+    let (_server, base) = engine_server(&bench.path("serve"), Compat::Optimized);
+    let (_other, original_base) = engine_server(&bench.path("serve-original"), Compat::Original);
+    let config = bench.config(&config_with_servers(&base, &original_base));
     let out = bench.clipbench(&[
         "run",
         "--config",
@@ -157,14 +177,20 @@ fn a_full_run_writes_agreeing_reports_and_check_gates() {
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
     assert!(stderr.contains("skipped down"), "{stderr}");
     assert!(
+        stderr.contains("skipped wrong")
+            && stderr
+                .contains("is clipbench-engine serve (compat optimized), not the original backend"),
+        "{stderr}"
+    );
+    assert!(
         stdout.contains("times faster than serial") || stdout.contains("times slower than serial"),
         "{stdout}"
     );
     let dir = bench.latest();
 
-    // runs.csv: targets × samples × runs rows (the down target is skipped), all ok.
+    // runs.csv: targets × samples × runs rows (the wrong and down targets are skipped), all ok.
     let runs = csv_rows(&dir.join("runs.csv"));
-    assert_eq!(runs.len(), 3 * 3);
+    assert_eq!(runs.len(), 4 * 3);
     assert!(column(&dir.join("runs.csv"), "status")
         .iter()
         .all(|s| s == "ok"));
@@ -178,8 +204,40 @@ fn a_full_run_writes_agreeing_reports_and_check_gates() {
         .map(|e| e.to_string())
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(results["runs"].as_array().unwrap().len(), 9);
-    assert_eq!(results["skipped"][0]["target"], "down");
+    assert_eq!(results["runs"].as_array().unwrap().len(), 12);
+    let skipped: Vec<&str> = results["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(skipped, ["wrong", "down"]);
+    // What detection found, and where each HTTP figure came from.
+    let dialects = results["dialects"].as_array().unwrap();
+    assert_eq!(dialects.len(), 2);
+    for (dialect, compat) in dialects.iter().zip(["optimized", "original"]) {
+        assert_eq!(dialect["flavor"], "clipbench", "{dialect}");
+        assert_eq!(dialect["compat"], compat, "{dialect}");
+        assert_eq!(dialect["generate_path"], "/generate_shorts", "{dialect}");
+        assert_eq!(dialect["cleanup_path"], "/cleanup", "{dialect}");
+    }
+    for run in results["runs"].as_array().unwrap() {
+        if run["kind"] == "http" {
+            assert!(run["time_to_first_clip_s"].as_f64().unwrap() > 0.0, "{run}");
+            assert!(
+                run["ttfc_source"]
+                    .as_str()
+                    .unwrap()
+                    .contains("clips finished"),
+                "{run}"
+            );
+            assert_eq!(run["workers_source"], "progress clipbench.workers", "{run}");
+            assert!(run["workers"].as_u64().unwrap() >= 1, "{run}");
+        } else {
+            assert!(run["ttfc_source"].is_null(), "{run}");
+        }
+        assert!(run["realtime_factor"].as_f64().unwrap() > 0.0, "{run}");
+    }
     assert!(results["machine"]["ffmpeg_version"]
         .as_str()
         .unwrap()
@@ -187,7 +245,7 @@ fn a_full_run_writes_agreeing_reports_and_check_gates() {
 
     let summary_targets = column(&dir.join("summary.csv"), "target");
     let summary_medians = column(&dir.join("summary.csv"), "wall_median_s");
-    assert_eq!(summary_targets.len(), 3);
+    assert_eq!(summary_targets.len(), 4);
     let run_targets = column(&dir.join("runs.csv"), "target");
     let run_walls = column(&dir.join("runs.csv"), "wall_s");
     let markdown = std::fs::read_to_string(dir.join("summary.md")).unwrap();
@@ -225,6 +283,14 @@ fn a_full_run_writes_agreeing_reports_and_check_gates() {
                 > 1000
         );
     }
+
+    assert!(
+        markdown.contains(
+            "- served-original: clipbench-engine serve (compat original) at http://127.0.0.1:"
+        ),
+        "{markdown}"
+    );
+    assert!(html.contains("<h2>Where the figures come from</h2>"));
 
     // `report` re-renders the same files from results.json.
     let before = std::fs::read_to_string(dir.join("summary.md")).unwrap();

@@ -29,6 +29,9 @@ pub enum EngineError {
     /// A URL could not be downloaded.
     #[error("cannot download {url}: {detail}")]
     Download { url: String, detail: String },
+    /// The URL's server refused it (a 4xx answer): the URL is wrong, gone or not public.
+    #[error("cannot download {url}: its server answered {status}: check the URL")]
+    UrlRefused { url: String, status: String },
     /// A URL that points at a web page, not at a media file, and yt-dlp is not installed.
     #[error("{url} is a web page ({content_type}), not a media file: install yt-dlp (`pip install yt-dlp`) to fetch videos from pages, or pass a direct media URL")]
     PageNeedsYtDlp { url: String, content_type: String },

@@ -103,6 +103,12 @@ pub async fn download(
         .await
         .map_err(|e| fail(describe(&e)))?;
     let status = response.status();
+    if status.is_client_error() {
+        return Err(EngineError::UrlRefused {
+            url: url.to_string(),
+            status: status.to_string(),
+        });
+    }
     if !status.is_success() {
         return Err(fail(format!("the server answered {status}")));
     }

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use clipbench_engine::server::Compat;
 use clipbench_engine::{EngineError, PlanOptions, Policy, Profile, Strategy, ThreadSetting};
 
 #[derive(Parser)]
@@ -88,6 +89,10 @@ enum Command {
         /// Encode each moment once (see `run --reuse-overlaps`).
         #[arg(long)]
         reuse_overlaps: bool,
+        /// The backend to stand in for where the two disagree: `original` (current_clip = clip
+        /// started, errors in `error`, its answer's shape and plan) or `optimized`.
+        #[arg(long, default_value = "optimized")]
+        compat: Compat,
     },
 }
 
@@ -95,9 +100,10 @@ enum Command {
 #[derive(Args, Clone)]
 struct PlanArgs {
     /// Clip policy: fixed (30 s every 25 s, last clip >= 25 s), fixed:MIN_LAST (e.g. fixed:15),
-    /// fixed:MIN_LAST:LEN:STEP, or adaptive.
-    #[arg(long, default_value = "fixed:15")]
-    policy: Policy,
+    /// fixed:MIN_LAST:LEN:STEP, or adaptive. Default: fixed:15 (the optimized backend's plan;
+    /// `serve --compat original`: fixed, the original backend's).
+    #[arg(long)]
+    policy: Option<Policy>,
     /// Most clips to plan.
     #[arg(long, default_value_t = 100)]
     max_clips: usize,
@@ -107,9 +113,10 @@ struct PlanArgs {
 }
 
 impl PlanArgs {
-    fn options(&self) -> PlanOptions {
+    /// The plan options, with `default` as the policy when none was given.
+    fn options(&self, default: Policy) -> PlanOptions {
         PlanOptions {
-            policy: self.policy,
+            policy: self.policy.unwrap_or(default),
             max_clips: self.max_clips,
             high_priority_clips: self.priority_clips,
         }
@@ -186,7 +193,9 @@ fn main() -> ExitCode {
             keyframes,
             json,
         } => cli::commands::probe(&file, keyframes, json),
-        Command::Plan { file, plan, json } => cli::commands::plan(&file, &plan.options(), json),
+        Command::Plan { file, plan, json } => {
+            cli::commands::plan(&file, &plan.options(Policy::OPTIMIZED), json)
+        }
         Command::Run {
             input,
             output,
@@ -196,7 +205,7 @@ fn main() -> ExitCode {
             resume,
         } => {
             let mut options = clipbench_engine::RunOptions::new(output);
-            options.plan = plan.options();
+            options.plan = plan.options(Policy::OPTIMIZED);
             options.resume = resume;
             match encode.apply(&mut options) {
                 Ok(()) => cli::commands::run(&input, &options, json.as_deref()),
@@ -213,11 +222,16 @@ fn main() -> ExitCode {
             max_queue,
             cors_origins,
             reuse_overlaps,
+            compat,
         } => {
             let mut config = clipbench_engine::server::ServerConfig::new(workdir);
+            config.compat = compat;
             config.strategy = strategy;
             config.profile = profile;
-            config.plan = plan.options();
+            config.plan = plan.options(match compat {
+                Compat::Original => Policy::ORIGINAL,
+                Compat::Optimized => Policy::OPTIMIZED,
+            });
             config.max_queue = max_queue;
             config.cors_origins = cors_origins;
             config.reuse_overlaps = reuse_overlaps;

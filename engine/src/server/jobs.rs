@@ -1,9 +1,11 @@
 //! `POST /generate_shorts[_optimized]` and `POST /cleanup`: admission into the bounded queue,
-//! one job at a time, and the job itself (download → analyze → process).
+//! one job at a time, the job itself (download → analyze → process → publish), and its answer
+//! in the backend's shape with no server path in it.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
@@ -11,11 +13,16 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::responses::{error, success_body};
+use reqwest::Url;
+
+use super::progress::{Compat, Phase};
+use super::responses::{error, job_body, run_extras, scrub, scrub_text, JobSummary, Published};
 use super::{AppState, ProgressState};
 use crate::error::EngineError;
 use crate::execute::CancelToken;
-use crate::fetch::{download, Input};
+use crate::fetch::{download, file_name_for, Input};
+use crate::probe::MediaInfo;
+use crate::report::RunReport;
 use crate::run::RunOptions;
 
 /// A parsed job request.
@@ -79,6 +86,7 @@ impl From<EngineError> for JobError {
             }
             EngineError::Download { .. } => StatusCode::BAD_GATEWAY,
             EngineError::FileMissing(_)
+            | EngineError::UrlRefused { .. }
             | EngineError::NotMedia { .. }
             | EngineError::NoVideoStream(_)
             | EngineError::ZeroDuration(_)
@@ -87,10 +95,12 @@ impl From<EngineError> for JobError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        JobError {
-            status,
-            message: e.to_string(),
-        }
+        // A file-system error names a server folder: the client gets what failed, not where.
+        let message = match &e {
+            EngineError::Io { action, cause, .. } => format!("the server {action}: {cause}"),
+            _ => e.to_string(),
+        };
+        JobError { status, message }
     }
 }
 
@@ -126,12 +136,17 @@ pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Reques
         return response;
     }
     let id = state.next_job.fetch_add(1, Ordering::SeqCst);
+    let admitted = Admitted {
+        id,
+        epoch: state.cleanups.load(Ordering::SeqCst),
+        received: Instant::now(),
+    };
     // The job runs in its own task: a client that disconnects does not stop it.
     let task_state = state.clone();
     let handle = tokio::spawn(async move {
         let result = {
             let _slot = task_state.job_slot.lock().await;
-            run_job(&task_state, id, job).await
+            run_job(&task_state, &admitted, job).await
         };
         task_state.jobs_in_system.fetch_sub(1, Ordering::SeqCst);
         result
@@ -146,17 +161,80 @@ pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Reques
     }
 }
 
+/// A request let into the queue.
+struct Admitted {
+    id: u64,
+    /// The number of cleanups before it: a cleanup since then cancels it.
+    epoch: u64,
+    received: Instant,
+}
+
+impl Admitted {
+    fn cleaned_up(&self, state: &AppState) -> bool {
+        state.cleanups.load(Ordering::SeqCst) != self.epoch
+    }
+}
+
 fn set_progress(state: &AppState, update: impl FnOnce(&mut ProgressState)) {
     update(&mut state.progress.lock().unwrap_or_else(|e| e.into_inner()));
 }
 
-async fn run_job(state: &Arc<AppState>, id: u64, job: JobRequest) -> Result<Value, JobError> {
+/// The video's name: the URL's file name without its extension, safe as a file name part.
+fn title_for(url: &Url) -> String {
+    let name = file_name_for(url);
+    let stem = name
+        .rsplit_once('.')
+        .map_or(name.as_str(), |(stem, _)| stem);
+    let safe: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    if safe.is_empty() {
+        "video".into()
+    } else {
+        safe
+    }
+}
+
+async fn run_job(
+    state: &Arc<AppState>,
+    admitted: &Admitted,
+    job: JobRequest,
+) -> Result<Value, JobError> {
+    let id = admitted.id;
+    if admitted.cleaned_up(state) {
+        tracing::info!(job = id, "cancelled by cleanup before it started");
+        return Ok(cleaned_body(state, admitted, &job, None));
+    }
     set_progress(state, ProgressState::start);
-    let result = process(state, id, &job).await;
+    let mut replacements = vec![(state.config.workdir.display().to_string(), String::new())];
+    if let Ok(real) = state.config.workdir.canonicalize() {
+        replacements.insert(0, (real.display().to_string(), String::new()));
+    }
+    let result = process(state, admitted, &job, &mut replacements).await;
+    let result = match result {
+        Ok(mut body) => {
+            scrub(&mut body, &replacements);
+            Ok(body)
+        }
+        Err(mut e) => {
+            e.message = scrub_text(&e.message, &replacements);
+            Err(e)
+        }
+    };
     match &result {
         Ok(_) => {
             tracing::info!(job = id, "complete");
-            set_progress(state, |p| p.set("complete", "Processing complete", 100.0));
+            set_progress(state, |p| {
+                p.set(Phase::Complete, "Processing complete", 100.0)
+            });
         }
         Err(e) => {
             tracing::warn!(job = id, status = %e.status, "failed: {}", e.message);
@@ -166,8 +244,36 @@ async fn run_job(state: &Arc<AppState>, id: u64, job: JobRequest) -> Result<Valu
     result
 }
 
-async fn process(state: &Arc<AppState>, id: u64, job: &JobRequest) -> Result<Value, JobError> {
-    let config = &state.config;
+/// The answer of a job that a cleanup cancelled: success, no clips (as the optimized backend),
+/// and under `clipbench` how far the engine got before it was stopped.
+fn cleaned_body(
+    state: &AppState,
+    admitted: &Admitted,
+    job: &JobRequest,
+    report: Option<&RunReport>,
+) -> Value {
+    let title = Url::parse(&job.url).map_or("video".into(), |u| title_for(&u));
+    job_body(&JobSummary {
+        compat: state.config.compat,
+        title: &title,
+        media: report.map_or(&MediaInfo::default(), |r| &r.input),
+        clips: &[],
+        total_time: admitted.received.elapsed().as_secs_f64(),
+        extra: json!({
+            "cancelled_by_cleanup": true,
+            "clips_planned": report.map_or(0, |r| r.plan.len()),
+            "clips_done": report.map_or(0, |r| r.metrics.clips_done),
+        }),
+    })
+}
+
+async fn process(
+    state: &Arc<AppState>,
+    admitted: &Admitted,
+    job: &JobRequest,
+    replacements: &mut Vec<(String, String)>,
+) -> Result<Value, JobError> {
+    let (config, id) = (&state.config, admitted.id);
     let url = match Input::parse(&job.url)? {
         Input::Url(url) => url,
         Input::Path(_) => {
@@ -178,7 +284,6 @@ async fn process(state: &Arc<AppState>, id: u64, job: &JobRequest) -> Result<Val
         }
     };
     tracing::info!(job = id, %url, "downloading");
-    set_progress(state, |p| p.set("downloading", "Downloading video", 0.0));
     let download_dir = config.downloads().join(format!("job-{id}"));
     let progress_state = state.clone();
     let downloaded = download(
@@ -188,8 +293,10 @@ async fn process(state: &Arc<AppState>, id: u64, job: &JobRequest) -> Result<Val
         move |bytes, total| set_progress(&progress_state, |p| p.downloading(bytes, total)),
     )
     .await?;
+    // Messages about the downloaded file name the URL the client sent.
+    replacements.insert(0, (downloaded.path.display().to_string(), url.to_string()));
     tracing::info!(job = id, bytes = downloaded.bytes, "analyzing");
-    set_progress(state, |p| p.set("analyzing", "Analyzing video", 10.0));
+    set_progress(state, |p| p.set(Phase::Analyzing, "Analyzing video", 10.0));
     let folder = job
         .output_dir
         .clone()
@@ -202,13 +309,21 @@ async fn process(state: &Arc<AppState>, id: u64, job: &JobRequest) -> Result<Val
     options.tools = config.tools.clone();
     let event_state = state.clone();
     let input = downloaded.path.clone();
+    let cancel = CancelToken::new();
+    *state.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
     let report = tokio::task::spawn_blocking(move || {
-        crate::run::run(&input, &options, &CancelToken::new(), &|event| {
+        crate::run::run(&input, &options, &cancel, &|event| {
             set_progress(&event_state, |p| p.on_event(&event.event))
         })
     })
-    .await
-    .map_err(|e| JobError {
+    .await;
+    *state.running.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    if admitted.cleaned_up(state) {
+        tracing::info!(job = id, "cancelled by cleanup");
+        let report = report.as_ref().ok().and_then(|r| r.as_ref().ok());
+        return Ok(cleaned_body(state, admitted, job, report));
+    }
+    let report = report.map_err(|e| JobError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         message: format!("the engine crashed: {e}"),
     })??;
@@ -222,17 +337,70 @@ async fn process(state: &Arc<AppState>, id: u64, job: &JobRequest) -> Result<Val
             message: format!("no clip could be made: {reason}"),
         });
     }
-    Ok(success_body(&report, &config.outputs(), &url))
+    let title = title_for(&url);
+    let tag = folder.to_string_lossy().replace(['/', '\\'], "-");
+    let clips = publish(
+        &report,
+        &config.outputs(),
+        &format!("{title}_{tag}"),
+        config.compat,
+    )?;
+    Ok(job_body(&JobSummary {
+        compat: config.compat,
+        title: &title,
+        media: &report.input,
+        clips: &clips,
+        total_time: admitted.received.elapsed().as_secs_f64(),
+        extra: run_extras(&report),
+    }))
 }
 
-/// `POST /cleanup`: removes downloads and outputs and resets progress; 409 while a job runs.
-pub async fn cleanup(State(state): State<Arc<AppState>>) -> Response {
-    let Ok(_slot) = state.job_slot.try_lock() else {
-        return busy();
-    };
-    if state.jobs_in_system.load(Ordering::SeqCst) > 0 {
-        return busy();
+/// Gives every written clip a bare file name in the outputs folder (a hard link to the clip in
+/// the job's folder, replacing an older one of that name), so `GET /<filename>` serves it as
+/// the backends do: `STEM_clip_001.mp4`, and `STEM_clip_001_25s.mp4` for the original.
+fn publish(
+    report: &RunReport,
+    outputs: &Path,
+    stem: &str,
+    compat: Compat,
+) -> Result<Vec<Published>, JobError> {
+    let mut published = Vec::new();
+    for outcome in report.clips.iter().filter(|c| c.status.is_written()) {
+        let Some(path) = &outcome.path else { continue };
+        let number = outcome.clip.number;
+        let filename = match compat {
+            Compat::Original => {
+                format!("{stem}_clip_{number:03}_{}s.mp4", outcome.clip.start as u64)
+            }
+            Compat::Optimized => format!("{stem}_clip_{number:03}.mp4"),
+        };
+        let link = outputs.join(&filename);
+        let _ = std::fs::remove_file(&link);
+        std::fs::hard_link(path, &link)
+            .map_err(|e| EngineError::io("cannot publish a clip", &link, e))?;
+        published.push(Published {
+            clip: outcome.clip,
+            filename,
+            bytes: outcome.bytes,
+        });
     }
+    Ok(published)
+}
+
+/// `POST /cleanup`: cancels the running job and the queued ones (they answer with no clips, as
+/// the optimized backend's job does), then removes downloads and outputs and resets progress.
+pub async fn cleanup(State(state): State<Arc<AppState>>) -> Response {
+    state.cleanups.fetch_add(1, Ordering::SeqCst);
+    if let Some(running) = state
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
+        running.cancel();
+    }
+    // Queued jobs take the slot first (the lock is fair) and end at once, seeing the cleanup.
+    let _slot = state.job_slot.lock().await;
     let mut removed = 0usize;
     for dir in [state.config.downloads(), state.config.outputs()] {
         removed += count_files(&dir);
@@ -240,20 +408,18 @@ pub async fn cleanup(State(state): State<Arc<AppState>>) -> Response {
         if let Err(e) = tokio::fs::create_dir_all(&dir).await {
             return error(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("cannot recreate {}: {e}", dir.display()),
+                format!("cannot recreate the server's work folders: {e}"),
             );
         }
     }
     set_progress(&state, |p| *p = ProgressState::idle());
     tracing::info!(removed, "cleanup");
-    Json(json!({"success": true, "message": format!("Removed {removed} files")})).into_response()
-}
-
-fn busy() -> Response {
-    error(
-        StatusCode::CONFLICT,
-        "a job is running or queued: clean up after it ends".to_owned(),
-    )
+    Json(json!({
+        "message": "All data cleaned up successfully.",
+        "success": true,
+        "clipbench": {"files_removed": removed},
+    }))
+    .into_response()
 }
 
 fn count_files(dir: &Path) -> usize {

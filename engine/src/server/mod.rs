@@ -25,10 +25,11 @@ use tracing::Level;
 
 use crate::allocate::Strategy;
 use crate::encode::Profile;
+use crate::execute::CancelToken;
 use crate::plan::PlanOptions;
 use crate::tools::Tools;
 
-pub use progress::ProgressState;
+pub use progress::{Compat, ProgressState};
 
 /// How the server runs jobs.
 #[derive(Debug, Clone)]
@@ -40,6 +41,8 @@ pub struct ServerConfig {
     pub plan: PlanOptions,
     /// Encode each moment once (`--reuse-overlaps`).
     pub reuse_overlaps: bool,
+    /// The backend whose dialect is spoken where the two disagree.
+    pub compat: Compat,
     /// Requests that may wait behind the running job; more get 429.
     pub max_queue: usize,
     /// Allowed CORS origins; empty allows any origin.
@@ -51,8 +54,8 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// Defaults: `auto` strategy, `optimized` profile, fixed 30/25 plan with a 15 s last clip,
-    /// a queue of 4, any CORS origin, 64 KiB bodies.
+    /// Defaults: the optimized backend's dialect, `auto` strategy, `optimized` profile, fixed
+    /// 30/25 plan with a 15 s last clip, a queue of 4, any CORS origin, 64 KiB bodies.
     pub fn new(workdir: impl Into<PathBuf>) -> Self {
         ServerConfig {
             workdir: workdir.into(),
@@ -63,6 +66,7 @@ impl ServerConfig {
                 ..Default::default()
             },
             reuse_overlaps: false,
+            compat: Compat::Optimized,
             max_queue: 4,
             cors_origins: Vec::new(),
             max_body_bytes: 64 * 1024,
@@ -89,6 +93,10 @@ pub struct AppState {
     job_slot: tokio::sync::Mutex<()>,
     /// Jobs running or waiting.
     jobs_in_system: AtomicUsize,
+    /// The running job's cancel token, for `/cleanup`.
+    running: Mutex<Option<CancelToken>>,
+    /// Cleanups so far: a job admitted before the latest one is cancelled.
+    cleanups: AtomicU64,
     next_job: AtomicU64,
 }
 
@@ -99,6 +107,8 @@ impl AppState {
             progress: Mutex::new(ProgressState::idle()),
             job_slot: tokio::sync::Mutex::new(()),
             jobs_in_system: AtomicUsize::new(0),
+            running: Mutex::new(None),
+            cleanups: AtomicU64::new(0),
             next_job: AtomicU64::new(1),
         })
     }

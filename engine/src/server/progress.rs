@@ -1,34 +1,75 @@
-//! The `/progress` state: one per server, describing the running job, fed by engine events.
+//! The `/progress` state: one per server, describing the running job, fed by engine events,
+//! and shown in the dialect of the backend the server stands in for ([`Compat`]).
+//!
+//! The real backends disagree on two things (`contract/peers/`): `current_clip` is the clip
+//! being *started* on the original and the number of clips *finished* on the optimized, and an
+//! error's text goes to `error` on the original and to `message` on the optimized. Both send
+//! integers. The exact figures are always in the extra `clipbench` object.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
 use axum::Json;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
 
 use super::AppState;
 use crate::execute::Event;
 
-/// Progress fields of both existing backends.
-#[derive(Debug, Clone, Serialize)]
+/// The backend whose dialect the server speaks where the two disagree.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compat {
+    /// The original backend (`current_clip` = clip started, errors in `error`).
+    Original,
+    /// The optimized backend (`current_clip` = clips finished, errors in `message`).
+    #[default]
+    Optimized,
+}
+
+impl std::str::FromStr for Compat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "original" => Ok(Compat::Original),
+            "optimized" => Ok(Compat::Optimized),
+            other => Err(format!(
+                "unknown compat {other:?}: use original or optimized"
+            )),
+        }
+    }
+}
+
+/// Where the job is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Idle,
+    Downloading,
+    Analyzing,
+    Processing,
+    Complete,
+    Error,
+}
+
+/// The running (or last) job's progress.
+#[derive(Debug, Clone)]
 pub struct ProgressState {
-    /// idle, starting, downloading, analyzing, processing, complete or error.
-    pub status: &'static str,
-    pub message: String,
+    pub phase: Phase,
     /// 0–100.
-    pub progress: f64,
+    pub percent: f64,
+    /// What is happening, in our words (`clipbench.detail`).
+    pub detail: String,
     pub error: Option<String>,
     pub total_clips: usize,
-    /// Clips finished so far.
-    pub current_clip: usize,
-    pub threads_used: usize,
-    /// Seconds, from the measured clip times.
-    pub estimated_time_remaining: f64,
-    pub elapsed_time: f64,
-    #[serde(skip)]
+    pub clips_started: usize,
+    pub clips_finished: usize,
+    pub workers: usize,
     started: Option<Instant>,
-    #[serde(skip)]
+    /// Elapsed seconds, frozen when the job ends.
+    ended_s: Option<f64>,
     clip_seconds: Vec<f64>,
 }
 
@@ -38,33 +79,35 @@ const BEFORE_ENCODING: f64 = 15.0;
 impl ProgressState {
     pub fn idle() -> Self {
         ProgressState {
-            status: "idle",
-            message: "Ready".into(),
-            progress: 0.0,
+            phase: Phase::Idle,
+            percent: 0.0,
+            detail: String::new(),
             error: None,
             total_clips: 0,
-            current_clip: 0,
-            threads_used: 0,
-            estimated_time_remaining: 0.0,
-            elapsed_time: 0.0,
+            clips_started: 0,
+            clips_finished: 0,
+            workers: 0,
             started: None,
+            ended_s: None,
             clip_seconds: Vec::new(),
         }
     }
 
-    /// A new job begins.
+    /// A new job begins (its download comes first).
     pub fn start(&mut self) {
         *self = ProgressState::idle();
-        self.status = "starting";
-        self.message = "Starting".into();
+        self.phase = Phase::Downloading;
+        self.detail = "Starting".into();
         self.started = Some(Instant::now());
     }
 
-    pub fn set(&mut self, status: &'static str, message: impl Into<String>, progress: f64) {
-        self.status = status;
-        self.message = message.into();
-        self.progress = progress;
-        self.tick();
+    pub fn set(&mut self, phase: Phase, detail: impl Into<String>, percent: f64) {
+        self.phase = phase;
+        self.detail = detail.into();
+        self.percent = percent;
+        if matches!(phase, Phase::Complete | Phase::Error) {
+            self.ended_s = Some(self.elapsed_s());
+        }
     }
 
     /// Download progress maps to 0–10 %.
@@ -74,17 +117,15 @@ impl ProgressState {
             .map_or(0.0, |t| bytes as f64 / t as f64);
         let mib = bytes as f64 / 1048576.0;
         self.set(
-            "downloading",
+            Phase::Downloading,
             format!("Downloading: {mib:.1} MiB"),
             10.0 * share.min(1.0),
         );
     }
 
     pub fn fail(&mut self, error: String) {
-        self.status = "error";
-        self.message = "Failed".into();
         self.error = Some(error);
-        self.tick();
+        self.set(Phase::Error, "Failed", self.percent);
     }
 
     /// Updates the processing fields from an engine event.
@@ -92,21 +133,24 @@ impl ProgressState {
         match event {
             Event::Planned { clips, workers } => {
                 self.total_clips = *clips;
-                self.threads_used = *workers;
+                self.workers = *workers;
                 self.set(
-                    "processing",
+                    Phase::Processing,
                     format!("Processing {clips} clips with {workers} workers"),
                     BEFORE_ENCODING,
                 );
             }
+            Event::Started { attempt: 1, .. } => {
+                self.clips_started = (self.clips_started + 1).min(self.total_clips);
+            }
             Event::Finished { wall_s, .. } => {
-                self.current_clip += 1;
+                self.clips_finished += 1;
                 self.clip_seconds.push(*wall_s);
-                let done = self.current_clip as f64 / self.total_clips.max(1) as f64;
-                let message = format!("Created clip {}/{}", self.current_clip, self.total_clips);
+                let done = self.clips_finished as f64 / self.total_clips.max(1) as f64;
+                let detail = format!("Created clip {}/{}", self.clips_finished, self.total_clips);
                 self.set(
-                    "processing",
-                    message,
+                    Phase::Processing,
+                    detail,
                     BEFORE_ENCODING + (100.0 - BEFORE_ENCODING) * done,
                 );
             }
@@ -117,35 +161,188 @@ impl ProgressState {
                 ..
             } => {
                 let retry = if *will_retry { ", retrying" } else { "" };
-                self.message = format!("Clip {clip} failed: {reason}{retry}");
-                self.tick();
+                self.detail = format!("Clip {clip} failed: {reason}{retry}");
             }
-            _ => self.tick(),
+            _ => {}
         }
     }
 
-    /// Refreshes the elapsed time and the ETA (mean measured clip time × clips left / workers).
-    fn tick(&mut self) {
-        self.elapsed_time = self.started.map_or(0.0, |s| s.elapsed().as_secs_f64());
-        let left = self.total_clips.saturating_sub(self.current_clip) as f64;
-        self.estimated_time_remaining = if self.clip_seconds.is_empty() {
-            0.0
-        } else {
-            let mean = self.clip_seconds.iter().sum::<f64>() / self.clip_seconds.len() as f64;
-            mean * left / self.threads_used.max(1) as f64
-        };
+    fn elapsed_s(&self) -> f64 {
+        self.ended_s
+            .or_else(|| self.started.map(|s| s.elapsed().as_secs_f64()))
+            .unwrap_or(0.0)
+    }
+
+    /// Seconds left: mean measured clip time × clips left / workers.
+    fn eta_s(&self) -> f64 {
+        if self.clip_seconds.is_empty() || self.ended_s.is_some() {
+            return 0.0;
+        }
+        let left = self.total_clips.saturating_sub(self.clips_finished) as f64;
+        let mean = self.clip_seconds.iter().sum::<f64>() / self.clip_seconds.len() as f64;
+        mean * left / self.workers.max(1) as f64
+    }
+
+    /// The clips begun so far, as the original backend counts them (never below those done).
+    fn clips_begun(&self) -> usize {
+        self.clips_started.max(self.clips_finished)
+    }
+
+    /// The backend's status word and message for this state.
+    fn status_and_message(&self, compat: Compat) -> (&'static str, String) {
+        let (total, begun, done) = (self.total_clips, self.clips_begun(), self.clips_finished);
+        match (compat, self.phase) {
+            (_, Phase::Idle) => ("idle", String::new()),
+            (Compat::Original, Phase::Downloading) => {
+                ("downloading", "Downloading video...".into())
+            }
+            (Compat::Original, Phase::Analyzing) => {
+                ("processing", "Calculating clip segments...".into())
+            }
+            (Compat::Original, Phase::Processing) if begun == 0 => {
+                ("processing", "Calculating clip segments...".into())
+            }
+            (Compat::Original, Phase::Processing) => {
+                ("processing", format!("Generating clip {begun}/{total}..."))
+            }
+            (Compat::Original, Phase::Complete) => {
+                ("complete", format!("Successfully generated {done} shorts!"))
+            }
+            (Compat::Original, Phase::Error) => ("error", "Processing failed".into()),
+            (Compat::Optimized, Phase::Downloading) => ("starting", "Initializing...".into()),
+            (Compat::Optimized, Phase::Analyzing) => {
+                ("analyzing", "Calculating optimal segments...".into())
+            }
+            (Compat::Optimized, Phase::Processing) if done == 0 => {
+                ("processing", "Starting parallel processing...".into())
+            }
+            (Compat::Optimized, Phase::Processing) => {
+                ("processing", format!("Processing clip {done}/{total}"))
+            }
+            (Compat::Optimized, Phase::Complete) => ("complete", "Processing complete!".into()),
+            (Compat::Optimized, Phase::Error) => ("error", self.error.clone().unwrap_or_default()),
+        }
+    }
+
+    /// `/progress` in the backend's dialect: the same keys and JSON types as the recordings
+    /// (integers), plus the exact figures under `clipbench`.
+    pub fn view(&self, compat: Compat) -> Value {
+        let (status, message) = self.status_and_message(compat);
+        let extra = json!({
+            "phase": self.phase,
+            "detail": self.detail,
+            "progress": self.percent,
+            "clips_started": self.clips_begun(),
+            "clips_finished": self.clips_finished,
+            "total_clips": self.total_clips,
+            "workers": self.workers,
+            "elapsed_s": self.elapsed_s(),
+            "eta_s": self.eta_s(),
+            "error": self.error,
+        });
+        // Python's int(): the backends truncate.
+        let progress = self.percent as u64;
+        match compat {
+            Compat::Original => json!({
+                "status": status,
+                "message": message,
+                "progress": progress,
+                "error": self.error,
+                "total_clips": self.total_clips,
+                "current_clip": match self.phase {
+                    Phase::Complete => self.clips_finished,
+                    _ => self.clips_begun(),
+                },
+                "clipbench": extra,
+            }),
+            Compat::Optimized => json!({
+                "status": status,
+                "message": message,
+                "progress": progress,
+                "error": Value::Null,
+                "total_clips": self.total_clips,
+                "current_clip": self.clips_finished,
+                "threads_used": self.workers,
+                "elapsed_time": self.elapsed_s() as u64,
+                "estimated_time_remaining": self.eta_s().ceil() as u64,
+                "clipbench": extra,
+            }),
+        }
     }
 }
 
 /// `GET /progress`
-pub async fn get_progress(State(state): State<Arc<AppState>>) -> Json<ProgressState> {
-    let mut progress = state
-        .progress
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone();
-    if progress.status != "complete" && progress.status != "error" && progress.status != "idle" {
-        progress.tick();
+pub async fn get_progress(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let progress = state.progress.lock().unwrap_or_else(|e| e.into_inner());
+    Json(progress.view(state.config.compat))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(clip: u32) -> Event {
+        Event::Started {
+            clip,
+            worker: 0,
+            attempt: 1,
+        }
     }
-    Json(progress)
+
+    fn finished(clip: u32) -> Event {
+        Event::Finished {
+            clip,
+            worker: 0,
+            wall_s: 2.0,
+            cpu_s: 2.0,
+            bytes: 1,
+        }
+    }
+
+    #[test]
+    fn current_clip_means_started_on_the_original_and_finished_on_the_optimized() {
+        let mut p = ProgressState::idle();
+        p.start();
+        p.on_event(&Event::Planned {
+            clips: 3,
+            workers: 2,
+        });
+        p.on_event(&started(1));
+        p.on_event(&started(2));
+        p.on_event(&finished(1));
+        let original = p.view(Compat::Original);
+        let optimized = p.view(Compat::Optimized);
+        assert_eq!(original["current_clip"], 2);
+        assert_eq!(original["message"], "Generating clip 2/3...");
+        assert_eq!(optimized["current_clip"], 1);
+        assert_eq!(optimized["threads_used"], 2);
+        assert!(original.get("threads_used").is_none());
+        assert!(optimized["progress"].is_u64() && optimized["estimated_time_remaining"].is_u64());
+        assert_eq!(optimized["clipbench"]["clips_finished"], 1);
+    }
+
+    #[test]
+    fn errors_go_where_each_backend_puts_them() {
+        let mut p = ProgressState::idle();
+        p.start();
+        p.fail("cannot download http://h/v.mp4: 404".into());
+        let original = p.view(Compat::Original);
+        let optimized = p.view(Compat::Optimized);
+        assert_eq!(original["status"], "error");
+        assert_eq!(original["error"], "cannot download http://h/v.mp4: 404");
+        assert_eq!(optimized["error"], Value::Null);
+        assert_eq!(optimized["message"], "cannot download http://h/v.mp4: 404");
+    }
+
+    #[test]
+    fn statuses_follow_each_backend() {
+        let mut p = ProgressState::idle();
+        assert_eq!(p.view(Compat::Original)["status"], "idle");
+        p.start();
+        assert_eq!(p.view(Compat::Original)["status"], "downloading");
+        assert_eq!(p.view(Compat::Optimized)["status"], "starting");
+        p.set(Phase::Analyzing, "Analyzing", 10.0);
+        assert_eq!(p.view(Compat::Original)["status"], "processing");
+        assert_eq!(p.view(Compat::Optimized)["status"], "analyzing");
+    }
 }

@@ -1,7 +1,6 @@
 //! Response bodies: errors, `/health`, `/system_info`, and the job's success body carrying both
 //! existing backends' shapes.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,9 +8,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use reqwest::Url;
 use serde_json::{json, Value};
 
+use super::progress::Compat;
 use super::AppState;
 use crate::allocate::allocate;
 use crate::memory::{default_cache_dir, per_encoder_bytes, EncoderMemory};
@@ -25,11 +24,13 @@ pub fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// `GET /health`
-pub async fn health() -> Json<Value> {
-    Json(
-        json!({"status": "ok", "version": env!("CARGO_PKG_VERSION"), "engine": "clipbench-engine"}),
-    )
+/// `GET /health`: the optimized backend's answer, plus who we are under `clipbench`.
+pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "clipbench": {"engine": "clipbench-engine", "compat": state.config.compat},
+    }))
 }
 
 /// `GET /system_info`: the machine and the allocation the configured strategy would choose for
@@ -73,103 +74,185 @@ pub async fn system_info(State(state): State<Arc<AppState>>) -> Json<Value> {
     }))
 }
 
-/// Seconds of `[0, duration]` covered by at least one clip.
-fn covered_seconds(clips: &[Clip]) -> f64 {
-    let mut spans: Vec<(f64, f64)> = clips.iter().map(|c| (c.start, c.end)).collect();
-    spans.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut covered = 0.0;
-    let mut reach = f64::NEG_INFINITY;
-    for (start, end) in spans {
-        let from = start.max(reach);
-        if end > from {
-            covered += end - from;
-        }
-        reach = reach.max(end);
-    }
-    covered
+/// A written clip as the client sees it.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub clip: Clip,
+    /// The bare file name, fetched as `GET /<filename>`.
+    pub filename: String,
+    pub bytes: u64,
 }
 
-/// The success body: `processing_summary` + `statistics` (original backend),
-/// `processing_metrics` + `original_metadata` (optimized backend), `clip_details` (both).
-pub fn success_body(report: &RunReport, outputs: &Path, url: &Url) -> Value {
-    let done: Vec<_> = report
+/// A planned time as the backends send it: a value that came from the video's duration (a cut
+/// last clip) is a float, as Python computes it; other whole values are integers.
+fn planned(value: f64, from_duration: bool) -> Value {
+    if !from_duration && value.fract() == 0.0 && value.abs() < 9.0e15 {
+        json!(value as i64)
+    } else {
+        json!(value)
+    }
+}
+
+/// What a job's answer is made from.
+pub struct JobSummary<'a> {
+    pub compat: Compat,
+    /// The video's name: the URL's file name without its extension.
+    pub title: &'a str,
+    pub media: &'a MediaInfo,
+    pub clips: &'a [Published],
+    /// Request received to answer, seconds.
+    pub total_time: f64,
+    /// Our own figures, sent under `clipbench`.
+    pub extra: Value,
+}
+
+/// The success body in the backend's shape: `processing_summary`, `statistics` and
+/// `clip_details` (original) or `processing_metrics`, `original_metadata` and `clip_details`
+/// (optimized), every key and JSON type as in the recordings, plus `clipbench`.
+pub fn job_body(job: &JobSummary) -> Value {
+    let cut = |c: &Clip| c.end >= job.media.duration - 1e-6;
+    let details: Vec<Value> = job
         .clips
         .iter()
-        .filter(|c| c.status.is_written())
-        .collect();
-    let details: Vec<Value> = done
-        .iter()
-        .filter_map(|c| {
-            let path = c.path.as_ref()?;
-            let relative = path.strip_prefix(outputs).unwrap_or(path);
-            let relative = relative.to_string_lossy().replace('\\', "/");
-            Some(json!({
-                "path": path,
-                "filename": relative,
-                "url": format!("/{relative}"),
-                "duration": c.validation.as_ref().map_or(c.clip.duration(), |v| v.duration),
-                "size_mb": c.bytes as f64 / 1048576.0,
-                "clip_number": c.clip.number,
-                "start_time": c.clip.start,
-                "end_time": c.clip.end,
-            }))
+        .map(|p| {
+            json!({
+                "clip_number": p.clip.number,
+                "duration": planned(p.clip.duration(), cut(&p.clip)),
+                "end_time": planned(p.clip.end, cut(&p.clip)),
+                "filename": p.filename,
+                "path": format!("outputs/{}", p.filename),
+                "size_mb": p.bytes as f64 / 1048576.0,
+                "start_time": planned(p.clip.start, false),
+            })
         })
         .collect();
+    let count = job.clips.len();
+    match job.compat {
+        Compat::Original => {
+            let durations: Vec<Value> = details.iter().map(|d| d["duration"].clone()).collect();
+            let generated: f64 = job.clips.iter().map(|p| p.clip.duration()).sum();
+            let total_mb: f64 = job.clips.iter().map(|p| p.bytes as f64 / 1048576.0).sum();
+            let by_length = |pick_longest: bool| {
+                durations
+                    .iter()
+                    .max_by(|a, b| {
+                        let (a, b) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
+                        if pick_longest {
+                            a.total_cmp(&b)
+                        } else {
+                            b.total_cmp(&a)
+                        }
+                    })
+                    .cloned()
+                    .unwrap_or(json!(0))
+            };
+            let average = |total: f64| {
+                if count == 0 {
+                    0.0
+                } else {
+                    total / count as f64
+                }
+            };
+            json!({
+                "processing_summary": {
+                    "total_clips_created": count,
+                    "total_duration_generated": planned(generated, job.clips.iter().any(|p| cut(&p.clip))),
+                    "original_video_duration": job.media.duration.round() as i64,
+                    "video_coverage_percentage": 100.0 * generated / job.media.duration.max(1e-9),
+                    "video_title": job.title,
+                    "video_uploader": "Unknown",
+                    "processing_timestamp": timestamp(),
+                },
+                "statistics": {
+                    "average_clip_duration": average(generated),
+                    "average_file_size_mb": average(total_mb),
+                    "longest_clip": by_length(true),
+                    "shortest_clip": by_length(false),
+                    "total_output_size_mb": total_mb,
+                },
+                "clip_details": details,
+                "clipbench": job.extra,
+            })
+        }
+        Compat::Optimized => json!({
+            "processing_metrics": {
+                "total_time": job.total_time,
+                "clips_created": count,
+                // Clips per minute, as the optimized backend computes it.
+                "fps_processed": count as f64 * 60.0 / job.total_time.max(1e-9),
+            },
+            "original_metadata": {
+                "duration": job.media.duration,
+                "fps": job.media.fps,
+                "id": job.title,
+                "title": job.title,
+                "uploader": "Unknown",
+                "resolution": [job.media.width, job.media.height],
+            },
+            "clip_details": details,
+            "clipbench": job.extra,
+        }),
+    }
+}
+
+/// Our own figures of a finished run, sent under `clipbench`.
+pub fn run_extras(report: &RunReport) -> Value {
     let m = &report.metrics;
     let media = &report.input;
-    let generated: f64 = done.iter().map(|c| c.clip.duration()).sum();
-    let done_clips: Vec<Clip> = done.iter().map(|c| c.clip).collect();
-    let coverage = 100.0 * covered_seconds(&done_clips) / media.duration.max(1e-9);
-    let total_time = report.analysis_s + m.wall_s;
-    let title = crate::fetch::file_name_for(url);
-    let title = title
-        .rsplit_once('.')
-        .map_or(title.as_str(), |(stem, _)| stem)
-        .to_owned();
-    let total_mb = m.output_bytes as f64 / 1048576.0;
     json!({
-        "success": true,
-        "processing_summary": {
-            "total_clips_created": done.len(),
-            "total_duration_generated": generated,
-            "original_video_duration": media.duration,
-            "video_coverage_percentage": coverage,
-            "video_title": title,
-            "clips_failed": m.clips_failed,
-            "strategy": report.strategy,
-            "workers": report.allocation.workers,
-            "profile": report.profile,
-            "policy": report.plan_options.policy,
-        },
-        "statistics": {
-            "average_clip_duration": if done.is_empty() { 0.0 } else { generated / done.len() as f64 },
-            "total_size_mb": total_mb,
-            "processing_time": total_time,
-            "time_to_first_clip": m.time_to_first_clip_s,
-            "realtime_factor": m.realtime_factor,
-            "work_cpu_seconds": m.work_cpu_s,
-            "efficiency": m.efficiency,
-            "utilisation": m.utilisation,
-        },
-        "processing_metrics": {
-            "total_time": total_time,
-            "clips_created": done.len(),
-            "fps_processed": media.duration * media.fps / total_time.max(1e-9),
-            "threads_used": report.allocation.workers,
-        },
-        "original_metadata": {
-            "duration": media.duration,
+        "engine_version": env!("CARGO_PKG_VERSION"),
+        "strategy": report.strategy,
+        "workers": report.allocation.workers,
+        "profile": report.profile,
+        "policy": report.plan_options.policy,
+        "reuse_overlaps": report.reuse_overlaps,
+        "clips_planned": report.plan.len(),
+        "clips_failed": m.clips_failed,
+        "failures": report.failures,
+        "analysis_s": report.analysis_s,
+        "encode_s": m.wall_s,
+        "time_to_first_clip_s": m.time_to_first_clip_s,
+        "realtime_factor": m.realtime_factor,
+        "work_cpu_s": m.work_cpu_s,
+        "efficiency": m.efficiency,
+        "utilisation": m.utilisation,
+        "source": {
             "width": media.width,
             "height": media.height,
-            "fps": media.fps,
             "video_codec": media.video_codec,
             "audio_codec": media.audio_codec,
             "size_bytes": media.size_bytes,
             "bit_rate": media.bit_rate,
         },
-        "clip_details": details,
-        "failures": report.failures,
     })
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC), as the original backend stamps its answers.
+fn timestamp() -> String {
+    let rfc3339 = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    rfc3339.trim_end_matches('Z').replacen('T', " ", 1)
+}
+
+/// Replaces every server-side path in the strings of `value` (e.g. the downloaded file's path
+/// by the URL the client sent, the work folder by nothing), so no answer shows the server's
+/// file system.
+pub fn scrub(value: &mut Value, replacements: &[(String, String)]) {
+    match value {
+        Value::String(text) => *text = scrub_text(text, replacements),
+        Value::Array(items) => items.iter_mut().for_each(|v| scrub(v, replacements)),
+        Value::Object(map) => map.values_mut().for_each(|v| scrub(v, replacements)),
+        _ => {}
+    }
+}
+
+/// [`scrub`] for one string.
+pub fn scrub_text(text: &str, replacements: &[(String, String)]) -> String {
+    replacements
+        .iter()
+        .filter(|(from, _)| !from.is_empty())
+        .fold(text.to_owned(), |t, (from, to)| {
+            t.replace(from.as_str(), to)
+        })
 }
 
 #[cfg(test)]
@@ -177,16 +260,60 @@ mod tests {
     use super::*;
     use crate::plan::Priority;
 
+    fn published(number: u32, start: f64, end: f64) -> Published {
+        Published {
+            clip: Clip {
+                number,
+                start,
+                end,
+                priority: Priority::Normal,
+            },
+            filename: format!("in70_clip_{number:03}.mp4"),
+            bytes: 1048576,
+        }
+    }
+
     #[test]
-    fn coverage_counts_overlaps_once() {
-        let clip = |start, end| Clip {
-            number: 1,
-            start,
-            end,
-            priority: Priority::Normal,
+    fn planned_times_are_integers_unless_cut_at_the_end() {
+        let media = MediaInfo {
+            duration: 70.0,
+            fps: 25.0,
+            width: 640,
+            height: 360,
+            ..Default::default()
         };
-        assert_eq!(covered_seconds(&[clip(0.0, 30.0), clip(25.0, 55.0)]), 55.0);
-        assert_eq!(covered_seconds(&[clip(10.0, 20.0), clip(0.0, 5.0)]), 15.0);
-        assert_eq!(covered_seconds(&[]), 0.0);
+        let clips = [published(1, 0.0, 30.0), published(3, 50.0, 70.0)];
+        let body = job_body(&JobSummary {
+            compat: Compat::Optimized,
+            title: "in70",
+            media: &media,
+            clips: &clips,
+            total_time: 12.0,
+            extra: json!({}),
+        });
+        let first = &body["clip_details"][0];
+        assert!(first["duration"].is_u64() && first["end_time"].is_u64());
+        let last = &body["clip_details"][1];
+        assert!(last["duration"].is_f64() && last["end_time"].is_f64());
+        assert!(last["start_time"].is_u64());
+        assert_eq!(body["processing_metrics"]["fps_processed"], 10.0);
+        assert_eq!(body["original_metadata"]["resolution"], json!([640, 360]));
+    }
+
+    #[test]
+    fn scrubbing_removes_server_paths() {
+        let mut body =
+            json!({"error": "/srv/work/downloads/job-1/v.mp4 is not a media file", "n": 1});
+        scrub(
+            &mut body,
+            &[
+                (
+                    "/srv/work/downloads/job-1/v.mp4".into(),
+                    "http://h/v.mp4".into(),
+                ),
+                ("/srv/work".into(), String::new()),
+            ],
+        );
+        assert_eq!(body["error"], "http://h/v.mp4 is not a media file");
     }
 }

@@ -1,6 +1,8 @@
 //! Tiny real inputs made with ffmpeg's lavfi sources at test time.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
