@@ -175,11 +175,18 @@ pub fn interpret(dialect: &ResolvedDialect, readings: &[Reading], wall_s: f64) -
     timings.encode_s = encode_mark.map(|e| wall_s - e);
     timings.phases_source = Some(format!("{phases_source}, polled"));
 
-    let counter = match dialect.flavor {
-        Some(Flavor::Clipbench) => ClipCounter::Finished,
-        _ => dialect.current_clip,
+    // Our server's exact count of clips finished is read instead of its compat `current_clip`.
+    let exact = dialect.flavor == Some(Flavor::Clipbench);
+    let counter = if exact {
+        ClipCounter::Finished
+    } else {
+        dialect.current_clip
     };
     let (found, source) = match counter {
+        ClipCounter::Finished if exact => (
+            ours.iter().position(|r| r.current_clip >= 1),
+            "progress: first reading with clipbench.clips_finished >= 1",
+        ),
         ClipCounter::Finished => (
             ours.iter()
                 .position(|r| r.current_clip >= 1 && r.status != "starting"),
@@ -351,8 +358,8 @@ mod tests {
             classify(Some(&health), Some(&optimized)),
             (Some(Flavor::Optimized), None)
         );
-        let ours =
-            serde_json::json!({"status": "ok", "engine": "clipbench-engine", "compat": "original"});
+        let ours = serde_json::json!({"status": "ok", "version": "0.1.0",
+            "clipbench": {"engine": "clipbench-engine", "compat": "original"}});
         assert_eq!(
             classify(Some(&ours), Some(&original)),
             (Some(Flavor::Clipbench), Some(Flavor::Original))

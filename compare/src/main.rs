@@ -98,7 +98,7 @@ struct RunArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     /// Targets to run: names from the configuration, or engine:STRATEGY[@PROFILE],
-    /// http:PRESET[@BASE_URL] (comma-separated).
+    /// http:BASE_URL (dialect detected), http:PRESET[@BASE_URL] (comma-separated).
     #[arg(long, value_delimiter = ',')]
     targets: Vec<String>,
     /// Samples from the manifest (comma-separated).
@@ -225,7 +225,7 @@ fn plan_from(args: &RunArgs) -> anyhow::Result<Plan> {
                     .iter()
                     .find(|t| t.name() == spec)
                     .cloned()
-                    .with_context(|| format!("unknown target {spec:?}: name one from the configuration or write engine:STRATEGY / http:PRESET")),
+                    .with_context(|| format!("unknown target {spec:?}: name one from the configuration or write engine:STRATEGY, http:URL or http:PRESET")),
             })
             .collect::<anyhow::Result<_>>()?;
     }

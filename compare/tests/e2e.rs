@@ -220,6 +220,12 @@ fn a_full_run_writes_agreeing_reports_and_check_gates() {
         assert_eq!(dialect["compat"], compat, "{dialect}");
         assert_eq!(dialect["generate_path"], "/generate_shorts", "{dialect}");
         assert_eq!(dialect["cleanup_path"], "/cleanup", "{dialect}");
+        let counter = if compat == "original" {
+            "started"
+        } else {
+            "finished"
+        };
+        assert_eq!(dialect["current_clip"], counter, "{dialect}");
     }
     for run in results["runs"].as_array().unwrap() {
         if run["kind"] == "http" {
@@ -228,7 +234,7 @@ fn a_full_run_writes_agreeing_reports_and_check_gates() {
                 run["ttfc_source"]
                     .as_str()
                     .unwrap()
-                    .contains("clips finished"),
+                    .contains("clipbench.clips_finished"),
                 "{run}"
             );
             assert_eq!(run["workers_source"], "progress clipbench.workers", "{run}");

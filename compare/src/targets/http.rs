@@ -156,9 +156,10 @@ async fn detect(
         progress_path: progress.is_some().then_some(progress_path).flatten(),
         health_path: health.is_some().then_some(health_path).flatten(),
         cleanup_path,
+        // What the server's `current_clip` means (ours: that of the backend it imitates).
         current_clip: config
             .current_clip
-            .or(flavor.map(Flavor::clip_counter))
+            .or(compat.or(flavor).map(Flavor::clip_counter))
             .unwrap_or(ClipCounter::Finished),
         body_template: config
             .body_template
