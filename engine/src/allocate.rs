@@ -88,6 +88,15 @@ pub enum Strategy {
 }
 
 impl Strategy {
+    /// How long the machine's CPU use must be sampled before allocating: only the optimized
+    /// backend's formula reads it (over 0.1 s, as the backend does); the others wait for nothing.
+    pub fn cpu_sample(self) -> std::time::Duration {
+        match self {
+            Strategy::PythonOptimized => std::time::Duration::from_millis(100),
+            _ => std::time::Duration::ZERO,
+        }
+    }
+
     /// Every strategy with a fixed name (all but `fixed:N`).
     pub const NAMED: [Strategy; 7] = [
         Strategy::Serial,

@@ -40,6 +40,6 @@ pub use error::{EngineError, Result};
 pub use execute::{CancelToken, ClipOutcome, ClipStatus, Event, TimedEvent};
 pub use plan::{plan, Clip, PlanOptions, Policy, Priority};
 pub use probe::{probe, MediaInfo};
-pub use report::{Metrics, RunReport};
+pub use report::{Metrics, RunReport, Startup};
 pub use run::{run, RunOptions};
 pub use tools::Tools;

@@ -1,8 +1,7 @@
 //! System sampling with sysinfo: one [`snapshot`] for strategies, and a background [`Monitor`]
 //! that records CPU and memory use while a run is under way.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -35,7 +34,8 @@ pub fn available_memory_bytes() -> u64 {
 }
 
 /// Reads the machine now, with a CPU-use sample over `cpu_sample` (the optimized backend uses
-/// 0.1 s; sysinfo needs at least its own minimum interval between two readings).
+/// 0.1 s; sysinfo needs at least its own minimum interval between two readings, 200 ms on
+/// Linux). `Duration::ZERO` takes no sample and reads CPU use as zero: nothing waits.
 /// Where sysinfo cannot read the system, the CPU count comes from the standard library and
 /// memory and load read as zero.
 pub fn snapshot(cpu_sample: Duration) -> SystemSnapshot {
@@ -50,8 +50,13 @@ pub fn snapshot(cpu_sample: Duration) -> SystemSnapshot {
             load_average_1m: 0.0,
         };
     };
-    std::thread::sleep(cpu_sample.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL));
-    system.refresh_cpu_usage();
+    let cpu_usage_percent = if cpu_sample.is_zero() {
+        0.0
+    } else {
+        std::thread::sleep(cpu_sample.max(sysinfo::MINIMUM_CPU_UPDATE_INTERVAL));
+        system.refresh_cpu_usage();
+        system.global_cpu_usage()
+    };
     system.refresh_memory();
     let logical_cpus = match system.cpus().len() {
         0 => fallback_cpus,
@@ -62,7 +67,7 @@ pub fn snapshot(cpu_sample: Duration) -> SystemSnapshot {
         physical_cpus: System::physical_core_count().unwrap_or(logical_cpus),
         total_memory_bytes: system.total_memory(),
         available_memory_bytes: system.available_memory(),
-        cpu_usage_percent: system.global_cpu_usage(),
+        cpu_usage_percent,
         load_average_1m: load_average_1m(),
     }
 }
@@ -111,10 +116,12 @@ impl MonitorSummary {
     }
 }
 
-/// A background thread sampling CPU and memory every `interval` until stopped.
+/// A background thread sampling CPU and memory every `interval` until stopped. Stopping wakes
+/// it at once: a run never waits for the sampler's next tick.
 pub struct Monitor {
     interval: Duration,
-    stop: Arc<AtomicBool>,
+    /// Dropping it wakes and ends the sampler.
+    stop: Option<mpsc::Sender<()>>,
     samples: Arc<Mutex<Vec<Sample>>>,
     handle: Option<JoinHandle<f64>>,
 }
@@ -124,31 +131,26 @@ impl Monitor {
     /// only when they would be meaningless (under 10 ms).
     pub fn start(interval: Duration) -> Monitor {
         let interval = interval.max(Duration::from_millis(10));
-        let stop = Arc::new(AtomicBool::new(false));
+        let (stop, stopped) = mpsc::channel();
         let samples = Arc::new(Mutex::new(Vec::new()));
         let handle = {
-            let (stop, samples) = (stop.clone(), samples.clone());
+            let samples = samples.clone();
             std::thread::Builder::new()
                 .name("clipbench-monitor".into())
-                .spawn(move || sample_until(interval, &stop, &samples))
+                .spawn(move || sample_until(interval, &stopped, &samples))
                 .expect("spawning a thread only fails when the OS is out of resources")
         };
         Monitor {
             interval,
-            stop,
+            stop: Some(stop),
             samples,
             handle: Some(handle),
         }
     }
 
-    /// The samples taken so far (a copy).
-    pub fn samples(&self) -> Vec<Sample> {
-        self.samples.lock().map(|s| s.clone()).unwrap_or_default()
-    }
-
-    /// Stops the sampler and summarises what it saw.
+    /// Stops the sampler (at once) and summarises what it saw.
     pub fn stop(mut self) -> MonitorSummary {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.take();
         let cpu = self
             .handle
             .take()
@@ -161,7 +163,7 @@ impl Monitor {
 
 impl Drop for Monitor {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.take();
         if let Some(handle) = self.handle.take() {
             let _ = handle.join();
         }
@@ -183,17 +185,22 @@ fn thread_cpu_seconds() -> f64 {
     }
 }
 
-fn sample_until(interval: Duration, stop: &AtomicBool, samples: &Mutex<Vec<Sample>>) -> f64 {
+/// Samples every `interval` until `stopped` is woken (its sender dropped).
+fn sample_until(
+    interval: Duration,
+    stopped: &mpsc::Receiver<()>,
+    samples: &Mutex<Vec<Sample>>,
+) -> f64 {
     let Some(mut system) = new_system() else {
         return thread_cpu_seconds();
     };
     let started = Instant::now();
     let mut next = started;
-    while !stop.load(Ordering::Relaxed) {
+    loop {
         next += interval;
-        let now = Instant::now();
-        if next > now {
-            std::thread::sleep(next - now);
+        let wait = next.saturating_duration_since(Instant::now());
+        if stopped.recv_timeout(wait) != Err(mpsc::RecvTimeoutError::Timeout) {
+            break;
         }
         system.refresh_cpu_usage();
         system.refresh_memory();
@@ -232,6 +239,18 @@ mod tests {
         assert_eq!(s.cpu_mean_percent, 30.0);
         assert_eq!(s.cpu_peak_percent, 50.0);
         assert_eq!(s.memory_peak_bytes, 9);
+    }
+
+    #[test]
+    fn stopping_does_not_wait_for_the_next_tick() {
+        // A sampler that would tick once an hour still stops as soon as it is told to.
+        let monitor = Monitor::start(Duration::from_secs(3600));
+        let (done, finished) = mpsc::channel();
+        std::thread::spawn(move || done.send(monitor.stop()).unwrap());
+        let summary = finished
+            .recv_timeout(Duration::from_secs(60))
+            .expect("stop() returned without waiting for the tick");
+        assert!(summary.samples.is_empty());
     }
 
     #[test]

@@ -13,6 +13,20 @@ use crate::probe::MediaInfo;
 /// Version of the [`RunReport`] JSON layout; bumped on any incompatible change.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
 
+/// How long each start-up step took, seconds. They run concurrently, so `analysis_s` is about
+/// the longest of them, not their sum.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Startup {
+    /// ffprobe of the input (with its keyframes for exact copies).
+    pub probe_s: f64,
+    /// The machine snapshot (a CPU-use sample only for strategies that read it).
+    pub machine_s: f64,
+    /// `ffmpeg -version`.
+    pub tool_check_s: f64,
+    /// The input's content hash (the resume key).
+    pub content_hash_s: f64,
+}
+
 /// The numbers of a run (DESIGN.md, "Definitions").
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
@@ -184,6 +198,9 @@ pub struct RunReport {
     pub allocation: Allocation,
     /// Probe, plan and allocation time before encoding started, seconds.
     pub analysis_s: f64,
+    /// The start-up steps inside `analysis_s`, each timed on its own (they run at once).
+    #[serde(default)]
+    pub startup: Startup,
     pub metrics: Metrics,
     pub cancelled: bool,
     /// Whether each moment was encoded once (`--reuse-overlaps`).

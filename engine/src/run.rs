@@ -16,7 +16,7 @@ use crate::memory::{default_cache_dir, per_encoder_bytes, EncoderMemory};
 use crate::monitor::{available_memory_bytes, snapshot, Monitor};
 use crate::plan::{plan, Clip, PlanOptions, Policy};
 use crate::probe::{ffmpeg_version, probe, probe_with_keyframes, MediaInfo};
-use crate::report::{worker_timelines, Metrics, RunReport, REPORT_SCHEMA_VERSION};
+use crate::report::{worker_timelines, Metrics, RunReport, Startup, REPORT_SCHEMA_VERSION};
 use crate::schedule::TaskKind;
 use crate::tools::Tools;
 use crate::validate::validate_file;
@@ -136,23 +136,34 @@ pub fn run(
     let analysis_start = Instant::now();
     // The probe, the tool version, the machine snapshot (a 100 ms CPU sample) and the input's
     // content hash (resume key) are independent: gather them at once.
+    let mut startup = Startup::default();
     let (media, ffmpeg_version, system, content_hash) = std::thread::scope(|scope| {
-        let version = scope.spawn(|| ffmpeg_version(&options.tools));
-        let system = scope.spawn(|| snapshot(Duration::from_millis(100)));
-        let hash = scope.spawn(|| ledger::content_hash(input));
+        let version = scope.spawn(|| timed(|| ffmpeg_version(&options.tools)));
+        let system = scope.spawn(|| timed(|| snapshot(options.strategy.cpu_sample())));
+        let hash = scope.spawn(|| timed(|| ledger::content_hash(input)));
         // Exact stream copies need the keyframes: the adaptive plan snaps clip starts to them.
-        let media = if options.profile == Profile::Copy && options.plan.policy == Policy::Adaptive {
-            probe_with_keyframes(&options.tools, input)
-        } else {
-            probe(&options.tools, input)
-        };
+        let (media, probe_s) = timed(|| {
+            if options.profile == Profile::Copy && options.plan.policy == Policy::Adaptive {
+                probe_with_keyframes(&options.tools, input)
+            } else {
+                probe(&options.tools, input)
+            }
+        });
+        startup.probe_s = probe_s;
         let lost = || EngineError::InvalidOption("an analysis thread panicked".into());
+        let (version, system, hash) = (
+            version.join().unwrap_or_else(|_| (Err(lost()), 0.0)),
+            system
+                .join()
+                .unwrap_or_else(|_| (snapshot(Duration::ZERO), 0.0)),
+            hash.join().unwrap_or_else(|_| (Err(lost()), 0.0)),
+        );
         (
-            media,
-            version.join().unwrap_or_else(|_| Err(lost())),
-            system.join().unwrap_or_else(|_| snapshot(Duration::ZERO)),
-            hash.join().unwrap_or_else(|_| Err(lost())),
-        )
+            startup.tool_check_s,
+            startup.machine_s,
+            startup.content_hash_s,
+        ) = (version.1, system.1, hash.1);
+        (media, version.0, system.0, hash.0)
     });
     let media = media?;
     let ffmpeg_version = ffmpeg_version?;
@@ -293,6 +304,7 @@ pub fn run(
         system,
         allocation,
         analysis_s,
+        startup,
         metrics,
         cancelled: execution.cancelled,
         workers,
@@ -301,6 +313,13 @@ pub fn run(
         chunks: execution.chunks,
         monitor,
     })
+}
+
+/// Runs `step` and says how long it took, seconds.
+fn timed<T>(step: impl FnOnce() -> T) -> (T, f64) {
+    let began = Instant::now();
+    let value = step();
+    (value, began.elapsed().as_secs_f64())
 }
 
 /// Records the largest peak memory of this run's encoders (re-encoding profiles only).

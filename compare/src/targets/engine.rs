@@ -1,9 +1,10 @@
 //! The engine library in-process.
 
+use std::sync::Mutex;
 use std::time::Instant;
 
 use clipbench_engine::{
-    probe, run as run_engine, Policy, Profile, RunOptions, Strategy, ThreadSetting, Tools,
+    probe, run as run_engine, Event, Policy, Profile, RunOptions, Strategy, ThreadSetting, Tools,
 };
 
 use super::{Job, Measured};
@@ -32,12 +33,23 @@ pub fn run(setup: Setup, job: &Job) -> Measured {
     options.threads = setup.threads;
     options.reuse_overlaps = setup.reuse_overlaps;
     options.tools = job.tools.clone();
+    // The run ends when its last clip is committed, and its first clip counts when it is:
+    // the moments the engine's `Finished` events arrive, not when `run` returns (after it
+    // stops its sampler and writes its report).
     let began = Instant::now();
-    let result = run_engine(job.input, &options, job.cancel, &|_| {});
-    let wall_s = began.elapsed().as_secs_f64();
+    let committed = Mutex::new(Vec::<f64>::new());
+    let result = run_engine(job.input, &options, job.cancel, &|event| {
+        if matches!(event.event, Event::Finished { .. }) {
+            let at = began.elapsed().as_secs_f64();
+            committed.lock().unwrap_or_else(|e| e.into_inner()).push(at);
+        }
+    });
+    let returned_s = began.elapsed().as_secs_f64();
+    let committed = committed.into_inner().unwrap_or_else(|e| e.into_inner());
+    let last_commit = committed.iter().copied().reduce(f64::max);
     let report = match result {
         Ok(report) => report,
-        Err(e) => return Measured::failure(wall_s, e.to_string()),
+        Err(e) => return Measured::failure(returned_s, e.to_string()),
     };
     let m = &report.metrics;
     let mut problems: Vec<String> = report
@@ -55,12 +67,14 @@ pub fn run(setup: Setup, job: &Job) -> Measured {
     if report.cancelled {
         problems.insert(0, "interrupted".into());
     }
+    // Every clip reused or failed: nothing was committed, the run lasted until it returned.
+    let wall_s = last_commit.unwrap_or(returned_s);
     Measured {
         wall_s,
         download_s: None,
         analysis_s: Some(report.analysis_s),
-        encode_s: Some(m.wall_s),
-        time_to_first_clip_s: m.time_to_first_clip_s.map(|t| t + report.analysis_s),
+        encode_s: Some(wall_s - report.analysis_s),
+        time_to_first_clip_s: committed.iter().copied().reduce(f64::min),
         clips: report.plan.len(),
         clips_valid: m.clips_done,
         output_bytes: m.output_bytes,
