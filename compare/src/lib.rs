@@ -12,11 +12,13 @@
 //! [`record::RunRecord`]s → [`summary`] / [`stats`] → [`export`]ers; [`check`] and
 //! [`target_validation`] read the same [`record::Results`].
 
+pub mod ab;
 pub mod check;
 pub mod config;
 pub mod dialect;
 pub mod export;
 pub mod fileserver;
+pub mod gate;
 pub mod machine;
 pub mod record;
 pub mod runner;

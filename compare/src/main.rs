@@ -9,11 +9,11 @@ use clipbench::config::{Config, TargetConfig};
 use clipbench::record::{Results, RunStatus};
 use clipbench::runner::{self, Plan};
 use clipbench::samples::{Builder, Manifest};
-use clipbench::{check, export, target_validation};
+use clipbench::{ab, check, export, gate, target_validation};
 use clipbench_engine::{CancelToken, Tools};
 
-const EXIT_CODES: &str = "Exit codes:\n  0    success (run: every run valid; check: nothing regressed; validate: pass)\n  \
-    1    run: some run failed or was invalid; check: a regression; validate: fail\n  \
+const EXIT_CODES: &str = "Exit codes:\n  0    success (run: every run valid; check, ab: nothing regressed; validate: pass)\n  \
+    1    run: some run failed or was invalid; check, ab: a regression; validate: fail\n  \
     2    bad input or set-up (missing file, bad configuration, different machines)\n  \
     130  interrupted (finished runs are kept in runs.csv and the report)";
 
@@ -48,15 +48,44 @@ enum Command {
         /// The results to judge (default reports/latest/results.json).
         #[arg(long, default_value = "reports/latest/results.json")]
         current: PathBuf,
-        /// Relative changes within ±noise never count.
-        #[arg(long, default_value_t = 0.03)]
-        noise: f64,
-        /// Significance level of the t-test.
-        #[arg(long, default_value_t = 0.05)]
-        alpha: f64,
+        /// The smallest relative change of interest: the noise band (measured from the runs'
+        /// spread) never goes below it.
+        #[arg(long, default_value_t = 0.01)]
+        noise_floor: f64,
         /// Compare results from different machines anyway.
         #[arg(long)]
         force: bool,
+    },
+    /// Paired A/B of two builds (git revisions; the candidate defaults to the working tree) or
+    /// two servers (http:URL): runs them side by side in ABBA order and judges per-round ratios.
+    #[command(after_help = EXIT_CODES)]
+    Ab {
+        /// The baseline: a git revision (e.g. HEAD~1, main, a sha) or http:URL.
+        base: String,
+        /// The candidate: a git revision, `worktree` (the default) or http:URL.
+        #[arg(default_value = "worktree")]
+        candidate: String,
+        /// Engine targets (names from the configuration or engine:STRATEGY[@PROFILE]) each build
+        /// runs; ignored for two servers.
+        #[arg(long, value_delimiter = ',', default_value = "auto")]
+        targets: Vec<String>,
+        /// Samples from the manifest (comma-separated).
+        #[arg(long, value_delimiter = ',', default_value = "bbb-720p-60s")]
+        samples: Vec<String>,
+        /// Rounds; each runs every pair twice per side (ABBA), so runs per side = 2 × rounds.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The smallest relative change of interest (the band never goes below it).
+        #[arg(long, default_value_t = 0.01)]
+        noise_floor: f64,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+        #[arg(long, default_value = "bench-data/manifest.toml")]
+        manifest: PathBuf,
     },
     /// Check the sub-one-minute target for the engine's best strategy on this machine.
     #[command(after_help = EXIT_CODES)]
@@ -145,10 +174,39 @@ fn main() -> ExitCode {
         Command::Check {
             baseline,
             current,
-            noise,
-            alpha,
+            noise_floor,
             force,
-        } => check_cmd(&baseline, &current, noise, alpha, force),
+        } => check_cmd(&baseline, &current, noise_floor, force),
+        Command::Ab {
+            base,
+            candidate,
+            targets,
+            samples,
+            rounds,
+            seed,
+            noise_floor,
+            config,
+            out,
+            manifest,
+        } => (|| {
+            let config = load_config(config.as_deref())?;
+            let engine_targets = targets
+                .iter()
+                .map(|spec| resolve_target(spec, &config))
+                .collect::<anyhow::Result<_>>()?;
+            let request = ab::Request {
+                base,
+                candidate,
+                engine_targets,
+                samples,
+                rounds,
+                seed: seed.unwrap_or_else(rand::random),
+                floor: noise_floor,
+                reports_root: out,
+                manifest,
+            };
+            ab_cmd(&request)
+        })(),
         Command::Validate {
             target_seconds,
             sample,
@@ -211,6 +269,47 @@ fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     }
 }
 
+/// A target named on the command line: a spec, or a name from the configuration.
+fn resolve_target(spec: &str, config: &Config) -> anyhow::Result<TargetConfig> {
+    match TargetConfig::from_spec(spec).map_err(anyhow::Error::msg)? {
+        Some(target) => Ok(target),
+        None => config
+            .targets
+            .iter()
+            .find(|t| t.name() == spec)
+            .cloned()
+            .with_context(|| format!("unknown target {spec:?}: name one from the configuration or write engine:STRATEGY, http:URL or http:PRESET")),
+    }
+}
+
+/// `ab`: both sides built and run side by side; exit 1 on a regression.
+fn ab_cmd(request: &ab::Request) -> anyhow::Result<ExitCode> {
+    let (_runtime, cancel) = cancel_on_ctrl_c()?;
+    let outcome = ab::run(request, &cancel, &|line| eprintln!("{line}"))?;
+    let mut regressed = 0;
+    for v in &outcome.verdicts {
+        let line = match &v.change {
+            Some(change) => {
+                regressed += usize::from(change.verdict == check::Verdict::Regressed);
+                format!("{:?}: {}", change.verdict, gate::describe(change))
+            }
+            None => "not judged: fewer than two rounds with every run valid".into(),
+        };
+        println!(
+            "{} vs {} on {} ({} rounds): {line}",
+            v.candidate, v.base, v.sample, v.rounds
+        );
+    }
+    println!("report: {}", outcome.dir.join("index.html").display());
+    Ok(if outcome.results.interrupted {
+        ExitCode::from(130)
+    } else if regressed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
 fn plan_from(args: &RunArgs) -> anyhow::Result<Plan> {
     let config = load_config(args.config.as_deref())?;
     let mut plan = Plan::from_config(&config, args.out.clone(), args.manifest.clone());
@@ -218,15 +317,7 @@ fn plan_from(args: &RunArgs) -> anyhow::Result<Plan> {
         plan.targets = args
             .targets
             .iter()
-            .map(|spec| match TargetConfig::from_spec(spec).map_err(anyhow::Error::msg)? {
-                Some(target) => Ok(target),
-                None => config
-                    .targets
-                    .iter()
-                    .find(|t| t.name() == spec)
-                    .cloned()
-                    .with_context(|| format!("unknown target {spec:?}: name one from the configuration or write engine:STRATEGY, http:URL or http:PRESET")),
-            })
+            .map(|spec| resolve_target(spec, &config))
             .collect::<anyhow::Result<_>>()?;
     }
     if let Some(sweep) = &args.sweep {
@@ -305,8 +396,7 @@ fn report(dir: &Path) -> anyhow::Result<ExitCode> {
 fn check_cmd(
     baseline: &Path,
     current: &Path,
-    noise: f64,
-    alpha: f64,
+    noise_floor: f64,
     force: bool,
 ) -> anyhow::Result<ExitCode> {
     let old = read_results(baseline)?;
@@ -322,21 +412,18 @@ fn check_cmd(
         }
         eprintln!("warning: {message}");
     }
-    let comparisons = check::compare(&old, &new, noise, alpha);
+    let comparisons = check::compare(&old, &new, noise_floor);
     anyhow::ensure!(
         !comparisons.is_empty(),
-        "no (target, sample) has valid runs in both results"
+        "no (target, sample) has two or more valid runs in both results"
     );
     print!("{}", check::table(&comparisons));
     let regressed = comparisons
         .iter()
-        .filter(|c| c.verdict == check::Verdict::Regressed)
+        .filter(|c| c.verdict() == check::Verdict::Regressed)
         .count();
     if regressed > 0 {
-        println!(
-            "{regressed} regression(s) beyond the ±{:.0}% noise band at alpha {alpha}",
-            noise * 100.0
-        );
+        println!("{regressed} regression(s): slower beyond doubt and not within the noise band");
         Ok(ExitCode::from(1))
     } else {
         Ok(ExitCode::SUCCESS)

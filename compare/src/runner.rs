@@ -37,6 +37,9 @@ pub struct Plan {
     pub reports_root: PathBuf,
     pub manifest: PathBuf,
     pub quiet: bool,
+    /// A fixed order `(round, target, sample)` instead of the shuffled one (`ab`'s balanced
+    /// schedule); every target must then pass its check.
+    pub order: Option<Vec<(usize, usize, usize)>>,
 }
 
 impl Plan {
@@ -54,6 +57,7 @@ impl Plan {
             reports_root,
             manifest,
             quiet: false,
+            order: None,
         }
     }
 }
@@ -162,6 +166,16 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
             }
         }
     }
+    if plan.order.is_some() && !skipped.is_empty() {
+        let reasons: Vec<String> = skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.target, s.reason))
+            .collect();
+        anyhow::bail!(
+            "every target must run for a paired comparison: {}",
+            reasons.join("; ")
+        );
+    }
     let server = if available.iter().any(|t| t.dialect.is_some()) {
         Some(crate::fileserver::start(&runtime, &sample_dir)?)
     } else {
@@ -172,7 +186,10 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
     let mut csv = export::csv::RunsCsv::create(&dir.join("runs.csv"))?;
     let machine = Machine::detect(&tools);
     let rounds = plan.warmup + plan.runs;
-    let order = schedule(available.len(), samples.len(), rounds, plan.seed);
+    let order = plan
+        .order
+        .clone()
+        .unwrap_or_else(|| schedule(available.len(), samples.len(), rounds, plan.seed));
     let bar = if plan.quiet {
         ProgressBar::hidden()
     } else {

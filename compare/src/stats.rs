@@ -167,43 +167,6 @@ pub fn ratio_of_medians(numerator: &[f64], denominator: &[f64], seed: u64) -> Op
     })
 }
 
-/// Welch's t statistic of `b` against `a` (positive when `b` is larger).
-pub fn welch_t(a: &[f64], b: &[f64]) -> f64 {
-    let (va, vb) = (std_dev(a).powi(2), std_dev(b).powi(2));
-    let se = (va / a.len() as f64 + vb / b.len() as f64).sqrt();
-    let diff = mean(b) - mean(a);
-    if se > 0.0 {
-        diff / se
-    } else if diff == 0.0 {
-        0.0
-    } else {
-        diff.signum() * f64::INFINITY
-    }
-}
-
-/// Two-sided p-value of "a and b come from one distribution": the share of t statistics, from
-/// resampling the pooled sample into groups of the original sizes, at least as extreme as the
-/// observed one.
-pub fn bootstrap_p_value(a: &[f64], b: &[f64], seed: u64) -> f64 {
-    if a.is_empty() || b.is_empty() {
-        return 1.0;
-    }
-    let observed = welch_t(a, b).abs();
-    let pooled: Vec<f64> = a.iter().chain(b).copied().collect();
-    let mut rng = StdRng::seed_from_u64(seed);
-    let (mut ra, mut rb) = (Vec::new(), Vec::new());
-    let extreme = (0..RESAMPLES)
-        .filter(|_| {
-            ra.clear();
-            rb.clear();
-            ra.extend((0..a.len()).map(|_| pooled[rng.random_range(0..pooled.len())]));
-            rb.extend((0..b.len()).map(|_| pooled[rng.random_range(0..pooled.len())]));
-            welch_t(&ra, &rb).abs() >= observed
-        })
-        .count();
-    extreme as f64 / RESAMPLES as f64
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,18 +226,5 @@ mod tests {
         let r = ratio_of_medians(&[19.0, 20.0, 21.0], &[9.0, 10.0, 11.0], 3).unwrap();
         assert_eq!(r.value, 2.0);
         assert!(r.ci.0 < 2.0 && r.ci.1 > 2.0 && r.ci.0 >= 19.0 / 11.0 && r.ci.1 <= 21.0 / 9.0);
-    }
-
-    #[test]
-    fn t_test_separates_clear_differences_only() {
-        // Welch t for [1,2,3] vs [4,5,6]: diff 3, se = sqrt(1/3 + 1/3) → t = 3.674.
-        assert!(
-            (welch_t(&[1.0, 2.0, 3.0], &[4.0, 5.0, 6.0]) - 3.0 / (2.0f64 / 3.0).sqrt()).abs()
-                < 1e-12
-        );
-        let a = [10.0, 10.2, 9.9, 10.1, 10.0];
-        let doubled: Vec<f64> = a.iter().map(|v| v * 2.0).collect();
-        assert!(bootstrap_p_value(&a, &doubled, 1) < 0.01);
-        assert!(bootstrap_p_value(&a, &a, 1) > 0.5);
     }
 }

@@ -1,0 +1,440 @@
+//! `clipbench ab BASE [CANDIDATE]`: a paired A/B of two builds of the engine (or of two HTTP
+//! servers) run side by side, so the machine's drift cancels.
+//!
+//! Each side is a git revision (its engine built once, in its own worktree, the binary cached
+//! per commit under `target/clipbench-ab/`), the working tree (the default candidate), or
+//! `http:URL`. The chosen engine targets of both builds run as commands
+//! (`clipbench-engine run … --strategy …`, wall time from spawn to exit) on the chosen samples;
+//! every round runs each pair in ABBA or BAAB order (seeded), and the per-round ratio
+//! `mean log B − mean log A` is judged with [`gate::paired`].
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{bail, Context};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+use crate::config::{HttpDialect, TargetConfig};
+use crate::gate::{self, Change};
+use crate::record::{Results, RunStatus};
+
+/// One side of the comparison.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Side {
+    /// An engine binary built from a commit (`sha`) or from the working tree (`sha: None`).
+    Build {
+        label: String,
+        sha: Option<String>,
+        binary: PathBuf,
+    },
+    /// A server over HTTP.
+    Http { url: String },
+}
+
+impl Side {
+    /// The name its targets carry in the report.
+    pub fn label(&self) -> &str {
+        match self {
+            Side::Build { label, .. } => label,
+            Side::Http { url } => url,
+        }
+    }
+}
+
+fn git(workspace: &Path, args: &[&str]) -> anyhow::Result<String> {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(workspace)
+        .stderr(Stdio::piped())
+        .output()
+        .context("cannot run git: install git")?;
+    if !output.status.success() {
+        bail!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_owned())
+}
+
+fn cargo_build(dir: &Path, target_dir: &Path) -> anyhow::Result<()> {
+    let status = Command::new("cargo")
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "clipbench-engine",
+            "--target-dir",
+        ])
+        .arg(target_dir)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .status()
+        .context("cannot run cargo")?;
+    anyhow::ensure!(
+        status.success(),
+        "building the engine in {} failed",
+        dir.display()
+    );
+    Ok(())
+}
+
+/// Resolves one side: `http:URL`, `worktree`, or a git revision (built once and cached).
+pub fn resolve(spec: &str, workspace: &Path, say: &dyn Fn(String)) -> anyhow::Result<Side> {
+    if let Some(url) = spec.strip_prefix("http:") {
+        anyhow::ensure!(
+            url.starts_with("http://") || url.starts_with("https://"),
+            "{spec:?}: write http:http://HOST:PORT"
+        );
+        return Ok(Side::Http {
+            url: url.to_owned(),
+        });
+    }
+    let cache = workspace.join("target/clipbench-ab");
+    if spec == "worktree" {
+        let head = git(workspace, &["rev-parse", "--short=10", "HEAD"])?;
+        let dirty = !git(
+            workspace,
+            &["status", "--porcelain", "--untracked-files=no"],
+        )?
+        .is_empty();
+        let label = format!("worktree-{head}{}", if dirty { "-dirty" } else { "" });
+        say(format!("building {label} (the working tree)"));
+        cargo_build(workspace, &cache.join("target"))?;
+        let built = cache.join("target/release/clipbench-engine");
+        let binary = cache.join(&label).join("clipbench-engine");
+        std::fs::create_dir_all(binary.parent().unwrap_or(&cache))?;
+        std::fs::copy(&built, &binary).context("cannot keep the built engine")?;
+        return Ok(Side::Build {
+            label,
+            sha: None,
+            binary,
+        });
+    }
+    let sha = git(
+        workspace,
+        &["rev-parse", "--verify", &format!("{spec}^{{commit}}")],
+    )
+    .with_context(|| format!("{spec:?} is not a git revision of {}", workspace.display()))?;
+    let label = sha[..10].to_owned();
+    let binary = cache.join(&sha).join("clipbench-engine");
+    if binary.is_file() {
+        say(format!("using the cached build of {label} ({spec})"));
+    } else {
+        say(format!(
+            "building {label} ({spec}) in its own worktree; cached for next time"
+        ));
+        let source = cache.join(format!("src-{sha}"));
+        let _ = git(
+            workspace,
+            &["worktree", "remove", "--force", &source.to_string_lossy()],
+        );
+        git(
+            workspace,
+            &[
+                "worktree",
+                "add",
+                "--detach",
+                &source.to_string_lossy(),
+                &sha,
+            ],
+        )?;
+        let built = cargo_build(&source, &cache.join("target"));
+        let _ = git(
+            workspace,
+            &["worktree", "remove", "--force", &source.to_string_lossy()],
+        );
+        built?;
+        std::fs::create_dir_all(binary.parent().unwrap_or(&cache))?;
+        let partial = binary.with_extension("partial");
+        std::fs::copy(cache.join("target/release/clipbench-engine"), &partial)
+            .context("cannot keep the built engine")?;
+        std::fs::rename(&partial, &binary)?;
+    }
+    Ok(Side::Build {
+        label,
+        sha: Some(sha),
+        binary,
+    })
+}
+
+/// The targets one side runs: each chosen engine target as a command on that side's binary,
+/// or the HTTP server once.
+pub fn targets_for(side: &Side, engine_targets: &[TargetConfig]) -> Vec<TargetConfig> {
+    match side {
+        Side::Http { url } => vec![TargetConfig::Http {
+            name: format!("{url} http"),
+            dialect: HttpDialect {
+                base_url: Some(url.clone()),
+                ..Default::default()
+            },
+        }],
+        Side::Build { label, binary, .. } => engine_targets
+            .iter()
+            .filter_map(|t| match t {
+                TargetConfig::Engine {
+                    name,
+                    strategy,
+                    profile,
+                    policy,
+                    threads,
+                    reuse_overlaps,
+                    ..
+                } => {
+                    let mut command: Vec<String> = vec![
+                        binary.display().to_string(),
+                        "run".into(),
+                        "{input}".into(),
+                        "-o".into(),
+                        "{outdir}".into(),
+                        format!("--strategy={strategy}"),
+                        format!("--profile={profile}"),
+                        format!("--policy={policy}"),
+                    ];
+                    command.extend(threads.map(|t| format!("--threads={t}")));
+                    command.extend(reuse_overlaps.then(|| "--reuse-overlaps".to_owned()));
+                    Some(TargetConfig::Command {
+                        name: format!("{label} {name}"),
+                        command,
+                        shell: false,
+                        timeout_s: 1800.0,
+                    })
+                }
+                _ => None,
+            })
+            .collect(),
+    }
+}
+
+/// The balanced order: `rounds` rounds; in each, every (pair, sample) block runs A B B A or
+/// B A A B (seeded), blocks shuffled. Target `2i` is pair i's A side, `2i + 1` its B side.
+pub fn schedule(
+    pairs: usize,
+    samples: usize,
+    rounds: usize,
+    seed: u64,
+) -> Vec<(usize, usize, usize)> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut order = Vec::new();
+    for round in 0..rounds {
+        let mut blocks: Vec<(usize, usize)> = (0..pairs)
+            .flat_map(|p| (0..samples).map(move |s| (p, s)))
+            .collect();
+        blocks.shuffle(&mut rng);
+        for (pair, sample) in blocks {
+            let (a, b) = (2 * pair, 2 * pair + 1);
+            let sides = if rng.random_bool(0.5) {
+                [a, b, b, a]
+            } else {
+                [b, a, a, b]
+            };
+            order.extend(sides.map(|t| (round, t, sample)));
+        }
+    }
+    order
+}
+
+/// The judgement of one pair on one sample.
+#[derive(Debug, Clone, Serialize)]
+pub struct PairVerdict {
+    pub base: String,
+    pub candidate: String,
+    pub sample: String,
+    /// Rounds where all four runs were valid (the others are left out).
+    pub rounds: usize,
+    pub change: Option<Change>,
+}
+
+/// Per-round log ratios of every pair and sample, judged (pure). `order` is the schedule the
+/// runs were made in; a run's `order` field is its position in it.
+pub fn judge(
+    results: &Results,
+    order: &[(usize, usize, usize)],
+    targets: &[TargetConfig],
+    floor: f64,
+) -> Vec<PairVerdict> {
+    let rounds = order.iter().map(|o| o.0 + 1).max().unwrap_or(0);
+    let mut verdicts = Vec::new();
+    for pair in 0..targets.len() / 2 {
+        for sample in &results.samples {
+            let mut ratios = Vec::new();
+            for round in 0..rounds {
+                let logs = |side: usize| -> Option<Vec<f64>> {
+                    let runs: Vec<f64> = results
+                        .runs
+                        .iter()
+                        .filter(|r| {
+                            let (rd, t, _) = order[r.order];
+                            rd == round && t == side && &r.sample == sample
+                        })
+                        .map(|r| (r.status == RunStatus::Ok).then(|| r.wall_s.ln()))
+                        .collect::<Option<_>>()?;
+                    (runs.len() == 2).then_some(runs)
+                };
+                if let (Some(a), Some(b)) = (logs(2 * pair), logs(2 * pair + 1)) {
+                    ratios.push((b[0] + b[1] - a[0] - a[1]) / 2.0);
+                }
+            }
+            verdicts.push(PairVerdict {
+                base: targets[2 * pair].name().to_owned(),
+                candidate: targets[2 * pair + 1].name().to_owned(),
+                sample: sample.clone(),
+                rounds: ratios.len(),
+                change: gate::paired(&ratios, 2, floor),
+            });
+        }
+    }
+    verdicts
+}
+
+/// What `ab` was asked.
+pub struct Request {
+    pub base: String,
+    pub candidate: String,
+    /// The engine targets each build runs (ignored for two servers).
+    pub engine_targets: Vec<TargetConfig>,
+    pub samples: Vec<String>,
+    pub rounds: usize,
+    pub seed: u64,
+    pub floor: f64,
+    pub reports_root: PathBuf,
+    pub manifest: PathBuf,
+}
+
+/// What `ab` found: the report folder, the results and a verdict per pair and sample.
+pub struct Outcome {
+    pub dir: PathBuf,
+    pub results: Results,
+    pub verdicts: Vec<PairVerdict>,
+}
+
+/// The file `ab` adds to the report folder.
+#[derive(Serialize)]
+struct AbFile<'a> {
+    schema_version: u32,
+    base: &'a Side,
+    candidate: &'a Side,
+    rounds: usize,
+    seed: u64,
+    verdicts: &'a [PairVerdict],
+}
+
+/// Builds (or finds) both sides, runs them side by side and judges every pair.
+pub fn run(
+    request: &Request,
+    cancel: &clipbench_engine::CancelToken,
+    say: &dyn Fn(String),
+) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(request.rounds >= 2, "--rounds must be at least 2");
+    let workspace = PathBuf::from(
+        git(Path::new("."), &["rev-parse", "--show-toplevel"])
+            .context("ab builds git revisions: run it inside the clipbench checkout")?,
+    );
+    let base = resolve(&request.base, &workspace, say)?;
+    let candidate = resolve(&request.candidate, &workspace, say)?;
+    let (a, b) = (
+        targets_for(&base, &request.engine_targets),
+        targets_for(&candidate, &request.engine_targets),
+    );
+    anyhow::ensure!(
+        matches!(
+            (&base, &candidate),
+            (Side::Build { .. }, Side::Build { .. }) | (Side::Http { .. }, Side::Http { .. })
+        ),
+        "compare two builds or two servers, not one of each"
+    );
+    anyhow::ensure!(
+        !a.is_empty(),
+        "no engine target to run: pass --targets auto (or another engine target)"
+    );
+    let targets: Vec<TargetConfig> = a.into_iter().zip(b).flat_map(|(a, b)| [a, b]).collect();
+    let order = schedule(
+        targets.len() / 2,
+        request.samples.len(),
+        request.rounds,
+        request.seed,
+    );
+    let plan = crate::runner::Plan {
+        baseline: targets.first().map(|t| t.name().to_owned()),
+        targets: targets.clone(),
+        samples: request.samples.clone(),
+        runs: 2 * request.rounds,
+        warmup: 0,
+        seed: request.seed,
+        poll_interval: std::time::Duration::from_millis(100),
+        monitor_interval: std::time::Duration::from_millis(100),
+        reports_root: request.reports_root.clone(),
+        manifest: request.manifest.clone(),
+        quiet: false,
+        order: Some(order.clone()),
+    };
+    let finished = crate::runner::run(&plan, cancel)?;
+    let verdicts = judge(&finished.results, &order, &targets, request.floor);
+    let file = AbFile {
+        schema_version: 1,
+        base: &base,
+        candidate: &candidate,
+        rounds: request.rounds,
+        seed: request.seed,
+        verdicts: &verdicts,
+    };
+    crate::export::write_atomic(
+        &finished.dir.join("ab.json"),
+        serde_json::to_string_pretty(&file)?.as_bytes(),
+    )?;
+    Ok(Outcome {
+        dir: finished.dir,
+        results: finished.results,
+        verdicts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_round_is_balanced() {
+        let order = schedule(2, 3, 5, 1);
+        assert_eq!(order.len(), 2 * 3 * 5 * 4);
+        for block in order.chunks(4) {
+            let sides: Vec<usize> = block.iter().map(|o| o.1 % 2).collect();
+            assert!(sides == [0, 1, 1, 0] || sides == [1, 0, 0, 1], "{sides:?}");
+            assert!(block.iter().all(|o| o.0 == block[0].0 && o.2 == block[0].2));
+            assert_eq!(block[0].1 / 2, block[3].1 / 2, "one pair per block");
+        }
+        let abba = order.chunks(4).filter(|b| b[0].1 % 2 == 0).count();
+        assert!(abba > 5 && abba < 25, "both orders occur: {abba} of 30");
+        assert_eq!(order, schedule(2, 3, 5, 1), "seeded");
+    }
+
+    #[test]
+    fn engine_targets_become_commands_on_each_binary() {
+        let side = Side::Build {
+            label: "abc".into(),
+            sha: Some("abc".into()),
+            binary: "/cache/abc/clipbench-engine".into(),
+        };
+        let auto = TargetConfig::from_spec("engine:auto").unwrap().unwrap();
+        let targets = targets_for(&side, &[auto]);
+        let TargetConfig::Command { name, command, .. } = &targets[0] else {
+            panic!("{targets:?}")
+        };
+        assert_eq!(name, "abc engine:auto");
+        assert_eq!(
+            command[..5],
+            [
+                "/cache/abc/clipbench-engine",
+                "run",
+                "{input}",
+                "-o",
+                "{outdir}"
+            ]
+        );
+        assert!(command.contains(&"--strategy=auto".to_owned()));
+    }
+}

@@ -1,0 +1,238 @@
+//! The regression gate's statistics (pure): is B slower than A, and could these runs have told?
+//!
+//! Wall times are compared on a log scale: run-to-run noise on a shared machine is
+//! multiplicative and skewed, and a difference of mean logs is a ratio (`exp(d) − 1` is the
+//! relative change). The mean of logs with a Student t interval uses every run; the median of
+//! ten runs, which the old gate used, throws most of them away (its efficiency is about 64 % of
+//! the mean's for normal noise) and moves in jumps of whole runs.
+//!
+//! Two designs: [`unpaired`] (`check`: runs of two results made at different times, Welch's
+//! t) and [`paired`] (`ab`: per-round ratios of runs made side by side in ABBA order, so the
+//! machine's drift cancels within each round).
+//!
+//! The noise band is not a constant: it is the equivalence margin these runs can resolve,
+//! `(t₀.₉₇₅ + z₀.₉₀) × SE`, from the measured spread (floored by the user's smallest change of
+//! interest). With it, two samples of the same thing are called unchanged about 80 % of the
+//! time and regressed about 2.5 %; a real change of the [`Change::detectable`] size is flagged
+//! 80 % of the time.
+
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+
+use crate::stats::{mean, std_dev};
+
+/// The verdict on one comparison.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Improved,
+    Regressed,
+    Unchanged,
+    Inconclusive,
+}
+
+/// B against A.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    /// Relative change of B against A (`0.05`: B takes 5 % longer).
+    pub change: f64,
+    /// Its 95 % interval.
+    pub ci: (f64, f64),
+    /// Two-sided p-value of "no change".
+    pub p_value: f64,
+    /// Run-to-run spread (standard deviation of log wall time; of the per-round log ratio
+    /// for a paired design).
+    pub spread: f64,
+    /// The equivalence margin used: within it the change is called unchanged.
+    pub band: f64,
+    /// The smallest true change these runs flag with 80 % power.
+    pub detectable: f64,
+    /// Runs per side that would flag a 5 % change with 80 % power at this spread.
+    pub runs_for_5_percent: usize,
+    pub verdict: Verdict,
+}
+
+/// Decides the verdict from the interval and the band (pure): unchanged when the whole interval
+/// lies within the band; regressed (improved) when it lies wholly above (below) zero and is
+/// not proven negligible; inconclusive otherwise.
+pub fn verdict(ci: (f64, f64), band: f64) -> Verdict {
+    if ci.0 > -band && ci.1 < band {
+        Verdict::Unchanged
+    } else if ci.0 > 0.0 {
+        Verdict::Regressed
+    } else if ci.1 < 0.0 {
+        Verdict::Improved
+    } else {
+        Verdict::Inconclusive
+    }
+}
+
+fn t_quantile(df: f64, p: f64) -> f64 {
+    StudentsT::new(0.0, 1.0, df.max(1.0)).map_or(1.96, |t| t.inverse_cdf(p))
+}
+
+fn z_quantile(p: f64) -> f64 {
+    Normal::new(0.0, 1.0).map_or(1.28, |n| n.inverse_cdf(p))
+}
+
+fn two_sided_p(t: f64, df: f64) -> f64 {
+    StudentsT::new(0.0, 1.0, df.max(1.0)).map_or(1.0, |d| 2.0 * (1.0 - d.cdf(t.abs())))
+}
+
+/// The smallest log change a design with standard error `se` and `df` degrees of freedom
+/// flags with 80 % power (two-sided 5 %).
+fn detectable_log(se: f64, df: f64) -> f64 {
+    (t_quantile(df, 0.975) + z_quantile(0.80)) * se
+}
+
+/// Builds the result from a log difference, its standard error and degrees of freedom.
+fn judge(d: f64, se: f64, df: f64, spread: f64, floor: f64, runs_for_5: usize) -> Change {
+    let half = t_quantile(df, 0.975) * se;
+    let band_log = ((t_quantile(df, 0.975) + z_quantile(0.90)) * se).max(floor.ln_1p());
+    let ci = ((d - half).exp_m1(), (d + half).exp_m1());
+    let band = band_log.exp_m1();
+    Change {
+        change: d.exp_m1(),
+        ci,
+        p_value: if se > 0.0 {
+            two_sided_p(d / se, df)
+        } else {
+            f64::from(u8::from(d == 0.0))
+        },
+        spread,
+        band,
+        detectable: detectable_log(se, df).exp_m1(),
+        runs_for_5_percent: runs_for_5,
+        verdict: verdict(ci, band),
+    }
+}
+
+/// Runs per side for which `se_of(n)` makes a 5 % change detectable with 80 % power.
+fn runs_needed(se_of: impl Fn(usize) -> (f64, f64)) -> usize {
+    (2..=10_000)
+        .find(|&n| {
+            let (se, df) = se_of(n);
+            detectable_log(se, df) <= 0.05f64.ln_1p()
+        })
+        .unwrap_or(10_000)
+}
+
+/// B's wall times against A's, from independent runs (Welch's t on log wall times); `None`
+/// with fewer than two valid runs on a side. `floor` is the smallest change of interest.
+pub fn unpaired(a: &[f64], b: &[f64], floor: f64) -> Option<Change> {
+    if a.len() < 2 || b.len() < 2 {
+        return None;
+    }
+    let (la, lb): (Vec<f64>, Vec<f64>) = (
+        a.iter().map(|v| v.ln()).collect(),
+        b.iter().map(|v| v.ln()).collect(),
+    );
+    let (na, nb) = (la.len() as f64, lb.len() as f64);
+    let (va, vb) = (std_dev(&la).powi(2) / na, std_dev(&lb).powi(2) / nb);
+    let se = (va + vb).sqrt();
+    let df = if va + vb > 0.0 {
+        (va + vb).powi(2) / (va.powi(2) / (na - 1.0) + vb.powi(2) / (nb - 1.0))
+    } else {
+        na + nb - 2.0
+    };
+    let pooled = (((na - 1.0) * std_dev(&la).powi(2) + (nb - 1.0) * std_dev(&lb).powi(2))
+        / (na + nb - 2.0))
+        .sqrt();
+    let runs = runs_needed(|n| (pooled * (2.0 / n as f64).sqrt(), 2.0 * n as f64 - 2.0));
+    Some(judge(mean(&lb) - mean(&la), se, df, pooled, floor, runs))
+}
+
+/// B against A from per-round log ratios `ln(B / A)` of runs made side by side (paired t);
+/// `runs_per_round` is how many runs of each side one round holds (2 for ABBA). `None` with
+/// fewer than two rounds.
+pub fn paired(log_ratios: &[f64], runs_per_round: usize, floor: f64) -> Option<Change> {
+    if log_ratios.len() < 2 {
+        return None;
+    }
+    let n = log_ratios.len() as f64;
+    let spread = std_dev(log_ratios);
+    let rounds = runs_needed(|r| (spread / (r as f64).sqrt(), r as f64 - 1.0));
+    Some(judge(
+        mean(log_ratios),
+        spread / n.sqrt(),
+        n - 1.0,
+        spread,
+        floor,
+        rounds * runs_per_round.max(1),
+    ))
+}
+
+/// One line: the change, its interval, the band and what these runs could detect.
+pub fn describe(c: &Change) -> String {
+    format!(
+        "{:+.1}% [{:+.1}%, {:+.1}%], p = {:.3}; band ±{:.1}%, detectable {:.1}% at these runs, 5% needs {} runs per side",
+        100.0 * c.change,
+        100.0 * c.ci.0,
+        100.0 * c.ci.1,
+        c.p_value,
+        100.0 * c.band,
+        100.0 * c.detectable,
+        c.runs_for_5_percent
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_verdict_rule() {
+        assert_eq!(verdict((0.02, 0.09), 0.04), Verdict::Regressed);
+        assert_eq!(verdict((-0.09, -0.02), 0.04), Verdict::Improved);
+        assert_eq!(verdict((-0.02, 0.03), 0.04), Verdict::Unchanged);
+        // Significant but proven smaller than the band: unchanged.
+        assert_eq!(verdict((0.005, 0.03), 0.04), Verdict::Unchanged);
+        assert_eq!(verdict((-0.03, 0.06), 0.04), Verdict::Inconclusive);
+    }
+
+    #[test]
+    fn welch_by_hand() {
+        // ln values: a = ln(10) ± small, b = a + ln(1.1): a clear 10 % slowdown.
+        let a = [10.0, 10.2, 9.8, 10.1, 9.9];
+        let b: Vec<f64> = a.iter().map(|v| v * 1.1).collect();
+        let c = unpaired(&a, &b, 0.01).unwrap();
+        assert!((c.change - 0.1).abs() < 1e-9, "{c:?}");
+        assert!(c.ci.0 > 0.05 && c.ci.1 < 0.15, "{c:?}");
+        assert_eq!(c.verdict, Verdict::Regressed);
+        // Same spread on both sides: the pooled spread is that of either side.
+        let la: Vec<f64> = a.iter().map(|v| v.ln()).collect();
+        assert!((c.spread - std_dev(&la)).abs() < 1e-12);
+        // t(8) 0.975 = 2.306: the interval is d ± 2.306 × se.
+        let se = std_dev(&la) * (2.0f64 / 5.0).sqrt();
+        assert!(((c.ci.1.ln_1p() - c.ci.0.ln_1p()) / 2.0 - 2.306 * se).abs() < 1e-3);
+    }
+
+    #[test]
+    fn identical_samples_are_unchanged_and_tiny_samples_are_refused() {
+        let a = [4.0, 4.1, 3.9, 4.05, 3.95, 4.0, 4.1, 3.9, 4.0, 4.02];
+        let c = unpaired(&a, &a, 0.01).unwrap();
+        assert_eq!(c.verdict, Verdict::Unchanged, "{c:?}");
+        assert!(c.p_value > 0.99);
+        assert!(unpaired(&a[..1], &a, 0.01).is_none());
+        assert!(paired(&[0.01], 2, 0.01).is_none());
+    }
+
+    #[test]
+    fn power_and_runs_needed_follow_the_spread() {
+        // Spread 2.9 % per run (the A/A figure), 10 runs per side.
+        let q: Vec<f64> = (0..10)
+            .map(|i| z_quantile((i as f64 + 0.5) / 10.0))
+            .collect();
+        let unit = std_dev(&q);
+        let noisy: Vec<f64> = q.iter().map(|z| 4.0 * (0.029 * z / unit).exp()).collect();
+        let c = unpaired(&noisy, &noisy, 0.0).unwrap();
+        assert!((c.spread - 0.029).abs() < 1e-9, "{c:?}");
+        // (t18 + z.8) × 0.029 × √(2/10) ≈ 3.8 %.
+        assert!((c.detectable - 0.038).abs() < 0.004, "{c:?}");
+        assert!((7..=10).contains(&c.runs_for_5_percent), "{c:?}");
+        // A paired design whose rounds agree to 1 % needs far fewer runs.
+        let ratios = [0.01, -0.01, 0.0, 0.012, -0.008];
+        let p = paired(&ratios, 2, 0.0).unwrap();
+        assert!(p.runs_for_5_percent < c.runs_for_5_percent, "{p:?}");
+    }
+}
