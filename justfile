@@ -7,9 +7,24 @@ release := "cargo run --release --quiet"
 # they answer). Ends by printing where the HTML report is.
 default: main
 
-# The comparison on the embedded default configuration (or ./clipbench.toml).
+# The comparison on the embedded default configuration (or ./clipbench.toml): under 10 minutes
+# on 2 cores (the 10-minute sample only for python-optimized and auto-reuse).
 main:
     {{release}} -p clipbench -- run
+
+# The full matrix: every strategy and both backends on both samples (about half an hour).
+full:
+    {{release}} -p clipbench -- run --config configs/full.toml
+
+# How well the regression gate works here: 40 recorded runs of auto on the 60 s sample,
+# resampled into A/A comparisons and ones with 5 % and 10 % slowdowns, for check and ab.
+gate-power runs="40": (bench-data "bbb-720p-60s")
+    {{release}} -p clipbench -- run --targets auto --samples bbb-720p-60s --runs {{runs}} --seed 1 --out reports/gate-power --quiet
+    {{release}} -p clipbench -- gate-power reports/gate-power/latest/results.json --target auto --sample bbb-720p-60s
+
+# Paired A/B of a git revision against the working tree (auto on the 60 s sample).
+ab base="HEAD" rounds="5":
+    {{release}} -p clipbench -- ab {{base}} --rounds {{rounds}}
 
 # Build (or check) sample videos; all of them by default.
 bench-data only="":

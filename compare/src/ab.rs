@@ -370,6 +370,7 @@ pub fn run(
         reports_root: request.reports_root.clone(),
         manifest: request.manifest.clone(),
         quiet: false,
+        targets_on: Default::default(),
         order: Some(order.clone()),
     };
     let finished = crate::runner::run(&plan, cancel)?;

@@ -32,6 +32,9 @@ pub struct RunSettings {
     pub baseline: Option<String>,
     pub poll_interval_ms: u64,
     pub monitor_interval_ms: u64,
+    /// Samples that only some targets run on: sample name → those targets' names (a long
+    /// sample measured only where it answers a question). Other samples run every target.
+    pub targets_on: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for RunSettings {
@@ -44,6 +47,7 @@ impl Default for RunSettings {
             baseline: None,
             poll_interval_ms: 100,
             monitor_interval_ms: 100,
+            targets_on: Default::default(),
         }
     }
 }
@@ -258,6 +262,13 @@ impl Config {
                 }
             }
         }
+        for (sample, targets) in &self.run.targets_on {
+            if let Some(unknown) = targets.iter().find(|t| !names.contains(t.as_str())) {
+                return Err(format!(
+                    "targets_on.{sample} names {unknown:?}, which is no target"
+                ));
+            }
+        }
         if self.run.runs == 0 {
             return Err("runs must be at least 1".into());
         }
@@ -331,7 +342,18 @@ mod tests {
             }
         ));
         assert_eq!(config.run.samples, ["bbb-720p-60s", "bbb-720p-10m"]);
-        assert_eq!(config.run.baseline.as_deref(), Some("serial"));
+        assert_eq!(config.run.baseline.as_deref(), Some("python-optimized"));
+        assert_eq!(
+            config.run.targets_on["bbb-720p-10m"],
+            ["python-optimized", "auto-reuse"]
+        );
+        let full = Config::load(Some(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../configs/full.toml"
+        ))))
+        .unwrap();
+        assert!(full.run.targets_on.is_empty());
+        assert_eq!(full.targets.len(), config.targets.len());
     }
 
     #[test]

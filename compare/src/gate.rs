@@ -10,11 +10,13 @@
 //! t) and [`paired`] (`ab`: per-round ratios of runs made side by side in ABBA order, so the
 //! machine's drift cancels within each round).
 //!
-//! The noise band is not a constant: it is the equivalence margin these runs can resolve,
-//! `(t₀.₉₇₅ + z₀.₉₀) × SE`, from the measured spread (floored by the user's smallest change of
-//! interest). With it, two samples of the same thing are called unchanged about 80 % of the
-//! time and regressed about 2.5 %; a real change of the [`Change::detectable`] size is flagged
-//! 80 % of the time.
+//! A change is regressed (improved) when its 95 % interval excludes zero, unless the whole
+//! interval is within the user's smallest change of interest (the floor). When the interval
+//! holds zero, it is unchanged if it lies within the noise band, which is not a constant: it is
+//! the margin these runs can resolve, `(t₀.₉₇₅ + z₀.₉₀) × SE`, from the measured spread (never
+//! below the floor); otherwise inconclusive. With it, two samples of the same thing are called
+//! regressed about 2.5 % of the time and unchanged about 80 %; a real change of the
+//! [`Change::detectable`] size is flagged 80 % of the time.
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
@@ -52,16 +54,22 @@ pub struct Change {
     pub verdict: Verdict,
 }
 
-/// Decides the verdict from the interval and the band (pure): unchanged when the whole interval
-/// lies within the band; regressed (improved) when it lies wholly above (below) zero and is
-/// not proven negligible; inconclusive otherwise.
-pub fn verdict(ci: (f64, f64), band: f64) -> Verdict {
-    if ci.0 > -band && ci.1 < band {
+/// Decides the verdict (pure). A change whose interval excludes zero is regressed (improved)
+/// unless the whole interval is within `floor`, the smallest change of interest; a change
+/// whose interval holds zero is unchanged when the interval lies within `band` (these runs
+/// would have seen anything bigger) and inconclusive otherwise.
+pub fn verdict(ci: (f64, f64), band: f64, floor: f64) -> Verdict {
+    let within = |limit: f64| ci.0 > -limit && ci.1 < limit;
+    if ci.0 > 0.0 || ci.1 < 0.0 {
+        if within(floor) {
+            Verdict::Unchanged
+        } else if ci.0 > 0.0 {
+            Verdict::Regressed
+        } else {
+            Verdict::Improved
+        }
+    } else if within(band) {
         Verdict::Unchanged
-    } else if ci.0 > 0.0 {
-        Verdict::Regressed
-    } else if ci.1 < 0.0 {
-        Verdict::Improved
     } else {
         Verdict::Inconclusive
     }
@@ -103,7 +111,7 @@ fn judge(d: f64, se: f64, df: f64, spread: f64, floor: f64, runs_for_5: usize) -
         band,
         detectable: detectable_log(se, df).exp_m1(),
         runs_for_5_percent: runs_for_5,
-        verdict: verdict(ci, band),
+        verdict: verdict(ci, band, floor),
     }
 }
 
@@ -182,12 +190,15 @@ mod tests {
 
     #[test]
     fn the_verdict_rule() {
-        assert_eq!(verdict((0.02, 0.09), 0.04), Verdict::Regressed);
-        assert_eq!(verdict((-0.09, -0.02), 0.04), Verdict::Improved);
-        assert_eq!(verdict((-0.02, 0.03), 0.04), Verdict::Unchanged);
-        // Significant but proven smaller than the band: unchanged.
-        assert_eq!(verdict((0.005, 0.03), 0.04), Verdict::Unchanged);
-        assert_eq!(verdict((-0.03, 0.06), 0.04), Verdict::Inconclusive);
+        assert_eq!(verdict((0.02, 0.09), 0.04, 0.01), Verdict::Regressed);
+        assert_eq!(verdict((-0.09, -0.02), 0.04, 0.01), Verdict::Improved);
+        assert_eq!(verdict((-0.02, 0.03), 0.04, 0.01), Verdict::Unchanged);
+        // Significant but proven smaller than the smallest change of interest: unchanged.
+        assert_eq!(verdict((0.001, 0.008), 0.04, 0.01), Verdict::Unchanged);
+        // Significant and possibly large: a regression even when the band is wide.
+        assert_eq!(verdict((0.005, 0.03), 0.04, 0.01), Verdict::Regressed);
+        assert_eq!(verdict((-0.49, -0.06), 0.53, 0.01), Verdict::Improved);
+        assert_eq!(verdict((-0.03, 0.06), 0.04, 0.01), Verdict::Inconclusive);
     }
 
     #[test]

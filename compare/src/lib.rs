@@ -20,6 +20,7 @@ pub mod export;
 pub mod fileserver;
 pub mod gate;
 pub mod machine;
+pub mod power;
 pub mod record;
 pub mod runner;
 pub mod samples;

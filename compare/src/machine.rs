@@ -1,7 +1,5 @@
 //! The machine block of a report: what the numbers were measured on.
 
-use std::process::Command;
-
 use clipbench_engine::probe::ffmpeg_version;
 use clipbench_engine::Tools;
 use serde::{Deserialize, Serialize};
@@ -17,7 +15,7 @@ pub struct Machine {
     pub os: String,
     pub kernel: String,
     pub ffmpeg_version: String,
-    /// `git rev-parse --short HEAD` of the working tree, when there is one.
+    /// The commit clipbench was built from (embedded at build time).
     pub git_commit: Option<String>,
 }
 
@@ -31,12 +29,6 @@ impl Machine {
         .ok()
         .and_then(|s| s.cpus().first().map(|c| c.brand().trim().to_owned()))
         .unwrap_or_default();
-        let git_commit = Command::new("git")
-            .args(["rev-parse", "--short", "HEAD"])
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
         Machine {
             cpu_model,
             logical_cpus: snapshot.logical_cpus,
@@ -45,7 +37,7 @@ impl Machine {
             os: System::long_os_version().unwrap_or_default(),
             kernel: System::kernel_version().unwrap_or_default(),
             ffmpeg_version: ffmpeg_version(tools).unwrap_or_default(),
-            git_commit,
+            git_commit: Some(clipbench_engine::BUILD_COMMIT.to_owned()),
         }
     }
 
@@ -60,7 +52,7 @@ impl Machine {
     /// One line for tables and warnings.
     pub fn describe(&self) -> String {
         format!(
-            "{} ({} logical CPUs, {:.1} GiB), {}, {}",
+            "{} ({} logical CPUs, {:.1} GiB), {}, ffmpeg {}",
             self.cpu_model,
             self.logical_cpus,
             self.memory_bytes as f64 / (1u64 << 30) as f64,

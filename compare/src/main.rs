@@ -9,7 +9,7 @@ use clipbench::config::{Config, TargetConfig};
 use clipbench::record::{Results, RunStatus};
 use clipbench::runner::{self, Plan};
 use clipbench::samples::{Builder, Manifest};
-use clipbench::{ab, check, export, gate, target_validation};
+use clipbench::{ab, check, export, gate, power, target_validation};
 use clipbench_engine::{CancelToken, Tools};
 
 const EXIT_CODES: &str = "Exit codes:\n  0    success (run: every run valid; check, ab: nothing regressed; validate: pass)\n  \
@@ -86,6 +86,25 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value = "bench-data/manifest.toml")]
         manifest: PathBuf,
+    },
+    /// How well `check` and `ab` work here: resamples recorded runs of one target (e.g. 40 runs
+    /// of auto) into A/A comparisons and ones with a 5 % and a 10 % slowdown injected.
+    GatePower {
+        /// A results.json holding many valid runs of the target on the sample.
+        results: PathBuf,
+        #[arg(long, default_value = "auto")]
+        target: String,
+        #[arg(long, default_value = "bbb-720p-60s")]
+        sample: String,
+        /// Runs per side of each simulated comparison.
+        #[arg(long, default_value_t = 10)]
+        n: usize,
+        #[arg(long, default_value_t = 2000)]
+        trials: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 0.01)]
+        noise_floor: f64,
     },
     /// Check the sub-one-minute target for the engine's best strategy on this machine.
     #[command(after_help = EXIT_CODES)]
@@ -207,6 +226,15 @@ fn main() -> ExitCode {
             };
             ab_cmd(&request)
         })(),
+        Command::GatePower {
+            results,
+            target,
+            sample,
+            n,
+            trials,
+            seed,
+            noise_floor,
+        } => gate_power(&results, &target, &sample, n, (trials, seed, noise_floor)),
         Command::Validate {
             target_seconds,
             sample,
@@ -280,6 +308,42 @@ fn resolve_target(spec: &str, config: &Config) -> anyhow::Result<TargetConfig> {
             .cloned()
             .with_context(|| format!("unknown target {spec:?}: name one from the configuration or write engine:STRATEGY, http:URL or http:PRESET")),
     }
+}
+
+/// `gate-power`: the verdict rates of `check` and `ab` on resampled real runs.
+fn gate_power(
+    path: &Path,
+    target: &str,
+    sample: &str,
+    n: usize,
+    (trials, seed, floor): (usize, u64, f64),
+) -> anyhow::Result<ExitCode> {
+    let results = read_results(path)?;
+    let mut runs: Vec<&clipbench::record::RunRecord> =
+        clipbench::summary::valid_walls(&results.runs, target, sample).collect();
+    runs.sort_by_key(|r| r.order);
+    let walls: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
+    anyhow::ensure!(
+        walls.len() >= 4 * n,
+        "{} holds {} valid runs of {target} on {sample}: record at least {} (clipbench run --targets {target} --samples {sample} --runs {})",
+        path.display(),
+        walls.len(),
+        4 * n,
+        4 * n
+    );
+    let mut rows = Vec::new();
+    for injected in [0.0, 0.05, 0.10] {
+        rows.extend(power::check_power(&walls, n, injected, trials, seed, floor));
+        rows.extend(power::ab_power(&walls, n, injected, trials, seed, floor));
+    }
+    let spread = clipbench::stats::std_dev(&walls.iter().map(|w| w.ln()).collect::<Vec<_>>());
+    println!(
+        "{} valid runs of {target} on {sample}, run-to-run spread {:.1}%, {n} runs per side:",
+        walls.len(),
+        100.0 * spread
+    );
+    print!("{}", power::table(&rows));
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `ab`: both sides built and run side by side; exit 1 on a regression.
@@ -359,6 +423,7 @@ fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else if !args.quiet {
         println!("{}", export::markdown::table(&results.summaries));
         print!("{}", export::markdown::relative_lines(results));
+        print!("{}", export::markdown::headline(results));
         println!("report: {}", finished.dir.join("index.html").display());
     }
     Ok(if results.interrupted {

@@ -2,6 +2,7 @@
 //! `warmup + runs` times in a seeded shuffled order, and writes the report. Each finished run
 //! is appended to `runs.csv` at once, so an interruption or a crash loses no finished run.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -37,6 +38,8 @@ pub struct Plan {
     pub reports_root: PathBuf,
     pub manifest: PathBuf,
     pub quiet: bool,
+    /// Samples only some targets run on (`[run.targets_on]`).
+    pub targets_on: std::collections::BTreeMap<String, Vec<String>>,
     /// A fixed order `(round, target, sample)` instead of the shuffled one (`ab`'s balanced
     /// schedule); every target must then pass its check.
     pub order: Option<Vec<(usize, usize, usize)>>,
@@ -57,6 +60,7 @@ impl Plan {
             reports_root,
             manifest,
             quiet: false,
+            targets_on: config.run.targets_on.clone(),
             order: None,
         }
     }
@@ -186,21 +190,30 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
     let mut csv = export::csv::RunsCsv::create(&dir.join("runs.csv"))?;
     let machine = Machine::detect(&tools);
     let rounds = plan.warmup + plan.runs;
-    let order = plan
-        .order
-        .clone()
-        .unwrap_or_else(|| schedule(available.len(), samples.len(), rounds, plan.seed));
+    let order = plan.order.clone().unwrap_or_else(|| {
+        let runs_on = |t: usize, s: usize| {
+            plan.targets_on
+                .get(&samples[s].0)
+                .is_none_or(|only| only.iter().any(|n| n == available[t].target.name()))
+        };
+        schedule(available.len(), samples.len(), rounds, plan.seed)
+            .into_iter()
+            .filter(|&(_, t, s)| runs_on(t, s))
+            .collect()
+    });
     let bar = if plan.quiet {
         ProgressBar::hidden()
     } else {
         ProgressBar::with_draw_target(Some(order.len() as u64), ProgressDrawTarget::stderr())
     };
     bar.set_style(
-        ProgressStyle::with_template(
-            "[{elapsed_precise}] {wide_bar} {pos}/{len} runs (eta {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("[{elapsed_precise}] {wide_bar} {pos}/{len} runs {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    // Off a terminal (a CI log, a pipe) the bar is hidden: one line per finished run instead.
+    let lines = !plan.quiet && !std::io::stderr().is_terminal();
+    let began = std::time::Instant::now();
+    let mut took: Vec<((usize, usize), f64)> = Vec::new();
     let mut runs: Vec<RunRecord> = Vec::new();
     let mut timelines = Vec::new();
     let mut interrupted = false;
@@ -214,10 +227,12 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
         let (sample, input, media) = &samples[s];
         let warmup = round < plan.warmup;
         bar.set_message(format!(
-            "{} on {sample}{}",
+            "(eta {}) {} on {sample}{}",
+            clock(eta_s(&order[position..], &took)),
             target.name(),
             if warmup { " (warm-up)" } else { "" }
         ));
+        let run_began = std::time::Instant::now();
         let scratch = dir.join("scratch").join(format!("run-{position}"));
         std::fs::create_dir_all(&scratch)?;
         let url = server.map(|a| {
@@ -245,6 +260,26 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
         let monitored = monitor.stop();
         let _ = std::fs::remove_dir_all(&scratch);
         bar.inc(1);
+        took.push(((t, s), run_began.elapsed().as_secs_f64()));
+        if lines {
+            eprintln!(
+                "[{}/{}] {} on {sample}{}: {} {:.2} s (elapsed {}, eta {})",
+                position + 1,
+                order.len(),
+                target.name(),
+                if warmup { " (warm-up)" } else { "" },
+                if measured.failed {
+                    "failed"
+                } else if measured.problems.is_empty() {
+                    "ok"
+                } else {
+                    "invalid"
+                },
+                measured.wall_s,
+                clock(began.elapsed().as_secs_f64()),
+                clock(eta_s(&order[position + 1..], &took))
+            );
+        }
         if cancel.is_cancelled() {
             // The run was cut short: it is not a finished run.
             interrupted = true;
@@ -320,6 +355,33 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
     Ok(Finished { dir, results })
 }
 
+/// Seconds the runs still to make should take: each run as long as the finished runs of its
+/// (target, sample) took on average, else those of its sample, else all finished runs (pure).
+pub fn eta_s(remaining: &[(usize, usize, usize)], took: &[((usize, usize), f64)]) -> f64 {
+    let mean = |keep: &dyn Fn(&(usize, usize)) -> bool| {
+        let chosen: Vec<f64> = took
+            .iter()
+            .filter(|(k, _)| keep(k))
+            .map(|(_, v)| *v)
+            .collect();
+        (!chosen.is_empty()).then(|| chosen.iter().sum::<f64>() / chosen.len() as f64)
+    };
+    remaining
+        .iter()
+        .map(|&(_, t, s)| {
+            mean(&|k| *k == (t, s))
+                .or_else(|| mean(&|k| k.1 == s))
+                .or_else(|| mean(&|_| true))
+                .unwrap_or(0.0)
+        })
+        .sum()
+}
+
+/// `1h02m03s`-style, whole seconds.
+fn clock(seconds: f64) -> String {
+    humantime::format_duration(std::time::Duration::from_secs(seconds.round() as u64)).to_string()
+}
+
 #[allow(clippy::too_many_arguments)]
 fn record(
     target: &TargetConfig,
@@ -375,6 +437,15 @@ fn record(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eta_from_the_runs_alike() {
+        let took = [((0, 0), 4.0), ((0, 0), 6.0), ((1, 0), 10.0), ((0, 1), 60.0)];
+        // (0,0) known: 5 s; (1,1) unknown cell, sample 1 known: 60 s; (2,2) nothing: mean 20 s.
+        let remaining = [(0, 0, 0), (1, 1, 1), (1, 2, 2)];
+        assert_eq!(eta_s(&remaining, &took), 5.0 + 60.0 + 20.0);
+        assert_eq!(eta_s(&remaining, &[]), 0.0);
+    }
 
     #[test]
     fn no_rate_is_derived_from_a_failed_or_invalid_run() {

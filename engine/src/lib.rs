@@ -43,3 +43,15 @@ pub use probe::{probe, MediaInfo};
 pub use report::{Metrics, RunReport, Startup};
 pub use run::{run, RunOptions};
 pub use tools::Tools;
+
+/// The commit this engine was built from (`-dirty` when tracked files differed), embedded at
+/// build time.
+pub const BUILD_COMMIT: &str = env!("CLIPBENCH_BUILD_COMMIT");
+
+/// The engine's version and build commit, e.g. `0.1.0 (93d1dd0292)`.
+pub const BUILD: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("CLIPBENCH_BUILD_COMMIT"),
+    ")"
+);

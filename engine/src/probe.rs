@@ -249,16 +249,29 @@ pub fn ffmpeg_version(tools: &Tools) -> Result<String> {
         .stdin(Stdio::null())
         .output()
         .map_err(|e| spawn_error("ffmpeg", e, &tools.ffmpeg))?;
-    Ok(String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .to_owned())
+    let banner = String::from_utf8_lossy(&output.stdout);
+    Ok(version_of_banner(banner.lines().next().unwrap_or_default()))
+}
+
+/// The version in ffmpeg's first `-version` line, without the banner around it:
+/// `ffmpeg version 5.1.9-0+deb12u1 Copyright (c) …` → `5.1.9-0+deb12u1` (pure).
+pub fn version_of_banner(line: &str) -> String {
+    line.strip_prefix("ffmpeg version ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or(line)
+        .to_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ffmpeg_version_without_its_banner() {
+        let line = "ffmpeg version 5.1.9-0+deb12u1 Copyright (c) 2000-2025 the FFmpeg developers";
+        assert_eq!(version_of_banner(line), "5.1.9-0+deb12u1");
+        assert_eq!(version_of_banner("something else"), "something else");
+    }
 
     const BBB: &str = r#"{"streams":[
       {"codec_type":"video","codec_name":"h264","width":1280,"height":720,

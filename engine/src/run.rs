@@ -293,7 +293,7 @@ pub fn run(
     let workers = worker_timelines(&execution.outcomes, &execution.chunks, metrics.wall_s);
     Ok(RunReport {
         schema_version: REPORT_SCHEMA_VERSION,
-        engine_version: env!("CARGO_PKG_VERSION").to_owned(),
+        engine_version: crate::BUILD.to_owned(),
         ffmpeg_version,
         failures: RunReport::failures_of(&execution),
         input: media,
