@@ -32,9 +32,48 @@ impl Comparison {
     }
 }
 
+/// What `clipbench calibrate` measured on a machine: the run-to-run spread and the drift
+/// between sessions of one target on one sample.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct Calibration {
+    pub schema_version: u32,
+    pub created_at: String,
+    pub machine: crate::machine::Machine,
+    pub target: String,
+    pub sample: String,
+    pub runs: usize,
+    /// Runs per block when measuring the drift.
+    pub block: usize,
+    /// Standard deviation of log wall time within a session.
+    pub spread: f64,
+    /// Standard deviation of a session's mean log wall time beyond the spread's share.
+    pub drift: f64,
+}
+
+impl Calibration {
+    /// From `walls` in measured order (pure).
+    pub fn of(results: &Results, target: &str, sample: &str, block: usize) -> Option<Calibration> {
+        let mut runs: Vec<_> = valid_walls(&results.runs, target, sample).collect();
+        runs.sort_by_key(|r| r.order);
+        let walls: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
+        (walls.len() >= 2 * block).then(|| Calibration {
+            schema_version: 1,
+            created_at: results.created_at.clone(),
+            machine: results.machine.clone(),
+            target: target.to_owned(),
+            sample: sample.to_owned(),
+            runs: walls.len(),
+            block,
+            spread: crate::stats::std_dev(&walls.iter().map(|w| w.ln()).collect::<Vec<_>>()),
+            drift: gate::drift(&walls, block),
+        })
+    }
+}
+
 /// Compares every cell present in both results with at least two valid runs on both sides.
-/// `floor` is the smallest relative change of interest (the band never goes below it).
-pub fn compare(old: &Results, new: &Results, floor: f64) -> Vec<Comparison> {
+/// `floor` is the smallest relative change of interest (the band never goes below it);
+/// `drift` the machine's drift between sessions (from a calibration; 0 ignores it).
+pub fn compare(old: &Results, new: &Results, floor: f64, drift: f64) -> Vec<Comparison> {
     new.summaries
         .iter()
         .filter_map(|cell| {
@@ -44,7 +83,7 @@ pub fn compare(old: &Results, new: &Results, floor: f64) -> Vec<Comparison> {
                     .collect()
             };
             let (old_walls, new_walls) = (walls(old), walls(new));
-            let change = gate::unpaired(&old_walls, &new_walls, floor)?;
+            let change = gate::unpaired(&old_walls, &new_walls, floor, drift)?;
             Some(Comparison {
                 target: cell.target.clone(),
                 sample: cell.sample.clone(),

@@ -13,10 +13,14 @@
 //! A change is regressed (improved) when its 95 % interval excludes zero, unless the whole
 //! interval is within the user's smallest change of interest (the floor). When the interval
 //! holds zero, it is unchanged if it lies within the noise band, which is not a constant: it is
-//! the margin these runs can resolve, `(t₀.₉₇₅ + z₀.₉₀) × SE`, from the measured spread (never
+//! the margin these runs can resolve, `(t₀.₉₇₅ + z₀.₉₇₅) × SE`, from the measured spread (never
 //! below the floor); otherwise inconclusive. With it, two samples of the same thing are called
-//! regressed about 2.5 % of the time and unchanged about 80 %; a real change of the
+//! regressed about 2.5 % of the time and unchanged about 95 %; a real change of the
 //! [`Change::detectable`] size is flagged 80 % of the time.
+//!
+//! Runs made at different times (`check`) also differ by the machine's drift between sessions,
+//! which more runs do not average away: [`drift`] measures it from one long recording
+//! (`clipbench calibrate`) and [`unpaired`] adds it to the standard error.
 
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
@@ -93,10 +97,16 @@ fn detectable_log(se: f64, df: f64) -> f64 {
     (t_quantile(df, 0.975) + z_quantile(0.80)) * se
 }
 
+/// The smallest relative change a design with standard error `se` (of log wall time) and `df`
+/// degrees of freedom flags with 80 % power.
+pub fn detectable(se: f64, df: f64) -> f64 {
+    detectable_log(se, df).exp_m1()
+}
+
 /// Builds the result from a log difference, its standard error and degrees of freedom.
 fn judge(d: f64, se: f64, df: f64, spread: f64, floor: f64, runs_for_5: usize) -> Change {
     let half = t_quantile(df, 0.975) * se;
-    let band_log = ((t_quantile(df, 0.975) + z_quantile(0.90)) * se).max(floor.ln_1p());
+    let band_log = ((t_quantile(df, 0.975) + z_quantile(0.975)) * se).max(floor.ln_1p());
     let ci = ((d - half).exp_m1(), (d + half).exp_m1());
     let band = band_log.exp_m1();
     Change {
@@ -125,9 +135,31 @@ fn runs_needed(se_of: impl Fn(usize) -> (f64, f64)) -> usize {
         .unwrap_or(10_000)
 }
 
-/// B's wall times against A's, from independent runs (Welch's t on log wall times); `None`
-/// with fewer than two valid runs on a side. `floor` is the smallest change of interest.
-pub fn unpaired(a: &[f64], b: &[f64], floor: f64) -> Option<Change> {
+/// The machine's drift between sessions (pure): the standard deviation of the mean log wall
+/// time of consecutive blocks of `block` runs, beyond what the run-to-run spread explains.
+/// `walls` in the order they were measured; 0 with fewer than two blocks.
+pub fn drift(walls: &[f64], block: usize) -> f64 {
+    let logs: Vec<f64> = walls.iter().map(|w| w.ln()).collect();
+    let blocks: Vec<&[f64]> = logs.chunks_exact(block.max(2)).collect();
+    if blocks.len() < 2 {
+        return 0.0;
+    }
+    let means: Vec<f64> = blocks.iter().map(|b| mean(b)).collect();
+    let within = mean(
+        &blocks
+            .iter()
+            .map(|b| std_dev(b).powi(2))
+            .collect::<Vec<_>>(),
+    );
+    (std_dev(&means).powi(2) - within / block.max(2) as f64)
+        .max(0.0)
+        .sqrt()
+}
+
+/// B's wall times against A's, from independent runs made at different times (Welch's t on
+/// log wall times, the sessions' `drift` added to each side's variance); `None` with fewer than
+/// two valid runs on a side. `floor` is the smallest change of interest.
+pub fn unpaired(a: &[f64], b: &[f64], floor: f64, drift: f64) -> Option<Change> {
     if a.len() < 2 || b.len() < 2 {
         return None;
     }
@@ -136,7 +168,11 @@ pub fn unpaired(a: &[f64], b: &[f64], floor: f64) -> Option<Change> {
         b.iter().map(|v| v.ln()).collect(),
     );
     let (na, nb) = (la.len() as f64, lb.len() as f64);
-    let (va, vb) = (std_dev(&la).powi(2) / na, std_dev(&lb).powi(2) / nb);
+    let drift_var = drift * drift;
+    let (va, vb) = (
+        std_dev(&la).powi(2) / na + drift_var,
+        std_dev(&lb).powi(2) / nb + drift_var,
+    );
     let se = (va + vb).sqrt();
     let df = if va + vb > 0.0 {
         (va + vb).powi(2) / (va.powi(2) / (na - 1.0) + vb.powi(2) / (nb - 1.0))
@@ -146,7 +182,10 @@ pub fn unpaired(a: &[f64], b: &[f64], floor: f64) -> Option<Change> {
     let pooled = (((na - 1.0) * std_dev(&la).powi(2) + (nb - 1.0) * std_dev(&lb).powi(2))
         / (na + nb - 2.0))
         .sqrt();
-    let runs = runs_needed(|n| (pooled * (2.0 / n as f64).sqrt(), 2.0 * n as f64 - 2.0));
+    let runs = runs_needed(|n| {
+        let se = (pooled * pooled * 2.0 / n as f64 + 2.0 * drift_var).sqrt();
+        (se, 2.0 * n as f64 - 2.0)
+    });
     Some(judge(mean(&lb) - mean(&la), se, df, pooled, floor, runs))
 }
 
@@ -189,6 +228,36 @@ mod tests {
     use super::*;
 
     #[test]
+    fn drift_is_what_blocks_differ_by_beyond_the_spread() {
+        // Two blocks of identical runs, the second 10 % slower: all of it is drift.
+        let walls: Vec<f64> = (0..20).map(|i| if i < 10 { 4.0 } else { 4.4 }).collect();
+        let d = drift(&walls, 10);
+        assert!((d - 1.1f64.ln() / 2f64.sqrt()).abs() < 1e-9, "{d}");
+        assert_eq!(drift(&[4.0; 20], 10), 0.0);
+        assert_eq!(drift(&walls[..10], 10), 0.0, "one block: no drift to see");
+        // With drift known, check no longer calls the slower session a regression.
+        let (a, b) = (&walls[..10], &walls[10..]);
+        let noisy_a: Vec<f64> = a
+            .iter()
+            .enumerate()
+            .map(|(i, w)| w * (1.0 + 0.01 * (i % 3) as f64))
+            .collect();
+        let noisy_b: Vec<f64> = b
+            .iter()
+            .enumerate()
+            .map(|(i, w)| w * (1.0 + 0.01 * (i % 3) as f64))
+            .collect();
+        assert_eq!(
+            unpaired(&noisy_a, &noisy_b, 0.01, 0.0).unwrap().verdict,
+            Verdict::Regressed
+        );
+        assert_ne!(
+            unpaired(&noisy_a, &noisy_b, 0.01, 0.2).unwrap().verdict,
+            Verdict::Regressed
+        );
+    }
+
+    #[test]
     fn the_verdict_rule() {
         assert_eq!(verdict((0.02, 0.09), 0.04, 0.01), Verdict::Regressed);
         assert_eq!(verdict((-0.09, -0.02), 0.04, 0.01), Verdict::Improved);
@@ -206,7 +275,7 @@ mod tests {
         // ln values: a = ln(10) ± small, b = a + ln(1.1): a clear 10 % slowdown.
         let a = [10.0, 10.2, 9.8, 10.1, 9.9];
         let b: Vec<f64> = a.iter().map(|v| v * 1.1).collect();
-        let c = unpaired(&a, &b, 0.01).unwrap();
+        let c = unpaired(&a, &b, 0.01, 0.0).unwrap();
         assert!((c.change - 0.1).abs() < 1e-9, "{c:?}");
         assert!(c.ci.0 > 0.05 && c.ci.1 < 0.15, "{c:?}");
         assert_eq!(c.verdict, Verdict::Regressed);
@@ -221,10 +290,10 @@ mod tests {
     #[test]
     fn identical_samples_are_unchanged_and_tiny_samples_are_refused() {
         let a = [4.0, 4.1, 3.9, 4.05, 3.95, 4.0, 4.1, 3.9, 4.0, 4.02];
-        let c = unpaired(&a, &a, 0.01).unwrap();
+        let c = unpaired(&a, &a, 0.01, 0.0).unwrap();
         assert_eq!(c.verdict, Verdict::Unchanged, "{c:?}");
         assert!(c.p_value > 0.99);
-        assert!(unpaired(&a[..1], &a, 0.01).is_none());
+        assert!(unpaired(&a[..1], &a, 0.01, 0.0).is_none());
         assert!(paired(&[0.01], 2, 0.01).is_none());
     }
 
@@ -236,7 +305,7 @@ mod tests {
             .collect();
         let unit = std_dev(&q);
         let noisy: Vec<f64> = q.iter().map(|z| 4.0 * (0.029 * z / unit).exp()).collect();
-        let c = unpaired(&noisy, &noisy, 0.0).unwrap();
+        let c = unpaired(&noisy, &noisy, 0.0, 0.0).unwrap();
         assert!((c.spread - 0.029).abs() < 1e-9, "{c:?}");
         // (t18 + z.8) × 0.029 × √(2/10) ≈ 3.8 %.
         assert!((c.detectable - 0.038).abs() < 0.004, "{c:?}");

@@ -55,6 +55,29 @@ enum Command {
         /// Compare results from different machines anyway.
         #[arg(long)]
         force: bool,
+        /// The machine's calibration (`clipbench calibrate`): its drift between sessions
+        /// widens the verdicts' intervals. Without one, drift is ignored (with a warning).
+        #[arg(long, default_value = "reports/calibration.json")]
+        calibration: PathBuf,
+    },
+    /// Measure this machine's noise for a target and sample: the run-to-run spread, the drift
+    /// between sessions (for `check`), and how many runs detect a 5 % change.
+    Calibrate {
+        #[arg(long, default_value = "auto")]
+        target: String,
+        #[arg(long, default_value = "bbb-720p-60s")]
+        sample: String,
+        #[arg(long, default_value_t = 40)]
+        runs: usize,
+        /// Runs per block when measuring the drift between blocks.
+        #[arg(long, default_value_t = 10)]
+        block: usize,
+        /// Reports root: the runs' report goes to OUT/<timestamp>/, the calibration to
+        /// OUT/calibration.json.
+        #[arg(long, default_value = "reports")]
+        out: PathBuf,
+        #[arg(long, default_value = "bench-data/manifest.toml")]
+        manifest: PathBuf,
     },
     /// Paired A/B of two builds (git revisions; the candidate defaults to the working tree) or
     /// two servers (http:URL): runs them side by side in ABBA order and judges per-round ratios.
@@ -195,7 +218,16 @@ fn main() -> ExitCode {
             current,
             noise_floor,
             force,
-        } => check_cmd(&baseline, &current, noise_floor, force),
+            calibration,
+        } => check_cmd(&baseline, &current, noise_floor, force, &calibration),
+        Command::Calibrate {
+            target,
+            sample,
+            runs,
+            block,
+            out,
+            manifest,
+        } => calibrate(&target, &sample, runs, block, out, manifest),
         Command::Ab {
             base,
             candidate,
@@ -310,6 +342,55 @@ fn resolve_target(spec: &str, config: &Config) -> anyhow::Result<TargetConfig> {
     }
 }
 
+/// `calibrate`: many runs of one target on one sample; the spread, the drift and what the
+/// gate can detect, written to OUT/calibration.json for `check`.
+fn calibrate(
+    target: &str,
+    sample: &str,
+    runs: usize,
+    block: usize,
+    out: PathBuf,
+    manifest: PathBuf,
+) -> anyhow::Result<ExitCode> {
+    let config = load_config(None)?;
+    let mut plan = Plan::from_config(&config, out.clone(), manifest);
+    plan.targets = vec![resolve_target(target, &config)?];
+    plan.samples = vec![sample.to_owned()];
+    plan.runs = runs;
+    plan.warmup = 1;
+    plan.baseline = None;
+    let (_runtime, cancel) = cancel_on_ctrl_c()?;
+    let finished = runner::run(&plan, &cancel)?;
+    let calibration = check::Calibration::of(&finished.results, target, sample, block)
+        .with_context(|| {
+            format!(
+                "fewer than {} valid runs: see the report's problems column",
+                2 * block
+            )
+        })?;
+    export::write_atomic(
+        &out.join("calibration.json"),
+        serde_json::to_string_pretty(&calibration)?.as_bytes(),
+    )?;
+    let n = 10usize;
+    let spread = calibration.spread;
+    let unpaired_se =
+        |n: usize| (2.0 * spread * spread / n as f64 + 2.0 * calibration.drift.powi(2)).sqrt();
+    println!(
+        "{target} on {sample}: {} runs, run-to-run spread {:.1}%, drift between sessions {:.1}%",
+        calibration.runs,
+        100.0 * spread,
+        100.0 * calibration.drift
+    );
+    println!(
+        "check at {n} runs per side detects {:.1}% (drift included); ab at {n} runs per side about {:.1}% (drift cancels)",
+        100.0 * gate::detectable(unpaired_se(n), 2.0 * n as f64 - 2.0),
+        100.0 * gate::detectable(spread / (n as f64 / 2.0).sqrt(), n as f64 / 2.0 - 1.0),
+    );
+    println!("calibration: {}", out.join("calibration.json").display());
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `gate-power`: the verdict rates of `check` and `ab` on resampled real runs.
 fn gate_power(
     path: &Path,
@@ -331,16 +412,33 @@ fn gate_power(
         4 * n,
         4 * n
     );
+    let drift = gate::drift(&walls, n);
     let mut rows = Vec::new();
     for injected in [0.0, 0.05, 0.10] {
-        rows.extend(power::check_power(&walls, n, injected, trials, seed, floor));
+        rows.extend(power::check_power(
+            &walls,
+            n,
+            injected,
+            trials,
+            seed,
+            (floor, 0.0),
+        ));
+        rows.extend(power::check_power(
+            &walls,
+            n,
+            injected,
+            trials,
+            seed,
+            (floor, drift),
+        ));
         rows.extend(power::ab_power(&walls, n, injected, trials, seed, floor));
     }
     let spread = clipbench::stats::std_dev(&walls.iter().map(|w| w.ln()).collect::<Vec<_>>());
     println!(
-        "{} valid runs of {target} on {sample}, run-to-run spread {:.1}%, {n} runs per side:",
+        "{} valid runs of {target} on {sample}, run-to-run spread {:.1}%, drift between blocks of {n} runs {:.1}%, {n} runs per side:",
         walls.len(),
-        100.0 * spread
+        100.0 * spread,
+        100.0 * drift
     );
     print!("{}", power::table(&rows));
     Ok(ExitCode::SUCCESS)
@@ -463,6 +561,7 @@ fn check_cmd(
     current: &Path,
     noise_floor: f64,
     force: bool,
+    calibration: &Path,
 ) -> anyhow::Result<ExitCode> {
     let old = read_results(baseline)?;
     let new = read_results(current)?;
@@ -477,7 +576,29 @@ fn check_cmd(
         }
         eprintln!("warning: {message}");
     }
-    let comparisons = check::compare(&old, &new, noise_floor);
+    let drift = match std::fs::read_to_string(calibration)
+        .ok()
+        .and_then(|text| serde_json::from_str::<check::Calibration>(&text).ok())
+    {
+        Some(c) if c.machine.same_hardware(&new.machine) => {
+            println!(
+                "drift between sessions {:.1}% (calibrated {} on {}, {})",
+                100.0 * c.drift,
+                c.target,
+                c.sample,
+                c.created_at
+            );
+            c.drift
+        }
+        _ => {
+            eprintln!(
+                "warning: no calibration of this machine at {}: verdicts ignore the drift between sessions (run clipbench calibrate, or compare side by side with clipbench ab)",
+                calibration.display()
+            );
+            0.0
+        }
+    };
+    let comparisons = check::compare(&old, &new, noise_floor, drift);
     anyhow::ensure!(
         !comparisons.is_empty(),
         "no (target, sample) has two or more valid runs in both results"
@@ -519,7 +640,7 @@ fn validate(
     }
     let name = target.name().to_owned();
     let mut plan = Plan::from_config(&Config::load(None)?, out, manifest);
-    plan.targets = vec![target];
+    plan.targets = vec![target.clone()];
     plan.samples = vec![sample.to_owned()];
     plan.runs = runs.max(1);
     plan.warmup = 0;
@@ -529,8 +650,43 @@ fn validate(
     if finished.results.interrupted {
         return Ok(ExitCode::from(130));
     }
-    let verdict = target_validation::judge(&finished.results, &name, sample, target_s)
+    // How one ffmpeg speeds up with a second thread, for the projection past the clip count.
+    let speedup = match (&target, finished.results.machine.logical_cpus) {
+        (_, 0 | 1) => Some(1.0),
+        (
+            TargetConfig::Engine {
+                profile, policy, ..
+            },
+            _,
+        ) => {
+            let input = Path::new(&plan.manifest)
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(format!("{sample}.mp4"));
+            let setup = clipbench::targets::EngineSetup {
+                strategy: clipbench_engine::Strategy::Fixed(1),
+                profile: *profile,
+                policy: *policy,
+                threads: None,
+                reuse_overlaps: false,
+            };
+            match clipbench::targets::two_thread_speedup(setup, &input, &Tools::from_env()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("warning: cannot measure the 2-thread speed-up ({e}): no projection");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let verdict = target_validation::judge(&finished.results, &name, sample, target_s, speedup)
         .context("no valid run to judge: see the report's problems column")?;
+    if let Some(s) = speedup {
+        println!(
+            "one ffmpeg on 2 threads: {s:.2}x its 1-thread speed (measured on the first clip)"
+        );
+    }
     print!("{}", target_validation::describe(&verdict, sample));
     println!("report: {}", finished.dir.join("index.html").display());
     Ok(if verdict.pass {

@@ -4,7 +4,8 @@
 //!
 //! - `check` compares runs made at different times: side A is drawn from the first half of the
 //!   recording and side B from the second half, so the machine's drift between them shows up
-//!   as it would between a saved baseline and today's runs.
+//!   as it would between a saved baseline and today's runs; it is judged with the drift
+//!   `calibrate` would measure (or none, to show what ignoring it costs).
 //! - `ab` compares runs made side by side: each round is four consecutive runs read as
 //!   A B B A, and rounds are drawn from anywhere in the recording.
 
@@ -18,7 +19,7 @@ use crate::gate::{self, Verdict};
 /// The verdict counts of one design at one injected change.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct PowerRow {
-    pub design: &'static str,
+    pub design: String,
     /// The slowdown multiplied into side B (0.05: 5 % slower).
     pub injected: f64,
     pub runs_per_side: usize,
@@ -31,7 +32,7 @@ pub struct PowerRow {
 
 impl PowerRow {
     fn count(
-        design: &'static str,
+        design: String,
         injected: f64,
         runs_per_side: usize,
         verdicts: &[Verdict],
@@ -63,7 +64,7 @@ pub fn check_power(
     injected: f64,
     trials: usize,
     seed: u64,
-    floor: f64,
+    (floor, drift): (f64, f64),
 ) -> Option<PowerRow> {
     let (first, second) = walls.split_at(walls.len() / 2);
     if first.len() < n || second.len() < n || n < 2 {
@@ -77,10 +78,15 @@ pub fn check_power(
                 .choose_multiple(&mut rng, n)
                 .map(|w| w * (1.0 + injected))
                 .collect();
-            Some(gate::unpaired(&a, &b, floor)?.verdict)
+            Some(gate::unpaired(&a, &b, floor, drift)?.verdict)
         })
         .collect();
-    Some(PowerRow::count("check", injected, n, &verdicts))
+    let design = if drift > 0.0 {
+        "check"
+    } else {
+        "check, no drift"
+    };
+    Some(PowerRow::count(design.into(), injected, n, &verdicts))
 }
 
 /// `ab`: rounds of four consecutive runs read as A B B A, `n / 2` rounds drawn per trial (`n`
@@ -114,17 +120,17 @@ pub fn ab_power(
             Some(gate::paired(&drawn, 2, floor)?.verdict)
         })
         .collect();
-    Some(PowerRow::count("ab", injected, n, &verdicts))
+    Some(PowerRow::count("ab".into(), injected, n, &verdicts))
 }
 
 /// The table of a power study, one line per row.
 pub fn table(rows: &[PowerRow]) -> String {
     let mut out = String::from(
-        "design  injected  runs/side  trials  regressed  unchanged  inconclusive  improved\n",
+        "design            injected  runs/side  trials  regressed  unchanged  inconclusive  improved\n",
     );
     for r in rows {
         out.push_str(&format!(
-            "{:<7} {:>7.0}%  {:>9}  {:>6}  {:>8.1}%  {:>8.1}%  {:>11.1}%  {:>7.1}%\n",
+            "{:<17} {:>7.0}%  {:>9}  {:>6}  {:>8.1}%  {:>8.1}%  {:>11.1}%  {:>7.1}%\n",
             r.design,
             100.0 * r.injected,
             r.runs_per_side,
@@ -163,9 +169,9 @@ mod tests {
     #[test]
     fn a_clear_slowdown_is_found_and_nothing_is_found_in_nothing() {
         let walls = steady();
-        let aa = check_power(&walls, 10, 0.0, 300, 1, 0.01).unwrap();
+        let aa = check_power(&walls, 10, 0.0, 300, 1, (0.01, 0.0)).unwrap();
         assert!(aa.share(aa.regressed) < 0.1, "{aa:?}");
-        let slow = check_power(&walls, 10, 0.20, 300, 1, 0.01).unwrap();
+        let slow = check_power(&walls, 10, 0.20, 300, 1, (0.01, 0.0)).unwrap();
         assert!(slow.share(slow.regressed) > 0.95, "{slow:?}");
         let ab = ab_power(&walls, 10, 0.20, 300, 1, 0.01).unwrap();
         assert!(ab.share(ab.regressed) > 0.9, "{ab:?}");
@@ -179,10 +185,10 @@ mod tests {
             .enumerate()
             .map(|(i, w)| if i >= 20 { w * 1.1 } else { *w })
             .collect();
-        let check = check_power(&walls, 10, 0.0, 300, 2, 0.01).unwrap();
+        let check = check_power(&walls, 10, 0.0, 300, 2, (0.01, 0.0)).unwrap();
         assert!(check.share(check.regressed) > 0.9, "{check:?}");
         let ab = ab_power(&walls, 10, 0.0, 300, 2, 0.01).unwrap();
         assert!(ab.share(ab.regressed) < 0.2, "{ab:?}");
-        assert!(check_power(&walls[..10], 10, 0.0, 10, 1, 0.01).is_none());
+        assert!(check_power(&walls[..10], 10, 0.0, 10, 1, (0.01, 0.0)).is_none());
     }
 }

@@ -104,6 +104,35 @@ pub struct TargetDialect {
     pub dialect: ResolvedDialect,
 }
 
+/// One task of an engine run on its worker: what the per-worker Gantt chart draws and what the
+/// projection to other core counts is made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpan {
+    pub worker: usize,
+    /// encode, copy, chunk, join or audio.
+    pub kind: String,
+    /// The clip or chunk number.
+    pub number: u32,
+    /// Seconds since the run started (start-up included).
+    pub from_s: f64,
+    pub to_s: f64,
+    /// CPU seconds of its ffmpeg.
+    pub cpu_s: f64,
+    pub threads: usize,
+}
+
+/// The structure of one engine run: its serial start-up, its tasks and its encoders' memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobShape {
+    pub target: String,
+    pub sample: String,
+    pub run: usize,
+    pub analysis_s: f64,
+    pub tasks: Vec<TaskSpan>,
+    /// The largest peak resident memory of one ffmpeg.
+    pub encoder_peak_rss_bytes: u64,
+}
+
 /// A target that could not run, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Skipped {
@@ -153,4 +182,7 @@ pub struct Results {
     pub runs: Vec<RunRecord>,
     pub summaries: Vec<CellSummary>,
     pub timelines: Vec<Timeline>,
+    /// Engine runs' tasks per worker.
+    #[serde(default)]
+    pub shapes: Vec<JobShape>,
 }

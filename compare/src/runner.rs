@@ -216,6 +216,7 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
     let mut took: Vec<((usize, usize), f64)> = Vec::new();
     let mut runs: Vec<RunRecord> = Vec::new();
     let mut timelines = Vec::new();
+    let mut shapes = Vec::new();
     let mut interrupted = false;
     for (position, &(round, t, s)) in order.iter().enumerate() {
         if cancel.is_cancelled() {
@@ -315,6 +316,10 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
                 .map(|p| (p.at_s, p.cpu_percent))
                 .collect(),
         });
+        if let Some(mut shape) = measured.shape {
+            (shape.target, shape.run) = (record.target.clone(), run_number);
+            shapes.push(shape);
+        }
         runs.push(record);
     }
     bar.finish_and_clear();
@@ -349,6 +354,7 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
         runs,
         summaries,
         timelines,
+        shapes,
     };
     export::write_all(&results, &dir)?;
     point_latest(&plan.reports_root, &dir)?;

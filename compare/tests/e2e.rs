@@ -282,7 +282,7 @@ fn a_full_run_writes_agreeing_reports_and_check_gates() {
         assert!(markdown.contains(&shown), "{shown} not in\n{markdown}");
         assert!(html.contains(&format!("<td>{target}</td><td>tiny</td>")));
     }
-    for chart in ["wall", "speedup", "ttfc", "cpu", "scaling"] {
+    for chart in ["wall", "speedup", "ttfc", "cpu", "scaling", "gantt"] {
         let svg = std::fs::read_to_string(dir.join(format!("{chart}.svg"))).unwrap();
         assert!(svg.starts_with("<svg") && html.contains(&format!("<figure id=\"{chart}\"><svg")));
         assert!(

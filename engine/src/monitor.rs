@@ -58,13 +58,15 @@ pub fn snapshot(cpu_sample: Duration) -> SystemSnapshot {
         system.global_cpu_usage()
     };
     system.refresh_memory();
+    // The CPUs this process may use (an affinity mask or a container limit), at most those
+    // the machine has.
     let logical_cpus = match system.cpus().len() {
         0 => fallback_cpus,
-        n => n,
+        n => n.min(fallback_cpus),
     };
     SystemSnapshot {
         logical_cpus,
-        physical_cpus: System::physical_core_count().unwrap_or(logical_cpus),
+        physical_cpus: System::physical_core_count().map_or(logical_cpus, |p| p.min(logical_cpus)),
         total_memory_bytes: system.total_memory(),
         available_memory_bytes: system.available_memory(),
         cpu_usage_percent,

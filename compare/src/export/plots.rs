@@ -7,8 +7,9 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 
 use super::{Exporter, Report};
-use crate::record::{CellSummary, Results};
+use crate::record::{CellSummary, Results, RunRecord};
 use crate::stats::Summary;
+use crate::summary::valid_walls;
 
 /// A rendered chart.
 pub struct Chart {
@@ -19,13 +20,17 @@ pub struct Chart {
     pub png: Vec<u8>,
 }
 
-/// One bar with its interval.
+/// One bar with its interval and the runs it summarises.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Bar {
     pub label: String,
     pub value: f64,
     pub low: f64,
     pub high: f64,
+    /// Every run's value, drawn as a point over the bar.
+    pub runs: Vec<f64>,
+    /// The target's colour (its index among the report's targets).
+    pub colour: usize,
 }
 
 /// One line of a line chart.
@@ -34,6 +39,18 @@ pub struct Series {
     pub name: String,
     pub points: Vec<(f64, f64)>,
     pub dashed: bool,
+    pub colour: usize,
+}
+
+/// One task on one row of a Gantt chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    pub row: usize,
+    pub from: f64,
+    pub to: f64,
+    pub colour: usize,
+    /// Drawn lighter (chunks and other helper tasks, against whole clips).
+    pub light: bool,
 }
 
 /// What a chart shows.
@@ -44,7 +61,11 @@ pub enum Spec {
         bars: Vec<Bar>,
         /// A horizontal reference line (e.g. 1.0 for speed-ups).
         reference: Option<f64>,
+        /// A logarithmic value axis (speed-ups of 1.3x and 50x both readable).
+        log: bool,
     },
+    /// Tasks over time, one row per (target, worker).
+    Gantt { rows: Vec<String>, spans: Vec<Span> },
     Lines {
         x_label: String,
         y_label: String,
@@ -69,7 +90,7 @@ fn register_font() {
 fn width_for(spec: &Spec) -> u32 {
     match spec {
         Spec::Bars { bars, .. } => (140 * bars.len() as u32 + 160).max(800),
-        Spec::Lines { .. } => 900,
+        Spec::Lines { .. } | Spec::Gantt { .. } => 900,
     }
 }
 
@@ -83,6 +104,7 @@ where
     let empty = match spec {
         Spec::Bars { bars, .. } => bars.is_empty(),
         Spec::Lines { series, .. } => series.iter().all(|s| s.points.is_empty()),
+        Spec::Gantt { spans, .. } => spans.is_empty(),
     };
     if empty {
         root.titled(title, ("sans-serif", 22))?.draw(&Text::new(
@@ -98,22 +120,34 @@ where
             y_label,
             bars,
             reference,
+            log,
         } => {
-            let top = bars
+            // A log axis is drawn as log10 values on a linear axis, labelled back as ratios.
+            let y = |v: f64| if *log { v.max(1e-9).log10() } else { v };
+            let values = bars
                 .iter()
-                .map(|b| b.high.max(b.value))
-                .fold(reference.unwrap_or(0.0), f64::max)
-                * 1.15;
+                .flat_map(|b| {
+                    [b.high, b.value, b.low]
+                        .into_iter()
+                        .chain(b.runs.iter().copied())
+                })
+                .chain(*reference);
+            let (low, high) = values.fold((0.0f64, 0.0f64), |(l, h), v| (l.min(y(v)), h.max(y(v))));
+            let pad = 0.15 * (high - low).max(1e-6);
+            let bottom = if *log { low - pad } else { 0.0 };
             let mut chart = ChartBuilder::on(&root)
                 .caption(title, ("sans-serif", 22))
                 .margin(15)
                 .x_label_area_size(40)
                 .y_label_area_size(70)
-                .build_cartesian_2d((0..bars.len() - 1).into_segmented(), 0.0..top.max(1e-6))?;
+                .build_cartesian_2d((0..bars.len() - 1).into_segmented(), bottom..high + pad)?;
+            let ratio_label = |v: &f64| format!("{:.3}x", 10f64.powf(*v));
+            let plain_label = |v: &f64| format!("{v:.2}");
             chart
                 .configure_mesh()
                 .disable_x_mesh()
                 .y_desc(y_label.as_str())
+                .y_label_formatter(if *log { &ratio_label } else { &plain_label })
                 .x_labels(bars.len())
                 .x_label_formatter(&|x| match x {
                     SegmentValue::CenterOf(i) => {
@@ -123,12 +157,13 @@ where
                 })
                 .label_style(("sans-serif", 13))
                 .draw()?;
+            let base = if *log { y(1.0) } else { 0.0 };
             chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
-                let color = Palette99::pick(i).mix(0.8);
+                let color = Palette99::pick(b.colour).mix(0.55);
                 let mut rect = Rectangle::new(
                     [
-                        (SegmentValue::Exact(i), 0.0),
-                        (SegmentValue::Exact(i + 1), b.value),
+                        (SegmentValue::Exact(i), base),
+                        (SegmentValue::Exact(i + 1), y(b.value)),
                     ],
                     color.filled(),
                 );
@@ -138,18 +173,29 @@ where
             chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
                 ErrorBar::new_vertical(
                     SegmentValue::CenterOf(i),
-                    b.low,
-                    b.value,
-                    b.high,
+                    y(b.low),
+                    y(b.value),
+                    y(b.high),
                     BLACK.stroke_width(2),
                     12,
                 )
             }))?;
-            if let Some(y) = reference {
+            // Every run as a point, spread across the bar so equal values stay visible.
+            chart.draw_series(bars.iter().enumerate().flat_map(|(i, b)| {
+                let n = b.runs.len().max(1) as f64;
+                let colour = Palette99::pick(b.colour).to_rgba();
+                b.runs.iter().enumerate().map(move |(k, v)| {
+                    let offset = ((k as f64 + 0.5) / n - 0.5) * 40.0;
+                    EmptyElement::at((SegmentValue::CenterOf(i), y(*v)))
+                        + Circle::new((offset as i32, 0), 4, colour.filled())
+                        + Circle::new((offset as i32, 0), 4, BLACK.stroke_width(1))
+                })
+            }))?;
+            if let Some(r) = reference {
                 chart.draw_series(std::iter::once(PathElement::new(
                     vec![
-                        (SegmentValue::Exact(0), *y),
-                        (SegmentValue::Exact(bars.len()), *y),
+                        (SegmentValue::Exact(0), y(*r)),
+                        (SegmentValue::Exact(bars.len()), y(*r)),
                     ],
                     RED.stroke_width(1),
                 )))?;
@@ -175,8 +221,8 @@ where
                 .y_desc(y_label.as_str())
                 .label_style(("sans-serif", 13))
                 .draw()?;
-            for (i, s) in series.iter().enumerate() {
-                let color = Palette99::pick(i).to_rgba();
+            for s in series {
+                let color = Palette99::pick(s.colour).to_rgba();
                 let style = color.stroke_width(2);
                 let drawn = if s.dashed {
                     chart.draw_series(DashedLineSeries::new(
@@ -198,6 +244,38 @@ where
                 .border_style(BLACK)
                 .label_font(("sans-serif", 13))
                 .draw()?;
+        }
+        Spec::Gantt { rows, spans } => {
+            let end = spans.iter().map(|s| s.to).fold(0.0, f64::max) * 1.02;
+            let mut chart = ChartBuilder::on(&root)
+                .caption(title, ("sans-serif", 22))
+                .margin(15)
+                .x_label_area_size(40)
+                .y_label_area_size(220)
+                .build_cartesian_2d(0.0..end.max(1e-6), (0..rows.len() - 1).into_segmented())?;
+            chart
+                .configure_mesh()
+                .disable_y_mesh()
+                .x_desc("seconds since the run started")
+                .y_labels(rows.len())
+                .y_label_formatter(&|y| match y {
+                    SegmentValue::CenterOf(i) => rows.get(*i).cloned().unwrap_or_default(),
+                    _ => String::new(),
+                })
+                .label_style(("sans-serif", 13))
+                .draw()?;
+            chart.draw_series(spans.iter().map(|s| {
+                let colour = Palette99::pick(s.colour).mix(if s.light { 0.4 } else { 0.85 });
+                let mut rect = Rectangle::new(
+                    [
+                        (s.from, SegmentValue::Exact(s.row)),
+                        (s.to, SegmentValue::Exact(s.row + 1)),
+                    ],
+                    colour.filled(),
+                );
+                rect.set_margin(4, 4, 1, 1);
+                rect
+            }))?;
         }
     }
     root.present()?;
@@ -241,8 +319,24 @@ fn cell_label(target: &str, sample: &str) -> String {
     format!("{target} · {sample}")
 }
 
-/// One bar per cell: the median of `pick`'s summary with its 95 % interval.
-fn summary_bars(results: &Results, pick: fn(&CellSummary) -> Option<&Summary>) -> Vec<Bar> {
+/// The colour of a target: its place among the report's targets, the same in every chart.
+pub fn colour_of(results: &Results, target: &str) -> usize {
+    let mut seen: Vec<&str> = Vec::new();
+    for name in results.summaries.iter().map(|c| c.target.as_str()) {
+        if !seen.contains(&name) {
+            seen.push(name);
+        }
+    }
+    seen.iter().position(|t| *t == target).unwrap_or(seen.len())
+}
+
+/// One bar per cell: the median of `pick`'s summary with its 95 % interval, and the value of
+/// each of its valid runs (`run_value`).
+fn summary_bars(
+    results: &Results,
+    pick: fn(&CellSummary) -> Option<&Summary>,
+    run_value: fn(&RunRecord) -> Option<f64>,
+) -> Vec<Bar> {
     results
         .summaries
         .iter()
@@ -253,6 +347,10 @@ fn summary_bars(results: &Results, pick: fn(&CellSummary) -> Option<&Summary>) -
                 value: s.median,
                 low: s.median_ci.0,
                 high: s.median_ci.1,
+                runs: valid_walls(&results.runs, &c.target, &c.sample)
+                    .filter_map(run_value)
+                    .collect(),
+                colour: colour_of(results, &c.target),
             })
         })
         .collect()
@@ -262,8 +360,9 @@ fn summary_bars(results: &Results, pick: fn(&CellSummary) -> Option<&Summary>) -
 pub fn wall_spec(results: &Results) -> Spec {
     Spec::Bars {
         y_label: "median wall time (s)".into(),
-        bars: summary_bars(results, |c| c.wall.as_ref()),
+        bars: summary_bars(results, |c| c.wall.as_ref(), |r| Some(r.wall_s)),
         reference: None,
+        log: false,
     }
 }
 
@@ -280,15 +379,25 @@ pub fn speedup_spec(results: &Results) -> Spec {
             .filter(|c| Some(&c.target) != results.baseline.as_ref())
             .filter_map(|c| {
                 let s = c.speedup_vs_baseline?;
+                // Each run against the baseline's median.
+                let baseline = results.summaries.iter().find(|b| {
+                    Some(&b.target) == results.baseline.as_ref() && b.sample == c.sample
+                })?;
+                let reference = baseline.wall.as_ref()?.median;
                 Some(Bar {
                     label: cell_label(&c.target, &c.sample),
                     value: s.value,
                     low: s.ci.0,
                     high: s.ci.1,
+                    runs: valid_walls(&results.runs, &c.target, &c.sample)
+                        .map(|r| reference / r.wall_s)
+                        .collect(),
+                    colour: colour_of(results, &c.target),
                 })
             })
             .collect(),
         reference: Some(1.0),
+        log: true,
     }
 }
 
@@ -296,8 +405,13 @@ pub fn speedup_spec(results: &Results) -> Spec {
 pub fn ttfc_spec(results: &Results) -> Spec {
     Spec::Bars {
         y_label: "median time to first clip (s)".into(),
-        bars: summary_bars(results, |c| c.time_to_first_clip.as_ref()),
+        bars: summary_bars(
+            results,
+            |c| c.time_to_first_clip.as_ref(),
+            |r| r.time_to_first_clip_s,
+        ),
         reference: None,
+        log: false,
     }
 }
 
@@ -313,6 +427,7 @@ pub fn cpu_spec(results: &Results) -> Spec {
             name: t.target.clone(),
             points: t.points.iter().map(|(x, y)| (*x, f64::from(*y))).collect(),
             dashed: false,
+            colour: colour_of(results, &t.target),
         });
     }
     Spec::Lines {
@@ -340,15 +455,22 @@ pub fn scaling_spec(results: &Results) -> Spec {
             .iter()
             .map(|(n, _)| (*n, first_wall * first_workers / n))
             .collect();
+        let colour = results
+            .samples
+            .iter()
+            .position(|x| x == sample)
+            .unwrap_or(0);
         series.push(Series {
             name: format!("{sample} measured"),
             points,
             dashed: false,
+            colour,
         });
         series.push(Series {
             name: format!("{sample} ideal"),
             points: ideal,
             dashed: true,
+            colour,
         });
     }
     Spec::Lines {
@@ -356,6 +478,46 @@ pub fn scaling_spec(results: &Results) -> Spec {
         y_label: "median wall time (s)".into(),
         series,
     }
+}
+
+/// Per-worker timelines of the engine runs on the last sample: for each engine target its run
+/// of median wall time, one row per worker, clips solid and chunks light, in the target's
+/// colour.
+pub fn gantt_spec(results: &Results) -> Spec {
+    let sample = results.samples.last().cloned().unwrap_or_default();
+    let (mut rows, mut spans) = (Vec::new(), Vec::new());
+    let mut targets: Vec<&str> = results
+        .shapes
+        .iter()
+        .filter(|s| s.sample == sample)
+        .map(|s| s.target.as_str())
+        .collect();
+    targets.dedup();
+    for target in targets {
+        let mut runs: Vec<_> = valid_walls(&results.runs, target, &sample).collect();
+        runs.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+        let Some(middle) = runs.get(runs.len() / 2) else {
+            continue;
+        };
+        let Some(shape) = results
+            .shapes
+            .iter()
+            .find(|s| s.target == target && s.sample == sample && s.run == middle.run)
+        else {
+            continue;
+        };
+        let first_row = rows.len();
+        let workers = shape.tasks.iter().map(|t| t.worker + 1).max().unwrap_or(0);
+        rows.extend((0..workers).map(|w| format!("{target} · worker {w}")));
+        spans.extend(shape.tasks.iter().map(|t| Span {
+            row: first_row + t.worker,
+            from: t.from_s,
+            to: t.to_s,
+            colour: colour_of(results, target),
+            light: t.kind != "encode" && t.kind != "copy",
+        }));
+    }
+    Spec::Gantt { rows, spans }
 }
 
 /// Every chart of a report.
@@ -373,6 +535,11 @@ pub fn charts(results: &Results) -> anyhow::Result<Vec<Chart>> {
             "scaling",
             "Worker-count scaling against the ideal",
             scaling_spec(results),
+        ),
+        (
+            "gantt",
+            "Tasks per worker (engine runs of median wall time; chunks and joins light)",
+            gantt_spec(results),
         ),
     ]
     .into_iter()

@@ -4,10 +4,12 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use clipbench_engine::{
-    probe, run as run_engine, Event, Policy, Profile, RunOptions, Strategy, ThreadSetting, Tools,
+    probe, run as run_engine, Event, Policy, Profile, RunOptions, RunReport, Strategy,
+    ThreadSetting, Tools,
 };
 
 use super::{Job, Measured};
+use crate::record::{JobShape, TaskSpan};
 
 pub fn check(tools: &Tools) -> Result<(), String> {
     probe::ffmpeg_version(tools)
@@ -81,7 +83,82 @@ pub fn run(setup: Setup, job: &Job) -> Measured {
         work_cpu_s: Some(m.work_cpu_s),
         workers: Some(report.allocation.workers),
         sources: Default::default(),
+        shape: Some(shape_of(&report, job.sample)),
         failed: report.cancelled,
         problems,
     }
+}
+
+/// The run's tasks on their workers, in seconds since the run started.
+fn shape_of(report: &RunReport, sample: &str) -> JobShape {
+    let tasks = report
+        .clips
+        .iter()
+        .chain(&report.chunks)
+        .filter_map(|o| {
+            Some(TaskSpan {
+                worker: o.worker?,
+                kind: format!("{:?}", o.kind).to_lowercase(),
+                number: o.clip.number,
+                from_s: report.analysis_s + o.started_s?,
+                to_s: report.analysis_s + o.finished_s?,
+                cpu_s: o.cpu_s,
+                threads: match o.threads {
+                    Some(ThreadSetting::Fixed(n)) => n,
+                    _ => 1,
+                },
+            })
+        })
+        .collect();
+    JobShape {
+        target: String::new(),
+        sample: sample.to_owned(),
+        run: 0,
+        analysis_s: report.analysis_s,
+        tasks,
+        encoder_peak_rss_bytes: report
+            .clips
+            .iter()
+            .chain(&report.chunks)
+            .map(|o| o.peak_rss_bytes)
+            .max()
+            .unwrap_or(0),
+    }
+}
+
+/// How much faster one ffmpeg makes the first clip of `input` on 2 threads than on 1 (its
+/// encode wall times, one after the other, with the profile of `setup`).
+pub fn two_thread_speedup(
+    setup: Setup,
+    input: &std::path::Path,
+    tools: &Tools,
+) -> anyhow::Result<f64> {
+    let dir = tempfile_dir()?;
+    let mut wall = [0.0; 2];
+    for (i, threads) in [1, 2].into_iter().enumerate() {
+        let mut options = RunOptions::new(dir.join(format!("threads-{threads}")));
+        options.strategy = Strategy::Fixed(1);
+        options.profile = setup.profile;
+        options.plan.policy = setup.policy;
+        options.plan.max_clips = 1;
+        options.threads = Some(ThreadSetting::Fixed(threads));
+        options.tools = tools.clone();
+        let report = run_engine(
+            input,
+            &options,
+            &clipbench_engine::CancelToken::new(),
+            &|_| {},
+        )?;
+        anyhow::ensure!(report.all_valid(), "the calibration clip failed");
+        wall[i] = report.metrics.wall_s;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(wall[0] / wall[1].max(1e-9))
+}
+
+/// A fresh scratch folder under the system's temporary folder.
+fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("clipbench-threads-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }

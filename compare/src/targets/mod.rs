@@ -12,6 +12,8 @@ use clipbench_engine::{CancelToken, MediaInfo, Tools};
 
 use crate::config::TargetConfig;
 use crate::dialect::ResolvedDialect;
+use crate::record::JobShape;
+pub use engine::{two_thread_speedup, Setup as EngineSetup};
 pub use http::describe;
 
 /// One job for a target.
@@ -44,6 +46,8 @@ pub struct Measured {
     pub workers: Option<usize>,
     /// Where the figures not measured directly came from.
     pub sources: Sources,
+    /// An engine run's start-up, tasks and encoder memory (`run` is filled in by the runner).
+    pub shape: Option<JobShape>,
     /// Invalid clips and other problems; non-empty makes the run invalid.
     pub problems: Vec<String>,
     /// The target failed as a whole (error answer, crash, timeout, interrupted).
