@@ -330,10 +330,17 @@ pub fn run(
     say: &dyn Fn(String),
 ) -> anyhow::Result<Outcome> {
     anyhow::ensure!(request.rounds >= 2, "--rounds must be at least 2");
-    let workspace = PathBuf::from(
-        git(Path::new("."), &["rev-parse", "--show-toplevel"])
-            .context("ab builds git revisions: run it inside the clipbench checkout")?,
-    );
+    let servers = [&request.base, &request.candidate]
+        .iter()
+        .all(|spec| spec.starts_with("http:"));
+    let workspace = if servers {
+        PathBuf::from(".")
+    } else {
+        PathBuf::from(
+            git(Path::new("."), &["rev-parse", "--show-toplevel"])
+                .context("ab builds git revisions: run it inside the clipbench checkout")?,
+        )
+    };
     let base = resolve(&request.base, &workspace, say)?;
     let candidate = resolve(&request.candidate, &workspace, say)?;
     let (a, b) = (

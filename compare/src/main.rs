@@ -355,6 +355,7 @@ fn calibrate(
     let config = load_config(None)?;
     let mut plan = Plan::from_config(&config, out.clone(), manifest);
     plan.targets = vec![resolve_target(target, &config)?];
+    plan.targets_on.clear();
     plan.samples = vec![sample.to_owned()];
     plan.runs = runs;
     plan.warmup = 1;
@@ -481,6 +482,8 @@ fn plan_from(args: &RunArgs) -> anyhow::Result<Plan> {
             .iter()
             .map(|spec| resolve_target(spec, &config))
             .collect::<anyhow::Result<_>>()?;
+        // Targets named on the command line run on every sample named.
+        plan.targets_on.clear();
     }
     if let Some(sweep) = &args.sweep {
         let like = plan.targets.iter().find(|t| t.kind() == "engine").cloned();
@@ -641,6 +644,7 @@ fn validate(
     let name = target.name().to_owned();
     let mut plan = Plan::from_config(&Config::load(None)?, out, manifest);
     plan.targets = vec![target.clone()];
+    plan.targets_on.clear();
     plan.samples = vec![sample.to_owned()];
     plan.runs = runs.max(1);
     plan.warmup = 0;

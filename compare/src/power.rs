@@ -31,12 +31,7 @@ pub struct PowerRow {
 }
 
 impl PowerRow {
-    fn count(
-        design: String,
-        injected: f64,
-        runs_per_side: usize,
-        verdicts: &[Verdict],
-    ) -> Self {
+    fn count(design: String, injected: f64, runs_per_side: usize, verdicts: &[Verdict]) -> Self {
         let n = |v: Verdict| verdicts.iter().filter(|x| **x == v).count();
         PowerRow {
             design,

@@ -201,6 +201,10 @@ pub fn run(plan: &Plan, cancel: &CancelToken) -> anyhow::Result<Finished> {
             .filter(|&(_, t, s)| runs_on(t, s))
             .collect()
     });
+    anyhow::ensure!(
+        !order.is_empty(),
+        "nothing to run: no target runs on the samples chosen (see [run.targets_on] in the configuration)"
+    );
     let bar = if plan.quiet {
         ProgressBar::hidden()
     } else {

@@ -478,6 +478,96 @@ fn an_interrupted_run_keeps_its_finished_rows() {
 }
 
 #[test]
+fn ab_of_two_servers_and_a_calibrated_check() {
+    use clipbench_engine::server::Compat;
+    let bench = Bench::new();
+    let (_a, base) = engine_server(&bench.path("serve-a"), Compat::Optimized);
+    let (_b, candidate) = engine_server(&bench.path("serve-b"), Compat::Original);
+    let out = bench.clipbench(&[
+        "ab",
+        &format!("http:{base}"),
+        &format!("http:{candidate}"),
+        "--samples",
+        "tiny",
+        "--rounds",
+        "3",
+        "--seed",
+        "4",
+        "--manifest",
+        "data/manifest.toml",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.code() == Some(0) || out.status.code() == Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("(3 rounds):"),
+        "every round judged: {stdout}"
+    );
+    assert!(stdout.contains("detectable"), "{stdout}");
+    let dir = bench.latest();
+    let ab = read_json(&dir.join("ab.json"));
+    assert_eq!(ab["verdicts"][0]["rounds"], 3);
+    assert_eq!(ab["base"]["Http"]["url"], base.as_str());
+    // ABBA: 3 rounds × 2 runs per side, in blocks of A B B A or B A A B.
+    let runs = read_json(&dir.join("results.json"))["runs"].clone();
+    let targets: Vec<String> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["target"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(targets.len(), 12);
+    for block in targets.chunks(4) {
+        assert!(
+            block[0] == block[3] && block[1] == block[2] && block[0] != block[1],
+            "{block:?}"
+        );
+    }
+
+    // calibrate writes the spread and drift that check then reports (./clipbench.toml's target).
+    bench.config(
+        "[[target]]\nname = \"serial\"\nkind = \"engine\"\nstrategy = \"serial\"\npolicy = \"fixed:1:2:2\"\n",
+    );
+    let out = bench.clipbench(&[
+        "calibrate",
+        "--target",
+        "serial",
+        "--sample",
+        "tiny",
+        "--runs",
+        "6",
+        "--block",
+        "3",
+        "--manifest",
+        "data/manifest.toml",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let calibration = read_json(&bench.path("reports/calibration.json"));
+    assert_eq!(calibration["runs"], 6);
+    assert!(calibration["spread"].as_f64().unwrap() > 0.0);
+    let current = bench.latest().join("results.json");
+    let out = bench.clipbench(&[
+        "check",
+        "--baseline",
+        current.to_str().unwrap(),
+        "--current",
+        current.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("drift between sessions"), "{stdout}");
+    assert!(stdout.contains("Unchanged"), "{stdout}");
+}
+
+#[test]
 fn a_command_target_and_a_sweep() {
     let bench = Bench::new();
     let config = bench.config(
