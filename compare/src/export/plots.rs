@@ -486,13 +486,12 @@ pub fn scaling_spec(results: &Results) -> Spec {
 pub fn gantt_spec(results: &Results) -> Spec {
     let sample = results.samples.last().cloned().unwrap_or_default();
     let (mut rows, mut spans) = (Vec::new(), Vec::new());
-    let mut targets: Vec<&str> = results
-        .shapes
-        .iter()
-        .filter(|s| s.sample == sample)
-        .map(|s| s.target.as_str())
-        .collect();
-    targets.dedup();
+    let mut targets: Vec<&str> = Vec::new();
+    for shape in results.shapes.iter().filter(|s| s.sample == sample) {
+        if !targets.contains(&shape.target.as_str()) {
+            targets.push(&shape.target);
+        }
+    }
     for target in targets {
         let mut runs: Vec<_> = valid_walls(&results.runs, target, &sample).collect();
         runs.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
@@ -562,5 +561,48 @@ impl Exporter for PlotFiles {
                 ]
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{JobShape, TaskSpan};
+
+    #[test]
+    fn the_gantt_has_one_row_per_worker_of_each_target_once() {
+        let results_text = include_str!("../../tests/fixtures/two-targets.json");
+        let mut results: Results = serde_json::from_str(results_text).unwrap();
+        let shape = |target: &str, run: usize, workers: usize| JobShape {
+            target: target.into(),
+            sample: "s".into(),
+            run,
+            analysis_s: 0.1,
+            tasks: (0..workers)
+                .map(|w| TaskSpan {
+                    worker: w,
+                    kind: "encode".into(),
+                    number: w as u32 + 1,
+                    from_s: 0.1,
+                    to_s: 1.0,
+                    cpu_s: 0.9,
+                    threads: 1,
+                })
+                .collect(),
+            encoder_peak_rss_bytes: 1,
+        };
+        // Interleaved runs, as the runner makes them.
+        results.shapes = vec![
+            shape("a", 1, 2),
+            shape("b", 1, 1),
+            shape("a", 2, 2),
+            shape("b", 2, 1),
+        ];
+        let Spec::Gantt { rows, spans } = gantt_spec(&results) else {
+            panic!()
+        };
+        assert_eq!(rows, ["a · worker 0", "a · worker 1", "b · worker 0"]);
+        assert_eq!(spans.len(), 3);
+        assert_ne!(spans[0].colour, spans[2].colour, "one colour per target");
     }
 }
