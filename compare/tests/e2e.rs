@@ -227,16 +227,35 @@ fn a_full_run_writes_agreeing_reports_and_check_gates() {
         };
         assert_eq!(dialect["current_clip"], counter, "{dialect}");
     }
+    // A tiny job can end between two polls: no reading then shows a clip finished, and its time
+    // to first clip is left unknown rather than guessed. Most runs are seen.
+    let http_runs: Vec<&Value> = results["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["kind"] == "http")
+        .collect();
+    let seen = http_runs
+        .iter()
+        .filter(|r| !r["time_to_first_clip_s"].is_null())
+        .count();
+    assert!(
+        2 * seen >= http_runs.len(),
+        "{seen} of {} runs",
+        http_runs.len()
+    );
     for run in results["runs"].as_array().unwrap() {
         if run["kind"] == "http" {
-            assert!(run["time_to_first_clip_s"].as_f64().unwrap() > 0.0, "{run}");
-            assert!(
-                run["ttfc_source"]
-                    .as_str()
-                    .unwrap()
-                    .contains("clipbench.clips_finished"),
-                "{run}"
-            );
+            if let Some(ttfc) = run["time_to_first_clip_s"].as_f64() {
+                assert!(
+                    ttfc > 0.0 && ttfc <= run["wall_s"].as_f64().unwrap(),
+                    "{run}"
+                );
+                let source = run["ttfc_source"].as_str().unwrap();
+                assert!(source.contains("clipbench.clips_finished"), "{run}");
+            } else {
+                assert!(run["ttfc_source"].is_null(), "{run}");
+            }
             assert_eq!(run["workers_source"], "progress clipbench.workers", "{run}");
             assert!(run["workers"].as_u64().unwrap() >= 1, "{run}");
         } else {
