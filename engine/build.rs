@@ -21,6 +21,8 @@ fn main() {
         None => "built outside a git checkout".to_owned(),
     };
     println!("cargo:rustc-env=CLIPBENCH_BUILD_COMMIT={described}");
+    // Edits to the engine's sources refresh the `-dirty` mark too.
+    println!("cargo:rerun-if-changed=src");
     if let Some(dir) = git(&["rev-parse", "--absolute-git-dir"]) {
         println!("cargo:rerun-if-changed={dir}/HEAD");
         println!("cargo:rerun-if-changed={dir}/index");

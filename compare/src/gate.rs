@@ -58,10 +58,15 @@ pub struct Change {
     pub verdict: Verdict,
 }
 
+/// The widest band within which a change is called unchanged: a comparison that cannot resolve
+/// a 10 % change calls nothing unchanged (it is inconclusive, and says what it could resolve).
+pub const EQUIVALENCE_LIMIT: f64 = 0.10;
+
 /// Decides the verdict (pure). A change whose interval excludes zero is regressed (improved)
 /// unless the whole interval is within `floor`, the smallest change of interest; a change
 /// whose interval holds zero is unchanged when the interval lies within `band` (these runs
-/// would have seen anything bigger) and inconclusive otherwise.
+/// would have seen anything bigger) and the band is at most [`EQUIVALENCE_LIMIT`];
+/// inconclusive otherwise.
 pub fn verdict(ci: (f64, f64), band: f64, floor: f64) -> Verdict {
     let within = |limit: f64| ci.0 > -limit && ci.1 < limit;
     if ci.0 > 0.0 || ci.1 < 0.0 {
@@ -72,7 +77,7 @@ pub fn verdict(ci: (f64, f64), band: f64, floor: f64) -> Verdict {
         } else {
             Verdict::Improved
         }
-    } else if within(band) {
+    } else if within(band) && band <= EQUIVALENCE_LIMIT {
         Verdict::Unchanged
     } else {
         Verdict::Inconclusive
@@ -268,6 +273,8 @@ mod tests {
         assert_eq!(verdict((0.005, 0.03), 0.04, 0.01), Verdict::Regressed);
         assert_eq!(verdict((-0.49, -0.06), 0.53, 0.01), Verdict::Improved);
         assert_eq!(verdict((-0.03, 0.06), 0.04, 0.01), Verdict::Inconclusive);
+        // Runs that resolve only ±17 % do not call a change unchanged.
+        assert_eq!(verdict((-0.10, 0.12), 0.17, 0.01), Verdict::Inconclusive);
     }
 
     #[test]

@@ -583,7 +583,12 @@ fn ab_of_two_servers_and_a_calibrated_check() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("drift between sessions"), "{stdout}");
-    assert!(stdout.contains("Unchanged"), "{stdout}");
+    // The same runs against themselves: never a change (unchanged, or inconclusive when six
+    // tiny runs resolve less than 10 %).
+    assert!(
+        !stdout.contains("Regressed") && !stdout.contains("Improved"),
+        "{stdout}"
+    );
 }
 
 #[test]
