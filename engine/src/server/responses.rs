@@ -129,22 +129,18 @@ pub fn job_body(job: &JobSummary) -> Value {
     let count = job.clips.len();
     match job.compat {
         Compat::Original => {
-            let durations: Vec<Value> = details.iter().map(|d| d["duration"].clone()).collect();
             let generated: f64 = job.clips.iter().map(|p| p.clip.duration()).sum();
             let total_mb: f64 = job.clips.iter().map(|p| p.bytes as f64 / 1048576.0).sum();
-            let by_length = |pick_longest: bool| {
-                durations
-                    .iter()
-                    .max_by(|a, b| {
-                        let (a, b) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
-                        if pick_longest {
-                            a.total_cmp(&b)
-                        } else {
-                            b.total_cmp(&a)
-                        }
-                    })
-                    .cloned()
-                    .unwrap_or(json!(0))
+            // The longest (shortest) clip's planned duration, typed as in its clip detail.
+            let extreme = |longest: bool| {
+                let by_duration = |a: &&Clip, b: &&Clip| a.duration().total_cmp(&b.duration());
+                let clips = job.clips.iter().map(|p| &p.clip);
+                let clip = if longest {
+                    clips.max_by(by_duration)
+                } else {
+                    clips.min_by(by_duration)
+                };
+                clip.map_or(json!(0), |c| planned(c.duration(), cut(c)))
             };
             let average = |total: f64| {
                 if count == 0 {
@@ -166,8 +162,8 @@ pub fn job_body(job: &JobSummary) -> Value {
                 "statistics": {
                     "average_clip_duration": average(generated),
                     "average_file_size_mb": average(total_mb),
-                    "longest_clip": by_length(true),
-                    "shortest_clip": by_length(false),
+                    "longest_clip": extreme(true),
+                    "shortest_clip": extreme(false),
                     "total_output_size_mb": total_mb,
                 },
                 "clip_details": details,
