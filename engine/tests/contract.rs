@@ -14,7 +14,7 @@ use clipbench_engine::server::Compat;
 use clipbench_engine::{Profile, Strategy};
 use serde_json::{json, Value};
 
-use common::http::{client, engine_server, file_server, poll_until, post, progress};
+use common::http::{client, engine_server, file_server, get_json, poll_until, post, progress};
 use common::make_video;
 
 fn recording(name: &str) -> Value {
@@ -246,14 +246,7 @@ async fn as_the_optimized_backend() {
     assert!((metrics["fps_processed"].as_f64().unwrap() - per_minute).abs() < 1e-9);
 
     // The frontend's other calls: isBackendAvailable and cleanupAll.
-    let health: Value = client()
-        .get(format!("{base}/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_json(&base, "/health").await;
     assert_eq!(health["status"], "ok");
     assert!(health["version"].is_string());
     let cleanup = client()

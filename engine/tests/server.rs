@@ -12,7 +12,7 @@ use axum::http::header;
 use clipbench_engine::{Profile, Strategy};
 use serde_json::{json, Value};
 
-use common::http::{client, engine_server, file_server, poll_until, post, progress};
+use common::http::{client, engine_server, file_server, get_json, poll_until, post, progress};
 use common::{make_video, make_video_sized};
 
 /// Sends raw bytes and returns the status code of the answer (bypasses URL normalisation).
@@ -347,23 +347,9 @@ async fn a_client_that_disconnects_does_not_stop_the_job() {
 async fn health_system_info_and_cors() {
     let f = fixture().await;
     let base = engine_server(&f.workdir, |_| {}).await;
-    let health: Value = client()
-        .get(format!("{base}/health"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = get_json(&base, "/health").await;
     assert_eq!(health["status"], "ok");
-    let info: Value = client()
-        .get(format!("{base}/system_info"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = get_json(&base, "/system_info").await;
     assert!(info["logical_cores"].as_u64().unwrap() >= 1);
     assert!(info["allocation"]["workers"].as_u64().unwrap() >= 1);
     let preflight = client()

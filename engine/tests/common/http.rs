@@ -59,15 +59,20 @@ pub async fn post(base: &str, body: Value) -> (u16, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-pub async fn progress(base: &str) -> Value {
+/// `GET base+path` as JSON.
+pub async fn get_json(base: &str, path: &str) -> Value {
     client()
-        .get(format!("{base}/progress"))
+        .get(format!("{base}{path}"))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap()
+}
+
+pub async fn progress(base: &str) -> Value {
+    get_json(base, "/progress").await
 }
 
 /// Polls `/progress` until `done` holds, at most `limit`; returns every reading.
