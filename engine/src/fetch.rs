@@ -130,7 +130,7 @@ pub async fn download(
         return fetch_page(url, dir, content_type.as_deref().unwrap_or_default()).await;
     }
     let path = dir.join(file_name_for(url));
-    let partial = crate::execute::partial_path(&path);
+    let partial = crate::files::partial_path(&path);
     let result = async {
         let mut file = tokio::fs::File::create(&partial)
             .await

@@ -3,8 +3,6 @@
 //! under a lock) rewrites it atomically after each clip. The key ties it to the input's content
 //! and the settings: a ledger with another key is ignored.
 
-use std::hash::Hasher;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -37,24 +35,16 @@ pub struct DoneClip {
     pub bytes: u64,
 }
 
-/// A 64-bit hash of the file's bytes (SipHash via the standard library; it may change with
-/// the Rust release, which only makes a resume start over).
+/// The first 64 bits of the file's BLAKE3 hash (stable across Rust releases and machines).
 pub fn content_hash(path: &Path) -> Result<u64> {
-    let mut file =
-        std::fs::File::open(path).map_err(|e| EngineError::io("cannot read", path, e))?;
-    #[allow(deprecated)]
-    let mut hasher = std::hash::SipHasher::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let n = file
-            .read(&mut buffer)
-            .map_err(|e| EngineError::io("cannot read", path, e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.write(&buffer[..n]);
-    }
-    Ok(hasher.finish())
+    let mut hasher = blake3::Hasher::new();
+    std::fs::File::open(path)
+        .and_then(|file| hasher.update_reader(file).map(drop))
+        .map_err(|e| EngineError::io("cannot read", path, e))?;
+    let digest = hasher.finalize();
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest.as_bytes()[..8]);
+    Ok(u64::from_le_bytes(first))
 }
 
 /// The ledger key: input content, profile and plan options (pure).
@@ -78,13 +68,9 @@ impl Ledger {
         (ledger.schema_version == LEDGER_SCHEMA_VERSION && ledger.key == key).then_some(ledger)
     }
 
-    /// Writes the ledger atomically (temporary name, then rename).
+    /// Writes the ledger atomically.
     pub fn save(&self, output_dir: &Path) -> Result<()> {
-        let path = path_in(output_dir);
-        let temp = crate::execute::partial_path(&path);
-        let text = serde_json::to_vec_pretty(self).unwrap_or_default();
-        std::fs::write(&temp, text).map_err(|e| EngineError::io("cannot write", &temp, e))?;
-        std::fs::rename(&temp, &path).map_err(|e| EngineError::io("cannot rename", &temp, e))
+        crate::files::write_json_atomic(&path_in(output_dir), self)
     }
 }
 

@@ -5,8 +5,9 @@
 //! [`execute`](execute::execute) (parallel ffmpeg children) → [`validate`] → [`report`].
 //!
 //! The plan, the allocation, the ffmpeg argument vector and the metrics are pure functions.
-//! The library never prints, never exits and installs no signal handler: it returns typed
-//! results ([`EngineError`]) and emits [`Event`]s; the binaries own the terminal.
+//! The library never prints and never exits on its own: it returns typed results
+//! ([`EngineError`]) and emits [`Event`]s; the binaries own the terminal (and install the shared
+//! Ctrl-C handling, [`execute::cancel_on_ctrl_c`], themselves).
 //!
 //! ```no_run
 //! use clipbench_engine::{run, CancelToken, RunOptions};
@@ -22,6 +23,7 @@ pub mod encode;
 pub mod error;
 pub mod execute;
 pub mod fetch;
+pub mod files;
 pub mod ledger;
 pub mod memory;
 pub mod monitor;

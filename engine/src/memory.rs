@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::allocate::encoder_memory_bytes;
 use crate::encode::Profile;
-use crate::error::{EngineError, Result};
+use crate::error::Result;
 
 /// Version of the `encoder-memory.json` layout.
 pub const MEMORY_SCHEMA_VERSION: u32 = 1;
@@ -63,23 +63,13 @@ impl EncoderMemory {
         }
     }
 
-    /// Writes the cache atomically (temporary file, then rename).
+    /// Writes the cache atomically.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| EngineError::io("cannot create cache folder", dir, e))?;
-        let path = dir.join(FILE_NAME);
-        let temp = dir.join(format!("{FILE_NAME}.{}.partial", std::process::id()));
-        let json = serde_json::to_vec_pretty(&EncoderMemory {
+        let cache = EncoderMemory {
             schema_version: MEMORY_SCHEMA_VERSION,
             peaks: self.peaks.clone(),
-        })
-        .map_err(|e| EngineError::InvalidOption(format!("cannot encode memory cache: {e}")))?;
-        std::fs::write(&temp, json)
-            .and_then(|()| std::fs::rename(&temp, &path))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&temp);
-                EngineError::io("cannot write memory cache", &path, e)
-            })
+        };
+        crate::files::write_json_atomic(&dir.join(FILE_NAME), &cache)
     }
 }
 

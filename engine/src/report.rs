@@ -264,7 +264,6 @@ mod tests {
             path: None,
             worker: Some(0),
             attempts: 1,
-            queued_s: 0.0,
             started_s: Some(finished - wall),
             finished_s: Some(finished),
             wall_s: wall,

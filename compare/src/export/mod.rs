@@ -68,7 +68,7 @@ pub fn provenance(results: &Results) -> Vec<String> {
 
 /// Writes `bytes` to `path` under a temporary name first, then renames it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let temp = clipbench_engine::execute::partial_path(path);
+    let temp = clipbench_engine::files::partial_path(path);
     std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
     std::fs::rename(&temp, path).with_context(|| format!("cannot rename {}", temp.display()))?;
     Ok(())

@@ -13,7 +13,9 @@ use clipbench_engine::{
 };
 use serde::Serialize;
 
-use super::commands::{cancel_on_ctrl_c, run_local, write_json_atomic};
+use super::commands::{run_local, CTRL_C};
+use clipbench_engine::execute::cancel_on_ctrl_c;
+use clipbench_engine::files::write_json_atomic;
 
 /// An extra row besides the strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -144,7 +146,7 @@ fn setups(args: &BenchArgs, duration: f64) -> Vec<Setup> {
 pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let cancel = CancelToken::new();
-    cancel_on_ctrl_c(&runtime, &cancel);
+    cancel_on_ctrl_c(runtime.handle(), &cancel, CTRL_C);
     let duration = probe(&Tools::from_env(), &args.input)?.duration;
     let mut runs: Vec<(String, RunReport)> = Vec::new();
     for setup in setups(args, duration) {

@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use clipbench_engine::execute::{cancel_on_ctrl_c, CtrlC};
 use clipbench_engine::fetch::{download, DownloadOptions, Input};
+use clipbench_engine::files::write_json_atomic;
 use clipbench_engine::probe::probe_with_keyframes;
 use clipbench_engine::{
     plan as make_plan, probe as probe_file, CancelToken, EngineError, PlanOptions, RunOptions,
@@ -48,27 +50,11 @@ pub fn plan(file: &Path, options: &PlanOptions, json: bool) -> anyhow::Result<Ex
     Ok(ExitCode::SUCCESS)
 }
 
-/// Installs the Ctrl-C handling of a long command on `runtime`: the first Ctrl-C drains
-/// `token` (running clips finish, no new one starts), the second cancels it (running ffmpeg
-/// children are killed, partial files removed), a third exits at once.
-pub fn cancel_on_ctrl_c(runtime: &tokio::runtime::Runtime, token: &CancelToken) {
-    let token = token.clone();
-    runtime.spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        eprintln!("\ninterrupted: finishing the running clips (Ctrl-C again to stop them now)");
-        token.drain();
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        eprintln!("\nstopping ffmpeg and removing partial files (Ctrl-C again to exit at once)");
-        token.cancel();
-        if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
-        }
-    });
-}
+/// The CLI's Ctrl-C: drain, then cancel, then exit.
+pub const CTRL_C: CtrlC = CtrlC {
+    drain: Some("interrupted: finishing the running clips (Ctrl-C again to stop them now)"),
+    cancel: "stopping ffmpeg and removing partial files (Ctrl-C again to exit at once)",
+};
 
 /// Makes `input` a local file: paths pass through, URLs are downloaded into `scratch`.
 pub fn local_input(
@@ -93,30 +79,18 @@ pub fn local_input(
     let result = runtime.block_on(async {
         tokio::select! {
             result = downloading => result,
-            _ = async { while !cancel.is_draining() { tokio::time::sleep(std::time::Duration::from_millis(50)).await } } => Err(EngineError::Cancelled),
+            _ = cancel.drained() => Err(EngineError::Cancelled),
         }
     });
     bar.finish_and_clear();
     Ok(result?.path)
 }
 
-/// Writes JSON to `path` atomically (temporary name, then rename).
-pub fn write_json_atomic(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    let temp = clipbench_engine::execute::partial_path(path);
-    let text = serde_json::to_string_pretty(value)?;
-    std::fs::write(&temp, text).with_context(|| format!("cannot write {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| format!("cannot rename {}", temp.display()))?;
-    Ok(())
-}
-
 /// `run INPUT -o DIR`
 pub fn run(input: &str, options: &RunOptions, json: Option<&Path>) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let cancel = CancelToken::new();
-    cancel_on_ctrl_c(&runtime, &cancel);
+    cancel_on_ctrl_c(runtime.handle(), &cancel, CTRL_C);
     let scratch = options.output_dir.join(".download");
     let local = local_input(&runtime, input, &scratch, &cancel);
     let report = local.and_then(|path| run_local(&path, options, &cancel));

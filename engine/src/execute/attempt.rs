@@ -1,0 +1,329 @@
+//! One task, attempt by attempt: build ffmpeg's arguments, run the child, check what it wrote
+//! and give it its final name, or say (typed) why the attempt failed and retry.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::child::{run_ffmpeg, ChildResult, End, Limits};
+use super::events::{CancelToken, Emitter};
+use super::graph::{audio_part, Task};
+use super::layout::{parse_segment_list, Layout};
+use super::outcome::{ClipFailure, ClipOutcome, ClipStatus};
+use super::ExecuteOptions;
+use crate::allocate::ThreadSetting;
+use crate::encode::{
+    assemble_args, audio_args, chunk_group_args, concat_list_line, ffmpeg_args, AssembleJob,
+    ClipAudio, EncodeJob,
+};
+use crate::files::partial_path;
+use crate::probe::MediaInfo;
+use crate::schedule::TaskKind;
+use crate::validate::{read_mp4, validate_file, Validation};
+
+/// Why one attempt failed (its `Display` is the one-line reason reported).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum AttemptError {
+    #[error("cannot start ffmpeg: {0}")]
+    SpawnFailed(String),
+    #[error("ffmpeg exited with code {0}")]
+    Exited(i32),
+    #[error("ffmpeg killed by signal {0}")]
+    Signaled(i32),
+    #[error("ffmpeg made no progress for {:.1} s and was killed", .0.as_secs_f64())]
+    Stalled(Duration),
+    #[error("ffmpeg timed out after {:.1} s and was killed", .0.as_secs_f64())]
+    TimedOut(Duration),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("invalid output: {}", .0.join("; "))]
+    InvalidOutput(Vec<String>),
+    #[error("unreadable audio {}", .0.display())]
+    UnreadableAudio(PathBuf),
+    #[error("audio of clip {clip} is {written:.3} s, planned {planned:.3} s")]
+    AudioLength {
+        clip: u32,
+        written: f64,
+        planned: f64,
+    },
+    #[error("no segment list {}: {cause}", .path.display())]
+    NoSegmentList {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("ffmpeg wrote {written} pieces, {planned} chunks were planned")]
+    PieceCount { written: usize, planned: usize },
+    #[error("chunk {chunk} is {written:.3} s, planned {planned:.3} s")]
+    ChunkLength {
+        chunk: u32,
+        written: f64,
+        planned: f64,
+    },
+    #[error("cannot rename {}: {cause}", .path.display())]
+    Rename {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+}
+
+impl AttemptError {
+    /// Why a child that did not exit cleanly failed (`None` for a clean exit).
+    fn of_child(end: &End, timeout: Duration) -> Option<AttemptError> {
+        Some(match end {
+            End::Exited(0) => return None,
+            End::Exited(code) => AttemptError::Exited(*code),
+            End::Signaled(signal) => AttemptError::Signaled(*signal),
+            End::Stalled(after) => AttemptError::Stalled(*after),
+            End::TimedOut => AttemptError::TimedOut(timeout),
+            End::Cancelled => AttemptError::Cancelled,
+            End::SpawnFailed(e) => AttemptError::SpawnFailed(e.clone()),
+        })
+    }
+}
+
+/// What an attempt that passed its checks wrote.
+struct Written {
+    bytes: u64,
+    path: Option<PathBuf>,
+    validation: Option<Validation>,
+}
+
+/// What every task of one execution shares.
+pub(super) struct TaskContext<'a> {
+    pub media: &'a MediaInfo,
+    pub options: &'a ExecuteOptions,
+    pub cancel: &'a CancelToken,
+    pub events: &'a Emitter<'a>,
+    pub layout: &'a Layout,
+}
+
+/// Renames `from` to `to`, as an attempt error.
+fn rename(from: &Path, to: &Path) -> Result<u64, AttemptError> {
+    std::fs::rename(from, to).map_err(|cause| AttemptError::Rename {
+        path: from.to_owned(),
+        cause,
+    })?;
+    Ok(std::fs::metadata(to).map(|m| m.len()).unwrap_or(0))
+}
+
+impl TaskContext<'_> {
+    /// Runs one task, with retries, and returns its outcome.
+    pub fn run_task(&self, task: &Task, worker: usize, threads: ThreadSetting) -> ClipOutcome {
+        let (options, cancel) = (self.options, self.cancel);
+        let mut outcome = ClipOutcome::pending_task(task.spec.span, task.spec.kind);
+        outcome.worker = Some(worker);
+        outcome.threads = Some(threads);
+        let attempts = 1 + options.retries;
+        for attempt in 1..=attempts {
+            if cancel.is_draining() {
+                // A drained run retries nothing; a task never tried stays not started.
+                if attempt == 1 {
+                    outcome.worker = None;
+                }
+                break;
+            }
+            outcome.attempts = attempt;
+            outcome.started_s.get_or_insert(self.events.now_s());
+            self.events.started(task, worker, attempt);
+            let result = self.spawn(task, worker, threads);
+            outcome.cpu_s += result.cpu_s;
+            outcome.peak_rss_bytes = outcome.peak_rss_bytes.max(result.peak_rss_bytes);
+            outcome.wall_s = result.wall_s;
+            let checked = match AttemptError::of_child(&result.end, options.timeout) {
+                None => self.commit(task),
+                Some(error) => Err(error),
+            };
+            outcome.finished_s = Some(self.events.now_s());
+            let error = match checked {
+                Ok(written) => {
+                    outcome.bytes = written.bytes;
+                    outcome.path = written.path;
+                    outcome.validation = written.validation;
+                    outcome.status = ClipStatus::Done;
+                    outcome.failure = None;
+                    self.events.finished(task, worker, &outcome);
+                    return outcome;
+                }
+                Err(error) => error,
+            };
+            self.layout.clean_up(task);
+            let reason = error.to_string();
+            outcome.failure = Some(ClipFailure {
+                reason: reason.clone(),
+                stderr_tail: result.stderr_tail,
+            });
+            if matches!(error, AttemptError::Cancelled) || cancel.is_cancelled() {
+                outcome.status = ClipStatus::Cancelled;
+                break;
+            }
+            outcome.status = ClipStatus::Failed;
+            self.events
+                .failed(task, worker, attempt, reason, attempt < attempts);
+        }
+        self.layout.clean_up(task);
+        outcome
+    }
+
+    /// Runs the task's ffmpeg once.
+    fn spawn(&self, task: &Task, worker: usize, threads: ThreadSetting) -> ChildResult {
+        let args = match self.ffmpeg_args(task, threads) {
+            Ok(args) => args,
+            Err(e) => return ChildResult::not_started(format!("cannot write the concat list: {e}")),
+        };
+        let limits = Limits {
+            timeout: self.options.timeout,
+            stall: self.options.stall_timeout,
+        };
+        let on_progress = |done_s: f64| self.events.progress(task, worker, done_s);
+        run_ffmpeg(
+            &self.options.tools.ffmpeg,
+            &args,
+            limits,
+            self.cancel,
+            &on_progress,
+        )
+    }
+
+    /// The ffmpeg arguments of one attempt (writing the concat list of an assembly first).
+    fn ffmpeg_args(&self, task: &Task, threads: ThreadSetting) -> std::io::Result<Vec<OsString>> {
+        let span = &task.spec.span;
+        let temp_path = partial_path(&self.layout.final_path(task));
+        let job = EncodeJob {
+            input: &self.media.path,
+            output: &temp_path,
+            start: span.start,
+            duration: span.duration(),
+            has_audio: self.media.has_audio,
+            threads,
+        };
+        Ok(match task.spec.kind {
+            TaskKind::Encode | TaskKind::Copy => ffmpeg_args(task.profile, &job),
+            TaskKind::Audio => audio_args(task.profile, &job),
+            TaskKind::Chunk => {
+                let (pattern, list) = self.layout.group_outputs(task);
+                // Cut at the output frame where every chunk but the first starts.
+                let frame = self.media.frame_duration();
+                let cuts: Vec<u64> = task.chunks[1..]
+                    .iter()
+                    .map(|c| ((c.start - span.start) / frame).round() as u64)
+                    .collect();
+                let job = EncodeJob {
+                    output: &pattern,
+                    ..job
+                };
+                chunk_group_args(task.profile, &job, &cuts, &list)
+            }
+            TaskKind::Assemble => {
+                let list_path = self.layout.concat_list_path(span.number);
+                let list: String = task
+                    .chunks
+                    .iter()
+                    .map(|c| concat_list_line(&self.layout.chunk_path(c)))
+                    .collect();
+                std::fs::write(&list_path, list)?;
+                let audio_file = self.layout.audio_path(span.number);
+                let audio = if task.parts.contains(&audio_part(span.number)) {
+                    ClipAudio::Encoded(&audio_file)
+                } else if self.media.has_audio {
+                    ClipAudio::FromSource(&self.media.path)
+                } else {
+                    ClipAudio::None
+                };
+                let job = AssembleJob {
+                    chunk_list: &list_path,
+                    audio,
+                    output: &temp_path,
+                    start: span.start,
+                    duration: span.duration(),
+                };
+                assemble_args(task.profile, &job)
+            }
+        })
+    }
+
+    /// Checks what an attempt wrote and gives it its final name: a clip is probed against its
+    /// plan; a separate audio checked for length; a chunk group's pieces are checked against
+    /// the muxer's list (count and durations; the joined clips are probed later).
+    fn commit(&self, task: &Task) -> Result<Written, AttemptError> {
+        let final_path = self.layout.final_path(task);
+        let temp_path = partial_path(&final_path);
+        let (path, validation) = match task.spec.kind {
+            TaskKind::Chunk => {
+                let bytes = self.commit_group(task)?;
+                return Ok(Written {
+                    bytes,
+                    path: None,
+                    validation: None,
+                });
+            }
+            TaskKind::Audio => {
+                self.check_audio(task, &temp_path)?;
+                (None, None)
+            }
+            _ => {
+                let validation = validate_file(
+                    &self.options.tools,
+                    &temp_path,
+                    &task.spec.span,
+                    self.media,
+                    task.profile,
+                );
+                if !validation.valid {
+                    return Err(AttemptError::InvalidOutput(validation.problems));
+                }
+                (Some(final_path.clone()), Some(validation))
+            }
+        };
+        let bytes = rename(&temp_path, &final_path)?;
+        Ok(Written {
+            bytes,
+            path,
+            validation,
+        })
+    }
+
+    /// A separate audio file: audio present, as long as the clip within two audio frames.
+    fn check_audio(&self, task: &Task, path: &Path) -> Result<(), AttemptError> {
+        let audio = read_mp4(path).ok_or_else(|| AttemptError::UnreadableAudio(path.into()))?;
+        let tolerance = 2.0 * audio.audio_frame_duration() + 0.001;
+        let planned = task.spec.span.duration();
+        if !audio.has_audio || (audio.duration - planned).abs() > tolerance {
+            return Err(AttemptError::AudioLength {
+                clip: task.spec.span.number,
+                written: audio.duration,
+                planned,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks a chunk group's pieces and renames each to its chunk's name; returns the bytes.
+    fn commit_group(&self, task: &Task) -> Result<u64, AttemptError> {
+        let (_, list) = self.layout.group_outputs(task);
+        let listed = std::fs::read_to_string(&list)
+            .map_err(|cause| AttemptError::NoSegmentList { path: list, cause })?;
+        let pieces = parse_segment_list(&listed);
+        if pieces.len() != task.chunks.len() {
+            return Err(AttemptError::PieceCount {
+                written: pieces.len(),
+                planned: task.chunks.len(),
+            });
+        }
+        let tolerance = self.media.frame_duration() + 0.001;
+        for ((_, written), chunk) in pieces.iter().zip(&task.chunks) {
+            if (written - chunk.duration()).abs() > tolerance {
+                return Err(AttemptError::ChunkLength {
+                    chunk: chunk.number,
+                    written: *written,
+                    planned: chunk.duration(),
+                });
+            }
+        }
+        let mut bytes = 0;
+        for ((name, _), chunk) in pieces.iter().zip(&task.chunks) {
+            let written = self.layout.chunk_dir.join(name);
+            bytes += rename(&written, &self.layout.chunk_path(chunk))?;
+        }
+        Ok(bytes)
+    }
+}

@@ -1,0 +1,250 @@
+//! The executor: a board of tasks feeding a fixed pool of workers, each running one ffmpeg
+//! child at a time, with a per-task timeout and stall watchdog, one retry, cancellation and
+//! atomic output files.
+//!
+//! A task is a clip (encode or stream copy), or with `reuse_overlaps` a run of chunks, the first
+//! clip's audio, or a join that waits until its parts are written. Which ready task starts next,
+//! with how many threads, and whether memory allows it now are decided by [`crate::schedule`].
+//! Every clip is written as `clip_NNN.mp4.partial`, read back, and renamed to `clip_NNN.mp4`
+//! only when valid. A failed clip never stops the others. The CPU time of each child is read
+//! from the kernel when it is reaped (`wait4`), so the work W of a run is measured, not
+//! estimated.
+//!
+//! The rooms: [`events`] (what the run tells the world, how the world stops it), [`outcome`]
+//! (what became of each clip), `graph` (the tasks, pure), `board` (the shared state machine),
+//! `layout` (file names), `attempt` (one try of one task: argv, child, checks, commit) and
+//! `child` (one supervised ffmpeg process). This file holds the options and the worker pool.
+
+mod attempt;
+mod board;
+mod child;
+pub mod events;
+mod graph;
+mod layout;
+pub mod outcome;
+
+use std::path::PathBuf;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub use events::{cancel_on_ctrl_c, CancelToken, CtrlC, Event, TimedEvent, EXIT_INTERRUPTED};
+pub use graph::clip_profile;
+pub use layout::CHUNK_DIR;
+pub use outcome::{ClipFailure, ClipOutcome, ClipStatus, Execution};
+
+use crate::allocate::ThreadSetting;
+use crate::encode::Profile;
+use crate::error::{EngineError, Result};
+use crate::plan::Clip;
+use crate::probe::{ffmpeg_version, MediaInfo};
+use crate::schedule::{memory_allows, TaskKind};
+use crate::tools::Tools;
+use attempt::TaskContext;
+use board::Board;
+use events::Emitter;
+use graph::{pending_outcomes, plan_tasks, Task};
+use layout::Layout;
+
+/// How the executor runs.
+#[derive(Debug, Clone)]
+pub struct ExecuteOptions {
+    pub profile: Profile,
+    pub threads: ThreadSetting,
+    pub workers: usize,
+    /// Longest one attempt of one clip may take before its ffmpeg is killed.
+    pub timeout: Duration,
+    /// Watchdog: an attempt whose ffmpeg reports no progress for this long is killed (and
+    /// retried like any failure).
+    pub stall_timeout: Option<Duration>,
+    /// Attempts after the first one when a clip fails.
+    pub retries: u32,
+    pub output_dir: PathBuf,
+    pub tools: Tools,
+    /// Logical CPUs of the machine, shared out by the tail boost.
+    pub cores: usize,
+    /// When fewer encodes remain than workers, start them with the spare cores as extra
+    /// threads (only with a fixed thread count).
+    pub tail_boost: bool,
+    /// Encode each moment once: disjoint chunks, then clips joined by stream copy.
+    pub reuse_overlaps: bool,
+    /// Hold tasks back while available memory cannot hold one more encoder.
+    pub memory: Option<MemoryGate>,
+}
+
+impl ExecuteOptions {
+    /// `optimized` profile, one worker, profile threads, a 10-minute timeout, one retry, no
+    /// watchdog, no tail boost, overlaps encoded twice, no memory gate.
+    pub fn new(output_dir: impl Into<PathBuf>, tools: Tools) -> Self {
+        ExecuteOptions {
+            profile: Profile::Optimized,
+            threads: ThreadSetting::Profile,
+            workers: 1,
+            timeout: Duration::from_secs(600),
+            stall_timeout: None,
+            retries: 1,
+            output_dir: output_dir.into(),
+            tools,
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            tail_boost: false,
+            reuse_overlaps: false,
+            memory: None,
+        }
+    }
+}
+
+/// The memory check made before each task starts.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryGate {
+    /// Memory one encoder needs; raised during the run to the largest peak RSS measured.
+    pub per_encoder_bytes: u64,
+    /// Reads the memory available now (0: unknown, never blocks).
+    pub available_bytes: fn() -> u64,
+}
+
+/// Encodes every clip of `clips` from `media` into `options.output_dir`.
+///
+/// Blocks until every clip is done, failed or cancelled; events are passed to `on_event` from
+/// the worker threads as they happen. Errors are only returned for problems that stop the whole
+/// run before it starts (ffmpeg missing, output folder not writable).
+pub fn execute(
+    media: &MediaInfo,
+    clips: &[Clip],
+    options: &ExecuteOptions,
+    cancel: &CancelToken,
+    on_event: &(dyn Fn(&TimedEvent) + Sync),
+) -> Result<Execution> {
+    ffmpeg_version(&options.tools)?;
+    let (ready, waiting) = plan_tasks(
+        media,
+        clips,
+        options.profile,
+        options.workers,
+        options.reuse_overlaps,
+    );
+    let layout = prepare_folders(options, !waiting.is_empty())?;
+    let all: Vec<&Task> = ready.iter().chain(&waiting).collect();
+    let clip_kinds = [TaskKind::Encode, TaskKind::Copy, TaskKind::Assemble];
+    let clip_outcomes = pending_outcomes(&all, &clip_kinds);
+    let part_outcomes = pending_outcomes(&all, &[TaskKind::Chunk, TaskKind::Audio]);
+    let events = Emitter {
+        started: Instant::now(),
+        on_event,
+    };
+    for clip in clips {
+        events.emit(Event::Queued { clip: clip.number });
+    }
+    let workers = options.workers.clamp(1, ready.len().max(1));
+    let per_encoder_bytes = options.memory.map_or(0, |m| m.per_encoder_bytes);
+    let board = Board::new(ready, waiting, clip_outcomes, part_outcomes, per_encoder_bytes);
+    let context = TaskContext {
+        media,
+        options,
+        cancel,
+        events: &events,
+        layout: &layout,
+    };
+    let board = run_pool(board, workers, &context);
+    if options.reuse_overlaps {
+        let _ = std::fs::remove_dir_all(&layout.chunk_dir);
+    }
+    let wall_s = board
+        .clips
+        .iter()
+        .chain(&board.chunks)
+        .filter_map(|o| o.finished_s)
+        .fold(0.0, f64::max);
+    Ok(Execution {
+        outcomes: board.clips,
+        chunks: board.chunks,
+        cancelled: cancel.is_draining(),
+        wall_s,
+        memory_hold_s: board.memory_hold_s,
+    })
+}
+
+/// Creates the output folder (and the chunk folder when chunks are made).
+fn prepare_folders(options: &ExecuteOptions, with_chunks: bool) -> Result<Layout> {
+    let output_dir = &options.output_dir;
+    std::fs::create_dir_all(output_dir)
+        .map_err(|e| EngineError::io("cannot create output folder", output_dir, e))?;
+    let chunk_dir = std::path::absolute(output_dir.join(CHUNK_DIR))
+        .map_err(|e| EngineError::io("cannot resolve output folder", output_dir, e))?;
+    if with_chunks {
+        std::fs::create_dir_all(&chunk_dir)
+            .map_err(|e| EngineError::io("cannot create chunk folder", &chunk_dir, e))?;
+    }
+    Ok(Layout {
+        output_dir: output_dir.clone(),
+        chunk_dir,
+    })
+}
+
+/// Runs `workers` threads, each taking tasks off the board until none is left; returns the
+/// board with every outcome.
+fn run_pool(board: Board, workers: usize, context: &TaskContext) -> Board {
+    let board = Mutex::new(board);
+    let wakeup = Condvar::new();
+    std::thread::scope(|scope| {
+        for worker in 0..workers {
+            let (board, wakeup) = (&board, &wakeup);
+            scope.spawn(move || {
+                while let Some((task, threads)) = next_task(board, wakeup, context) {
+                    let outcome = context.run_task(&task, worker, threads);
+                    lock(board).finish(&task, outcome);
+                    wakeup.notify_all();
+                }
+                wakeup.notify_all();
+            });
+        }
+    });
+    board.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock(board: &Mutex<Board>) -> MutexGuard<'_, Board> {
+    board.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// Waits for the next task a worker may start: `None` when nothing is left (or the run is
+/// drained). Holds a task back while memory is short and other tasks are running.
+fn next_task(
+    board: &Mutex<Board>,
+    wakeup: &Condvar,
+    context: &TaskContext,
+) -> Option<(Task, ThreadSetting)> {
+    let mut guard = lock(board);
+    let mut warned = false;
+    loop {
+        if context.cancel.is_draining() || guard.is_empty() {
+            return None;
+        }
+        let held_since = Instant::now();
+        if !guard.ready.is_empty() {
+            let allowed = context.options.memory.is_none_or(|gate| {
+                let available = (gate.available_bytes)();
+                let allowed = memory_allows(available, guard.per_encoder_bytes, guard.running);
+                if !allowed && !warned {
+                    warned = true;
+                    tracing::warn!(
+                        "holding a clip back: {} MiB available, one encoder needs about {} MiB",
+                        available / MIB,
+                        guard.per_encoder_bytes / MIB
+                    );
+                }
+                allowed
+            });
+            if allowed {
+                return guard.take_next(context.options);
+            }
+        }
+        let waiting_on_memory = !guard.ready.is_empty();
+        guard = wakeup
+            .wait_timeout(guard, Duration::from_millis(100))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        if waiting_on_memory {
+            guard.memory_hold_s += held_since.elapsed().as_secs_f64();
+        }
+    }
+}
