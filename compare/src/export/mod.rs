@@ -8,8 +8,6 @@ pub mod plots;
 
 use std::path::Path;
 
-use anyhow::Context;
-
 use crate::record::Results;
 
 /// What exporters read: the results and the charts rendered once from them.
@@ -66,14 +64,6 @@ pub fn provenance(results: &Results) -> Vec<String> {
     lines
 }
 
-/// Writes `bytes` to `path` under a temporary name first, then renames it.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let temp = clipbench_engine::files::partial_path(path);
-    std::fs::write(&temp, bytes).with_context(|| format!("cannot write {}", temp.display()))?;
-    std::fs::rename(&temp, path).with_context(|| format!("cannot rename {}", temp.display()))?;
-    Ok(())
-}
-
 /// Renders every format of `results` into `dir`.
 pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<()> {
     let report = Report {
@@ -82,7 +72,7 @@ pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<()> {
     };
     for exporter in exporters() {
         for (name, bytes) in exporter.files(&report)? {
-            write_atomic(&dir.join(name), &bytes)?;
+            clipbench_engine::files::write_atomic(&dir.join(name), &bytes)?;
         }
     }
     Ok(())

@@ -191,15 +191,10 @@ pub async fn run(dialect: &ResolvedDialect, job: &Job<'_>) -> Measured {
         .send();
     let answer = {
         let poll = poll_progress(&client, dialect, job.poll_interval, began, &mut readings);
-        let cancelled = async {
-            while !job.cancel.is_cancelled() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        };
         tokio::select! {
             answer = request => Some(answer),
             _ = poll => None,
-            _ = cancelled => None,
+            _ = job.cancel.cancelled() => None,
         }
     };
     let wall_s = began.elapsed().as_secs_f64();

@@ -168,7 +168,9 @@ impl TaskContext<'_> {
     fn spawn(&self, task: &Task, worker: usize, threads: ThreadSetting) -> ChildResult {
         let args = match self.ffmpeg_args(task, threads) {
             Ok(args) => args,
-            Err(e) => return ChildResult::not_started(format!("cannot write the concat list: {e}")),
+            Err(e) => {
+                return ChildResult::not_started(format!("cannot write the concat list: {e}"))
+            }
         };
         let limits = Limits {
             timeout: self.options.timeout,

@@ -239,9 +239,15 @@ mod tests {
     fn assemblies_wait_until_all_their_parts_are_written() {
         let mut board = board();
         assert_eq!(board.waiting.len(), 3);
-        assert!(board.ready.iter().all(|t| t.spec.kind != TaskKind::Assemble));
+        assert!(board
+            .ready
+            .iter()
+            .all(|t| t.spec.kind != TaskKind::Assemble));
         let released = finish_parts(&mut board, ClipStatus::Done);
-        assert!(board.is_empty(), "every part written, every assembly released");
+        assert!(
+            board.is_empty(),
+            "every part written, every assembly released"
+        );
         assert_eq!(released.len(), 3);
         assert!(released.iter().all(|t| t.spec.kind == TaskKind::Assemble));
         assert_eq!(board.running, 3, "the three assemblies taken");
@@ -317,7 +323,15 @@ mod tests {
         assert_eq!(threads.len(), chunk_groups);
         assert!(chunk_groups >= 2, "{chunk_groups}");
         // One encoder started alone at the tail takes all four cores; the first kept its one.
-        assert_eq!(threads.first(), Some(&ThreadSetting::Fixed(1)), "{threads:?}");
-        assert_eq!(threads.last(), Some(&ThreadSetting::Fixed(4)), "{threads:?}");
+        assert_eq!(
+            threads.first(),
+            Some(&ThreadSetting::Fixed(1)),
+            "{threads:?}"
+        );
+        assert_eq!(
+            threads.last(),
+            Some(&ThreadSetting::Fixed(4)),
+            "{threads:?}"
+        );
     }
 }

@@ -218,4 +218,3 @@ fn reap(pid: libc::pid_t) -> (End, f64, u64) {
     // Linux reports ru_maxrss in KiB.
     (end, cpu, u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024)
 }
-

@@ -135,7 +135,13 @@ pub fn execute(
     }
     let workers = options.workers.clamp(1, ready.len().max(1));
     let per_encoder_bytes = options.memory.map_or(0, |m| m.per_encoder_bytes);
-    let board = Board::new(ready, waiting, clip_outcomes, part_outcomes, per_encoder_bytes);
+    let board = Board::new(
+        ready,
+        waiting,
+        clip_outcomes,
+        part_outcomes,
+        per_encoder_bytes,
+    );
     let context = TaskContext {
         media,
         options,

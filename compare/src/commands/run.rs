@@ -1,0 +1,117 @@
+//! `run` (measure targets over samples, write a report) and `report` (re-render one).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clipbench::config::Config;
+use clipbench::export;
+use clipbench::record::{Results, RunStatus};
+use clipbench::runner::{self, Plan};
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// Configuration file (default: ./clipbench.toml if present, else the embedded default).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Targets to run: names from the configuration, or engine:STRATEGY[@PROFILE],
+    /// http:BASE_URL (dialect detected), http:PRESET[@BASE_URL] (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    targets: Vec<String>,
+    /// Samples from the manifest (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    samples: Vec<String>,
+    /// Measured runs per (target, sample).
+    #[arg(long)]
+    runs: Option<usize>,
+    /// Unrecorded warm-up runs per (target, sample).
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Seed of the run order and bootstrap (random and recorded when absent).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// The target others are compared to.
+    #[arg(long)]
+    baseline: Option<String>,
+    /// Parameter sweep: workers=A..B adds engine targets workers-N (fixed:N, one thread each).
+    #[arg(long)]
+    sweep: Option<String>,
+    /// Reports root: the report goes to OUT/<timestamp>/, OUT/latest points there.
+    #[arg(long, default_value = "reports")]
+    out: PathBuf,
+    #[arg(long, default_value = "bench-data/manifest.toml")]
+    manifest: PathBuf,
+    /// No progress or summary on stderr/stdout.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Print results.json to stdout instead of the summary.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The benchmark plan: the configuration with the command line's choices applied.
+fn plan_from(args: &RunArgs) -> anyhow::Result<Plan> {
+    let config = Config::load_chosen(args.config.as_deref())?;
+    let mut plan = Plan::from_config(&config, args.out.clone(), args.manifest.clone());
+    if !args.targets.is_empty() {
+        plan.targets = args
+            .targets
+            .iter()
+            .map(|spec| config.target(spec))
+            .collect::<anyhow::Result<_>>()?;
+        // Targets named on the command line run on every sample named.
+        plan.targets_on.clear();
+    }
+    if let Some(sweep) = &args.sweep {
+        let like = plan.targets.iter().find(|t| t.kind() == "engine").cloned();
+        plan.targets
+            .extend(Config::sweep(sweep, like.as_ref()).map_err(anyhow::Error::msg)?);
+    }
+    if !args.samples.is_empty() {
+        plan.samples = args.samples.clone();
+    }
+    if let Some(runs) = args.runs {
+        anyhow::ensure!(runs >= 1, "--runs must be at least 1");
+        plan.runs = runs;
+    }
+    plan.warmup = args.warmup.unwrap_or(plan.warmup);
+    plan.seed = args.seed.unwrap_or(plan.seed);
+    if args.baseline.is_some() {
+        plan.baseline = args.baseline.clone();
+    }
+    if plan
+        .baseline
+        .as_ref()
+        .is_some_and(|b| !plan.targets.iter().any(|t| t.name() == b))
+    {
+        plan.baseline = plan.targets.first().map(|t| t.name().to_owned());
+    }
+    plan.quiet = args.quiet || args.json;
+    anyhow::ensure!(!plan.targets.is_empty(), "no target to run");
+    Ok(plan)
+}
+
+/// `run`: exit 1 when a run failed or was invalid.
+pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let plan = plan_from(&args)?;
+    let (_runtime, cancel) = super::interruptible()?;
+    let finished = runner::run(&plan, &cancel)?;
+    let results = &finished.results;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(results)?);
+    } else if !args.quiet {
+        println!("{}", export::markdown::table(&results.summaries));
+        print!("{}", export::markdown::relative_lines(results));
+        print!("{}", export::markdown::headline(results));
+        println!("report: {}", finished.dir.join("index.html").display());
+    }
+    let failed = results.runs.iter().any(|r| r.status != RunStatus::Ok);
+    Ok(super::exit_code(results.interrupted, failed))
+}
+
+/// `report DIR`
+pub fn report(dir: &Path) -> anyhow::Result<ExitCode> {
+    let results = Results::read(&dir.join("results.json"))?;
+    export::write_all(&results, dir)?;
+    println!("report: {}", dir.join("index.html").display());
+    Ok(ExitCode::SUCCESS)
+}
