@@ -48,6 +48,9 @@ pub enum EngineError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    /// A bug in the engine (a thread panicked): nothing the user did.
+    #[error("internal error: {0}: please report it with the command that caused it")]
+    Internal(String),
     /// The run was cancelled before it started encoding.
     #[error("cancelled")]
     Cancelled,

@@ -43,7 +43,7 @@ pub use execute::{CancelToken, ClipOutcome, ClipStatus, Event, TimedEvent};
 pub use plan::{plan, Clip, PlanOptions, Policy, Priority};
 pub use probe::{probe, MediaInfo};
 pub use report::{Metrics, RunReport, Startup};
-pub use run::{run, RunOptions};
+pub use run::{run, RunOptions, Setup};
 pub use tools::Tools;
 
 /// The commit this engine was built from (`-dirty` when tracked files differed), embedded at

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use clipbench_engine::server::Compat;
-use clipbench_engine::{EngineError, PlanOptions, Policy, Profile, Strategy, ThreadSetting};
+use clipbench_engine::{
+    EngineError, PlanOptions, Policy, Profile, RunOptions, Setup, Strategy, ThreadSetting,
+};
 
 #[derive(Parser)]
 #[command(
@@ -152,12 +154,18 @@ struct EncodeArgs {
 }
 
 impl EncodeArgs {
-    fn apply(&self, options: &mut clipbench_engine::RunOptions) -> Result<(), EngineError> {
-        options.strategy = self.strategy;
-        options.profile = self.profile;
-        options.threads = self.threads;
+    /// Run options writing into `output` with these choices and the plan's.
+    fn options(&self, output: PathBuf, plan: PlanOptions) -> Result<RunOptions, EngineError> {
+        let setup = Setup {
+            strategy: self.strategy,
+            profile: self.profile,
+            policy: plan.policy,
+            threads: self.threads,
+            reuse_overlaps: self.reuse_overlaps,
+        };
+        let mut options = RunOptions::with_setup(output, setup);
+        options.plan = plan;
         options.retries = self.retries;
-        options.reuse_overlaps = self.reuse_overlaps;
         options.stall_timeout =
             (self.stall_timeout > 0.0).then(|| Duration::from_secs_f64(self.stall_timeout));
         options.timeout = match self.timeout {
@@ -169,7 +177,7 @@ impl EncodeArgs {
             }
             None => None,
         };
-        Ok(())
+        Ok(options)
     }
 }
 
@@ -203,15 +211,13 @@ fn main() -> ExitCode {
             plan,
             json,
             resume,
-        } => {
-            let mut options = clipbench_engine::RunOptions::new(output);
-            options.plan = plan.options(Policy::OPTIMIZED);
-            options.resume = resume;
-            match encode.apply(&mut options) {
-                Ok(()) => cli::commands::run(&input, &options, json.as_deref()),
-                Err(e) => Err(e.into()),
+        } => match encode.options(output, plan.options(Policy::OPTIMIZED)) {
+            Ok(options) => {
+                let options = RunOptions { resume, ..options };
+                cli::commands::run(&input, &options, json.as_deref())
             }
-        }
+            Err(e) => Err(e.into()),
+        },
         Command::Bench(args) => cli::bench::bench(&args),
         Command::Serve {
             bind,

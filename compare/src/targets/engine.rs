@@ -3,9 +3,9 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
+use clipbench_engine::run::Setup;
 use clipbench_engine::{
-    probe, run as run_engine, Event, Policy, Profile, RunOptions, RunReport, Strategy,
-    ThreadSetting, Tools,
+    probe, run as run_engine, Event, RunOptions, RunReport, Strategy, ThreadSetting, Tools,
 };
 
 use super::{Job, Measured};
@@ -17,23 +17,8 @@ pub fn check(tools: &Tools) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// How an engine target runs.
-#[derive(Debug, Clone, Copy)]
-pub struct Setup {
-    pub strategy: Strategy,
-    pub profile: Profile,
-    pub policy: Policy,
-    pub threads: Option<ThreadSetting>,
-    pub reuse_overlaps: bool,
-}
-
 pub fn run(setup: Setup, job: &Job) -> Measured {
-    let mut options = RunOptions::new(job.scratch);
-    options.strategy = setup.strategy;
-    options.profile = setup.profile;
-    options.plan.policy = setup.policy;
-    options.threads = setup.threads;
-    options.reuse_overlaps = setup.reuse_overlaps;
+    let mut options = RunOptions::with_setup(job.scratch, setup);
     options.tools = job.tools.clone();
     // The run ends when its last clip is committed, and its first clip counts when it is:
     // the moments the engine's `Finished` events arrive, not when `run` returns (after it
@@ -136,12 +121,14 @@ pub fn two_thread_speedup(
     let dir = tempfile_dir()?;
     let mut wall = [0.0; 2];
     for (i, threads) in [1, 2].into_iter().enumerate() {
-        let mut options = RunOptions::new(dir.join(format!("threads-{threads}")));
-        options.strategy = Strategy::Fixed(1);
-        options.profile = setup.profile;
-        options.plan.policy = setup.policy;
+        let setup = Setup {
+            strategy: Strategy::Fixed(1),
+            threads: Some(ThreadSetting::Fixed(threads)),
+            reuse_overlaps: false,
+            ..setup
+        };
+        let mut options = RunOptions::with_setup(dir.join(format!("threads-{threads}")), setup);
         options.plan.max_clips = 1;
-        options.threads = Some(ThreadSetting::Fixed(threads));
         options.tools = tools.clone();
         let report = run_engine(
             input,

@@ -13,7 +13,8 @@ use clipbench_engine::{CancelToken, MediaInfo, Tools};
 use crate::config::TargetConfig;
 use crate::dialect::ResolvedDialect;
 use crate::record::JobShape;
-pub use engine::{two_thread_speedup, Setup as EngineSetup};
+pub use clipbench_engine::run::Setup as EngineSetup;
+pub use engine::two_thread_speedup;
 pub use http::describe;
 
 /// One job for a target.
@@ -112,7 +113,7 @@ pub fn run(ready: &Ready, job: &Job) -> Measured {
             reuse_overlaps,
             ..
         } => engine::run(
-            engine::Setup {
+            EngineSetup {
                 strategy: *strategy,
                 profile: *profile,
                 policy: *policy,

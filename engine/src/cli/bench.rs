@@ -9,7 +9,8 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use clipbench_engine::{
-    probe, CancelToken, Policy, Profile, RunOptions, RunReport, Strategy, ThreadSetting, Tools,
+    probe, CancelToken, Policy, Profile, RunOptions, RunReport, Setup, Strategy, ThreadSetting,
+    Tools,
 };
 use serde::Serialize;
 
@@ -60,13 +61,9 @@ pub struct BenchArgs {
 }
 
 /// One run of the comparison: how the engine is set up.
-struct Setup {
+struct Named {
     name: String,
-    strategy: Strategy,
-    threads: Option<ThreadSetting>,
-    profile: Profile,
-    policy: Policy,
-    reuse_overlaps: bool,
+    setup: Setup,
 }
 
 /// One row of the comparison.
@@ -101,42 +98,61 @@ struct BenchFile {
 }
 
 /// The runs to make, in order: W_ref, the strategies, the modes.
-fn setups(args: &BenchArgs, duration: f64) -> Vec<Setup> {
-    let base = |name: String, strategy: Strategy| Setup {
-        name,
-        strategy,
-        threads: None,
+fn setups(args: &BenchArgs, duration: f64) -> Vec<Named> {
+    let base = Setup {
         profile: args.profile,
         policy: args.policy,
-        reuse_overlaps: false,
+        ..Setup::default()
+    };
+    let named = |name: &str, setup: Setup| Named {
+        name: name.to_owned(),
+        setup,
     };
     let mut setups = Vec::new();
     if !args.no_reference {
-        setups.push(Setup {
+        let reference = Setup {
+            strategy: Strategy::Serial,
             threads: Some(ThreadSetting::Fixed(1)),
-            ..base("W_ref (serial, 1+1 threads)".into(), Strategy::Serial)
-        });
+            ..base
+        };
+        setups.push(named("W_ref (serial, 1+1 threads)", reference));
     }
-    setups.extend(args.strategies.iter().map(|s| base(s.to_string(), *s)));
+    setups.extend(args.strategies.iter().map(|s| {
+        let setup = Setup {
+            strategy: *s,
+            ..base
+        };
+        named(&s.to_string(), setup)
+    }));
     for mode in &args.modes {
         setups.push(match mode {
-            Mode::ReuseOverlaps => Setup {
-                reuse_overlaps: true,
-                ..base("auto --reuse-overlaps".into(), Strategy::Auto)
-            },
-            Mode::Copy => Setup {
-                profile: Profile::Copy,
-                policy: Policy::Adaptive,
-                ..base("auto copy adaptive".into(), Strategy::Auto)
-            },
-            Mode::WholeFile => Setup {
-                policy: Policy::Fixed {
-                    clip_len: duration,
-                    step: duration,
-                    min_last: 0.0,
+            Mode::ReuseOverlaps => named(
+                "auto --reuse-overlaps",
+                Setup {
+                    reuse_overlaps: true,
+                    ..base
                 },
-                ..base("whole file, one ffmpeg".into(), Strategy::FfmpegThreads)
-            },
+            ),
+            Mode::Copy => named(
+                "auto copy adaptive",
+                Setup {
+                    profile: Profile::Copy,
+                    policy: Policy::Adaptive,
+                    ..base
+                },
+            ),
+            Mode::WholeFile => named(
+                "whole file, one ffmpeg",
+                Setup {
+                    strategy: Strategy::FfmpegThreads,
+                    policy: Policy::Fixed {
+                        clip_len: duration,
+                        step: duration,
+                        min_last: 0.0,
+                    },
+                    ..base
+                },
+            ),
         });
     }
     setups
@@ -149,16 +165,10 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     cancel_on_ctrl_c(runtime.handle(), &cancel, CTRL_C);
     let duration = probe(&Tools::from_env(), &args.input)?.duration;
     let mut runs: Vec<(String, RunReport)> = Vec::new();
-    for setup in setups(args, duration) {
-        let name = setup.name;
+    for Named { name, setup } in setups(args, duration) {
         let clips_dir = args.out.join("clips");
         let _ = std::fs::remove_dir_all(&clips_dir);
-        let mut options = RunOptions::new(&clips_dir);
-        options.strategy = setup.strategy;
-        options.threads = setup.threads;
-        options.profile = setup.profile;
-        options.plan.policy = setup.policy;
-        options.reuse_overlaps = setup.reuse_overlaps;
+        let options = RunOptions::with_setup(&clips_dir, setup);
         eprintln!("running {name} …");
         let report = run_local(&args.input, &options, &cancel)?;
         let _ = std::fs::remove_dir_all(&clips_dir);

@@ -23,7 +23,7 @@ use crate::execute::CancelToken;
 use crate::fetch::{download, file_name_for, Input};
 use crate::probe::MediaInfo;
 use crate::report::RunReport;
-use crate::run::RunOptions;
+use crate::run::{RunOptions, Setup};
 
 /// A parsed job request.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,9 +91,10 @@ impl From<EngineError> for JobError {
             | EngineError::NoVideoStream(_)
             | EngineError::ZeroDuration(_)
             | EngineError::InvalidOption(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            EngineError::ToolMissing { .. } | EngineError::Io { .. } | EngineError::Cancelled => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            EngineError::ToolMissing { .. }
+            | EngineError::Io { .. }
+            | EngineError::Internal(_)
+            | EngineError::Cancelled => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // A file-system error names a server folder: the client gets what failed, not where.
         let message = match &e {
@@ -301,11 +302,15 @@ async fn process(
         .output_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("job-{id}")));
-    let mut options = RunOptions::new(config.outputs().join(&folder));
-    options.strategy = config.strategy;
-    options.profile = config.profile;
+    let setup = Setup {
+        strategy: config.strategy,
+        profile: config.profile,
+        policy: config.plan.policy,
+        threads: None,
+        reuse_overlaps: config.reuse_overlaps,
+    };
+    let mut options = RunOptions::with_setup(config.outputs().join(&folder), setup);
     options.plan = config.plan;
-    options.reuse_overlaps = config.reuse_overlaps;
     options.tools = config.tools.clone();
     let event_state = state.clone();
     let input = downloaded.path.clone();

@@ -1,0 +1,290 @@
+//! One whole job, as its pipeline: analyse the input and the machine → plan the clips →
+//! allocate workers → execute (with the monitor, the resume ledger and the memory cache
+//! listening) → assemble the report.
+
+mod options;
+mod resume;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+pub use options::{default_timeout, RunOptions, Setup};
+
+use crate::allocate::{allocate, Allocation, Strategy, SystemSnapshot};
+use crate::encode::Profile;
+use crate::error::{EngineError, Result};
+use crate::execute::{
+    execute, CancelToken, ClipOutcome, Event, ExecuteOptions, Execution, MemoryGate, TimedEvent,
+};
+use crate::ledger;
+use crate::memory::{per_encoder_bytes, EncoderMemory};
+use crate::monitor::{available_memory_bytes, snapshot, Monitor, MonitorSummary};
+use crate::plan::{plan, Clip, Policy};
+use crate::probe::{ffmpeg_version, probe, probe_with_keyframes, MediaInfo};
+use crate::report::{worker_timelines, Metrics, RunReport, Startup, REPORT_SCHEMA_VERSION};
+use crate::schedule::TaskKind;
+use resume::Resume;
+
+/// Processes a local video file into clips and reports what happened.
+///
+/// Events (clip queued, started, progress, finished, failed) are passed to `on_event` as they
+/// happen, from worker threads. Errors are returned only for problems with the input or the
+/// set-up; failed clips are listed in the report.
+pub fn run(
+    input: &Path,
+    options: &RunOptions,
+    cancel: &CancelToken,
+    on_event: &(dyn Fn(&TimedEvent) + Sync),
+) -> Result<RunReport> {
+    if options.reuse_overlaps && !options.profile.reencodes() {
+        return Err(EngineError::InvalidOption(
+            "--reuse-overlaps re-encodes each moment once; the copy profile encodes nothing: \
+             drop one of them"
+                .into(),
+        ));
+    }
+    let began = Instant::now();
+    let analysis = analyse(input, options)?;
+    let clips = plan_clips(&analysis.media, options)?;
+    let mut memory = options.memory_cache.as_deref().map(EncoderMemory::load);
+    let (allocation, per_encoder) = allocate_workers(options, &analysis, clips.len(), &memory);
+    let analysis_s = began.elapsed().as_secs_f64();
+    if cancel.is_draining() {
+        return Err(EngineError::Cancelled);
+    }
+    on_event(&TimedEvent {
+        at_s: 0.0,
+        event: Event::Planned {
+            clips: clips.len(),
+            workers: allocation.workers,
+        },
+    });
+    let longest = clips.iter().map(|c| c.duration()).fold(0.0, f64::max);
+    let timeout = options.timeout.unwrap_or_else(|| default_timeout(longest));
+    let execute_options =
+        execute_options(options, &allocation, &analysis.system, per_encoder, timeout);
+    std::fs::create_dir_all(&options.output_dir)
+        .map_err(|e| EngineError::io("cannot create output folder", &options.output_dir, e))?;
+    let resume = Resume::start(analysis.content_hash, &clips, &analysis.media, options)?;
+    let monitor = Monitor::start(options.monitor_interval);
+    let execution = execute(
+        &analysis.media,
+        &resume.todo,
+        &execute_options,
+        cancel,
+        &|event: &TimedEvent| {
+            resume.on_event(event);
+            on_event(event)
+        },
+    );
+    let monitor = monitor.stop();
+    let mut execution = execution?;
+    execution.outcomes.extend(resume.reused);
+    execution.outcomes.sort_by_key(|o| o.clip.number);
+    if let (Some(dir), Some(memory)) = (&options.memory_cache, &mut memory) {
+        remember_encoder_memory(memory, &execution, options, &analysis.media);
+        if let Err(e) = memory.save(dir) {
+            tracing::warn!("cannot remember the measured encoder memory: {e}");
+        }
+    }
+    let planned = Planned {
+        clips,
+        allocation,
+        analysis_s,
+    };
+    Ok(assemble_report(
+        options, analysis, planned, execution, monitor,
+    ))
+}
+
+/// What is known before any clip is planned.
+struct Analysis {
+    media: MediaInfo,
+    ffmpeg_version: String,
+    system: SystemSnapshot,
+    /// The input's content hash (the resume key).
+    content_hash: u64,
+    startup: Startup,
+}
+
+/// The probe, the tool version, the machine snapshot (a CPU sample only for strategies that
+/// read it) and the content hash are independent: gathered at once, each timed.
+fn analyse(input: &Path, options: &RunOptions) -> Result<Analysis> {
+    // Exact stream copies need the keyframes: the adaptive plan snaps clip starts to them.
+    let keyframes = options.profile == Profile::Copy && options.plan.policy == Policy::Adaptive;
+    let tools = &options.tools;
+    let lost = |what: &str| EngineError::Internal(format!("the {what} thread panicked"));
+    let (media, version, system, hash) = std::thread::scope(|scope| {
+        let version = scope.spawn(|| timed(|| ffmpeg_version(tools)));
+        let system = scope.spawn(|| timed(|| snapshot(options.strategy.cpu_sample())));
+        let hash = scope.spawn(|| timed(|| ledger::content_hash(input)));
+        let media = timed(|| match keyframes {
+            true => probe_with_keyframes(tools, input),
+            false => probe(tools, input),
+        });
+        (
+            media,
+            version
+                .join()
+                .unwrap_or_else(|_| (Err(lost("tool check")), 0.0)),
+            system
+                .join()
+                .unwrap_or_else(|_| (snapshot(Duration::ZERO), 0.0)),
+            hash.join()
+                .unwrap_or_else(|_| (Err(lost("content hash")), 0.0)),
+        )
+    });
+    Ok(Analysis {
+        media: media.0?,
+        ffmpeg_version: version.0?,
+        system: system.0,
+        content_hash: hash.0?,
+        startup: Startup {
+            probe_s: media.1,
+            machine_s: system.1,
+            tool_check_s: version.1,
+            content_hash_s: hash.1,
+        },
+    })
+}
+
+/// The clips of the plan; an error when the policy plans none.
+fn plan_clips(media: &MediaInfo, options: &RunOptions) -> Result<Vec<Clip>> {
+    let clips = plan(media, &options.plan);
+    if clips.is_empty() {
+        return Err(EngineError::InvalidOption(format!(
+            "the {} policy plans no clip for a {:.1} s video: try --policy adaptive or a smaller minimum last clip (fixed:MIN)",
+            options.plan.policy, media.duration
+        )));
+    }
+    Ok(clips)
+}
+
+/// Workers and threads for this machine and input, and the memory one encoder is budgeted.
+fn allocate_workers(
+    options: &RunOptions,
+    analysis: &Analysis,
+    clips: usize,
+    memory: &Option<EncoderMemory>,
+) -> (Allocation, u64) {
+    let media = &analysis.media;
+    let measured = memory
+        .as_ref()
+        .and_then(|m| m.measured(options.profile, media.width, media.height));
+    let (per_encoder, memory_source) = per_encoder_bytes(measured, media.width, media.height);
+    let mut allocation = allocate(
+        options.strategy,
+        &analysis.system,
+        media,
+        clips,
+        per_encoder,
+    );
+    if options.strategy == Strategy::Auto {
+        allocation
+            .reason
+            .push_str(&format!(" ({memory_source} encoder memory)"));
+    }
+    if let Some(threads) = options.threads {
+        allocation.ffmpeg_threads = threads;
+        allocation
+            .reason
+            .push_str(&format!(", threads overridden to {threads}"));
+    }
+    (allocation, per_encoder)
+}
+
+/// The executor's options for this run.
+fn execute_options(
+    options: &RunOptions,
+    allocation: &Allocation,
+    system: &SystemSnapshot,
+    per_encoder_bytes: u64,
+    timeout: Duration,
+) -> ExecuteOptions {
+    ExecuteOptions {
+        profile: options.profile,
+        threads: allocation.ffmpeg_threads,
+        workers: allocation.workers,
+        timeout,
+        stall_timeout: options.stall_timeout,
+        retries: options.retries,
+        output_dir: options.output_dir.clone(),
+        tools: options.tools.clone(),
+        cores: system.logical_cpus,
+        tail_boost: options.strategy == Strategy::Auto && options.threads.is_none(),
+        reuse_overlaps: options.reuse_overlaps,
+        memory: Some(MemoryGate {
+            per_encoder_bytes,
+            available_bytes: available_memory_bytes,
+        }),
+    }
+}
+
+/// What was decided before executing.
+struct Planned {
+    clips: Vec<Clip>,
+    allocation: Allocation,
+    analysis_s: f64,
+}
+
+/// The run's report: its metrics, timelines and every clip's outcome.
+fn assemble_report(
+    options: &RunOptions,
+    analysis: Analysis,
+    planned: Planned,
+    execution: Execution,
+    monitor: MonitorSummary,
+) -> RunReport {
+    let cores = analysis.system.logical_cpus;
+    let (clips, chunks) = (&execution.outcomes, &execution.chunks);
+    let mut metrics = Metrics::compute(clips, chunks, cores, analysis.media.duration);
+    metrics.memory_hold_s = execution.memory_hold_s;
+    RunReport {
+        schema_version: REPORT_SCHEMA_VERSION,
+        engine_version: crate::BUILD.to_owned(),
+        ffmpeg_version: analysis.ffmpeg_version,
+        failures: RunReport::failures_of(&execution),
+        input: analysis.media,
+        plan_options: options.plan,
+        plan: planned.clips,
+        strategy: options.strategy,
+        profile: options.profile,
+        system: analysis.system,
+        allocation: planned.allocation,
+        analysis_s: planned.analysis_s,
+        startup: analysis.startup,
+        workers: worker_timelines(clips, chunks, metrics.wall_s),
+        metrics,
+        cancelled: execution.cancelled,
+        reuse_overlaps: options.reuse_overlaps,
+        clips: execution.outcomes,
+        chunks: execution.chunks,
+        monitor,
+    }
+}
+
+/// Runs `step` and says how long it took, seconds.
+fn timed<T>(step: impl FnOnce() -> T) -> (T, f64) {
+    let began = Instant::now();
+    let value = step();
+    (value, began.elapsed().as_secs_f64())
+}
+
+/// Records the largest peak memory of this run's encoders (re-encoding profiles only).
+fn remember_encoder_memory(
+    memory: &mut EncoderMemory,
+    execution: &Execution,
+    options: &RunOptions,
+    media: &MediaInfo,
+) {
+    if !options.profile.reencodes() {
+        return;
+    }
+    let encoders = |o: &&ClipOutcome| matches!(o.kind, TaskKind::Encode | TaskKind::Chunk);
+    let peak = (execution.outcomes.iter().chain(&execution.chunks))
+        .filter(encoders)
+        .map(|o| o.peak_rss_bytes)
+        .max()
+        .unwrap_or(0);
+    memory.record(options.profile, media.width, media.height, peak);
+}
