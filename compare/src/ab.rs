@@ -327,8 +327,9 @@ struct AbFile<'a> {
 pub fn run(
     request: &Request,
     cancel: &clipbench_engine::CancelToken,
-    say: &dyn Fn(String),
+    observe: &dyn Fn(&crate::runner::Progress),
 ) -> anyhow::Result<Outcome> {
+    let say = &|line: String| observe(&crate::runner::Progress::Note(line));
     anyhow::ensure!(request.rounds >= 2, "--rounds must be at least 2");
     let servers = [&request.base, &request.candidate]
         .iter()
@@ -376,11 +377,10 @@ pub fn run(
         monitor_interval: std::time::Duration::from_millis(100),
         reports_root: request.reports_root.clone(),
         manifest: request.manifest.clone(),
-        quiet: false,
         targets_on: Default::default(),
         order: Some(order.clone()),
     };
-    let finished = crate::runner::run(&plan, cancel)?;
+    let finished = crate::runner::run(&plan, cancel, observe)?;
     let verdicts = judge(&finished.results, &order, &targets, request.floor);
     let file = AbFile {
         schema_version: 1,

@@ -172,7 +172,8 @@ pub fn calibrate(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     plan.warmup = 1;
     plan.baseline = None;
     let (_runtime, cancel) = super::interruptible()?;
-    let finished = runner::run(&plan, &cancel)?;
+    let terminal = super::progress::Terminal::new(false);
+    let finished = runner::run(&plan, &cancel, &|p| terminal.observe(p))?;
     let calibration =
         Calibration::of(&finished.results, target, sample, block).with_context(|| {
             format!(
@@ -221,7 +222,8 @@ pub fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
         manifest: args.manifest,
     };
     let (_runtime, cancel) = super::interruptible()?;
-    let outcome = ab::run(&request, &cancel, &|line| eprintln!("{line}"))?;
+    let terminal = super::progress::Terminal::new(false);
+    let outcome = ab::run(&request, &cancel, &|p| terminal.observe(p))?;
     let mut regressed = 0;
     for v in &outcome.verdicts {
         let line = match &v.change {

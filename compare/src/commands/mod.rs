@@ -3,6 +3,7 @@
 
 pub mod data;
 pub mod gates;
+pub mod progress;
 pub mod run;
 pub mod validate;
 

@@ -85,7 +85,6 @@ fn plan_from(args: &RunArgs) -> anyhow::Result<Plan> {
     {
         plan.baseline = plan.targets.first().map(|t| t.name().to_owned());
     }
-    plan.quiet = args.quiet || args.json;
     anyhow::ensure!(!plan.targets.is_empty(), "no target to run");
     Ok(plan)
 }
@@ -94,7 +93,8 @@ fn plan_from(args: &RunArgs) -> anyhow::Result<Plan> {
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let plan = plan_from(&args)?;
     let (_runtime, cancel) = super::interruptible()?;
-    let finished = runner::run(&plan, &cancel)?;
+    let terminal = super::progress::Terminal::new(args.quiet || args.json);
+    let finished = runner::run(&plan, &cancel, &|p| terminal.observe(p))?;
     let results = &finished.results;
     if args.json {
         println!("{}", serde_json::to_string_pretty(results)?);

@@ -1,0 +1,278 @@
+//! Making the runs: each (target, sample) slot in order, under the system monitor, recorded
+//! and appended to `runs.csv` at once, so an interruption or a crash loses no finished run.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clipbench_engine::monitor::{Monitor, MonitorSummary};
+use clipbench_engine::{CancelToken, MediaInfo, Tools};
+
+use super::order::{eta_s, Slot};
+use super::progress::{Progress, RunLabel};
+use crate::config::TargetConfig;
+use crate::export::csv::RunsCsv;
+use crate::record::{JobShape, RunRecord, RunStatus, Timeline};
+use crate::targets::{self, Job, Measured, Ready};
+
+/// A sample ready to run on: its name, file and probe.
+pub struct ReadySample {
+    pub name: String,
+    pub path: PathBuf,
+    pub media: MediaInfo,
+}
+
+/// What the runs share.
+pub struct Bench<'a> {
+    pub targets: &'a [Ready],
+    pub samples: &'a [ReadySample],
+    pub warmup_rounds: usize,
+    /// Where the HTTP targets fetch the samples (the harness's file server).
+    pub file_server: Option<std::net::SocketAddr>,
+    pub report_dir: &'a Path,
+    pub poll_interval: std::time::Duration,
+    pub monitor_interval: std::time::Duration,
+    pub runtime: &'a tokio::runtime::Runtime,
+    pub tools: &'a Tools,
+    pub cancel: &'a CancelToken,
+    pub observe: &'a dyn Fn(&Progress),
+}
+
+/// The recorded runs (warm-ups are not recorded) and what was seen during them.
+#[derive(Default)]
+pub struct Recorded {
+    pub runs: Vec<RunRecord>,
+    pub timelines: Vec<Timeline>,
+    pub shapes: Vec<JobShape>,
+    pub interrupted: bool,
+}
+
+impl Bench<'_> {
+    /// Makes every run of `order`, stopping early when cancelled.
+    pub fn measure(&self, order: &[Slot], csv: &mut RunsCsv) -> anyhow::Result<Recorded> {
+        let began = Instant::now();
+        let mut took: Vec<((usize, usize), f64)> = Vec::new();
+        let mut recorded = Recorded::default();
+        for (position, &(round, t, s)) in order.iter().enumerate() {
+            if self.cancel.is_cancelled() {
+                recorded.interrupted = true;
+                break;
+            }
+            let (ready, sample) = (&self.targets[t], &self.samples[s]);
+            let label = RunLabel {
+                position,
+                total: order.len(),
+                target: ready.target.name(),
+                sample: &sample.name,
+                warmup: round < self.warmup_rounds,
+            };
+            let eta = eta_s(&order[position..], &took);
+            (self.observe)(&Progress::Started {
+                run: &label,
+                eta_s: eta,
+            });
+            let run_began = Instant::now();
+            let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+            let (measured, monitored) = self.run_once(ready, sample, position)?;
+            took.push(((t, s), run_began.elapsed().as_secs_f64()));
+            (self.observe)(&Progress::Finished {
+                run: &label,
+                outcome: outcome_word(&measured),
+                wall_s: measured.wall_s,
+                elapsed_s: began.elapsed().as_secs_f64(),
+                eta_s: eta_s(&order[position + 1..], &took),
+            });
+            if self.cancel.is_cancelled() {
+                // The run was cut short: it is not a finished run.
+                recorded.interrupted = true;
+                break;
+            }
+            if label.warmup {
+                continue;
+            }
+            let run_number = recorded
+                .runs
+                .iter()
+                .filter(|r| r.target == label.target && r.sample == sample.name)
+                .count()
+                + 1;
+            let at = Placed {
+                run: run_number,
+                order: position,
+                started_at: started_at.to_string(),
+            };
+            let record = record(&ready.target, sample, &at, &measured, &monitored);
+            csv.append(&record)?;
+            if record.status != RunStatus::Ok {
+                (self.observe)(&Progress::Problem(format!(
+                    "{} on {} run {run_number}: {:?}: {}",
+                    record.target, record.sample, record.status, record.problems
+                )));
+            }
+            recorded.keep(record, measured.shape, &monitored);
+        }
+        Ok(recorded)
+    }
+
+    /// One run of `ready` on `sample` in its own scratch folder, under the monitor.
+    fn run_once(
+        &self,
+        ready: &Ready,
+        sample: &ReadySample,
+        position: usize,
+    ) -> anyhow::Result<(Measured, MonitorSummary)> {
+        let scratch = self
+            .report_dir
+            .join("scratch")
+            .join(format!("run-{position}"));
+        std::fs::create_dir_all(&scratch)?;
+        let url = self.file_server.map(|address| {
+            let file = sample
+                .path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy();
+            format!("http://{address}/{file}")
+        });
+        let job = Job {
+            sample: &sample.name,
+            input: &sample.path,
+            url: url.as_deref(),
+            media: &sample.media,
+            scratch: &scratch,
+            poll_interval: self.poll_interval,
+            cancel: self.cancel,
+            runtime: self.runtime,
+            tools: self.tools,
+        };
+        let monitor = Monitor::start(self.monitor_interval);
+        let measured = targets::run(ready, &job);
+        let monitored = monitor.stop();
+        let _ = std::fs::remove_dir_all(&scratch);
+        Ok((measured, monitored))
+    }
+}
+
+impl Recorded {
+    fn keep(&mut self, record: RunRecord, shape: Option<JobShape>, monitored: &MonitorSummary) {
+        self.timelines.push(Timeline {
+            target: record.target.clone(),
+            sample: record.sample.clone(),
+            run: record.run,
+            points: monitored
+                .samples
+                .iter()
+                .map(|p| (p.at_s, p.cpu_percent))
+                .collect(),
+        });
+        if let Some(mut shape) = shape {
+            (shape.target, shape.run) = (record.target.clone(), record.run);
+            self.shapes.push(shape);
+        }
+        self.runs.push(record);
+    }
+}
+
+/// How a run ended, in one word.
+fn outcome_word(measured: &Measured) -> &'static str {
+    if measured.failed {
+        "failed"
+    } else if measured.problems.is_empty() {
+        "ok"
+    } else {
+        "invalid"
+    }
+}
+
+/// Where a run sits: its number within its cell, its place in the order, when it started.
+struct Placed {
+    run: usize,
+    order: usize,
+    started_at: String,
+}
+
+/// The record of one measured run.
+fn record(
+    target: &TargetConfig,
+    sample: &ReadySample,
+    at: &Placed,
+    m: &Measured,
+    monitored: &MonitorSummary,
+) -> RunRecord {
+    let status = if m.failed {
+        RunStatus::Failed
+    } else if !m.problems.is_empty() || m.clips == 0 || m.clips_valid < m.clips {
+        RunStatus::Invalid
+    } else {
+        RunStatus::Ok
+    };
+    let duration = sample.media.duration;
+    RunRecord {
+        target: target.name().to_owned(),
+        kind: target.kind().to_owned(),
+        sample: sample.name.clone(),
+        run: at.run,
+        order: at.order,
+        started_at: at.started_at.clone(),
+        status,
+        problems: m.problems.join("; "),
+        wall_s: m.wall_s,
+        download_s: m.download_s,
+        analysis_s: m.analysis_s,
+        encode_s: m.encode_s,
+        time_to_first_clip_s: m.time_to_first_clip_s,
+        phases_source: m.sources.phases.clone(),
+        ttfc_source: m.sources.time_to_first_clip.clone(),
+        clips: m.clips,
+        clips_valid: m.clips_valid,
+        output_bytes: m.output_bytes,
+        source_duration_s: duration,
+        // A failed or invalid run did not process the video: no rate is derived from it.
+        realtime_factor: (status == RunStatus::Ok && m.wall_s > 0.0).then(|| duration / m.wall_s),
+        work_cpu_s: m.work_cpu_s,
+        workers: m.workers,
+        workers_source: m.sources.workers.clone(),
+        sweep_workers: target.sweep_workers(),
+        cpu_mean_percent: monitored.cpu_mean_percent,
+        cpu_peak_percent: monitored.cpu_peak_percent,
+        memory_peak_bytes: monitored.memory_peak_bytes,
+        sampler_cpu_s: monitored.sampler_cpu_s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_rate_is_derived_from_a_failed_or_invalid_run() {
+        let target = TargetConfig::from_spec("engine:serial").unwrap().unwrap();
+        let sample = ReadySample {
+            name: "s".into(),
+            path: PathBuf::new(),
+            media: MediaInfo {
+                duration: 60.0,
+                ..Default::default()
+            },
+        };
+        let at = Placed {
+            run: 1,
+            order: 0,
+            started_at: String::new(),
+        };
+        let monitored = MonitorSummary::default();
+        let rate = |m: &Measured| record(&target, &sample, &at, m, &monitored).realtime_factor;
+        let ok = Measured {
+            wall_s: 2.0,
+            clips: 2,
+            clips_valid: 2,
+            ..Default::default()
+        };
+        assert_eq!(rate(&ok), Some(30.0));
+        let invalid = Measured {
+            clips_valid: 1,
+            ..ok.clone()
+        };
+        assert_eq!(rate(&invalid), None);
+        assert_eq!(rate(&Measured::failure(0.003, "answered 500")), None);
+    }
+}
