@@ -49,9 +49,34 @@ fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
     sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
 }
 
-fn resample(rng: &mut StdRng, values: &[f64], into: &mut Vec<f64>) {
-    into.clear();
-    into.extend((0..values.len()).map(|_| values[rng.random_range(0..values.len())]));
+/// The bootstrap distribution of `statistic`, sorted: [`RESAMPLES`] times, each sample is
+/// resampled with replacement (independently) and the statistic computed on the resamples.
+fn bootstrap(samples: &[&[f64]], seed: u64, statistic: impl Fn(&[Vec<f64>]) -> f64) -> Vec<f64> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut buffers: Vec<Vec<f64>> = samples
+        .iter()
+        .map(|s| Vec::with_capacity(s.len()))
+        .collect();
+    let mut estimates: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            for (sample, buffer) in samples.iter().zip(&mut buffers) {
+                buffer.clear();
+                buffer.extend((0..sample.len()).map(|_| sample[rng.random_range(0..sample.len())]));
+            }
+            statistic(&buffers)
+        })
+        .collect();
+    estimates.sort_by(f64::total_cmp);
+    estimates
+}
+
+/// The central `level` interval of a sorted bootstrap distribution.
+fn percentile_interval(sorted: &[f64], level: f64) -> (f64, f64) {
+    let tail = (1.0 - level) / 2.0;
+    (
+        percentile_sorted(sorted, tail),
+        percentile_sorted(sorted, 1.0 - tail),
+    )
 }
 
 /// Percentile bootstrap interval at `level` of a statistic over resamples of `values`.
@@ -64,20 +89,8 @@ pub fn bootstrap_ci(
     if values.is_empty() {
         return (f64::NAN, f64::NAN);
     }
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut buffer = Vec::with_capacity(values.len());
-    let mut estimates: Vec<f64> = (0..RESAMPLES)
-        .map(|_| {
-            resample(&mut rng, values, &mut buffer);
-            statistic(&buffer)
-        })
-        .collect();
-    estimates.sort_by(f64::total_cmp);
-    let tail = (1.0 - level) / 2.0;
-    (
-        percentile_sorted(&estimates, tail),
-        percentile_sorted(&estimates, 1.0 - tail),
-    )
+    let estimates = bootstrap(&[values], seed, |resampled| statistic(&resampled[0]));
+    percentile_interval(&estimates, level)
 }
 
 /// Median absolute deviation (unscaled).
@@ -148,22 +161,12 @@ pub fn ratio_of_medians(numerator: &[f64], denominator: &[f64], seed: u64) -> Op
     if numerator.is_empty() || denominator.is_empty() {
         return None;
     }
-    let mut rng = StdRng::seed_from_u64(seed);
-    let (mut a, mut b) = (Vec::new(), Vec::new());
-    let mut estimates: Vec<f64> = (0..RESAMPLES)
-        .map(|_| {
-            resample(&mut rng, numerator, &mut a);
-            resample(&mut rng, denominator, &mut b);
-            median(&a) / median(&b)
-        })
-        .collect();
-    estimates.sort_by(f64::total_cmp);
+    let estimates = bootstrap(&[numerator, denominator], seed, |r| {
+        median(&r[0]) / median(&r[1])
+    });
     Some(Ratio {
         value: median(numerator) / median(denominator),
-        ci: (
-            percentile_sorted(&estimates, 0.025),
-            percentile_sorted(&estimates, 0.975),
-        ),
+        ci: percentile_interval(&estimates, 0.95),
     })
 }
 

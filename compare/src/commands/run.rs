@@ -99,7 +99,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(results)?);
     } else if !args.quiet {
-        println!("{}", export::markdown::table(&results.summaries));
+        let baseline = results.baseline.as_deref().unwrap_or("baseline");
+        println!("{}", export::markdown::table(&results.summaries, baseline));
         print!("{}", export::markdown::relative_lines(results));
         print!("{}", export::markdown::headline(results));
         println!("report: {}", finished.dir.join("index.html").display());

@@ -3,8 +3,9 @@
 
 use std::fmt::Write;
 
+use super::cells::{seconds, summary_cells, summary_headers};
 use super::{Exporter, Report};
-use crate::record::RunStatus;
+use crate::record::{Results, RunStatus};
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -13,69 +14,25 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn opt(v: Option<f64>) -> String {
-    v.map_or("–".into(), |v| format!("{v:.2}"))
+/// A table row of `tag` cells (escaped), the cell at `bad` (if any) marked in red.
+fn row(tag: &str, cells: &[String], bad: Option<usize>) -> String {
+    let cells: String = cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let class = if bad == Some(i) { " class=\"bad\"" } else { "" };
+            format!("<{tag}{class}>{}</{tag}>", escape(c))
+        })
+        .collect();
+    format!("<tr>{cells}</tr>")
 }
 
 /// Builds the page.
 pub fn page(report: &Report) -> String {
     let r = report.results;
-    let m = &r.machine;
     let mut h = String::new();
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>clipbench results</title>\n<style>\
-         body{{font-family:sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}\
-         td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,td:nth-child(2),th{{text-align:left}}\
-         .bad{{color:#b00}}figure{{margin:1.5em 0}}svg{{max-width:100%;height:auto}}</style></head><body>\n"
-    );
-    let _ = writeln!(h, "<h1>clipbench results</h1>");
-    let _ = writeln!(
-        h,
-        "<p>{} · machine: {} · git {} · {} runs per cell (+{} warm-up) · seed {}</p>",
-        escape(&r.created_at),
-        escape(&m.describe()),
-        escape(m.git_commit.as_deref().unwrap_or("unknown")),
-        r.runs_per_cell,
-        r.warmup,
-        r.seed
-    );
-    if r.interrupted {
-        let _ = writeln!(
-            h,
-            "<p class=\"bad\">Interrupted: only finished runs are included.</p>"
-        );
-    }
-    for s in &r.skipped {
-        let _ = writeln!(
-            h,
-            "<p class=\"bad\">Skipped {}: {}</p>",
-            escape(&s.target),
-            escape(&s.reason)
-        );
-    }
-    let _ = writeln!(h, "<h2>Summary</h2><table><tr><th>target</th><th>sample</th><th>valid runs</th><th>median wall s</th><th>95% CI</th><th>mean ± sd</th><th>outliers</th><th>TTFC s</th><th>speed-up vs {}</th><th>CPU %</th></tr>", escape(r.baseline.as_deref().unwrap_or("baseline")));
-    for c in &r.summaries {
-        let w = c.wall.as_ref();
-        let bad = c.runs_invalid + c.runs_failed;
-        let _ = writeln!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td{}>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            escape(&c.target),
-            escape(&c.sample),
-            if bad > 0 { " class=\"bad\"" } else { "" },
-            c.runs_valid,
-            if bad > 0 { format!(" ({bad} invalid or failed)") } else { String::new() },
-            opt(w.map(|w| w.median)),
-            w.map_or("–".into(), |w| format!("{:.2}–{:.2}", w.median_ci.0, w.median_ci.1)),
-            w.map_or("–".into(), |w| format!("{:.2} ± {:.2}", w.mean, w.std_dev)),
-            w.map_or(0, |w| w.outliers.len()),
-            opt(c.time_to_first_clip.as_ref().map(|t| t.median)),
-            c.speedup_vs_baseline.map_or("–".into(), |s| format!("{:.2}x [{:.2}, {:.2}]", s.value, s.ci.0, s.ci.1)),
-            c.cpu_mean_percent.map_or("–".into(), |v| format!("{v:.0}")),
-        );
-    }
-    let _ = writeln!(h, "</table>");
+    head(&mut h, r);
+    summary_table(&mut h, r);
     let sources = super::provenance(r);
     if !sources.is_empty() {
         let _ = writeln!(h, "<h2>Where the figures come from</h2><ul>");
@@ -94,30 +51,98 @@ pub fn page(report: &Report) -> String {
             escape(&chart.title)
         );
     }
-    let _ = writeln!(h, "<h2>Runs</h2><table><tr><th>target</th><th>sample</th><th>run</th><th>status</th><th>wall s</th><th>download s</th><th>analysis s</th><th>encode s</th><th>TTFC s</th><th>clips</th><th>CPU mean %</th><th>problems</th><th>derived from</th></tr>");
-    for run in &r.runs {
+    runs_table(&mut h, r);
+    let _ = writeln!(h, "</body></html>");
+    h
+}
+
+/// The document's head, title, what ran where, and what was interrupted or skipped.
+fn head(h: &mut String, r: &Results) {
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>clipbench results</title>\n<style>\
+         body{{font-family:sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}\
+         td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,td:nth-child(2),th{{text-align:left}}\
+         .bad{{color:#b00}}figure{{margin:1.5em 0}}svg{{max-width:100%;height:auto}}</style></head><body>\n"
+    );
+    let _ = writeln!(h, "<h1>clipbench results</h1>");
+    let _ = writeln!(
+        h,
+        "<p>{} · machine: {} · git {} · {} runs per cell (+{} warm-up) · seed {}</p>",
+        escape(&r.created_at),
+        escape(&r.machine.describe()),
+        escape(r.machine.git_commit.as_deref().unwrap_or("unknown")),
+        r.runs_per_cell,
+        r.warmup,
+        r.seed
+    );
+    if r.interrupted {
         let _ = writeln!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td{}>{:?}</td><td>{:.2}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{:.0}</td><td>{}</td><td>{}</td></tr>",
-            escape(&run.target),
-            escape(&run.sample),
-            run.run,
-            if run.status == RunStatus::Ok { "" } else { " class=\"bad\"" },
-            run.status,
-            run.wall_s,
-            opt(run.download_s),
-            opt(run.analysis_s),
-            opt(run.encode_s),
-            opt(run.time_to_first_clip_s),
-            run.clips_valid,
-            run.clips,
-            run.cpu_mean_percent,
-            escape(&run.problems),
-            escape(&run.sources())
+            "<p class=\"bad\">Interrupted: only finished runs are included.</p>"
         );
     }
-    let _ = writeln!(h, "</table></body></html>");
-    h
+    for s in &r.skipped {
+        let _ = writeln!(
+            h,
+            "<p class=\"bad\">Skipped {}: {}</p>",
+            escape(&s.target),
+            escape(&s.reason)
+        );
+    }
+}
+
+/// The summary table (the same cells as `summary.md`).
+fn summary_table(h: &mut String, r: &Results) {
+    let baseline = r.baseline.as_deref().unwrap_or("baseline");
+    let _ = writeln!(h, "<h2>Summary</h2><table>");
+    let _ = writeln!(h, "{}", row("th", &summary_headers(baseline), None));
+    for c in &r.summaries {
+        let (cells, bad) = summary_cells(c);
+        let _ = writeln!(h, "{}", row("td", &cells, bad.then_some(2)));
+    }
+    let _ = writeln!(h, "</table>");
+}
+
+/// Every run, with its status, phases and where its figures come from.
+fn runs_table(h: &mut String, r: &Results) {
+    let headers = [
+        "target",
+        "sample",
+        "run",
+        "status",
+        "wall s",
+        "download s",
+        "analysis s",
+        "encode s",
+        "TTFC s",
+        "clips",
+        "CPU mean %",
+        "problems",
+        "derived from",
+    ];
+    let _ = writeln!(h, "<h2>Runs</h2><table>");
+    let _ = writeln!(h, "{}", row("th", &headers.map(String::from), None));
+    for run in &r.runs {
+        let cells = [
+            run.target.clone(),
+            run.sample.clone(),
+            run.run.to_string(),
+            format!("{:?}", run.status),
+            format!("{:.2}", run.wall_s),
+            seconds(run.download_s),
+            seconds(run.analysis_s),
+            seconds(run.encode_s),
+            seconds(run.time_to_first_clip_s),
+            format!("{}/{}", run.clips_valid, run.clips),
+            format!("{:.0}", run.cpu_mean_percent),
+            run.problems.clone(),
+            run.sources(),
+        ];
+        let bad = (run.status != RunStatus::Ok).then_some(3);
+        let _ = writeln!(h, "{}", row("td", &cells, bad));
+    }
+    let _ = writeln!(h, "</table>");
 }
 
 /// `index.html`.

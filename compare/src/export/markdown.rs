@@ -2,48 +2,18 @@
 
 use std::fmt::Write;
 
+use super::cells::{summary_cells, summary_headers};
 use super::{Exporter, Report};
 use crate::record::{CellSummary, Results};
 
-fn seconds(v: Option<f64>) -> String {
-    v.map_or("–".into(), |v| format!("{v:.2}"))
-}
-
 /// The summary table in Markdown (readable as plain text too).
-pub fn table(cells: &[CellSummary]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "| target | sample | valid runs | median wall s [95% CI] | mean ± sd s | min–max s | outliers | TTFC s | speed-up vs baseline [95% CI] | CPU % |");
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+pub fn table(cells: &[CellSummary], baseline: &str) -> String {
+    let row = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
+    let headers = summary_headers(baseline);
+    let mut out = row(&headers);
+    out += &row(&headers.map(|_| "---".to_owned()));
     for c in cells {
-        let (median, spread, range, outliers) = match &c.wall {
-            Some(w) => (
-                format!(
-                    "{:.2} [{:.2}, {:.2}]",
-                    w.median, w.median_ci.0, w.median_ci.1
-                ),
-                format!("{:.2} ± {:.2}", w.mean, w.std_dev),
-                format!("{:.2}–{:.2}", w.min, w.max),
-                w.outliers.len().to_string(),
-            ),
-            None => ("–".into(), "–".into(), "–".into(), "–".into()),
-        };
-        let bad = c.runs_invalid + c.runs_failed;
-        let valid = if bad > 0 {
-            format!("{} ({bad} invalid or failed)", c.runs_valid)
-        } else {
-            c.runs_valid.to_string()
-        };
-        let speedup = c.speedup_vs_baseline.map_or("–".into(), |s| {
-            format!("{:.2}x [{:.2}, {:.2}]", s.value, s.ci.0, s.ci.1)
-        });
-        let _ = writeln!(
-            out,
-            "| {} | {} | {valid} | {median} | {spread} | {range} | {outliers} | {} | {speedup} | {} |",
-            c.target,
-            c.sample,
-            seconds(c.time_to_first_clip.as_ref().map(|t| t.median)),
-            c.cpu_mean_percent.map_or("–".into(), |v| format!("{v:.0}")),
-        );
+        out += &row(&summary_cells(c).0);
     }
     out
 }
@@ -132,7 +102,8 @@ pub fn document(results: &Results) -> String {
     for s in &results.skipped {
         let _ = writeln!(out, "- skipped {}: {}", s.target, s.reason);
     }
-    let _ = writeln!(out, "\n{}", table(&results.summaries));
+    let baseline = results.baseline.as_deref().unwrap_or("baseline");
+    let _ = writeln!(out, "\n{}", table(&results.summaries, baseline));
     let sources = super::provenance(results);
     if !sources.is_empty() {
         let _ = writeln!(

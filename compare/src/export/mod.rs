@@ -1,5 +1,6 @@
 //! Exporters: one module per format behind one trait; every one reads the same [`Report`].
 
+pub mod cells;
 pub mod csv;
 pub mod html;
 pub mod json;

@@ -1,0 +1,134 @@
+//! Plots rendered with plotters as SVG and PNG: one small data struct per chart kind (bars with
+//! error bars, lines, a Gantt chart), built from the results by one function per chart
+//! ([`specs`]) and drawn by one function per kind ([`draw`]).
+
+mod draw;
+mod specs;
+
+pub use draw::render;
+pub use specs::*;
+
+use super::{Exporter, Report};
+
+/// A rendered chart.
+pub struct Chart {
+    /// File stem: `<name>.svg` and `<name>.png`.
+    pub name: &'static str,
+    pub title: String,
+    pub svg: String,
+    pub png: Vec<u8>,
+}
+
+/// One bar with its interval and the runs it summarises.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    pub low: f64,
+    pub high: f64,
+    /// Every run's value, drawn as a point over the bar.
+    pub runs: Vec<f64>,
+    /// The target's colour (its index among the report's targets).
+    pub colour: usize,
+}
+
+/// One line of a line chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub dashed: bool,
+    pub colour: usize,
+}
+
+/// One task on one row of a Gantt chart.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Span {
+    pub row: usize,
+    pub from: f64,
+    pub to: f64,
+    pub colour: usize,
+    /// Drawn lighter (chunks and other helper tasks, against whole clips).
+    pub light: bool,
+}
+
+/// What a chart shows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spec {
+    Bars {
+        y_label: String,
+        bars: Vec<Bar>,
+        /// A horizontal reference line (e.g. 1.0 for speed-ups).
+        reference: Option<f64>,
+        /// A logarithmic value axis (speed-ups of 1.3x and 50x both readable).
+        log: bool,
+    },
+    /// Tasks over time, one row per (target, worker).
+    Gantt { rows: Vec<String>, spans: Vec<Span> },
+    Lines {
+        x_label: String,
+        y_label: String,
+        series: Vec<Series>,
+    },
+}
+
+/// The SVG and PNG files.
+pub struct PlotFiles;
+
+impl Exporter for PlotFiles {
+    fn files(&self, report: &Report) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+        Ok(report
+            .charts
+            .iter()
+            .flat_map(|c| {
+                [
+                    (format!("{}.svg", c.name), c.svg.clone().into_bytes()),
+                    (format!("{}.png", c.name), c.png.clone()),
+                ]
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{JobShape, Results, TaskSpan};
+
+    #[test]
+    fn the_gantt_has_one_row_per_worker_of_each_target_once() {
+        let results_text = include_str!("../../../tests/fixtures/two-targets.json");
+        let mut results: Results = serde_json::from_str(results_text).unwrap();
+        let shape = |target: &str, run: usize, workers: usize| JobShape {
+            target: target.into(),
+            sample: "s".into(),
+            run,
+            analysis_s: 0.1,
+            tasks: (0..workers)
+                .map(|w| TaskSpan {
+                    worker: w,
+                    kind: "encode".into(),
+                    number: w as u32 + 1,
+                    from_s: 0.1,
+                    to_s: 1.0,
+                    cpu_s: 0.9,
+                    threads: 1,
+                })
+                .collect(),
+            encoder_peak_rss_bytes: 1,
+        };
+        // Interleaved runs, as the runner makes them.
+        results.shapes = vec![
+            shape("a", 1, 2),
+            shape("b", 1, 1),
+            shape("a", 2, 2),
+            shape("b", 2, 1),
+        ];
+        let Spec::Gantt { rows, spans } = gantt_spec(&results) else {
+            panic!()
+        };
+        assert_eq!(rows, ["a · worker 0", "a · worker 1", "b · worker 0"]);
+        assert_eq!(spans.len(), 3);
+        assert_ne!(spans[0].colour, spans[2].colour, "one colour per target");
+    }
+}

@@ -1,0 +1,237 @@
+//! The data of each chart, built from the results (pure).
+
+use super::{render, Bar, Chart, Series, Span, Spec};
+use crate::record::{CellSummary, Results, RunRecord};
+use crate::stats::Summary;
+use crate::summary::valid_walls;
+
+fn cell_label(target: &str, sample: &str) -> String {
+    format!("{target} · {sample}")
+}
+
+/// The colour of a target: its place among the report's targets, the same in every chart.
+pub fn colour_of(results: &Results, target: &str) -> usize {
+    let mut seen: Vec<&str> = Vec::new();
+    for name in results.summaries.iter().map(|c| c.target.as_str()) {
+        if !seen.contains(&name) {
+            seen.push(name);
+        }
+    }
+    seen.iter().position(|t| *t == target).unwrap_or(seen.len())
+}
+
+/// One bar per cell: the median of `pick`'s summary with its 95 % interval, and the value of
+/// each of its valid runs (`run_value`).
+fn summary_bars(
+    results: &Results,
+    pick: fn(&CellSummary) -> Option<&Summary>,
+    run_value: fn(&RunRecord) -> Option<f64>,
+) -> Vec<Bar> {
+    results
+        .summaries
+        .iter()
+        .filter_map(|c| {
+            let s = pick(c)?;
+            Some(Bar {
+                label: cell_label(&c.target, &c.sample),
+                value: s.median,
+                low: s.median_ci.0,
+                high: s.median_ci.1,
+                runs: valid_walls(&results.runs, &c.target, &c.sample)
+                    .filter_map(run_value)
+                    .collect(),
+                colour: colour_of(results, &c.target),
+            })
+        })
+        .collect()
+}
+
+/// Median wall time per (target, sample) with its 95 % interval.
+pub fn wall_spec(results: &Results) -> Spec {
+    Spec::Bars {
+        y_label: "median wall time (s)".into(),
+        bars: summary_bars(results, |c| c.wall.as_ref(), |r| Some(r.wall_s)),
+        reference: None,
+        log: false,
+    }
+}
+
+/// Speed-up against the baseline target with its 95 % interval.
+pub fn speedup_spec(results: &Results) -> Spec {
+    Spec::Bars {
+        y_label: format!(
+            "speed-up vs {}",
+            results.baseline.as_deref().unwrap_or("baseline")
+        ),
+        bars: results
+            .summaries
+            .iter()
+            .filter(|c| Some(&c.target) != results.baseline.as_ref())
+            .filter_map(|c| {
+                let s = c.speedup_vs_baseline?;
+                // Each run against the baseline's median.
+                let baseline = results.summaries.iter().find(|b| {
+                    Some(&b.target) == results.baseline.as_ref() && b.sample == c.sample
+                })?;
+                let reference = baseline.wall.as_ref()?.median;
+                Some(Bar {
+                    label: cell_label(&c.target, &c.sample),
+                    value: s.value,
+                    low: s.ci.0,
+                    high: s.ci.1,
+                    runs: valid_walls(&results.runs, &c.target, &c.sample)
+                        .map(|r| reference / r.wall_s)
+                        .collect(),
+                    colour: colour_of(results, &c.target),
+                })
+            })
+            .collect(),
+        reference: Some(1.0),
+        log: true,
+    }
+}
+
+/// Median time to first clip with its 95 % interval.
+pub fn ttfc_spec(results: &Results) -> Spec {
+    Spec::Bars {
+        y_label: "median time to first clip (s)".into(),
+        bars: summary_bars(
+            results,
+            |c| c.time_to_first_clip.as_ref(),
+            |r| r.time_to_first_clip_s,
+        ),
+        reference: None,
+        log: false,
+    }
+}
+
+/// Machine CPU use over time: the first run of each target on the last sample.
+pub fn cpu_spec(results: &Results) -> Spec {
+    let sample = results.samples.last().cloned().unwrap_or_default();
+    let mut series: Vec<Series> = Vec::new();
+    for t in results.timelines.iter().filter(|t| t.sample == sample) {
+        if series.iter().any(|s| s.name == t.target) {
+            continue;
+        }
+        series.push(Series {
+            name: t.target.clone(),
+            points: t.points.iter().map(|(x, y)| (*x, f64::from(*y))).collect(),
+            dashed: false,
+            colour: colour_of(results, &t.target),
+        });
+    }
+    Spec::Lines {
+        x_label: format!("seconds into the run ({sample})"),
+        y_label: "machine CPU use (%)".into(),
+        series,
+    }
+}
+
+/// Median wall time against worker count (`--sweep workers=…`), with the ideal `T(a)·a/N`.
+pub fn scaling_spec(results: &Results) -> Spec {
+    let mut series = Vec::new();
+    for sample in &results.samples {
+        let mut points: Vec<(f64, f64)> = results
+            .summaries
+            .iter()
+            .filter(|c| &c.sample == sample)
+            .filter_map(|c| Some((c.sweep_workers? as f64, c.wall.as_ref()?.median)))
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let Some(&(first_workers, first_wall)) = points.first() else {
+            continue;
+        };
+        let ideal = points
+            .iter()
+            .map(|(n, _)| (*n, first_wall * first_workers / n))
+            .collect();
+        let colour = results
+            .samples
+            .iter()
+            .position(|x| x == sample)
+            .unwrap_or(0);
+        series.push(Series {
+            name: format!("{sample} measured"),
+            points,
+            dashed: false,
+            colour,
+        });
+        series.push(Series {
+            name: format!("{sample} ideal"),
+            points: ideal,
+            dashed: true,
+            colour,
+        });
+    }
+    Spec::Lines {
+        x_label: "workers".into(),
+        y_label: "median wall time (s)".into(),
+        series,
+    }
+}
+
+/// Per-worker timelines of the engine runs on the last sample: for each engine target its run
+/// of median wall time, one row per worker, clips solid and chunks light, in the target's
+/// colour.
+pub fn gantt_spec(results: &Results) -> Spec {
+    let sample = results.samples.last().cloned().unwrap_or_default();
+    let (mut rows, mut spans) = (Vec::new(), Vec::new());
+    let mut targets: Vec<&str> = Vec::new();
+    for shape in results.shapes.iter().filter(|s| s.sample == sample) {
+        if !targets.contains(&shape.target.as_str()) {
+            targets.push(&shape.target);
+        }
+    }
+    for target in targets {
+        let mut runs: Vec<_> = valid_walls(&results.runs, target, &sample).collect();
+        runs.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
+        let Some(middle) = runs.get(runs.len() / 2) else {
+            continue;
+        };
+        let Some(shape) = results
+            .shapes
+            .iter()
+            .find(|s| s.target == target && s.sample == sample && s.run == middle.run)
+        else {
+            continue;
+        };
+        let first_row = rows.len();
+        let workers = shape.tasks.iter().map(|t| t.worker + 1).max().unwrap_or(0);
+        rows.extend((0..workers).map(|w| format!("{target} · worker {w}")));
+        spans.extend(shape.tasks.iter().map(|t| Span {
+            row: first_row + t.worker,
+            from: t.from_s,
+            to: t.to_s,
+            colour: colour_of(results, target),
+            light: t.kind != "encode" && t.kind != "copy",
+        }));
+    }
+    Spec::Gantt { rows, spans }
+}
+
+/// Every chart of a report.
+pub fn charts(results: &Results) -> anyhow::Result<Vec<Chart>> {
+    [
+        ("wall", "Median wall time (95% CI)", wall_spec(results)),
+        (
+            "speedup",
+            "Speed-up against the baseline (95% CI)",
+            speedup_spec(results),
+        ),
+        ("ttfc", "Time to first clip (95% CI)", ttfc_spec(results)),
+        ("cpu", "CPU utilisation over time", cpu_spec(results)),
+        (
+            "scaling",
+            "Worker-count scaling against the ideal",
+            scaling_spec(results),
+        ),
+        (
+            "gantt",
+            "Tasks per worker (engine runs of median wall time; chunks and joins light)",
+            gantt_spec(results),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, title, spec)| render(name, title, &spec))
+    .collect()
+}
