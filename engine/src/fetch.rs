@@ -130,46 +130,65 @@ pub async fn download(
         return fetch_page(url, dir, content_type.as_deref().unwrap_or_default()).await;
     }
     let path = dir.join(file_name_for(url));
-    let partial = crate::files::partial_path(&path);
+    let limit = (options.max_bytes, total);
+    let bytes = save_body(response, &path, limit, &on_progress)
+        .await
+        .map_err(|e| match e {
+            Saving::Network(detail) => fail(detail),
+            Saving::Disk(e) => e,
+        })?;
+    Ok(Downloaded {
+        path,
+        bytes,
+        content_type,
+    })
+}
+
+/// Why saving a body stopped.
+enum Saving {
+    /// The connection failed or the body is over the limit.
+    Network(String),
+    Disk(EngineError),
+}
+
+/// Streams a response body to `path` (under its `.partial` name until complete, removed on
+/// failure); `(max_bytes, total)`: the size limit and the announced length. Returns the bytes.
+async fn save_body(
+    response: reqwest::Response,
+    path: &Path,
+    (max_bytes, total): (u64, Option<u64>),
+    on_progress: &impl Fn(u64, Option<u64>),
+) -> Result<u64, Saving> {
+    let partial = crate::files::partial_path(path);
+    let disk = |action, e| Saving::Disk(EngineError::io(action, &partial, e));
     let result = async {
         let mut file = tokio::fs::File::create(&partial)
             .await
-            .map_err(|e| EngineError::io("cannot create", &partial, e))?;
+            .map_err(|e| disk("cannot create", e))?;
         let mut bytes = 0u64;
         let mut stream = response.bytes_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| fail(describe(&e)))?;
+            let chunk = chunk.map_err(|e| Saving::Network(describe(&e)))?;
             bytes += chunk.len() as u64;
-            if bytes > options.max_bytes {
-                return Err(fail(format!("over the {} byte limit", options.max_bytes)));
+            if bytes > max_bytes {
+                return Err(Saving::Network(format!("over the {max_bytes} byte limit")));
             }
             file.write_all(&chunk)
                 .await
-                .map_err(|e| EngineError::io("cannot write", &partial, e))?;
+                .map_err(|e| disk("cannot write", e))?;
             on_progress(bytes, total);
         }
-        file.flush()
+        file.flush().await.map_err(|e| disk("cannot write", e))?;
+        tokio::fs::rename(&partial, path)
             .await
-            .map_err(|e| EngineError::io("cannot write", &partial, e))?;
+            .map_err(|e| disk("cannot rename", e))?;
         Ok(bytes)
     }
     .await;
-    match result {
-        Ok(bytes) => {
-            tokio::fs::rename(&partial, &path)
-                .await
-                .map_err(|e| EngineError::io("cannot rename", &partial, e))?;
-            Ok(Downloaded {
-                path,
-                bytes,
-                content_type,
-            })
-        }
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&partial).await;
-            Err(e)
-        }
+    if result.is_err() {
+        let _ = tokio::fs::remove_file(&partial).await;
     }
+    result
 }
 
 /// Whether a content type is a web page rather than media.

@@ -138,6 +138,12 @@ pub fn run(report: &RunReport, output_dir: &Path) -> String {
         m.encoder_peak_rss_bytes as f64 / MIB,
         m.output_bytes as f64 / MIB
     );
+    out + &where_time_went(report)
+}
+
+/// The workers' loads, memory holds and failures of a run (one line each, when there are).
+fn where_time_went(report: &RunReport) -> String {
+    let mut out = String::new();
     let workers: Vec<String> = report
         .workers
         .iter()
@@ -158,11 +164,11 @@ pub fn run(report: &RunReport, output_dir: &Path) -> String {
     if !workers.is_empty() {
         let _ = writeln!(out, "workers    {}", workers.join(" | "));
     }
-    if m.memory_hold_s > 0.0 {
+    let hold = report.metrics.memory_hold_s;
+    if hold > 0.0 {
         let _ = writeln!(
             out,
-            "memory     clips held back {:.1} worker-s while available memory was short",
-            m.memory_hold_s
+            "memory     clips held back {hold:.1} worker-s while available memory was short"
         );
     }
     for failure in &report.failures {

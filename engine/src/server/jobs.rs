@@ -2,7 +2,7 @@
 //! one job at a time, the job itself (download → analyze → process → publish), and its answer
 //! in the backend's shape with no server path in it.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use reqwest::Url;
 
 use super::progress::{Compat, Phase};
+use super::request::{parse_request, JobError, JobRequest};
 use super::responses::{error, job_body, run_extras, scrub, scrub_text, JobSummary, Published};
 use super::{AppState, ProgressState};
 use crate::error::EngineError;
@@ -24,86 +25,6 @@ use crate::fetch::{download, file_name_for, Input};
 use crate::probe::MediaInfo;
 use crate::report::RunReport;
 use crate::run::{RunOptions, Setup};
-
-/// A parsed job request.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobRequest {
-    pub url: String,
-    /// A folder name under `outputs/`, when the client chose one.
-    pub output_dir: Option<PathBuf>,
-}
-
-/// Parses the JSON body; the error is the message for a 400 answer.
-pub fn parse_request(body: &[u8]) -> Result<JobRequest, String> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err("URL is required".into());
-    }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("request body is not valid JSON ({e}): send {{\"url\": \"...\"}}"))?;
-    let object = value
-        .as_object()
-        .ok_or("request body must be a JSON object: {\"url\": \"...\"}")?;
-    let url = match object.get("url") {
-        None | Some(Value::Null) => return Err("URL is required".into()),
-        Some(Value::String(s)) if s.trim().is_empty() => return Err("URL is required".into()),
-        Some(Value::String(s)) => s.trim().to_owned(),
-        Some(_) => return Err("url must be a string".into()),
-    };
-    let output_dir = match object.get("output_dir") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => Some(safe_folder_name(s)?),
-        Some(_) => return Err("output_dir must be a string".into()),
-    };
-    Ok(JobRequest { url, output_dir })
-}
-
-/// An `output_dir` is a relative folder inside the server's `outputs/` (no `..`, no root).
-fn safe_folder_name(dir: &str) -> Result<PathBuf, String> {
-    let path = Path::new(dir);
-    let ok = path.components().all(|c| matches!(c, Component::Normal(_)));
-    if ok {
-        Ok(path.to_owned())
-    } else {
-        Err(format!(
-            "output_dir {dir:?} must be a relative folder name inside the server's outputs folder"
-        ))
-    }
-}
-
-/// A job's failure: its HTTP status and message.
-#[derive(Debug)]
-pub struct JobError {
-    pub status: StatusCode,
-    pub message: String,
-}
-
-impl From<EngineError> for JobError {
-    fn from(e: EngineError) -> Self {
-        let status = match &e {
-            EngineError::UnsupportedScheme(_) | EngineError::PageNeedsYtDlp { .. } => {
-                StatusCode::BAD_REQUEST
-            }
-            EngineError::Download { .. } => StatusCode::BAD_GATEWAY,
-            EngineError::FileMissing(_)
-            | EngineError::UrlRefused { .. }
-            | EngineError::NotMedia { .. }
-            | EngineError::NoVideoStream(_)
-            | EngineError::ZeroDuration(_)
-            | EngineError::InvalidOption(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            EngineError::ToolMissing { .. }
-            | EngineError::Io { .. }
-            | EngineError::Internal(_)
-            | EngineError::Cancelled => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        // A file-system error names a server folder: the client gets what failed, not where.
-        let message = match &e {
-            EngineError::Io { action, cause, .. } => format!("the server {action}: {cause}"),
-            _ => e.to_string(),
-        };
-        JobError { status, message }
-    }
-}
 
 /// `POST /generate_shorts` and `POST /generate_shorts_optimized`.
 pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -268,6 +189,7 @@ fn cleaned_body(
     })
 }
 
+/// The job itself: download → analyze and encode (the engine) → publish the clips.
 async fn process(
     state: &Arc<AppState>,
     admitted: &Admitted,
@@ -275,63 +197,19 @@ async fn process(
     replacements: &mut Vec<(String, String)>,
 ) -> Result<Value, JobError> {
     let (config, id) = (&state.config, admitted.id);
-    let url = match Input::parse(&job.url)? {
-        Input::Url(url) => url,
-        Input::Path(_) => {
-            return Err(JobError {
-                status: StatusCode::BAD_REQUEST,
-                message: format!("{:?} is not an http(s) URL", job.url),
-            })
-        }
-    };
-    tracing::info!(job = id, %url, "downloading");
-    let download_dir = config.downloads().join(format!("job-{id}"));
-    let progress_state = state.clone();
-    let downloaded = download(
-        &url,
-        &download_dir,
-        &config.download,
-        move |bytes, total| set_progress(&progress_state, |p| p.downloading(bytes, total)),
-    )
-    .await?;
-    // Messages about the downloaded file name the URL the client sent.
-    replacements.insert(0, (downloaded.path.display().to_string(), url.to_string()));
-    tracing::info!(job = id, bytes = downloaded.bytes, "analyzing");
+    let (url, input) = fetch_input(state, id, job, replacements).await?;
+    tracing::info!(job = id, "analyzing");
     set_progress(state, |p| p.set(Phase::Analyzing, "Analyzing video", 10.0));
     let folder = job
         .output_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("job-{id}")));
-    let setup = Setup {
-        strategy: config.strategy,
-        profile: config.profile,
-        policy: config.plan.policy,
-        threads: None,
-        reuse_overlaps: config.reuse_overlaps,
-    };
-    let mut options = RunOptions::with_setup(config.outputs().join(&folder), setup);
-    options.plan = config.plan;
-    options.tools = config.tools.clone();
-    let event_state = state.clone();
-    let input = downloaded.path.clone();
-    let cancel = CancelToken::new();
-    *state.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
-    let report = tokio::task::spawn_blocking(move || {
-        crate::run::run(&input, &options, &cancel, &|event| {
-            set_progress(&event_state, |p| p.on_event(&event.event))
-        })
-    })
-    .await;
-    *state.running.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    let report = run_engine(state, input, config.outputs().join(&folder)).await;
     if admitted.cleaned_up(state) {
         tracing::info!(job = id, "cancelled by cleanup");
-        let report = report.as_ref().ok().and_then(|r| r.as_ref().ok());
-        return Ok(cleaned_body(state, admitted, job, report));
+        return Ok(cleaned_body(state, admitted, job, report.as_ref().ok()));
     }
-    let report = report.map_err(|e| JobError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: format!("the engine crashed: {e}"),
-    })??;
+    let report = report?;
     if report.metrics.clips_done == 0 {
         let reason = report
             .failures
@@ -344,12 +222,8 @@ async fn process(
     }
     let title = title_for(&url);
     let tag = folder.to_string_lossy().replace(['/', '\\'], "-");
-    let clips = publish(
-        &report,
-        &config.outputs(),
-        &format!("{title}_{tag}"),
-        config.compat,
-    )?;
+    let stem = format!("{title}_{tag}");
+    let clips = publish(&report, &config.outputs(), &stem, config.compat)?;
     Ok(job_body(&JobSummary {
         compat: config.compat,
         title: &title,
@@ -358,6 +232,74 @@ async fn process(
         total_time: admitted.received.elapsed().as_secs_f64(),
         extra: run_extras(&report),
     }))
+}
+
+/// Downloads the job's URL into its own folder, reporting progress; messages about the
+/// downloaded file will name the URL the client sent.
+async fn fetch_input(
+    state: &Arc<AppState>,
+    id: u64,
+    job: &JobRequest,
+    replacements: &mut Vec<(String, String)>,
+) -> Result<(Url, PathBuf), JobError> {
+    let url = match Input::parse(&job.url)? {
+        Input::Url(url) => url,
+        Input::Path(_) => {
+            return Err(JobError {
+                status: StatusCode::BAD_REQUEST,
+                message: format!("{:?} is not an http(s) URL", job.url),
+            })
+        }
+    };
+    tracing::info!(job = id, %url, "downloading");
+    let config = &state.config;
+    let download_dir = config.downloads().join(format!("job-{id}"));
+    let progress_state = state.clone();
+    let downloaded = download(
+        &url,
+        &download_dir,
+        &config.download,
+        move |bytes, total| set_progress(&progress_state, |p| p.downloading(bytes, total)),
+    )
+    .await?;
+    tracing::info!(job = id, bytes = downloaded.bytes, "downloaded");
+    replacements.insert(0, (downloaded.path.display().to_string(), url.to_string()));
+    Ok((url, downloaded.path))
+}
+
+/// Runs the engine on `input` into `output_dir` off the async threads, its events feeding
+/// `/progress`; a cleanup cancels it through `state.running`.
+async fn run_engine(
+    state: &Arc<AppState>,
+    input: PathBuf,
+    output_dir: PathBuf,
+) -> Result<RunReport, JobError> {
+    let config = &state.config;
+    let setup = Setup {
+        strategy: config.strategy,
+        profile: config.profile,
+        policy: config.plan.policy,
+        threads: None,
+        reuse_overlaps: config.reuse_overlaps,
+    };
+    let mut options = RunOptions::with_setup(output_dir, setup);
+    options.plan = config.plan;
+    options.tools = config.tools.clone();
+    let event_state = state.clone();
+    let cancel = CancelToken::new();
+    *state.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
+    let report = tokio::task::spawn_blocking(move || {
+        crate::run::run(&input, &options, &cancel, &|event| {
+            set_progress(&event_state, |p| p.on_event(&event.event))
+        })
+    })
+    .await;
+    *state.running.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    let report = report.map_err(|e| JobError {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("the engine crashed: {e}"),
+    })?;
+    Ok(report?)
 }
 
 /// Gives every written clip a bare file name in the outputs folder (a hard link to the clip in
@@ -441,40 +383,4 @@ fn count_files(dir: &Path) -> usize {
             }
         })
         .sum()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn requests_are_parsed_strictly() {
-        assert_eq!(
-            parse_request(br#"{"url": " http://h/v.mp4 ", "output_dir": "mine"}"#),
-            Ok(JobRequest {
-                url: "http://h/v.mp4".into(),
-                output_dir: Some("mine".into())
-            })
-        );
-        assert_eq!(parse_request(b""), Err("URL is required".into()));
-        assert_eq!(parse_request(b"{}"), Err("URL is required".into()));
-        assert_eq!(
-            parse_request(br#"{"url": ""}"#),
-            Err("URL is required".into())
-        );
-        assert_eq!(
-            parse_request(br#"{"url": 5}"#),
-            Err("url must be a string".into())
-        );
-        assert!(parse_request(b"{not json")
-            .unwrap_err()
-            .contains("not valid JSON"));
-        assert!(parse_request(b"[1]").unwrap_err().contains("JSON object"));
-        for bad in ["../x", "/etc", "a/../../b"] {
-            let body = format!(r#"{{"url": "http://h/v.mp4", "output_dir": "{bad}"}}"#);
-            assert!(parse_request(body.as_bytes())
-                .unwrap_err()
-                .contains("relative folder"));
-        }
-    }
 }

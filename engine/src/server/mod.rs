@@ -8,6 +8,7 @@
 mod files;
 mod jobs;
 mod progress;
+mod request;
 mod responses;
 
 use std::net::SocketAddr;
