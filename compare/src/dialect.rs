@@ -91,12 +91,50 @@ pub struct ResolvedDialect {
     pub evidence: Vec<String>,
 }
 
+/// A `/progress` status word (the backends' and our server's phases).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Idle,
+    Starting,
+    Downloading,
+    Analyzing,
+    Processing,
+    Complete,
+    Error,
+    /// A word no known backend writes.
+    Other(String),
+}
+
+impl Status {
+    /// Reads a status word (case as the backends write it: lower case).
+    pub fn parse(word: &str) -> Status {
+        match word {
+            "idle" => Status::Idle,
+            "starting" => Status::Starting,
+            "downloading" => Status::Downloading,
+            "analyzing" => Status::Analyzing,
+            "processing" => Status::Processing,
+            "complete" => Status::Complete,
+            "error" => Status::Error,
+            other => Status::Other(other.to_owned()),
+        }
+    }
+
+    /// Whether a job is under way (a reading of this job, not the previous one's end).
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self,
+            Status::Starting | Status::Downloading | Status::Analyzing | Status::Processing
+        )
+    }
+}
+
 /// One `/progress` reading, normalised: for clipbench-engine the exact `clipbench` object is
 /// read instead of the compat fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reading {
     pub at_s: f64,
-    pub status: String,
+    pub status: Status,
     pub current_clip: u64,
     pub workers: Option<u64>,
 }
@@ -108,14 +146,14 @@ impl Reading {
         if flavor == Some(Flavor::Clipbench) && extra.is_object() {
             return Reading {
                 at_s,
-                status: extra["phase"].as_str().unwrap_or_default().to_owned(),
+                status: Status::parse(extra["phase"].as_str().unwrap_or_default()),
                 current_clip: extra["clips_finished"].as_u64().unwrap_or(0),
                 workers: extra["workers"].as_u64(),
             };
         }
         Reading {
             at_s,
-            status: progress["status"].as_str().unwrap_or_default().to_owned(),
+            status: Status::parse(progress["status"].as_str().unwrap_or_default()),
             current_clip: progress["current_clip"].as_u64().unwrap_or(0),
             workers: progress["threads_used"].as_u64(),
         }
@@ -135,8 +173,6 @@ pub struct Timings {
     pub workers_source: Option<String>,
 }
 
-const ACTIVE: [&str; 4] = ["starting", "downloading", "analyzing", "processing"];
-
 /// Phases, time to first clip and worker count of one job from its readings, under the
 /// dialect's meaning of each field. Readings before the first active status are ignored
 /// (`/progress` may still show the previous job).
@@ -147,15 +183,12 @@ pub fn interpret(dialect: &ResolvedDialect, readings: &[Reading], wall_s: f64) -
         timings.workers_source =
             Some("the original backend makes one clip at a time (no worker count reported)".into());
     }
-    let Some(first_active) = readings
-        .iter()
-        .position(|r| ACTIVE.contains(&r.status.as_str()))
-    else {
+    let Some(first_active) = readings.iter().position(|r| r.status.is_active()) else {
         return timings;
     };
     let ours = &readings[first_active..];
     let first = |test: &dyn Fn(&Reading) -> bool| ours.iter().find(|r| test(r)).map(|r| r.at_s);
-    let processing = |r: &Reading| r.status == "processing";
+    let processing = |r: &Reading| r.status == Status::Processing;
     // Analysis starts when the download is over; encoding when the first clip is under way.
     let (analysis_mark, encode_mark, phases_source) = if dialect.flavor == Some(Flavor::Original) {
         (
@@ -165,7 +198,7 @@ pub fn interpret(dialect: &ResolvedDialect, readings: &[Reading], wall_s: f64) -
         )
     } else {
         (
-            first(&|r| r.status == "analyzing").or(first(&processing)),
+            first(&|r| r.status == Status::Analyzing).or(first(&processing)),
             first(&processing),
             "progress statuses (analyzing, processing)",
         )
@@ -175,38 +208,9 @@ pub fn interpret(dialect: &ResolvedDialect, readings: &[Reading], wall_s: f64) -
     timings.encode_s = encode_mark.map(|e| wall_s - e);
     timings.phases_source = Some(format!("{phases_source}, polled"));
 
-    // Our server's exact count of clips finished is read instead of its compat `current_clip`.
-    let exact = dialect.flavor == Some(Flavor::Clipbench);
-    let counter = if exact {
-        ClipCounter::Finished
-    } else {
-        dialect.current_clip
-    };
-    let (found, source) = match counter {
-        ClipCounter::Finished if exact => (
-            ours.iter().position(|r| r.current_clip >= 1),
-            "progress: first reading with clipbench.clips_finished >= 1",
-        ),
-        ClipCounter::Finished => (
-            ours.iter()
-                .position(|r| r.current_clip >= 1 && r.status != "starting"),
-            "progress: first reading with current_clip >= 1 (clips finished)",
-        ),
-        ClipCounter::Started => (
-            ours.iter().position(|r| {
-                (processing(r) && r.current_clip >= 2) || (r.status == "complete" && r.current_clip >= 1)
-            }),
-            "progress: first reading with clip 2 started or the job complete (current_clip counts clips started, one at a time)",
-        ),
-    };
-    if let Some(i) = found {
-        let gap = if i > 0 {
-            ours[i].at_s - ours[i - 1].at_s
-        } else {
-            ours[i].at_s
-        };
-        timings.time_to_first_clip_s = Some(ours[i].at_s);
-        timings.ttfc_source = Some(format!("{source}; at most {gap:.2} s late"));
+    if let Some((at_s, source)) = first_clip(dialect, ours) {
+        timings.time_to_first_clip_s = Some(at_s);
+        timings.ttfc_source = Some(source);
     }
     if dialect.flavor != Some(Flavor::Original) {
         if let Some(workers) = ours
@@ -251,6 +255,43 @@ pub fn classify(
         return (Some(Flavor::Original), None);
     }
     (None, None)
+}
+
+/// When the first clip was written, from a job's readings, and where that figure comes from.
+fn first_clip(dialect: &ResolvedDialect, ours: &[Reading]) -> Option<(f64, String)> {
+    let processing = |r: &Reading| r.status == Status::Processing;
+    // Our server's exact count of clips finished is read instead of its compat `current_clip`.
+    let exact = dialect.flavor == Some(Flavor::Clipbench);
+    let counter = if exact {
+        ClipCounter::Finished
+    } else {
+        dialect.current_clip
+    };
+    let (found, source) = match counter {
+        ClipCounter::Finished if exact => (
+            ours.iter().position(|r| r.current_clip >= 1),
+            "progress: first reading with clipbench.clips_finished >= 1",
+        ),
+        ClipCounter::Finished => (
+            ours.iter()
+                .position(|r| r.current_clip >= 1 && r.status != Status::Starting),
+            "progress: first reading with current_clip >= 1 (clips finished)",
+        ),
+        ClipCounter::Started => (
+            ours.iter().position(|r| {
+                (processing(r) && r.current_clip >= 2)
+                    || (r.status == Status::Complete && r.current_clip >= 1)
+            }),
+            "progress: first reading with clip 2 started or the job complete (current_clip counts clips started, one at a time)",
+        ),
+    };
+    let i = found?;
+    let gap = if i > 0 {
+        ours[i].at_s - ours[i - 1].at_s
+    } else {
+        ours[i].at_s
+    };
+    Some((ours[i].at_s, format!("{source}; at most {gap:.2} s late")))
 }
 
 #[cfg(test)]

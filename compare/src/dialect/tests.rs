@@ -116,7 +116,7 @@ fn classification_from_health_and_progress() {
 fn readings_of_the_previous_job_are_ignored() {
     let r = |at_s: f64, status: &str, current_clip: u64| Reading {
         at_s,
-        status: status.into(),
+        status: Status::parse(status),
         current_clip,
         workers: None,
     };

@@ -101,33 +101,7 @@ async fn detect(
     };
     let (detected, compat) = classify(health.as_ref(), progress.as_ref());
     let flavor = detected.or(expected);
-    let candidates: Vec<String> = match &config.generate_path {
-        Some(path) => vec![path.clone()],
-        None => GENERATE_PATHS.iter().map(|p| (*p).to_owned()).collect(),
-    };
-    let mut generate_path = None;
-    for path in candidates {
-        let url = format!("{base}{path}");
-        let answer = client
-            .post(&url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body("{}")
-            .send()
-            .await
-            .map_err(|e| format!("no answer to POST {url}: {e}"))?;
-        let status = answer.status();
-        evidence.push(format!("POST {url} {{}} -> {}", status.as_u16()));
-        if status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED {
-            generate_path = Some(path);
-            break;
-        }
-    }
-    let Some(generate_path) = generate_path else {
-        return Err(format!(
-            "no generate path takes a POST ({}): set generate_path",
-            evidence.join(", ")
-        ));
-    };
+    let generate_path = find_generate_path(client, base, config, &mut evidence).await?;
     let cleanup_path = match configured(&config.cleanup_path) {
         Some(path) => path,
         None => {
@@ -168,6 +142,39 @@ async fn detect(
         timeout_s: config.timeout_s.unwrap_or(1800.0),
         evidence,
     })
+}
+
+/// The first generate path (the configured one, else the backends') that takes a POST: an
+/// empty body is refused by a real route (400) and not found (404, 405) by a missing one.
+async fn find_generate_path(
+    client: &reqwest::Client,
+    base: &str,
+    config: &HttpDialect,
+    evidence: &mut Vec<String>,
+) -> Result<String, String> {
+    let candidates: Vec<String> = match &config.generate_path {
+        Some(path) => vec![path.clone()],
+        None => GENERATE_PATHS.iter().map(|p| (*p).to_owned()).collect(),
+    };
+    for path in candidates {
+        let url = format!("{base}{path}");
+        let answer = client
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body("{}")
+            .send()
+            .await
+            .map_err(|e| format!("no answer to POST {url}: {e}"))?;
+        let status = answer.status();
+        evidence.push(format!("POST {url} {{}} -> {}", status.as_u16()));
+        if status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED {
+            return Ok(path);
+        }
+    }
+    Err(format!(
+        "no generate path takes a POST ({}): set generate_path",
+        evidence.join(", ")
+    ))
 }
 
 pub async fn run(dialect: &ResolvedDialect, job: &Job<'_>) -> Measured {
