@@ -182,11 +182,25 @@ fn a_full_run_writes_agreeing_reports_and_check_gates() {
                 .contains("is clipbench-engine serve (compat optimized), not the original backend"),
         "{stderr}"
     );
-    assert!(
-        stdout.contains("times faster than serial") || stdout.contains("times slower than serial"),
-        "{stdout}"
-    );
     let dir = bench.latest();
+    // The hyperfine-style line says what the results say: faster when the speed-up is ≥ 1.
+    let summaries = read_json(&dir.join("results.json"))["summaries"].clone();
+    let mut lines = 0;
+    for cell in summaries.as_array().unwrap() {
+        let speedup = cell["speedup_vs_baseline"]["value"].as_f64();
+        let Some(speedup) = speedup.filter(|_| cell["target"] != "serial") else {
+            continue;
+        };
+        lines += 1;
+        let word = if speedup >= 1.0 { "faster" } else { "slower" };
+        let line = format!("{} on tiny ran ", cell["target"].as_str().unwrap());
+        let printed = stdout.lines().find(|l| l.starts_with(&line)).unwrap();
+        assert!(
+            printed.ends_with(&format!("times {word} than serial")),
+            "{printed} ({speedup})"
+        );
+    }
+    assert_eq!(lines, 3, "{stdout}");
 
     // runs.csv: targets × samples × runs rows (the wrong and down targets are skipped), all ok.
     let runs = csv_rows(&dir.join("runs.csv"));
@@ -332,38 +346,29 @@ fn a_full_run_writes_agreeing_reports_and_check_gates() {
     );
     assert!(dir.join("index.html").exists());
 
-    // `check`: unchanged against itself; a regression against a baseline made faster on purpose.
+    // `check`: an improvement against a baseline made twice as slow on purpose, a regression
+    // against one made twice as fast.
     let current = dir.join("results.json");
-    let out = bench.clipbench(&[
-        "check",
-        "--baseline",
-        current.to_str().unwrap(),
-        "--current",
-        current.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let mut faster = results.clone();
-    for run in faster["runs"].as_array_mut().unwrap() {
-        let wall = run["wall_s"].as_f64().unwrap();
-        run["wall_s"] = Value::from(wall * 0.5);
+    for (factor, verdict, code) in [(2.0, "Improved", 0), (0.5, "Regressed", 1)] {
+        let mut baseline = results.clone();
+        for run in baseline["runs"].as_array_mut().unwrap() {
+            let wall = run["wall_s"].as_f64().unwrap();
+            run["wall_s"] = Value::from(wall * factor);
+        }
+        let path = bench.path(&format!("baseline-{factor}.json"));
+        std::fs::write(&path, serde_json::to_string(&baseline).unwrap()).unwrap();
+        let out = bench.clipbench(&[
+            "check",
+            "--baseline",
+            path.to_str().unwrap(),
+            "--current",
+            current.to_str().unwrap(),
+        ]);
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(code), "{table}");
+        let verdicts = table.matches(verdict).count();
+        assert_eq!(verdicts, 4, "every cell {verdict}: {table}");
     }
-    let baseline = bench.path("faster.json");
-    std::fs::write(&baseline, serde_json::to_string(&faster).unwrap()).unwrap();
-    let out = bench.clipbench(&[
-        "check",
-        "--baseline",
-        baseline.to_str().unwrap(),
-        "--current",
-        current.to_str().unwrap(),
-    ]);
-    let table = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{table}");
-    assert!(table.contains("Regressed"), "{table}");
     // Results from another machine are refused unless --force.
     let mut elsewhere = results.clone();
     elsewhere["machine"]["cpu_model"] = Value::from("Another CPU");

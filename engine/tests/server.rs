@@ -234,7 +234,6 @@ async fn nothing_outside_the_outputs_folder_is_served() {
     let f = fixture().await;
     let base = engine_server(&f.workdir, |_| {}).await;
     // A symlink inside outputs pointing out of it.
-    tokio::time::sleep(Duration::from_millis(100)).await;
     std::os::unix::fs::symlink("/etc/hostname", f.workdir.join("outputs/escape.mp4")).unwrap();
     let traversal = tokio::task::spawn_blocking(move || {
         [
@@ -275,7 +274,15 @@ async fn one_job_at_a_time_with_a_bounded_queue() {
     })
     .await;
     let second = send("second");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Wait for the second job to be in the queue (the event the third request depends on).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while get_json(&base, "/health").await["clipbench"]["jobs"] != 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the second job never queued"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let (status, body) = post(&base, json!({ "url": url })).await;
     assert_eq!(status, 429, "{body}");
     let (s1, b1) = first.await.unwrap();
@@ -346,12 +353,15 @@ async fn a_client_that_disconnects_does_not_stop_the_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_system_info_and_cors() {
     let f = fixture().await;
-    let base = engine_server(&f.workdir, |_| {}).await;
+    let base = engine_server(&f.workdir, |c| c.strategy = Strategy::Fixed(3)).await;
     let health = get_json(&base, "/health").await;
     assert_eq!(health["status"], "ok");
+    assert_eq!(health["clipbench"]["jobs"], 0);
     let info = get_json(&base, "/system_info").await;
-    assert!(info["logical_cores"].as_u64().unwrap() >= 1);
-    assert!(info["allocation"]["workers"].as_u64().unwrap() >= 1);
+    let cores = std::thread::available_parallelism().unwrap().get();
+    assert_eq!(info["logical_cores"].as_u64(), Some(cores as u64));
+    // The configured strategy's allocation for a typical job, not a default.
+    assert_eq!(info["allocation"]["workers"], 3, "{info}");
     let preflight = client()
         .request(reqwest::Method::OPTIONS, format!("{base}/generate_shorts"))
         .header(header::ORIGIN, "http://localhost:3000")

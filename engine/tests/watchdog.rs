@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clipbench_engine::execute::{execute, ExecuteOptions};
 use clipbench_engine::{CancelToken, Clip, ClipStatus, Priority, Tools};
@@ -22,14 +22,9 @@ fn a_silent_ffmpeg_is_killed_by_the_watchdog_and_retried() {
         stall_timeout: Some(Duration::from_millis(400)),
         ..ExecuteOptions::new(dir.path().join("out"), Tools::from_env())
     };
-    let began = Instant::now();
     let execution = execute(&media, &[clip], &options, &CancelToken::new(), &|_| {}).unwrap();
     let outcome = &execution.outcomes[0];
     assert_eq!((outcome.status, outcome.attempts), (ClipStatus::Failed, 2));
     let reason = &outcome.failure.as_ref().unwrap().reason;
     assert!(reason.contains("no progress"), "{reason}");
-    assert!(
-        began.elapsed() < Duration::from_secs(60),
-        "the watchdog, not the timeout, ended it"
-    );
 }

@@ -29,7 +29,12 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({
         "status": "ok",
         "version": env!("CARGO_PKG_VERSION"),
-        "clipbench": {"engine": "clipbench-engine", "compat": state.config.compat},
+        "clipbench": {
+            "engine": "clipbench-engine",
+            "compat": state.config.compat,
+            // Jobs running or waiting in the queue.
+            "jobs": state.jobs_in_system.load(std::sync::atomic::Ordering::SeqCst),
+        },
     }))
 }
 

@@ -38,7 +38,10 @@ pub async fn engine_server(workdir: &Path, tune: impl FnOnce(&mut ServerConfig))
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(serve(listener, config));
-    format!("http://{address}")
+    let base = format!("http://{address}");
+    // Answered once the server has made its folders and serves.
+    assert_eq!(get_json(&base, "/health").await["status"], "ok");
+    base
 }
 
 pub fn client() -> reqwest::Client {
