@@ -20,6 +20,23 @@ pub fn colour_of(results: &Results, target: &str) -> usize {
     seen.iter().position(|t| *t == target).unwrap_or(seen.len())
 }
 
+/// The bar of one cell: `(value, interval)` and its runs' values, in the target's colour.
+fn cell_bar(
+    results: &Results,
+    c: &CellSummary,
+    (value, ci): (f64, (f64, f64)),
+    runs: Vec<f64>,
+) -> Bar {
+    Bar {
+        label: cell_label(&c.target, &c.sample),
+        value,
+        low: ci.0,
+        high: ci.1,
+        runs,
+        colour: colour_of(results, &c.target),
+    }
+}
+
 /// One bar per cell: the median of `pick`'s summary with its 95 % interval, and the value of
 /// each of its valid runs (`run_value`).
 fn summary_bars(
@@ -32,16 +49,13 @@ fn summary_bars(
         .iter()
         .filter_map(|c| {
             let s = pick(c)?;
-            Some(Bar {
-                label: cell_label(&c.target, &c.sample),
-                value: s.median,
-                low: s.median_ci.0,
-                high: s.median_ci.1,
-                runs: valid_walls(&results.runs, &c.target, &c.sample)
-                    .filter_map(run_value)
-                    .collect(),
-                colour: colour_of(results, &c.target),
-            })
+            let runs = valid_walls(&results.runs, &c.target, &c.sample).filter_map(run_value);
+            Some(cell_bar(
+                results,
+                c,
+                (s.median, s.median_ci),
+                runs.collect(),
+            ))
         })
         .collect()
 }
@@ -74,16 +88,9 @@ pub fn speedup_spec(results: &Results) -> Spec {
                     Some(&b.target) == results.baseline.as_ref() && b.sample == c.sample
                 })?;
                 let reference = baseline.wall.as_ref()?.median;
-                Some(Bar {
-                    label: cell_label(&c.target, &c.sample),
-                    value: s.value,
-                    low: s.ci.0,
-                    high: s.ci.1,
-                    runs: valid_walls(&results.runs, &c.target, &c.sample)
-                        .map(|r| reference / r.wall_s)
-                        .collect(),
-                    colour: colour_of(results, &c.target),
-                })
+                let runs =
+                    valid_walls(&results.runs, &c.target, &c.sample).map(|r| reference / r.wall_s);
+                Some(cell_bar(results, c, (s.value, s.ci), runs.collect()))
             })
             .collect(),
         reference: Some(1.0),
