@@ -69,6 +69,9 @@ pub struct EncodeJob<'a> {
     /// Whether to encode the source's audio (without it: `-an`, video only).
     pub has_audio: bool,
     pub threads: ThreadSetting,
+    /// The source's width or height is odd: re-encoding scales it down to even (4:2:0 video
+    /// has no odd sizes).
+    pub odd_size: bool,
 }
 
 /// Appends string arguments.
@@ -182,6 +185,9 @@ fn input_and_codec_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
     match profile {
         Profile::Copy => push(&mut args, &["-c", "copy"]),
         _ => {
+            if job.odd_size {
+                push(&mut args, &["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"]);
+            }
             args.extend(video_codec_args(profile));
             if job.has_audio {
                 args.extend(audio_codec_args(profile, job.duration));
@@ -225,7 +231,18 @@ fn video_codec_args(profile: Profile) -> Vec<OsString> {
             "-pix_fmt",
             "yuv420p",
         ],
-        Profile::Seed => &["-c:v", "libx264", "-preset", "ultrafast", "-crf", "28"],
+        // The seed prototype set no pixel format: 4:2:0 keeps its clips playable whatever
+        // the source (a no-op on the 4:2:0 sources it was written for).
+        Profile::Seed => &[
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-crf",
+            "28",
+            "-pix_fmt",
+            "yuv420p",
+        ],
         Profile::Copy => &[],
     };
     args.iter().map(OsString::from).collect()

@@ -17,6 +17,7 @@
 //! # Ok::<(), clipbench_engine::EngineError>(())
 //! ```
 
+pub mod adapt;
 pub mod allocate;
 pub mod chunks;
 pub mod encode;

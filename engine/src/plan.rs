@@ -190,9 +190,11 @@ impl Clip {
     }
 }
 
-/// Plans the clips of a video.
+/// Plans the clips of a video. A video shorter than the policy's shortest clip (e.g. 10 s under
+/// `fixed:15`, for which the backends make nothing) becomes one clip of its whole length: the
+/// user asked for clips of a video that has frames.
 pub fn plan(media: &MediaInfo, options: &PlanOptions) -> Vec<Clip> {
-    let spans = match options.policy {
+    let mut spans = match options.policy {
         Policy::Fixed {
             clip_len,
             step,
@@ -203,6 +205,9 @@ pub fn plan(media: &MediaInfo, options: &PlanOptions) -> Vec<Clip> {
             None => adaptive_spans(media.duration, options.max_clips),
         },
     };
+    if spans.is_empty() && media.duration > 0.0 && options.max_clips > 0 {
+        spans.push((0.0, media.duration));
+    }
     spans
         .into_iter()
         .enumerate()

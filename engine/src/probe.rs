@@ -30,6 +30,16 @@ pub struct MediaInfo {
     /// stream copy keeps that many frames past its end, which later frames depend on.
     #[serde(default)]
     pub video_reorder_frames: u32,
+    /// Pixel format of the video (`yuv420p`, `yuv444p`, `yuv420p10le`, …; empty when unknown).
+    #[serde(default)]
+    pub pix_fmt: String,
+    /// Display rotation of the video in degrees, 0–359, as ffprobe reports it (a phone's
+    /// portrait video: 90 or 270).
+    #[serde(default)]
+    pub rotation: i32,
+    /// The frame rate changes within the file (ffprobe's real and average rates differ).
+    #[serde(default)]
+    pub variable_frame_rate: bool,
     /// Presentation times of the video keyframes, in seconds, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyframes: Option<Vec<f64>>,
@@ -50,6 +60,12 @@ impl MediaInfo {
         self.keyframes
             .as_ref()
             .is_some_and(|k| k.iter().any(|k| (k - t).abs() < 1e-3))
+    }
+
+    /// Whether the frame shows taller than wide once rotated for display.
+    pub fn is_portrait(&self) -> bool {
+        let turned = self.rotation.rem_euclid(180) == 90;
+        (self.height > self.width) != turned
     }
 
     /// Duration of one AAC audio frame (1024 samples) in seconds, 0 without audio.
@@ -79,7 +95,17 @@ struct StreamJson {
     sample_rate: Option<String>,
     duration: Option<String>,
     has_b_frames: Option<u32>,
+    pix_fmt: Option<String>,
     disposition: Option<Disposition>,
+    #[serde(default)]
+    side_data_list: Vec<SideData>,
+    #[serde(default)]
+    tags: std::collections::HashMap<String, String>,
+}
+
+#[derive(Deserialize)]
+struct SideData {
+    rotation: Option<f64>,
 }
 
 #[derive(Deserialize)]
@@ -138,12 +164,20 @@ pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
         .streams
         .iter()
         .find(|s| s.codec_type.as_deref() == Some("audio"));
-    let fps = video
-        .avg_frame_rate
-        .as_deref()
-        .and_then(parse_rate)
-        .or_else(|| video.r_frame_rate.as_deref().and_then(parse_rate))
-        .unwrap_or(0.0);
+    let average = video.avg_frame_rate.as_deref().and_then(parse_rate);
+    let real = video.r_frame_rate.as_deref().and_then(parse_rate);
+    let fps = average.or(real).unwrap_or(0.0);
+    // A constant-rate file has the same real (base) and average rate.
+    let variable_frame_rate = average
+        .zip(real)
+        .is_some_and(|(a, r)| (a - r).abs() > 0.01 * r);
+    // The display matrix (ffprobe ≥ 5) or the older `rotate` tag.
+    let rotation = video
+        .side_data_list
+        .iter()
+        .find_map(|d| d.rotation)
+        .or_else(|| video.tags.get("rotate")?.parse().ok())
+        .map_or(0, |r: f64| (r.round() as i32).rem_euclid(360));
     Ok(MediaInfo {
         path: path.to_owned(),
         duration,
@@ -159,6 +193,9 @@ pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
             .and_then(|f| f.size.as_ref()?.parse().ok())
             .unwrap_or(0),
         video_reorder_frames: video.has_b_frames.unwrap_or(0),
+        pix_fmt: video.pix_fmt.clone().unwrap_or_default(),
+        rotation,
+        variable_frame_rate,
         keyframes: None,
     })
 }
@@ -290,6 +327,28 @@ mod tests {
         assert_eq!(info.audio_sample_rate, Some(48000));
         assert_eq!(info.size_bytes, 877936);
         assert!(info.has_audio);
+    }
+
+    #[test]
+    fn rotation_pixel_format_and_variable_rate() {
+        let phone = r#"{"streams":[{"codec_type":"video","codec_name":"h264","width":1920,
+          "height":1080,"pix_fmt":"yuv420p10le","avg_frame_rate":"6250/333","r_frame_rate":"25/1",
+          "side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]}],
+          "format":{"duration":"40"}}"#;
+        let info = parse_ffprobe_json(Path::new("p.mp4"), phone).unwrap();
+        assert_eq!((info.rotation, info.pix_fmt.as_str()), (270, "yuv420p10le"));
+        assert!(info.variable_frame_rate && info.is_portrait());
+        let tagged = phone
+            .replace(
+                r#""side_data_list":[{"side_data_type":"Display Matrix","rotation":-90}]"#,
+                r#""tags":{"rotate":"180"}"#,
+            )
+            .replace("6250/333", "25/1");
+        let info = parse_ffprobe_json(Path::new("p.mp4"), &tagged).unwrap();
+        assert_eq!(info.rotation, 180);
+        assert!(!info.variable_frame_rate && !info.is_portrait());
+        let plain = parse_ffprobe_json(Path::new("a.mp4"), BBB).unwrap();
+        assert_eq!((plain.rotation, plain.variable_frame_rate), (0, false));
     }
 
     #[test]

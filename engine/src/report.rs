@@ -197,6 +197,10 @@ pub struct RunReport {
     pub system: SystemSnapshot,
     pub allocation: Allocation,
     /// Probe, plan and allocation time before encoding started, seconds.
+    /// How the requested mode was changed for this file, one line each (e.g. a copy of VP9
+    /// video re-encoded), empty when it ran as asked.
+    #[serde(default)]
+    pub notes: Vec<String>,
     pub analysis_s: f64,
     /// The start-up steps inside `analysis_s`, each timed on its own (they run at once).
     #[serde(default)]

@@ -86,6 +86,9 @@ pub fn run(report: &RunReport, output_dir: &Path) -> String {
         report.plan_options.policy,
         report.profile
     );
+    for note in &report.notes {
+        let _ = writeln!(out, "note       {note}");
+    }
     let _ = writeln!(
         out,
         "strategy   {} → {} worker(s), ffmpeg threads {} ({})",

@@ -10,12 +10,16 @@ fn job(threads: ThreadSetting) -> EncodeJob<'static> {
         duration: 30.0,
         has_audio: true,
         threads,
+        odd_size: false,
     }
 }
 
 fn line(profile: Profile, threads: ThreadSetting) -> String {
-    ffmpeg_args(profile, &job(threads))
-        .iter()
+    joined(&ffmpeg_args(profile, &job(threads)))
+}
+
+fn joined(args: &[std::ffi::OsString]) -> String {
+    args.iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join(" ")
@@ -47,7 +51,9 @@ fn original_has_the_audio_chain() {
 fn seed_and_copy() {
     let l = line(Profile::Seed, ThreadSetting::Profile);
     assert!(l.starts_with("-hide_banner") && l.contains("-threads 1 -ss 25.000"));
-    assert!(l.contains("-preset ultrafast -crf 28 -c:a aac -b:a 96k -ar 22050 -threads 1"));
+    assert!(l.contains(
+        "-preset ultrafast -crf 28 -pix_fmt yuv420p -c:a aac -b:a 96k -ar 22050 -threads 1"
+    ));
     let l = line(Profile::Copy, ThreadSetting::Fixed(4));
     assert!(l.contains("-t 30.000 -c copy") && !l.contains("-threads"));
 }
@@ -160,4 +166,30 @@ fn profile_names() {
         assert_eq!(p.to_string().parse::<Profile>(), Ok(p));
     }
     assert!("fast".parse::<Profile>().is_err());
+}
+
+#[test]
+fn reencoded_clips_are_4_2_0_at_an_even_size() {
+    for profile in [Profile::Original, Profile::Optimized, Profile::Seed] {
+        let l = line(profile, ThreadSetting::Profile);
+        assert!(l.contains("-pix_fmt yuv420p"), "{profile}: {l}");
+        assert!(
+            !l.contains("-vf"),
+            "{profile}: no filter for an even source: {l}"
+        );
+        let odd = EncodeJob {
+            odd_size: true,
+            ..job(ThreadSetting::Profile)
+        };
+        let l = joined(&ffmpeg_args(profile, &odd));
+        assert!(
+            l.contains("-vf scale=trunc(iw/2)*2:trunc(ih/2)*2 -c:v libx264"),
+            "{profile}: {l}"
+        );
+    }
+    let copy = EncodeJob {
+        odd_size: true,
+        ..job(ThreadSetting::Profile)
+    };
+    assert!(!joined(&ffmpeg_args(Profile::Copy, &copy)).contains("-vf"));
 }

@@ -197,6 +197,7 @@ impl TaskContext<'_> {
             duration: span.duration(),
             has_audio: self.media.has_audio,
             threads,
+            odd_size: self.media.width % 2 == 1 || self.media.height % 2 == 1,
         };
         Ok(match task.spec.kind {
             TaskKind::Encode | TaskKind::Copy => ffmpeg_args(task.profile, &job),

@@ -38,8 +38,11 @@ fn min_last_decides_the_tail() {
     // 70 s: clips at 0, 25 (30 s each), then 50..70 = 20 s.
     assert_eq!(plan(&media(70.0), &opts(Policy::ORIGINAL)).len(), 2);
     assert_eq!(plan(&media(70.0), &opts(Policy::OPTIMIZED)).len(), 3);
-    // A video shorter than the minimum gets no clip under the original policy.
-    assert!(plan(&media(20.0), &opts(Policy::ORIGINAL)).is_empty());
+    // A video shorter than the minimum (no clip at the backends) is one clip of its length.
+    let whole = plan(&media(20.0), &opts(Policy::ORIGINAL));
+    assert_eq!(whole.len(), 1);
+    assert_eq!((whole[0].start, whole[0].end), (0.0, 20.0));
+    assert_eq!(plan(&media(10.0), &opts(Policy::OPTIMIZED)).len(), 1);
 }
 
 #[test]

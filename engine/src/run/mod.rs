@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub use options::{default_timeout, RunOptions, Setup};
 
+use crate::adapt::adapt;
 use crate::allocate::{allocate, Allocation, Strategy, SystemSnapshot};
 use crate::encode::Profile;
 use crate::error::{EngineError, Result};
@@ -45,7 +46,17 @@ pub fn run(
     }
     let began = Instant::now();
     let analysis = analyse(input, options)?;
-    let clips = plan_clips(&analysis.media, options)?;
+    // What this file allows: from here on the options are those of the sound mode.
+    let mode = adapt(options.profile, options.reuse_overlaps, &analysis.media);
+    for note in &mode.notes {
+        tracing::info!("{note}");
+    }
+    let options = &RunOptions {
+        profile: mode.profile,
+        reuse_overlaps: mode.reuse_overlaps,
+        ..options.clone()
+    };
+    let clips = plan(&analysis.media, &options.plan);
     let mut memory = options.memory_cache.as_deref().map(EncoderMemory::load);
     let (allocation, per_encoder) = allocate_workers(options, &analysis, clips.len(), &memory);
     let analysis_s = began.elapsed().as_secs_f64();
@@ -91,6 +102,7 @@ pub fn run(
         clips,
         allocation,
         analysis_s,
+        notes: mode.notes,
     };
     Ok(assemble_report(
         options, analysis, planned, execution, monitor,
@@ -146,18 +158,6 @@ fn analyse(input: &Path, options: &RunOptions) -> Result<Analysis> {
             content_hash_s: hash.1,
         },
     })
-}
-
-/// The clips of the plan; an error when the policy plans none.
-fn plan_clips(media: &MediaInfo, options: &RunOptions) -> Result<Vec<Clip>> {
-    let clips = plan(media, &options.plan);
-    if clips.is_empty() {
-        return Err(EngineError::InvalidOption(format!(
-            "the {} policy plans no clip for a {:.1} s video: try --policy adaptive or a smaller minimum last clip (fixed:MIN)",
-            options.plan.policy, media.duration
-        )));
-    }
-    Ok(clips)
 }
 
 /// Workers and threads for this machine and input, and the memory one encoder is budgeted.
@@ -225,6 +225,8 @@ struct Planned {
     clips: Vec<Clip>,
     allocation: Allocation,
     analysis_s: f64,
+    /// How the mode was made sound for this file.
+    notes: Vec<String>,
 }
 
 /// The run's report: its metrics, timelines and every clip's outcome.
@@ -252,6 +254,7 @@ fn assemble_report(
         system: analysis.system,
         allocation: planned.allocation,
         analysis_s: planned.analysis_s,
+        notes: planned.notes,
         startup: analysis.startup,
         workers: worker_timelines(clips, chunks, metrics.wall_s),
         metrics,
