@@ -51,6 +51,9 @@ pub struct Metrics {
     pub output_bytes: u64,
     pub clips_done: usize,
     pub clips_failed: usize,
+    /// Clips re-encoded from the source because their fast path (copy, join) failed.
+    #[serde(default)]
+    pub clips_fallback: usize,
     /// Idle time of all workers after their last clip (see [`WorkerTimeline`]).
     pub tail_idle_s: f64,
     /// Largest resident memory of one ffmpeg child in this run (measured, `ru_maxrss`).
@@ -98,6 +101,7 @@ impl Metrics {
                 .iter()
                 .filter(|o| o.status == ClipStatus::Failed)
                 .count(),
+            clips_fallback: outcomes.iter().filter(|o| o.fallback.is_some()).count(),
             tail_idle_s: worker_timelines(outcomes, chunks, wall_s)
                 .iter()
                 .map(|w| w.tail_idle_s)
@@ -276,6 +280,7 @@ mod tests {
             bytes: 100,
             validation: None,
             failure: None,
+            fallback: None,
         }
     }
 

@@ -41,6 +41,14 @@ pub fn check(output: &MediaInfo, clip: &Clip, source: &MediaInfo, profile: Profi
     if source.has_audio && !output.has_audio {
         problems.push("audio missing (the source has audio)".to_owned());
     }
+    let shape = |portrait: bool| if portrait { "portrait" } else { "landscape" };
+    if has_video && source.width != source.height && output.is_portrait() != source.is_portrait() {
+        problems.push(format!(
+            "shows {} where the source shows {} (display rotation lost)",
+            shape(output.is_portrait()),
+            shape(source.is_portrait())
+        ));
+    }
     // One frame of the source's video (plus its reorder depth for copies), one AAC frame of the
     // output's audio, and 1 ms for container timestamp rounding.
     let video_frames = match profile.reencodes() {
@@ -105,6 +113,9 @@ pub fn read_mp4(path: &Path) -> Option<MediaInfo> {
             mp4::TrackType::Video if info.width == 0 => {
                 info.width = u32::from(track.width());
                 info.height = u32::from(track.height());
+                let matrix = &track.trak.tkhd.matrix;
+                let degrees = f64::from(matrix.b).atan2(f64::from(matrix.a)).to_degrees();
+                info.rotation = (degrees.round() as i32).rem_euclid(360);
             }
             mp4::TrackType::Audio if !info.has_audio => {
                 info.has_audio = true;
@@ -207,5 +218,29 @@ mod tests {
         assert!(!check(&output(30.08, true), &CLIP, &source(), Profile::Copy).valid);
         let v = check(&output(31.7, true), &CLIP, &b_frames, Profile::Copy);
         assert!(!v.valid && v.tolerance.is_some());
+    }
+
+    #[test]
+    fn the_display_orientation_is_kept() {
+        let phone = MediaInfo {
+            rotation: 90,
+            ..source()
+        };
+        // A copy keeps the rotation; a re-encode turns the pixels (and drops the rotation).
+        let copied = output(30.0, true);
+        let copied = MediaInfo {
+            rotation: 90,
+            ..copied
+        };
+        let turned = MediaInfo {
+            width: 720,
+            height: 1280,
+            ..output(30.0, true)
+        };
+        assert!(check(&copied, &CLIP, &phone, Profile::Copy).valid);
+        assert!(check(&turned, &CLIP, &phone, Profile::Optimized).valid);
+        let lost = check(&output(30.0, true), &CLIP, &phone, Profile::Optimized);
+        assert!(!lost.valid);
+        assert!(lost.problems[0].contains("shows landscape where the source shows portrait"));
     }
 }

@@ -102,11 +102,17 @@ pub fn run(report: &RunReport, output_dir: &Path) -> String {
         .iter()
         .filter(|c| c.status == ClipStatus::Resumed)
         .count();
-    let reused = if reused > 0 {
+    let mut reused = if reused > 0 {
         format!(" ({reused} reused by --resume)")
     } else {
         String::new()
     };
+    if m.clips_fallback > 0 {
+        reused += &format!(
+            " ({} re-encoded after a fast path failed)",
+            m.clips_fallback
+        );
+    }
     let _ = writeln!(
         out,
         "clips      {} valid{reused}, {} failed{} → {}",
@@ -173,6 +179,11 @@ fn where_time_went(report: &RunReport) -> String {
             out,
             "memory     clips held back {hold:.1} worker-s while available memory was short"
         );
+    }
+    for clip in &report.clips {
+        if let Some(why) = &clip.fallback {
+            let _ = writeln!(out, "fallback   clip {}: {why}", clip.clip.number);
+        }
     }
     for failure in &report.failures {
         let last = failure.stderr_tail.lines().last().unwrap_or("");

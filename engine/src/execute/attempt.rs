@@ -113,7 +113,13 @@ impl TaskContext<'_> {
         let mut outcome = ClipOutcome::pending_task(task.spec.span, task.spec.kind);
         outcome.worker = Some(worker);
         outcome.threads = Some(threads);
-        let attempts = 1 + options.retries;
+        outcome.fallback = task.fallback.clone();
+        // A fast path is not tried twice: the board re-encodes the clip when it fails.
+        let attempts = if task.falls_back() {
+            1
+        } else {
+            1 + options.retries
+        };
         for attempt in 1..=attempts {
             if cancel.is_draining() {
                 // A drained run retries nothing; a task never tried stays not started.
@@ -157,8 +163,8 @@ impl TaskContext<'_> {
                 break;
             }
             outcome.status = ClipStatus::Failed;
-            self.events
-                .failed(task, worker, attempt, reason, attempt < attempts);
+            let retried = attempt < attempts || task.falls_back();
+            self.events.failed(task, worker, attempt, reason, retried);
         }
         self.layout.clean_up(task);
         outcome

@@ -1,14 +1,17 @@
 //! The board every worker shares (pure state machine, behind one lock in the pool): tasks
 //! ready to start, assemblies waiting for their parts, what is running, and the outcomes so
-//! far. Finishing a part releases the assemblies that waited only on it; losing a part fails
-//! (or cancels) them.
+//! far. Finishing a part releases the assemblies that waited only on it. A clip is never lost
+//! to a fast path: a failed copy or join, or a lost part, puts a re-encode of the clip from the
+//! source on the board instead (only a cancelled part cancels its clips).
 
 use std::collections::HashSet;
 
 use super::graph::Task;
-use super::outcome::{ClipFailure, ClipOutcome, ClipStatus};
+use super::outcome::{ClipOutcome, ClipStatus};
 use super::ExecuteOptions;
+use crate::adapt::FALLBACK_PROFILE;
 use crate::allocate::ThreadSetting;
+use crate::encode::Profile;
 use crate::schedule::{compare, tail_threads, CostModel, TaskKind};
 
 /// Everything the workers share.
@@ -98,7 +101,15 @@ impl Board {
         }
         self.per_encoder_bytes = self.per_encoder_bytes.max(outcome.peak_rss_bytes);
         if !matches!(task.spec.kind, TaskKind::Chunk | TaskKind::Audio) {
-            store(&mut self.clips, outcome);
+            if task.falls_back() && outcome.status == ClipStatus::Failed {
+                let why = outcome.failure.as_ref().map_or("", |f| f.reason.as_str());
+                let what = match task.spec.kind {
+                    TaskKind::Copy => "stream copy",
+                    _ => "join of chunks",
+                };
+                self.fall_back(task, format!("{what} failed: {why}"));
+            }
+            self.store_clip(outcome);
             return;
         }
         if outcome.status == ClipStatus::Done {
@@ -110,15 +121,53 @@ impl Board {
             self.waiting = still;
             self.ready.extend(now_ready);
         } else {
-            self.fail_dependents(task, &outcome);
+            self.redo_dependents(task, &outcome);
         }
-        store(&mut self.chunks, outcome);
+        if let Some(slot) = self
+            .chunks
+            .iter_mut()
+            .find(|o| o.clip.number == outcome.clip.number && o.kind == outcome.kind)
+        {
+            *slot = outcome;
+        }
     }
 
-    /// Fails (or cancels) every waiting assembly that needs a part that was not written.
-    fn fail_dependents(&mut self, part: &Task, part_outcome: &ClipOutcome) {
+    /// Puts a re-encode of `failed`'s clip on the board (the run's profile, or the copy
+    /// profile's fallback).
+    fn fall_back(&mut self, failed: &Task, reason: String) {
+        let profile = match failed.profile {
+            Profile::Copy => FALLBACK_PROFILE,
+            reencoding => reencoding,
+        };
+        let spec = &failed.spec;
+        let task = Task::fallback(spec.span, spec.pixel_frames, profile, reason);
+        self.ready.push(task);
+    }
+
+    /// Stores a clip's outcome; a re-encode after a failed fast path keeps the attempts, CPU
+    /// time and start of what it replaces.
+    fn store_clip(&mut self, mut outcome: ClipOutcome) {
+        let Some(slot) = self
+            .clips
+            .iter_mut()
+            .find(|o| o.clip.number == outcome.clip.number)
+        else {
+            return;
+        };
+        if outcome.fallback.is_some() {
+            outcome.attempts += slot.attempts;
+            outcome.cpu_s += slot.cpu_s;
+            outcome.peak_rss_bytes = outcome.peak_rss_bytes.max(slot.peak_rss_bytes);
+            outcome.started_s = slot.started_s.or(outcome.started_s);
+        }
+        *slot = outcome;
+    }
+
+    /// Every waiting assembly that needs a part that was not written is re-encoded from the
+    /// source instead (or cancelled, when the part was).
+    fn redo_dependents(&mut self, part: &Task, part_outcome: &ClipOutcome) {
         let lost: HashSet<u32> = part.parts.iter().copied().collect();
-        let (failed, still): (Vec<Task>, Vec<Task>) = std::mem::take(&mut self.waiting)
+        let (orphans, still): (Vec<Task>, Vec<Task>) = std::mem::take(&mut self.waiting)
             .into_iter()
             .partition(|t| t.parts.iter().any(|p| lost.contains(p)));
         self.waiting = still;
@@ -131,42 +180,27 @@ impl Board {
             .failure
             .as_ref()
             .map_or("not written", |f| f.reason.as_str());
-        for task in failed {
-            let mut outcome = ClipOutcome::pending_task(task.spec.span, task.spec.kind);
-            outcome.status = match part_outcome.status {
-                ClipStatus::Cancelled => ClipStatus::Cancelled,
-                _ => ClipStatus::Failed,
-            };
-            outcome.finished_s = part_outcome.finished_s;
-            outcome.failure = Some(ClipFailure {
-                reason: format!(
-                    "{what} {} ({:.2}-{:.2} s) failed: {why}",
-                    span.number, span.start, span.end
-                ),
-                stderr_tail: part_outcome
-                    .failure
-                    .as_ref()
-                    .map(|f| f.stderr_tail.clone())
-                    .unwrap_or_default(),
-            });
-            store(&mut self.clips, outcome);
+        for task in orphans {
+            if part_outcome.status == ClipStatus::Cancelled {
+                let mut outcome = ClipOutcome::pending_task(task.spec.span, task.spec.kind);
+                outcome.status = ClipStatus::Cancelled;
+                outcome.finished_s = part_outcome.finished_s;
+                self.store_clip(outcome);
+                continue;
+            }
+            let reason = format!(
+                "{what} {} ({:.2}-{:.2} s) failed: {why}",
+                span.number, span.start, span.end
+            );
+            self.fall_back(&task, reason);
         }
-    }
-}
-
-/// Replaces the outcome of the same kind and number.
-fn store(all: &mut [ClipOutcome], outcome: ClipOutcome) {
-    if let Some(slot) = all
-        .iter_mut()
-        .find(|o| o.clip.number == outcome.clip.number && o.kind == outcome.kind)
-    {
-        *slot = outcome;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::graph::{pending_outcomes, plan_tasks};
+    use super::super::outcome::ClipFailure;
     use super::*;
     use crate::encode::Profile;
     use crate::plan::{Clip, Priority};
@@ -255,7 +289,7 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_part_fails_exactly_the_clips_that_need_it() {
+    fn a_lost_part_redoes_exactly_the_clips_that_need_it() {
         let mut board = board();
         let first_group = loop {
             let (task, _) = board.take_next(&options()).unwrap();
@@ -272,20 +306,76 @@ mod tests {
             .collect();
         assert!(!needing.is_empty());
         board.finish(&first_group, ended(&first_group, ClipStatus::Failed));
-        for outcome in &board.clips {
-            let lost = needing.contains(&outcome.clip.number);
-            assert_eq!(outcome.status == ClipStatus::Failed, lost, "{outcome:?}");
-            if lost {
-                let failure = outcome.failure.as_ref().unwrap();
-                assert!(failure.reason.starts_with("chunk group"), "{failure:?}");
-                assert!(failure.reason.ends_with("ffmpeg exited with code 1"));
-                assert_eq!(failure.stderr_tail, "boom");
-            }
+        // No clip failed: each one that needed the lost chunks is re-encoded from the source.
+        assert!(board
+            .clips
+            .iter()
+            .all(|o| o.status == ClipStatus::NotStarted));
+        let redone: Vec<&Task> = board
+            .ready
+            .iter()
+            .filter(|t| t.fallback.is_some())
+            .collect();
+        let mut numbers: Vec<u32> = redone.iter().map(|t| t.spec.span.number).collect();
+        numbers.sort();
+        assert_eq!(numbers, needing);
+        for task in redone {
+            assert_eq!(
+                (task.spec.kind, task.profile),
+                (TaskKind::Encode, Profile::Optimized)
+            );
+            let reason = task.fallback.as_deref().unwrap();
+            assert!(reason.starts_with("chunk group"), "{reason}");
+            assert!(reason.ends_with("ffmpeg exited with code 1"), "{reason}");
         }
         assert!(board
             .waiting
             .iter()
             .all(|t| !needing.contains(&t.spec.span.number)));
+    }
+
+    #[test]
+    fn a_failed_copy_is_reencoded_and_counts_both_attempts() {
+        let media = MediaInfo {
+            width: 160,
+            height: 90,
+            fps: 25.0,
+            ..Default::default()
+        };
+        let clip = Clip {
+            number: 1,
+            start: 0.0,
+            end: 30.0,
+            priority: Priority::High,
+        };
+        let (ready, waiting) = plan_tasks(&media, &[clip], Profile::Copy, 1, false);
+        let all: Vec<&Task> = ready.iter().collect();
+        let clips = pending_outcomes(&all, &[TaskKind::Copy]);
+        let mut board = Board::new(ready, waiting, clips, Vec::new(), 0);
+        let (copy, _) = board.take_next(&options()).unwrap();
+        assert_eq!(copy.spec.kind, TaskKind::Copy);
+        let mut failed = ended(&copy, ClipStatus::Failed);
+        failed.attempts = 1;
+        failed.cpu_s = 0.25;
+        board.finish(&copy, failed);
+        let (redo, _) = board.take_next(&options()).unwrap();
+        assert_eq!(
+            (redo.spec.kind, redo.profile),
+            (TaskKind::Encode, Profile::Optimized)
+        );
+        let reason = redo.fallback.clone().unwrap();
+        assert!(
+            reason.starts_with("stream copy failed: ffmpeg exited"),
+            "{reason}"
+        );
+        let mut done = ended(&redo, ClipStatus::Done);
+        (done.attempts, done.cpu_s, done.fallback) = (1, 1.0, redo.fallback.clone());
+        board.finish(&redo, done);
+        let outcome = &board.clips[0];
+        assert_eq!(outcome.status, ClipStatus::Done);
+        assert_eq!((outcome.attempts, outcome.cpu_s), (2, 1.25));
+        assert_eq!(outcome.fallback.as_deref(), Some(reason.as_str()));
+        assert!(board.is_empty() && board.take_next(&options()).is_none());
     }
 
     #[test]

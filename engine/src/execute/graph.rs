@@ -21,6 +21,31 @@ pub(super) struct Task {
     /// What a chunk group or an audio task produces (chunk numbers, [`audio_part`]), or what
     /// an assembly waits for.
     pub parts: Vec<u32>,
+    /// Why this clip is re-encoded: its fast path (a copy, a join of chunks) failed.
+    pub fallback: Option<String>,
+}
+
+impl Task {
+    /// Whether a failure of this task is redone by re-encoding the clip from the source (a
+    /// copy or a join is deterministic: trying it again would fail again).
+    pub fn falls_back(&self) -> bool {
+        matches!(self.spec.kind, TaskKind::Copy | TaskKind::Assemble)
+    }
+
+    /// The re-encode of `span` that replaces a failed fast path, with `profile`.
+    pub fn fallback(span: Clip, pixel_frames: f64, profile: Profile, reason: String) -> Task {
+        Task {
+            spec: TaskSpec {
+                kind: TaskKind::Encode,
+                span,
+                pixel_frames,
+            },
+            profile,
+            chunks: Vec::new(),
+            parts: Vec::new(),
+            fallback: Some(reason),
+        }
+    }
 }
 
 /// The part id of a clip's separately encoded audio (chunk numbers count up from 1).
@@ -57,6 +82,7 @@ pub(super) fn plan_tasks(
         profile,
         chunks,
         parts,
+        fallback: None,
     };
     if !(reuse_overlaps && profile.reencodes()) {
         let tasks = clips

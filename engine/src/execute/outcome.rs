@@ -64,6 +64,10 @@ pub struct ClipOutcome {
     pub bytes: u64,
     pub validation: Option<Validation>,
     pub failure: Option<ClipFailure>,
+    /// Why this clip was re-encoded from the source: its fast path (stream copy, join of
+    /// chunks) failed. Its attempts and CPU time include the failed ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 impl ClipOutcome {
@@ -90,6 +94,7 @@ impl ClipOutcome {
             bytes: 0,
             validation: None,
             failure: None,
+            fallback: None,
         }
     }
 }

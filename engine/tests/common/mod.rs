@@ -1,6 +1,7 @@
 //! Tiny real inputs made with ffmpeg's lavfi sources at test time.
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod corpus;
 pub mod http;
 
 use std::path::{Path, PathBuf};

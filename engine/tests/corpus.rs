@@ -1,0 +1,133 @@
+//! Every mode survives every video a user can download: the corpus of `common::corpus` through
+//! the `clipbench-engine` binary in each mode. A usable input ends with every clip valid and
+//! playable everywhere (H.264 or HEVC 4:2:0, AAC, the source's orientation), exit 0; an input
+//! without usable video exits 2 with one line and leaves nothing behind.
+//!
+//! Run with `--nocapture` to see the corpus × mode table (clips valid / fallbacks / exit).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use clipbench_engine::{probe, MediaInfo, Tools};
+use common::corpus::{corpus, Input};
+use serde_json::Value;
+
+/// Runs every input in the mode given by `args` and checks what it made.
+fn every_input_in(mode: &str, args: &[&str]) {
+    let tools = Tools::from_env();
+    for input in corpus() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, report) = (dir.path().join("out"), dir.path().join("report.json"));
+        let run = Command::new(env!("CARGO_BIN_EXE_clipbench-engine"))
+            .arg("run")
+            .arg(&input.path)
+            .arg("-o")
+            .arg(&out)
+            .args(args)
+            .arg("--json")
+            .arg(&report)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        let code = run.status.code();
+        if !input.usable {
+            assert_eq!(code, Some(2), "{} {mode}: {stderr}", input.name);
+            let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            assert_eq!(lines.len(), 1, "{} {mode}: one line: {stderr}", input.name);
+            assert!(lines[0].starts_with("error: "), "{}", lines[0]);
+            let left = std::fs::read_dir(&out).map_or(0, |d| d.count());
+            assert_eq!(left, 0, "{} {mode}: nothing left behind", input.name);
+            println!("{:<22} {mode:<9} exit 2: {}", input.name, lines[0]);
+            continue;
+        }
+        assert_eq!(code, Some(0), "{} {mode}: {stderr}", input.name);
+        let report: Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+        let source = probe(&tools, &input.path).unwrap();
+        check_clips(input, mode, &report, &source, &tools);
+        println!(
+            "{:<22} {mode:<9} exit 0: {}/{} clips valid, {} re-encoded after a fast path failed{}",
+            input.name,
+            report["metrics"]["clips_done"],
+            report["plan"].as_array().unwrap().len(),
+            report["metrics"]["clips_fallback"],
+            report["notes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| format!("; {}", n.as_str().unwrap()))
+                .collect::<String>()
+        );
+        assert!(common::files_ending(&out, ".partial").is_empty());
+        assert!(!out.join(".clipbench-chunks").exists());
+    }
+}
+
+/// Every planned clip written, valid, decodable and playable everywhere.
+fn check_clips(input: &Input, mode: &str, report: &Value, source: &MediaInfo, tools: &Tools) {
+    let clips = report["clips"].as_array().unwrap();
+    let expected = if input.name == "2-hours.mp4" {
+        100
+    } else {
+        clips.len()
+    };
+    assert_eq!(clips.len(), expected, "{}: the 100-clip cap", input.name);
+    assert!(!clips.is_empty());
+    for (i, clip) in clips.iter().enumerate() {
+        let what = format!("{} {mode} clip {}", input.name, clip["clip"]["number"]);
+        assert_eq!(clip["status"], "done", "{what}: {clip}");
+        let path = Path::new(clip["path"].as_str().unwrap());
+        let made = probe(tools, path).unwrap();
+        assert!(
+            ["h264", "hevc"].contains(&made.video_codec.as_str()),
+            "{what}: {} video",
+            made.video_codec
+        );
+        assert_eq!(made.pix_fmt, "yuv420p", "{what}");
+        if source.has_audio {
+            let audio = made.audio_codec.as_deref();
+            assert!(matches!(audio, Some("aac" | "mp3")), "{what}: {audio:?}");
+        }
+        assert_eq!(
+            made.is_portrait(),
+            source.is_portrait(),
+            "{what}: orientation"
+        );
+        // Decoding every frame is the slow check: the first and the last clip.
+        if i != 0 && i + 1 != clips.len() {
+            continue;
+        }
+        let decode = Command::new("ffmpeg")
+            .args(["-v", "error", "-i"])
+            .arg(path)
+            .args(["-f", "null", "-"])
+            .output()
+            .unwrap();
+        let errors = String::from_utf8_lossy(&decode.stderr);
+        assert!(
+            decode.status.success() && errors.trim().is_empty(),
+            "{what}: {errors}"
+        );
+    }
+}
+
+#[test]
+fn the_default_mode() {
+    every_input_in("default", &[]);
+}
+
+#[test]
+fn reusing_overlaps() {
+    every_input_in("reuse", &["--reuse-overlaps"]);
+}
+
+#[test]
+fn exact_stream_copies() {
+    every_input_in("copy", &["--profile", "copy", "--policy", "adaptive"]);
+}
+
+#[test]
+fn the_original_profile() {
+    every_input_in("original", &["--profile", "original"]);
+}
