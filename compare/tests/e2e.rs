@@ -25,9 +25,13 @@ struct Bench {
 
 impl Bench {
     fn new() -> Bench {
+        Bench::with_manifest(MANIFEST)
+    }
+
+    fn with_manifest(manifest: &str) -> Bench {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("data")).unwrap();
-        std::fs::write(dir.path().join("data/manifest.toml"), MANIFEST).unwrap();
+        std::fs::write(dir.path().join("data/manifest.toml"), manifest).unwrap();
         Bench { dir }
     }
 
@@ -696,5 +700,78 @@ fn bad_input_exits_2_with_one_line() {
             stderr.starts_with("error: ") && stderr.lines().count() == 1,
             "{args:?}: {stderr}"
         );
+    }
+}
+
+/// Samples shaped like real downloads: variable frame rate, VP9 with Opus.
+const REAL_WORLD: &str = r#"
+schema_version = 1
+
+[[sample]]
+name = "vfr"
+file = "vfr.mp4"
+description = "8 s of H.264 + AAC whose frame rate halves after 4 s"
+args = ["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+        "-t", "8", "-vf", "setpts='if(lt(T,4),PTS,4/TB+(PTS-4/TB)*2)'", "-fps_mode", "vfr",
+        "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-pix_fmt", "yuv420p", "-c:a", "aac", "-ac", "2"]
+expect = { duration = 8.0, width = 160, height = 90, fps = 18.844, audio = true }
+
+[[sample]]
+name = "vp9"
+file = "vp9.mp4"
+description = "4 s of VP9 + Opus"
+args = ["-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+        "-t", "4", "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-g", "50", "-c:a", "libopus"]
+expect = { duration = 4.0, width = 160, height = 90, fps = 25.0, audio = true }
+"#;
+
+#[test]
+fn real_world_samples_through_every_engine_mode_and_the_server() {
+    use clipbench_engine::server::Compat;
+    let bench = Bench::with_manifest(REAL_WORLD);
+    let (_server, base) = engine_server(&bench.path("serve"), Compat::Optimized);
+    let config = bench.config(&format!(
+        r#"
+[run]
+samples = ["vfr", "vp9"]
+runs = 1
+warmup = 0
+
+[[target]]
+name = "copy"
+kind = "engine"
+strategy = "auto"
+profile = "copy"
+policy = "adaptive"
+
+[[target]]
+name = "reuse"
+kind = "engine"
+strategy = "auto"
+policy = "fixed:1:2:2"
+reuse_overlaps = true
+
+[[target]]
+name = "served"
+kind = "http"
+dialect = "clipbench"
+base_url = "{base}"
+"#
+    ));
+    let out = bench.clipbench(&[
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--manifest",
+        "data/manifest.toml",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let results = read_json(&bench.latest().join("results.json"));
+    let runs = results["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3 * 2);
+    for run in runs {
+        assert_eq!(run["status"], "ok", "{run}");
+        assert_eq!(run["clips_valid"], run["clips"], "{run}");
     }
 }

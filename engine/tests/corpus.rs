@@ -131,3 +131,46 @@ fn exact_stream_copies() {
 fn the_original_profile() {
     every_input_in("original", &["--profile", "original"]);
 }
+
+/// The corpus through `serve`: clips for every usable input, a 4xx with a clear message for the
+/// others, and the server alive after each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_server() {
+    use common::http::{engine_server, file_server, get_json, post};
+    let inputs = corpus();
+    let media = file_server(inputs[0].path.parent().unwrap()).await;
+    let work = tempfile::tempdir().unwrap();
+    let base = engine_server(work.path(), |c| {
+        c.plan.policy = clipbench_engine::Policy::OPTIMIZED;
+    })
+    .await;
+    let served = [
+        "vp9-opus.webm",
+        "vfr.mp4",
+        "rotated.mp4",
+        "10-seconds.mp4",
+        "hostile name",
+        "audio-only.m4a",
+        "truncated.mp4",
+    ];
+    for input in inputs.iter().filter(|i| served.contains(&i.name)) {
+        let file = input.path.file_name().unwrap().to_str().unwrap();
+        let url = reqwest::Url::parse(&format!("http://{media}/"))
+            .unwrap()
+            .join(file)
+            .unwrap();
+        let (status, body) = post(&base, serde_json::json!({ "url": url.as_str() })).await;
+        if input.usable {
+            assert_eq!(status, 200, "{}: {body}", input.name);
+            assert!(!body["clip_details"].as_array().unwrap().is_empty());
+        } else {
+            assert_eq!(status, 422, "{}: {body}", input.name);
+            let message = body["error"].as_str().unwrap();
+            assert!(
+                message.contains("no video stream") || message.contains("not a media file"),
+                "{message}"
+            );
+        }
+        assert_eq!(get_json(&base, "/health").await["status"], "ok");
+    }
+}
