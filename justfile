@@ -36,6 +36,11 @@ bench-data only="":
 bench-engine sample="bbb-720p-10m" strategies="serial,python-optimized,auto" modes="reuse-overlaps,copy,whole-file": (bench-data sample)
     {{release}} -p clipbench-engine -- bench bench-data/{{sample}}.mp4 --strategies {{strategies}} --modes {{modes}} --out reports/bench-engine/{{sample}}
 
+# Every mode on the corpus of real-world-shaped inputs (WebM, HEVC, VFR, rotated, 10-bit, …),
+# printing the corpus × mode table (clips valid / fallbacks / exit).
+corpus:
+    cargo test --release -p clipbench-engine --test corpus -- --nocapture --test-threads 1
+
 # Criterion benchmarks of the pure code (plan, allocate).
 bench-pure:
     cargo bench -p clipbench-engine --bench pure

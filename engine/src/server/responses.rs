@@ -210,6 +210,8 @@ pub fn run_extras(report: &RunReport) -> Value {
         "clips_planned": report.plan.len(),
         "clips_failed": m.clips_failed,
         "failures": report.failures,
+        "clips_fallback": m.clips_fallback,
+        "notes": report.notes,
         "analysis_s": report.analysis_s,
         "encode_s": m.wall_s,
         "time_to_first_clip_s": m.time_to_first_clip_s,
