@@ -40,7 +40,15 @@ pub struct MediaInfo {
     /// The frame rate changes within the file (ffprobe's real and average rates differ).
     #[serde(default)]
     pub variable_frame_rate: bool,
-    /// Presentation times of the video keyframes, in seconds, when asked for.
+    /// When the file's timeline starts (ffprobe `format.start_time`): `-ss` seeks are relative
+    /// to it, so keyframe times are too.
+    #[serde(default)]
+    pub start_time: f64,
+    /// The longest a video packet is decoded before it is shown (max pts − dts), seconds, when
+    /// the packets were read: how far past its end a stream copy must keep frames.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reorder_delay_s: Option<f64>,
+    /// Presentation times of the video keyframes, in seconds from `start_time`, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyframes: Option<Vec<f64>>,
 }
@@ -94,6 +102,7 @@ struct StreamJson {
     r_frame_rate: Option<String>,
     sample_rate: Option<String>,
     duration: Option<String>,
+    start_time: Option<String>,
     has_b_frames: Option<u32>,
     pix_fmt: Option<String>,
     disposition: Option<Disposition>,
@@ -117,6 +126,7 @@ struct Disposition {
 #[derive(Deserialize)]
 struct FormatJson {
     duration: Option<String>,
+    start_time: Option<String>,
     bit_rate: Option<String>,
     size: Option<String>,
 }
@@ -139,15 +149,27 @@ pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
     })?;
     let format = parsed.format.as_ref();
     let number = |s: Option<&String>| s.and_then(|v| v.parse::<f64>().ok());
-    let duration = number(format.and_then(|f| f.duration.as_ref()))
-        .or_else(|| {
-            let streams = parsed
-                .streams
-                .iter()
-                .filter_map(|s| number(s.duration.as_ref()));
-            streams.reduce(f64::max)
+    let start_time = number(format.and_then(|f| f.start_time.as_ref()))
+        .filter(|t| t.is_finite())
+        .unwrap_or(0.0);
+    // Where the streams' content ends (when every stream says), from the timeline's start: a
+    // container may announce more (an MP4 whose edit list starts late counts the empty start
+    // twice).
+    let content = parsed
+        .streams
+        .iter()
+        .map(|s| {
+            let begins = number(s.start_time.as_ref()).unwrap_or(start_time);
+            Some(begins + number(s.duration.as_ref())? - start_time)
         })
+        .collect::<Option<Vec<f64>>>()
+        .and_then(|ends| ends.into_iter().reduce(f64::max))
+        .filter(|d| d.is_finite() && *d > 0.0);
+    let duration = number(format.and_then(|f| f.duration.as_ref()))
         .filter(|d| d.is_finite())
+        .map_or(content, |announced| {
+            Some(content.map_or(announced, |c| c.min(announced)))
+        })
         .unwrap_or(0.0);
     if duration <= 0.0 {
         return Err(EngineError::ZeroDuration(path.to_owned()));
@@ -196,6 +218,8 @@ pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
         pix_fmt: video.pix_fmt.clone().unwrap_or_default(),
         rotation,
         variable_frame_rate,
+        start_time,
+        reorder_delay_s: None,
         keyframes: None,
     })
 }
@@ -257,26 +281,51 @@ pub fn probe_with_keyframes(tools: &Tools, path: &Path) -> Result<MediaInfo> {
             "-select_streams",
             "v:0",
             "-show_entries",
-            "packet=pts_time,flags",
+            "packet=pts_time,dts_time,flags",
             "-of",
             "csv=p=0",
         ],
     )?;
-    info.keyframes = Some(parse_keyframes_csv(&csv));
+    let packets = parse_packets_csv(&csv);
+    let keyframes = packets.keyframes.iter().map(|t| t - info.start_time);
+    info.keyframes = Some(keyframes.collect());
+    info.reorder_delay_s = Some(packets.reorder_delay_s);
     Ok(info)
 }
 
-/// Parses `pts_time,flags` lines and keeps the sorted times of packets flagged `K`.
-pub fn parse_keyframes_csv(csv: &str) -> Vec<f64> {
-    let mut times: Vec<f64> = csv
-        .lines()
-        .filter_map(|line| {
-            let (time, flags) = line.trim().split_once(',')?;
-            flags.contains('K').then(|| time.parse::<f64>().ok())?
-        })
-        .collect();
-    times.sort_by(f64::total_cmp);
-    times
+/// What the video packets say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Packets {
+    /// Sorted presentation times of the keyframes (absolute, not from `start_time`).
+    pub keyframes: Vec<f64>,
+    /// The largest pts − dts of any packet.
+    pub reorder_delay_s: f64,
+}
+
+/// Parses `pts_time,dts_time,flags` lines (packets without a time are skipped).
+pub fn parse_packets_csv(csv: &str) -> Packets {
+    let mut packets = Packets {
+        keyframes: Vec::new(),
+        reorder_delay_s: 0.0,
+    };
+    for line in csv.lines() {
+        let mut fields = line.trim().splitn(3, ',');
+        let (Some(pts), Some(dts), Some(flags)) = (fields.next(), fields.next(), fields.next())
+        else {
+            continue;
+        };
+        let Ok(pts) = pts.parse::<f64>() else {
+            continue;
+        };
+        if let Ok(dts) = dts.parse::<f64>() {
+            packets.reorder_delay_s = packets.reorder_delay_s.max(pts - dts);
+        }
+        if flags.contains('K') {
+            packets.keyframes.push(pts);
+        }
+    }
+    packets.keyframes.sort_by(f64::total_cmp);
+    packets
 }
 
 /// The first line of `ffmpeg -version`, e.g. `ffmpeg version 5.1.6-0+deb12u1 ...`.
@@ -382,8 +431,35 @@ mod tests {
     }
 
     #[test]
-    fn keyframes_from_packet_flags() {
-        let csv = "2.000000,K__\n0.000000,K__\n0.040000,___\nN/A,K_\n";
-        assert_eq!(parse_keyframes_csv(csv), vec![0.0, 2.0]);
+    fn keyframes_and_reorder_delay_from_packets() {
+        let csv = "2.000000,1.920000,K__\n0.000000,-0.080000,K__\n0.200000,0.000000,___\nN/A,N/A,K_\n0.040000,N/A,___\n";
+        let packets = parse_packets_csv(csv);
+        assert_eq!(packets.keyframes, vec![0.0, 2.0]);
+        assert!((packets.reorder_delay_s - 0.2).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_timeline_start_is_read() {
+        let offset = BBB.replace(
+            r#""duration":"5.312000""#,
+            r#""duration":"5.312000","start_time":"1.278000""#,
+        );
+        let info = parse_ffprobe_json(Path::new("a.mp4"), &offset).unwrap();
+        assert_eq!(info.start_time, 1.278);
+        // An edit list that starts late: the container says 61.3 s, the streams hold 60.
+        let late = r#"{"streams":[
+          {"codec_type":"video","codec_name":"h264","width":320,"height":180,
+           "avg_frame_rate":"30/1","r_frame_rate":"30/1","start_time":"1.300000","duration":"60.000000"},
+          {"codec_type":"audio","codec_name":"aac","sample_rate":"48000","start_time":"1.278000",
+           "duration":"60.021333"}],
+         "format":{"duration":"61.300000","start_time":"1.278000"}}"#;
+        let info = parse_ffprobe_json(Path::new("a.mp4"), late).unwrap();
+        assert!((info.duration - 60.022).abs() < 1e-9, "{}", info.duration);
+        assert_eq!(
+            parse_ffprobe_json(Path::new("a.mp4"), BBB)
+                .unwrap()
+                .start_time,
+            0.0
+        );
     }
 }

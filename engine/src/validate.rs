@@ -49,13 +49,16 @@ pub fn check(output: &MediaInfo, clip: &Clip, source: &MediaInfo, profile: Profi
             shape(source.is_portrait())
         ));
     }
-    // One frame of the source's video (plus its reorder depth for copies), one AAC frame of the
-    // output's audio, and 1 ms for container timestamp rounding.
-    let video_frames = match profile.reencodes() {
-        true => 1.0,
-        false => 1.0 + f64::from(source.video_reorder_frames),
+    // One frame of the source's video, one AAC frame of the output's audio, 1 ms for container
+    // timestamp rounding, and for a copy the frames decoded before they are shown: measured from
+    // the packets (max pts − dts) when they were read, else the decoder's reorder depth.
+    let frame = source.frame_duration();
+    let reordered = match (profile.reencodes(), source.reorder_delay_s) {
+        (true, _) => 0.0,
+        (false, Some(delay)) => delay.max(0.0),
+        (false, None) => f64::from(source.video_reorder_frames) * frame,
     };
-    let tolerance = video_frames * source.frame_duration() + output.audio_frame_duration() + 0.001;
+    let tolerance = frame + reordered + output.audio_frame_duration() + 0.001;
     let off = (output.duration - clip.duration()).abs();
     if off > tolerance {
         problems.push(format!(
@@ -218,6 +221,15 @@ mod tests {
         assert!(!check(&output(30.08, true), &CLIP, &source(), Profile::Copy).valid);
         let v = check(&output(31.7, true), &CLIP, &b_frames, Profile::Copy);
         assert!(!v.valid && v.tolerance.is_some());
+        // A measured reorder delay (HEVC with B-pyramids: 0.2 s where ffprobe says 2 frames)
+        // is what a copy keeps.
+        let measured = MediaInfo {
+            reorder_delay_s: Some(0.2),
+            ..b_frames.clone()
+        };
+        assert!(check(&output(30.2, true), &CLIP, &measured, Profile::Copy).valid);
+        assert!(!check(&output(30.2, true), &CLIP, &b_frames, Profile::Copy).valid);
+        assert!(!check(&output(30.2, true), &CLIP, &measured, Profile::Optimized).valid);
     }
 
     #[test]

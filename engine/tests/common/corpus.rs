@@ -1,5 +1,6 @@
 //! Videos shaped like real downloads, made with ffmpeg's lavfi sources at test time (160x90,
-//! about 40 s, so two clips under the default plan): WebM VP9/Opus, HEVC, no audio, odd-sized
+//! about 40 s, so two clips under the default plan): WebM VP9/Opus, HEVC (also with B-pyramids),
+//! a timeline that starts late (edit list), 29.97 fps with 10 s GOPs, no audio, odd-sized
 //! 4:4:4, 10-bit, a rotated phone video, variable frame rate, moov at the front and at the end,
 //! several audio tracks, a 10 s video, a 2-hour tiny video (the 100-clip cap), a hostile file
 //! name — and two inputs without usable video (audio only, truncated).
@@ -80,6 +81,41 @@ fn build(dir: &Path) -> Vec<Input> {
         "aac",
     ];
     make(dir, "hevc.mp4", &both, "40", &hevc);
+    // B-pyramids: frames decoded up to 0.2 s before they are shown (ffprobe says 2 frames).
+    let pyramid = [
+        "-c:v",
+        "libx265",
+        "-preset",
+        "medium",
+        "-x265-params",
+        "log-level=error:keyint=50",
+        "-c:a",
+        "aac",
+    ];
+    make(dir, "hevc-b-pyramid.mp4", &both, "40", &pyramid);
+    // The timeline starts at 1.3 s (an edit list): seeks and keyframes are relative to it.
+    let late = [
+        &X264[..],
+        &["-bf", "3", "-c:a", "aac", "-output_ts_offset", "1.3"],
+    ]
+    .concat();
+    make(dir, "late-start.mp4", &both, "40", &late);
+    let ntsc = [
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-bf",
+        "2",
+        "-g",
+        "300",
+        "-sc_threshold",
+        "0",
+        "-c:a",
+        "aac",
+    ];
+    let ntsc_video = "testsrc2=size=160x90:rate=30000/1001";
+    make(dir, "ntsc-long-gop.mp4", &[ntsc_video, AUDIO], "40", &ntsc);
     make(dir, "no-audio.mp4", &[VIDEO], "40", &X264);
     make(dir, "audio-only.m4a", &[AUDIO], "40", &["-c:a", "aac"]);
     let odd = [
@@ -153,6 +189,9 @@ fn build(dir: &Path) -> Vec<Input> {
         input("moov-at-front.mp4", true),
         input("vp9-opus.webm", true),
         input("hevc.mp4", true),
+        input("hevc-b-pyramid.mp4", true),
+        input("late-start.mp4", true),
+        input("ntsc-long-gop.mp4", true),
         input("no-audio.mp4", true),
         input("odd-444.mp4", true),
         input("10-bit.mp4", true),
