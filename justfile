@@ -31,9 +31,10 @@ bench-data only="":
     {{release}} -p clipbench -- bench-data {{ if only == "" { "" } else { "--only " + only } }}
 
 # W_ref, serial, python-optimized and auto on a sample (default: 10-minute 720p), then auto
-# with --reuse-overlaps, the copy fast path and one whole-file ffmpeg; an empty third argument
+# with --reuse-overlaps, the copy fast path, smart cut and one whole-file ffmpeg (each row with
+# its output bytes and one clip's PSNR against the source); an empty third argument
 # runs no modes: just bench-engine bbb-720p-10m auto ''
-bench-engine sample="bbb-720p-10m" strategies="serial,python-optimized,auto" modes="reuse-overlaps,copy,whole-file": (bench-data sample)
+bench-engine sample="bbb-720p-10m" strategies="serial,python-optimized,auto" modes="reuse-overlaps,copy,smart,whole-file": (bench-data sample)
     {{release}} -p clipbench-engine -- bench bench-data/{{sample}}.mp4 --strategies {{strategies}} --modes {{modes}} --out reports/bench-engine/{{sample}}
 
 # Every mode on the corpus of real-world-shaped inputs (WebM, HEVC, VFR, rotated, 10-bit, …),

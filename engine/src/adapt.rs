@@ -4,6 +4,7 @@
 
 use crate::encode::Profile;
 use crate::probe::MediaInfo;
+use crate::smart::smart_problem;
 
 /// The profile the copy profile falls back to when a file cannot be copied.
 pub const FALLBACK_PROFILE: Profile = Profile::Optimized;
@@ -23,6 +24,14 @@ const COPYABLE_PIXELS: [&str; 2] = ["yuv420p", "yuvj420p"];
 /// Audio codecs an MP4 clip can carry by copy and common players play.
 const COPYABLE_AUDIO: [&str; 2] = ["aac", "mp3"];
 
+/// Whether `media`'s audio can be stream-copied into an MP4 clip that plays everywhere.
+pub fn audio_copyable(media: &MediaInfo) -> bool {
+    media
+        .audio_codec
+        .as_deref()
+        .is_some_and(|a| COPYABLE_AUDIO.contains(&a))
+}
+
 /// Why `media` cannot be stream-copied into MP4 clips that play everywhere, if it cannot.
 fn copy_problem(media: &MediaInfo) -> Option<String> {
     if !COPYABLE_VIDEO.contains(&media.video_codec.as_str()) {
@@ -37,8 +46,8 @@ fn copy_problem(media: &MediaInfo) -> Option<String> {
     }
 }
 
-/// The sound mode for `media`: a copy of what MP4 players refuse is re-encoded; chunks cut by
-/// frame number need a constant frame rate.
+/// The sound mode for `media`: a copy of what MP4 players refuse is re-encoded, and so is a
+/// smart cut of what it cannot join; chunks cut by frame number need a constant frame rate.
 pub fn adapt(profile: Profile, reuse_overlaps: bool, media: &MediaInfo) -> Mode {
     let mut mode = Mode {
         profile,
@@ -50,6 +59,19 @@ pub fn adapt(profile: Profile, reuse_overlaps: bool, media: &MediaInfo) -> Mode 
             mode.profile = FALLBACK_PROFILE;
             mode.notes.push(format!(
                 "{problem} cannot be copied into MP4 clips every player plays: re-encoding this file with the {FALLBACK_PROFILE} profile"
+            ));
+        }
+    }
+    if profile == Profile::Smart {
+        if let Some(problem) = smart_problem(media) {
+            mode.profile = FALLBACK_PROFILE;
+            mode.notes.push(format!(
+                "{problem}: a smart cut cannot join re-encoded and copied frames here: re-encoding this file with the {FALLBACK_PROFILE} profile"
+            ));
+        } else if media.has_audio && !audio_copyable(media) {
+            let audio = media.audio_codec.as_deref().unwrap_or("this");
+            mode.notes.push(format!(
+                "{audio} audio cannot be copied into MP4 clips every player plays: encoding each clip's audio to AAC"
             ));
         }
     }

@@ -21,19 +21,30 @@ pub enum Profile {
     Seed,
     /// Stream copy: no re-encoding, cuts land on keyframes.
     Copy,
+    /// Smart cut: exact cuts at stream-copy speed. Only the frames from a clip's start to the
+    /// next keyframe (and from the last keyframe to its end) are re-encoded, at the source's
+    /// quality; the rest is stream-copied ([`crate::smart`]).
+    Smart,
 }
 
 impl Profile {
     /// Every profile.
-    pub const ALL: [Profile; 4] = [
+    pub const ALL: [Profile; 5] = [
         Profile::Original,
         Profile::Optimized,
         Profile::Seed,
         Profile::Copy,
+        Profile::Smart,
     ];
 
-    /// Whether the profile decodes and re-encodes (so clip durations are exact).
+    /// Whether the profile decodes and re-encodes every frame.
     pub fn reencodes(self) -> bool {
+        !matches!(self, Profile::Copy | Profile::Smart)
+    }
+
+    /// Whether clips start and end exactly where planned (every profile but `copy`, whose
+    /// cuts land on keyframes).
+    pub fn exact_cuts(self) -> bool {
         self != Profile::Copy
     }
 }
@@ -45,6 +56,7 @@ impl fmt::Display for Profile {
             Profile::Optimized => "optimized",
             Profile::Seed => "seed",
             Profile::Copy => "copy",
+            Profile::Smart => "smart",
         })
     }
 }
@@ -55,7 +67,9 @@ impl FromStr for Profile {
         Profile::ALL
             .into_iter()
             .find(|p| p.to_string() == s)
-            .ok_or_else(|| format!("unknown profile {s:?}: use original, optimized, seed or copy"))
+            .ok_or_else(|| {
+                format!("unknown profile {s:?}: use original, optimized, seed, copy or smart")
+            })
     }
 }
 
@@ -164,7 +178,7 @@ fn input_and_codec_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
         (_, Profile::Copy) => (None, None),
         (ThreadSetting::Fixed(n), _) => (Some(n), Some(n)),
         (ThreadSetting::Auto, _) => (None, None),
-        (ThreadSetting::Profile, Profile::Optimized) => (None, Some(1)),
+        (ThreadSetting::Profile, Profile::Optimized | Profile::Smart) => (None, Some(1)),
         (ThreadSetting::Profile, Profile::Seed) => (Some(1), Some(1)),
         (ThreadSetting::Profile, Profile::Original) => (None, None),
     };
@@ -243,6 +257,8 @@ fn video_codec_args(profile: Profile) -> Vec<OsString> {
             "-pix_fmt",
             "yuv420p",
         ],
+        // A smart cut's whole-clip re-encodes are its fallbacks: the optimized profile's.
+        Profile::Smart => return video_codec_args(Profile::Optimized),
         Profile::Copy => &[],
     };
     args.iter().map(OsString::from).collect()
@@ -265,7 +281,9 @@ fn audio_codec_args(profile: Profile, duration: f64) -> Vec<OsString> {
             );
             push(&mut args, &["-af", &filters]);
         }
-        Profile::Optimized => push(
+        // Smart cut copies the audio where MP4 can hold it ([`ClipAudio::CopiedFromSource`]),
+        // else encodes it as the optimized profile does.
+        Profile::Optimized | Profile::Smart => push(
             &mut args,
             &["-c:a", "aac", "-b:a", "128k", "-ar", "44100", "-ac", "2"],
         ),
@@ -282,6 +300,8 @@ pub enum ClipAudio<'a> {
     None,
     /// Encoded during the join from the source (`-ss start -t duration`).
     FromSource(&'a Path),
+    /// Stream-copied during the join from the source (`-ss start -t duration`; smart cut).
+    CopiedFromSource(&'a Path),
     /// Encoded beforehand ([`audio_args`]); copied.
     Encoded(&'a Path),
 }
@@ -306,7 +326,7 @@ pub fn assemble_args(profile: Profile, job: &AssembleJob) -> Vec<OsString> {
     args.push(job.chunk_list.as_os_str().to_owned());
     match job.audio {
         ClipAudio::None => {}
-        ClipAudio::FromSource(input) => {
+        ClipAudio::FromSource(input) | ClipAudio::CopiedFromSource(input) => {
             push(
                 &mut args,
                 &["-ss", &secs(job.start), "-t", &secs(job.duration), "-i"],
@@ -326,7 +346,9 @@ pub fn assemble_args(profile: Profile, job: &AssembleJob) -> Vec<OsString> {
     match job.audio {
         ClipAudio::None => {}
         ClipAudio::FromSource(_) => args.extend(audio_codec_args(profile, job.duration)),
-        ClipAudio::Encoded(_) => push(&mut args, &["-c:a", "copy"]),
+        ClipAudio::Encoded(_) | ClipAudio::CopiedFromSource(_) => {
+            push(&mut args, &["-c:a", "copy"])
+        }
     }
     push(
         &mut args,
@@ -363,6 +385,9 @@ pub fn audio_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
 pub fn concat_list_line(path: &Path) -> String {
     format!("file '{}'\n", path.to_string_lossy().replace('\'', "'\\''"))
 }
+
+mod smart;
+pub use smart::{smart_concat_list, smart_copy_args, smart_pieces_args, SmartJob};
 
 #[cfg(test)]
 mod tests;

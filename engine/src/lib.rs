@@ -30,10 +30,12 @@ pub mod memory;
 pub mod monitor;
 pub mod plan;
 pub mod probe;
+pub mod quality;
 pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod server;
+pub mod smart;
 pub mod tools;
 pub mod validate;
 

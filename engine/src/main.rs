@@ -78,6 +78,7 @@ enum Command {
         workdir: PathBuf,
         #[arg(long, default_value = "auto")]
         strategy: Strategy,
+        /// Encoding profile: original, optimized, seed, copy or smart.
         #[arg(long, default_value = "optimized")]
         profile: Profile,
         #[command(flatten)]
@@ -132,7 +133,8 @@ struct EncodeArgs {
     /// ffmpeg-threads or auto.
     #[arg(long, default_value = "auto")]
     strategy: Strategy,
-    /// Encoding profile: original, optimized, seed or copy.
+    /// Encoding profile: original, optimized, seed, copy or smart (exact cuts: only the frames
+    /// before each clip's first keyframe and after its last are re-encoded).
     #[arg(long, default_value = "optimized")]
     profile: Profile,
     /// Override ffmpeg threads per worker: profile, auto or N.

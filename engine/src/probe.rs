@@ -51,6 +51,20 @@ pub struct MediaInfo {
     /// Presentation times of the video keyframes, in seconds from `start_time`, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyframes: Option<Vec<f64>>,
+    /// Decoding times of the same keyframes (from `start_time`), in the same order: where a
+    /// stream copy that ends just before a keyframe must stop (`dts` < this).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyframe_decode_times: Option<Vec<f64>>,
+    /// Some keyframe is followed (in decoding order) by frames shown before it, which refer
+    /// to the previous group of pictures (open GOP): a copy from it cannot stand alone.
+    #[serde(default)]
+    pub open_gop: bool,
+    /// The video codec's profile as ffprobe names it (`High`, `Main`, `Constrained Baseline`, …).
+    #[serde(default)]
+    pub video_profile: String,
+    /// The video codec's level as ffprobe reports it (H.264: 31 for 3.1; 0 when unknown).
+    #[serde(default)]
+    pub video_level: i32,
 }
 
 impl MediaInfo {
@@ -105,6 +119,8 @@ struct StreamJson {
     start_time: Option<String>,
     has_b_frames: Option<u32>,
     pix_fmt: Option<String>,
+    profile: Option<String>,
+    level: Option<i32>,
     disposition: Option<Disposition>,
     #[serde(default)]
     side_data_list: Vec<SideData>,
@@ -221,6 +237,10 @@ pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
         start_time,
         reorder_delay_s: None,
         keyframes: None,
+        keyframe_decode_times: None,
+        open_gop: false,
+        video_profile: video.profile.clone().unwrap_or_default(),
+        video_level: video.level.unwrap_or(0),
     })
 }
 
@@ -287,27 +307,34 @@ pub fn probe_with_keyframes(tools: &Tools, path: &Path) -> Result<MediaInfo> {
         ],
     )?;
     let packets = parse_packets_csv(&csv);
-    let keyframes = packets.keyframes.iter().map(|t| t - info.start_time);
-    info.keyframes = Some(keyframes.collect());
+    let from_start = |times: &[f64]| times.iter().map(|t| t - info.start_time).collect();
+    info.keyframes = Some(from_start(&packets.keyframes));
+    info.keyframe_decode_times = Some(from_start(&packets.keyframe_decode_times));
     info.reorder_delay_s = Some(packets.reorder_delay_s);
+    info.open_gop = packets.open_gop;
     Ok(info)
 }
 
 /// What the video packets say.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Packets {
     /// Sorted presentation times of the keyframes (absolute, not from `start_time`).
     pub keyframes: Vec<f64>,
+    /// Decoding times of the same keyframes, in the same order (their presentation time where
+    /// a packet has no decoding time).
+    pub keyframe_decode_times: Vec<f64>,
     /// The largest pts − dts of any packet.
     pub reorder_delay_s: f64,
+    /// A packet after a keyframe (in file order, which is decoding order) is shown before it.
+    pub open_gop: bool,
 }
 
-/// Parses `pts_time,dts_time,flags` lines (packets without a time are skipped).
+/// Parses `pts_time,dts_time,flags` lines, in the file's (decoding) order; packets without a
+/// time are skipped.
 pub fn parse_packets_csv(csv: &str) -> Packets {
-    let mut packets = Packets {
-        keyframes: Vec::new(),
-        reorder_delay_s: 0.0,
-    };
+    let mut packets = Packets::default();
+    let mut keyframes = Vec::new();
+    let mut last_keyframe: Option<f64> = None;
     for line in csv.lines() {
         let mut fields = line.trim().splitn(3, ',');
         let (Some(pts), Some(dts), Some(flags)) = (fields.next(), fields.next(), fields.next())
@@ -317,14 +344,19 @@ pub fn parse_packets_csv(csv: &str) -> Packets {
         let Ok(pts) = pts.parse::<f64>() else {
             continue;
         };
-        if let Ok(dts) = dts.parse::<f64>() {
+        let dts = dts.parse::<f64>().ok();
+        if let Some(dts) = dts {
             packets.reorder_delay_s = packets.reorder_delay_s.max(pts - dts);
         }
         if flags.contains('K') {
-            packets.keyframes.push(pts);
+            keyframes.push((pts, dts.unwrap_or(pts)));
+            last_keyframe = Some(pts);
+        } else if last_keyframe.is_some_and(|k| pts < k - 1e-6) {
+            packets.open_gop = true;
         }
     }
-    packets.keyframes.sort_by(f64::total_cmp);
+    keyframes.sort_by(|a, b| a.0.total_cmp(&b.0));
+    (packets.keyframes, packets.keyframe_decode_times) = keyframes.into_iter().unzip();
     packets
 }
 
@@ -435,7 +467,19 @@ mod tests {
         let csv = "2.000000,1.920000,K__\n0.000000,-0.080000,K__\n0.200000,0.000000,___\nN/A,N/A,K_\n0.040000,N/A,___\n";
         let packets = parse_packets_csv(csv);
         assert_eq!(packets.keyframes, vec![0.0, 2.0]);
+        assert_eq!(packets.keyframe_decode_times, vec![-0.08, 1.92]);
         assert!((packets.reorder_delay_s - 0.2).abs() < 1e-9);
+        assert!(!packets.open_gop);
+    }
+
+    #[test]
+    fn frames_shown_before_their_keyframe_make_an_open_gop() {
+        // Closed: every packet after the keyframe is shown after it.
+        let closed = "0.000000,-0.080000,K_\n0.160000,-0.040000,__\n0.080000,0.000000,__\n";
+        assert!(!parse_packets_csv(closed).open_gop);
+        // Open: the keyframe at 2 s is followed by B-frames shown before it.
+        let open = "0.000000,-0.080000,K_\n2.000000,1.920000,K_\n1.920000,1.960000,__\n";
+        assert!(parse_packets_csv(open).open_gop);
     }
 
     #[test]

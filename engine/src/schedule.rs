@@ -23,22 +23,29 @@ pub enum TaskKind {
     Assemble,
     /// Encode the first clip's audio alone, in parallel with its video (`--reuse-overlaps`).
     Audio,
+    /// Write a clip's smart-cut pieces: head and foot re-encoded, the middle copied
+    /// (`--profile smart`); its join is an [`TaskKind::Assemble`].
+    Cut,
 }
 
 impl TaskKind {
-    const ALL: [TaskKind; 5] = [
+    const ALL: [TaskKind; 6] = [
         TaskKind::Encode,
         TaskKind::Copy,
         TaskKind::Chunk,
         TaskKind::Assemble,
         TaskKind::Audio,
+        TaskKind::Cut,
     ];
 
     /// CPU seconds per pixel-frame assumed before any task of this kind has finished, from
     /// the `optimized` profile on the 2-core development VM (a 30 s 720p25 clip ≈ 3.2 CPU-s of
-    /// which 0.45 are its audio; a stream copy ≈ 0.07; a join with its audio ≈ 0.5).
+    /// which 0.45 are its audio; a stream copy ≈ 0.07; a join with its audio ≈ 0.5). A smart
+    /// cut's pieces count their re-encoded frames only, at x264 `veryfast` with the decode
+    /// from the keyframe before.
     fn prior_cpu_per_pixel_frame(self) -> f64 {
         match self {
+            TaskKind::Cut => 1.2e-8,
             TaskKind::Encode => 4.6e-9,
             TaskKind::Chunk => 4.1e-9,
             TaskKind::Copy => 1.0e-10,
@@ -52,7 +59,12 @@ impl TaskKind {
 
     /// Whether the task runs an encoder whose thread count matters.
     pub fn encodes_video(self) -> bool {
-        matches!(self, TaskKind::Encode | TaskKind::Chunk)
+        matches!(self, TaskKind::Encode | TaskKind::Chunk | TaskKind::Cut)
+    }
+
+    /// Whether the task writes a part that a join waits for, not a clip.
+    pub fn makes_part(self) -> bool {
+        matches!(self, TaskKind::Chunk | TaskKind::Audio | TaskKind::Cut)
     }
 }
 
@@ -62,7 +74,7 @@ impl TaskKind {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CostModel {
     /// Per kind: (CPU seconds, pixel-frames) of the finished tasks.
-    observed: [(f64, f64); 5],
+    observed: [(f64, f64); 6],
 }
 
 impl CostModel {

@@ -53,7 +53,7 @@ pub fn check(output: &MediaInfo, clip: &Clip, source: &MediaInfo, profile: Profi
     // timestamp rounding, and for a copy the frames decoded before they are shown: measured from
     // the packets (max pts − dts) when they were read, else the decoder's reorder depth.
     let frame = source.frame_duration();
-    let reordered = match (profile.reencodes(), source.reorder_delay_s) {
+    let reordered = match (profile.exact_cuts(), source.reorder_delay_s) {
         (true, _) => 0.0,
         (false, Some(delay)) => delay.max(0.0),
         (false, None) => f64::from(source.video_reorder_frames) * frame,
@@ -109,7 +109,9 @@ pub fn read_mp4(path: &Path) -> Option<MediaInfo> {
                     .map_or(0, |e| e.sample_delta);
                 f64::from(track.sample_count()) * f64::from(usual_delta) / timescale
             }
-            _ => mdhd.duration as f64 / timescale,
+            // What the edit list shows (a copy's audio starts at the packet before its start;
+            // the edit list skips what comes before it), else the media duration.
+            _ => edited_duration(track, mvhd.timescale).unwrap_or(mdhd.duration as f64 / timescale),
         };
         info.duration = info.duration.max(media_s);
         match track.track_type().ok()? {
@@ -128,6 +130,19 @@ pub fn read_mp4(path: &Path) -> Option<MediaInfo> {
         }
     }
     Some(info)
+}
+
+/// The seconds a track's edit list shows (its non-empty edits), when it has one.
+fn edited_duration(track: &mp4::Mp4Track, movie_timescale: u32) -> Option<f64> {
+    let elst = track.trak.edts.as_ref()?.elst.as_ref()?;
+    let empty = |t: u64| t == u64::MAX || t == u64::from(u32::MAX);
+    let shown: u64 = elst
+        .entries
+        .iter()
+        .filter(|e| !empty(e.media_time))
+        .map(|e| e.segment_duration)
+        .sum();
+    (shown > 0).then(|| shown as f64 / f64::from(movie_timescale))
 }
 
 /// Reads `path` back (in-process for MP4, else with ffprobe) and checks it; an unreadable file

@@ -25,6 +25,9 @@ pub enum Mode {
     ReuseOverlaps,
     /// `auto`, `--profile copy --policy adaptive`: keyframe-snapped stream copies.
     Copy,
+    /// `auto`, `--profile smart` on the same plan as the strategies: exact cuts, only the
+    /// frames around the keyframes re-encoded.
+    Smart,
     /// One ffmpeg encodes the whole file with its own threads (no clips).
     WholeFile,
 }
@@ -40,12 +43,13 @@ pub struct BenchArgs {
         default_value = "serial,python-optimized,auto"
     )]
     strategies: Vec<Strategy>,
-    /// Extra rows, comma-separated: reuse-overlaps, copy, whole-file (`--modes` alone: none).
+    /// Extra rows, comma-separated: reuse-overlaps, copy, smart, whole-file (`--modes`
+    /// alone: none).
     #[arg(
         long,
         value_delimiter = ',',
         num_args = 0..,
-        default_value = "reuse-overlaps,copy,whole-file"
+        default_value = "reuse-overlaps,copy,smart,whole-file"
     )]
     modes: Vec<Mode>,
     #[arg(long, default_value = "optimized")]
@@ -64,6 +68,8 @@ pub struct BenchArgs {
 struct Named {
     name: String,
     setup: Setup,
+    /// Whether a clip's PSNR against the source is measured (not for the whole file).
+    measure_quality: bool,
 }
 
 /// One row of the comparison.
@@ -86,6 +92,11 @@ struct Row {
     encoder_peak_rss_bytes: u64,
     clips_valid: usize,
     clips_failed: usize,
+    /// Bytes of every clip written.
+    output_bytes: u64,
+    /// Mean PSNR (dB) of one clip (the second, else the first) against the source's segment;
+    /// 100 for identical frames; `None` for the whole-file row or when not measured.
+    psnr_db: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -107,6 +118,7 @@ fn setups(args: &BenchArgs, duration: f64) -> Vec<Named> {
     let named = |name: &str, setup: Setup| Named {
         name: name.to_owned(),
         setup,
+        measure_quality: true,
     };
     let mut setups = Vec::new();
     if !args.no_reference {
@@ -141,21 +153,51 @@ fn setups(args: &BenchArgs, duration: f64) -> Vec<Named> {
                     ..base
                 },
             ),
-            Mode::WholeFile => named(
-                "whole file, one ffmpeg",
+            Mode::Smart => named(
+                "auto smart",
                 Setup {
-                    strategy: Strategy::FfmpegThreads,
-                    policy: Policy::Fixed {
-                        clip_len: duration,
-                        step: duration,
-                        min_last: 0.0,
-                    },
+                    profile: Profile::Smart,
                     ..base
                 },
             ),
+            Mode::WholeFile => Named {
+                measure_quality: false,
+                ..named(
+                    "whole file, one ffmpeg",
+                    Setup {
+                        strategy: Strategy::FfmpegThreads,
+                        policy: Policy::Fixed {
+                            clip_len: duration,
+                            step: duration,
+                            min_last: 0.0,
+                        },
+                        ..base
+                    },
+                )
+            },
         });
     }
     setups
+}
+
+/// The mean PSNR of the run's second clip (else its first) against the source, capped at
+/// 100 dB (identical frames); `None` when it cannot be measured.
+fn quality_of(report: &RunReport) -> Option<f64> {
+    let clip = report
+        .clips
+        .iter()
+        .find(|c| c.clip.number == 2)
+        .or(report.clips.first())?;
+    let path = clip.path.as_ref()?;
+    let (start, duration) = (clip.clip.start, clip.clip.duration());
+    let tools = Tools::from_env();
+    match clipbench_engine::quality::clip_psnr(&tools, path, &report.input.path, start, duration) {
+        Ok(db) => Some(db.min(100.0)),
+        Err(e) => {
+            eprintln!("no quality figure for clip {}: {e}", clip.clip.number);
+            None
+        }
+    }
 }
 
 /// Runs the comparison and prints it.
@@ -164,18 +206,24 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let cancel = CancelToken::new();
     cancel_on_ctrl_c(runtime.handle(), &cancel, CTRL_C);
     let duration = probe(&Tools::from_env(), &args.input)?.duration;
-    let mut runs: Vec<(String, RunReport)> = Vec::new();
-    for Named { name, setup } in setups(args, duration) {
+    let mut runs: Vec<(String, RunReport, Option<f64>)> = Vec::new();
+    for Named {
+        name,
+        setup,
+        measure_quality,
+    } in setups(args, duration)
+    {
         let clips_dir = args.out.join("clips");
         let _ = std::fs::remove_dir_all(&clips_dir);
         let options = RunOptions::with_setup(&clips_dir, setup);
         eprintln!("running {name} …");
         let report = run_local(&args.input, &options, &cancel)?;
+        let quality = measure_quality.then(|| quality_of(&report));
         let _ = std::fs::remove_dir_all(&clips_dir);
         if report.cancelled {
             return Err(clipbench_engine::EngineError::Cancelled.into());
         }
-        runs.push((name, report));
+        runs.push((name, report, quality.flatten()));
     }
     let reference = (!args.no_reference).then(|| &runs[0].1);
     let w_ref = reference.map(|r| r.metrics.work_cpu_s);
@@ -184,7 +232,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     });
     let rows: Vec<Row> = runs
         .iter()
-        .map(|(name, r)| {
+        .map(|(name, r, psnr_db)| {
             let m = &r.metrics;
             let per_wall = |t: f64| if m.wall_s > 0.0 { t / m.wall_s } else { 0.0 };
             Row {
@@ -202,17 +250,19 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 encoder_peak_rss_bytes: m.encoder_peak_rss_bytes,
                 clips_valid: m.clips_done,
                 clips_failed: m.clips_failed,
+                output_bytes: m.output_bytes,
+                psnr_db: *psnr_db,
             }
         })
         .collect();
     print!("{}", table(&rows));
-    let all_valid = runs.iter().all(|(_, r)| r.all_valid());
+    let all_valid = runs.iter().all(|(_, r, _)| r.all_valid());
     let file = BenchFile {
         schema_version: 1,
         w_ref_cpu_s: w_ref,
         floor_s: floor,
         rows,
-        reports: runs.into_iter().map(|(_, r)| r).collect(),
+        reports: runs.into_iter().map(|(_, r, _)| r).collect(),
     };
     let path = args.out.join("bench.json");
     write_json_atomic(&path, &file)?;
@@ -228,7 +278,7 @@ fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<28} {:>7} {:>6} {:>7} {:>7} {:>5} {:>6} {:>5} {:>6} {:>6} {:>7} {:>7} {:>6}",
+        "{:<28} {:>7} {:>6} {:>7} {:>7} {:>5} {:>6} {:>5} {:>6} {:>6} {:>7} {:>7} {:>6} {:>7} {:>6}",
         "run",
         "wall s",
         "TTFC s",
@@ -241,7 +291,9 @@ fn table(rows: &[Row]) -> String {
         "RTF",
         "mem MiB",
         "rss MiB",
-        "clips"
+        "clips",
+        "out MB",
+        "PSNR"
     );
     let mib = |b: u64| b as f64 / 1048576.0;
     for r in rows {
@@ -253,7 +305,7 @@ fn table(rows: &[Row]) -> String {
             .map_or("-".into(), |v| format!("{v:.2}"));
         let _ = writeln!(
             out,
-            "{:<28} {:>7.2} {:>6} {:>7.1} {:>7.2} {:>5.2} {:>6} {:>5.2} {:>6.2} {:>6.1} {:>7.0} {:>7.0} {:>3}/{}",
+            "{:<28} {:>7.2} {:>6} {:>7.1} {:>7.2} {:>5.2} {:>6} {:>5.2} {:>6.2} {:>6.1} {:>7.0} {:>7.0} {:>3}/{:<2} {:>7.1} {:>6}",
             r.name,
             r.wall_s,
             ttfc,
@@ -267,7 +319,9 @@ fn table(rows: &[Row]) -> String {
             mib(r.memory_peak_bytes),
             mib(r.encoder_peak_rss_bytes),
             r.clips_valid,
-            r.clips_valid + r.clips_failed
+            r.clips_valid + r.clips_failed,
+            r.output_bytes as f64 / 1e6,
+            r.psnr_db.map_or("-".into(), |db| format!("{db:.1}"))
         );
     }
     out

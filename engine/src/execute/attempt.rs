@@ -11,14 +11,16 @@ use super::graph::{audio_part, Task};
 use super::layout::{parse_segment_list, Layout};
 use super::outcome::{ClipFailure, ClipOutcome, ClipStatus};
 use super::ExecuteOptions;
+use crate::adapt::audio_copyable;
 use crate::allocate::ThreadSetting;
 use crate::encode::{
-    assemble_args, audio_args, chunk_group_args, concat_list_line, ffmpeg_args, AssembleJob,
-    ClipAudio, EncodeJob,
+    assemble_args, audio_args, chunk_group_args, concat_list_line, ffmpeg_args, smart_concat_list,
+    smart_copy_args, smart_pieces_args, AssembleJob, ClipAudio, EncodeJob, SmartJob,
 };
 use crate::files::partial_path;
 use crate::probe::MediaInfo;
 use crate::schedule::TaskKind;
+use crate::smart::head_encoder;
 use crate::validate::{read_mp4, validate_file, Validation};
 
 /// Why one attempt failed (its `Display` is the one-line reason reported).
@@ -56,6 +58,13 @@ pub(super) enum AttemptError {
     #[error("chunk {chunk} is {written:.3} s, planned {planned:.3} s")]
     ChunkLength {
         chunk: u32,
+        written: f64,
+        planned: f64,
+    },
+    #[error("smart-cut {piece} of clip {clip} is {written:.3} s, planned {planned:.3} s")]
+    PieceLength {
+        clip: u32,
+        piece: &'static str,
         written: f64,
         planned: f64,
     },
@@ -163,7 +172,9 @@ impl TaskContext<'_> {
                 break;
             }
             outcome.status = ClipStatus::Failed;
-            let retried = attempt < attempts || task.falls_back();
+            // A clip whose fast path or smart-cut pieces fail is re-encoded from the source.
+            let retried =
+                attempt < attempts || task.falls_back() || task.spec.kind == TaskKind::Cut;
             self.events.failed(task, worker, attempt, reason, retried);
         }
         self.layout.clean_up(task);
@@ -174,10 +185,17 @@ impl TaskContext<'_> {
     fn spawn(&self, task: &Task, worker: usize, threads: ThreadSetting) -> ChildResult {
         let args = match self.ffmpeg_args(task, threads) {
             Ok(args) => args,
-            Err(e) => {
-                return ChildResult::not_started(format!("cannot write the concat list: {e}"))
-            }
+            Err(e) => return ChildResult::not_started(e),
         };
+        tracing::debug!(
+            "clip {} {:?}: ffmpeg {}",
+            task.spec.span.number,
+            task.spec.kind,
+            args.iter()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
         let limits = Limits {
             timeout: self.options.timeout,
             stall: self.options.stall_timeout,
@@ -192,8 +210,12 @@ impl TaskContext<'_> {
         )
     }
 
-    /// The ffmpeg arguments of one attempt (writing the concat list of an assembly first).
-    fn ffmpeg_args(&self, task: &Task, threads: ThreadSetting) -> std::io::Result<Vec<OsString>> {
+    /// The ffmpeg arguments of one attempt (writing the concat list of an assembly first), or
+    /// why there are none.
+    fn ffmpeg_args(&self, task: &Task, threads: ThreadSetting) -> Result<Vec<OsString>, String> {
+        if let Some(cut) = &task.cut {
+            return self.smart_args(task, cut, threads);
+        }
         let span = &task.spec.span;
         let temp_path = partial_path(&self.layout.final_path(task));
         let job = EncodeJob {
@@ -206,7 +228,7 @@ impl TaskContext<'_> {
             odd_size: self.media.width % 2 == 1 || self.media.height % 2 == 1,
         };
         Ok(match task.spec.kind {
-            TaskKind::Encode | TaskKind::Copy => ffmpeg_args(task.profile, &job),
+            TaskKind::Encode | TaskKind::Copy | TaskKind::Cut => ffmpeg_args(task.profile, &job),
             TaskKind::Audio => audio_args(task.profile, &job),
             TaskKind::Chunk => {
                 let (pattern, list) = self.layout.group_outputs(task);
@@ -229,7 +251,7 @@ impl TaskContext<'_> {
                     .iter()
                     .map(|c| concat_list_line(&self.layout.chunk_path(c)))
                     .collect();
-                std::fs::write(&list_path, list)?;
+                write_concat_list(&list_path, &list)?;
                 let audio_file = self.layout.audio_path(span.number);
                 let audio = if task.parts.contains(&audio_part(span.number)) {
                     ClipAudio::Encoded(&audio_file)
@@ -250,6 +272,54 @@ impl TaskContext<'_> {
         })
     }
 
+    /// A smart cut's process: a whole copy, the pieces, or their join with the clip's audio.
+    fn smart_args(
+        &self,
+        task: &Task,
+        cut: &crate::smart::SmartCut,
+        threads: ThreadSetting,
+    ) -> Result<Vec<OsString>, String> {
+        let (media, span) = (self.media, &task.spec.span);
+        let temp_path = partial_path(&self.layout.final_path(task));
+        let copy_audio = audio_copyable(media);
+        let job = SmartJob {
+            input: &media.path,
+            start: span.start,
+            duration: span.duration(),
+            has_audio: media.has_audio,
+            copy_audio,
+            threads,
+        };
+        let pieces = self.layout.piece_paths(task);
+        Ok(match (task.spec.kind, cut.copy) {
+            (TaskKind::Copy, Some(copy)) => smart_copy_args(&job, &copy, &temp_path),
+            (TaskKind::Cut, _) => {
+                let encoder = head_encoder(media)?;
+                let partials: Vec<PathBuf> = pieces.iter().map(|p| partial_path(p)).collect();
+                let outputs: Vec<&Path> = partials.iter().map(PathBuf::as_path).collect();
+                smart_pieces_args(&job, cut, &encoder, &outputs)
+            }
+            _ => {
+                let list_path = self.layout.concat_list_path(span.number);
+                let paths: Vec<&Path> = pieces.iter().map(PathBuf::as_path).collect();
+                write_concat_list(&list_path, &smart_concat_list(cut, &paths))?;
+                let audio = match (media.has_audio, copy_audio) {
+                    (false, _) => ClipAudio::None,
+                    (true, true) => ClipAudio::CopiedFromSource(&media.path),
+                    (true, false) => ClipAudio::FromSource(&media.path),
+                };
+                let job = AssembleJob {
+                    chunk_list: &list_path,
+                    audio,
+                    output: &temp_path,
+                    start: span.start,
+                    duration: span.duration(),
+                };
+                assemble_args(task.profile, &job)
+            }
+        })
+    }
+
     /// Checks what an attempt wrote and gives it its final name: a clip is probed against its
     /// plan; a separate audio checked for length; a chunk group's pieces are checked against
     /// the muxer's list (count and durations; the joined clips are probed later).
@@ -257,6 +327,14 @@ impl TaskContext<'_> {
         let final_path = self.layout.final_path(task);
         let temp_path = partial_path(&final_path);
         let (path, validation) = match task.spec.kind {
+            TaskKind::Cut => {
+                let bytes = self.commit_pieces(task)?;
+                return Ok(Written {
+                    bytes,
+                    path: None,
+                    validation: None,
+                });
+            }
             TaskKind::Chunk => {
                 let bytes = self.commit_group(task)?;
                 return Ok(Written {
@@ -306,6 +384,31 @@ impl TaskContext<'_> {
         Ok(())
     }
 
+    /// Checks each smart-cut piece's length (its frames) against its plan and renames it to
+    /// its final name; returns the bytes.
+    fn commit_pieces(&self, task: &Task) -> Result<u64, AttemptError> {
+        let clip = task.spec.span.number;
+        let pieces = task.cut.map(|c| c.pieces()).unwrap_or_default();
+        let paths = self.layout.piece_paths(task);
+        let tolerance = self.media.frame_duration() / 2.0 + 0.001;
+        for ((piece, start, end), path) in pieces.iter().zip(&paths) {
+            let written = read_mp4(&partial_path(path)).map_or(0.0, |m| m.duration);
+            if (written - (end - start)).abs() > tolerance {
+                return Err(AttemptError::PieceLength {
+                    clip,
+                    piece: piece.name(),
+                    written,
+                    planned: end - start,
+                });
+            }
+        }
+        let mut bytes = 0;
+        for path in &paths {
+            bytes += rename(&partial_path(path), path)?;
+        }
+        Ok(bytes)
+    }
+
     /// Checks a chunk group's pieces and renames each to its chunk's name; returns the bytes.
     fn commit_group(&self, task: &Task) -> Result<u64, AttemptError> {
         let (_, list) = self.layout.group_outputs(task);
@@ -335,4 +438,9 @@ impl TaskContext<'_> {
         }
         Ok(bytes)
     }
+}
+
+/// Writes an ffmpeg concat list, as the reason an attempt could not start.
+fn write_concat_list(path: &Path, list: &str) -> Result<(), String> {
+    std::fs::write(path, list).map_err(|e| format!("cannot write the concat list: {e}"))
 }

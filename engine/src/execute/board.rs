@@ -100,11 +100,12 @@ impl Board {
                 .observe(task.spec.kind, task.spec.pixel_frames, outcome.cpu_s);
         }
         self.per_encoder_bytes = self.per_encoder_bytes.max(outcome.peak_rss_bytes);
-        if !matches!(task.spec.kind, TaskKind::Chunk | TaskKind::Audio) {
+        if !task.spec.kind.makes_part() {
             if task.falls_back() && outcome.status == ClipStatus::Failed {
                 let why = outcome.failure.as_ref().map_or("", |f| f.reason.as_str());
-                let what = match task.spec.kind {
-                    TaskKind::Copy => "stream copy",
+                let what = match (task.spec.kind, task.cut) {
+                    (TaskKind::Copy, _) => "stream copy",
+                    (_, Some(_)) => "smart-cut join",
                     _ => "join of chunks",
                 };
                 self.fall_back(task, format!("{what} failed: {why}"));
@@ -136,7 +137,7 @@ impl Board {
     /// profile's fallback).
     fn fall_back(&mut self, failed: &Task, reason: String) {
         let profile = match failed.profile {
-            Profile::Copy => FALLBACK_PROFILE,
+            Profile::Copy | Profile::Smart => FALLBACK_PROFILE,
             reencoding => reencoding,
         };
         let spec = &failed.spec;
@@ -174,6 +175,7 @@ impl Board {
         let span = &part.spec.span;
         let what = match part.spec.kind {
             TaskKind::Audio => "audio of clip",
+            TaskKind::Cut => "smart-cut pieces of clip",
             _ => "chunk group",
         };
         let why = part_outcome

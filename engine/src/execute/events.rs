@@ -192,7 +192,7 @@ impl Emitter<'_> {
     pub fn started(&self, task: &Task, worker: usize, attempt: u32) {
         let number = task.spec.span.number;
         self.emit(match task.spec.kind {
-            TaskKind::Audio => return,
+            TaskKind::Audio | TaskKind::Cut => return,
             TaskKind::Chunk => Event::ChunkProgress {
                 chunk: number,
                 worker,
@@ -210,7 +210,7 @@ impl Emitter<'_> {
     pub fn progress(&self, task: &Task, worker: usize, done_s: f64) {
         let (number, total_s) = (task.spec.span.number, task.spec.span.duration());
         self.emit(match task.spec.kind {
-            TaskKind::Audio => return,
+            TaskKind::Audio | TaskKind::Cut => return,
             TaskKind::Chunk => Event::ChunkProgress {
                 chunk: number,
                 worker,
@@ -229,7 +229,7 @@ impl Emitter<'_> {
     pub fn finished(&self, task: &Task, worker: usize, outcome: &ClipOutcome) {
         let number = task.spec.span.number;
         self.emit(match task.spec.kind {
-            TaskKind::Audio => return,
+            TaskKind::Audio | TaskKind::Cut => return,
             TaskKind::Chunk => Event::ChunkFinished {
                 chunk: number,
                 worker,

@@ -1,12 +1,14 @@
 //! The task graph of a run (pure): one task per clip, or with `reuse_overlaps` one per chunk
 //! group plus the first clip's audio (ready at once) and one assembly per clip (waiting for
-//! its parts).
+//! its parts). A smart cut is one copy per clip that starts and ends on keyframes, else the
+//! clip's pieces (ready) and their join (waiting).
 
 use crate::chunks::{chunks_of, group_chunks, plan_chunks};
 use crate::encode::Profile;
 use crate::plan::{Clip, Priority};
 use crate::probe::MediaInfo;
 use crate::schedule::{CostModel, TaskKind, TaskSpec, AUDIO_CPU_PER_SECOND, PROCESS_START_CPU_S};
+use crate::smart::{split, SmartCut};
 
 use super::outcome::ClipOutcome;
 
@@ -23,6 +25,8 @@ pub(super) struct Task {
     pub parts: Vec<u32>,
     /// Why this clip is re-encoded: its fast path (a copy, a join of chunks) failed.
     pub fallback: Option<String>,
+    /// A smart cut's pieces (its copy, its pieces task and its join).
+    pub cut: Option<SmartCut>,
 }
 
 impl Task {
@@ -44,6 +48,7 @@ impl Task {
             chunks: Vec::new(),
             parts: Vec::new(),
             fallback: Some(reason),
+            cut: None,
         }
     }
 }
@@ -51,6 +56,11 @@ impl Task {
 /// The part id of a clip's separately encoded audio (chunk numbers count up from 1).
 pub(super) fn audio_part(clip: u32) -> u32 {
     u32::MAX - clip
+}
+
+/// The part id of a clip's smart-cut pieces.
+pub(super) fn cut_part(clip: u32) -> u32 {
+    (1 << 30) + clip
 }
 
 /// The profile one clip is encoded with: a stream copy that cannot start on a keyframe (known
@@ -83,7 +93,11 @@ pub(super) fn plan_tasks(
         chunks,
         parts,
         fallback: None,
+        cut: None,
     };
+    if profile == Profile::Smart {
+        return smart_tasks(media, clips, &pixel_frames);
+    }
     if !(reuse_overlaps && profile.reencodes()) {
         let tasks = clips
             .iter()
@@ -139,6 +153,39 @@ pub(super) fn plan_tasks(
         })
         .collect();
     (ready, assemblies)
+}
+
+/// Smart cut: a clip from keyframe to keyframe is one copy; any other clip is its pieces
+/// (ready; costed by the frames they re-encode) and their join (waiting for them).
+fn smart_tasks(
+    media: &MediaInfo,
+    clips: &[Clip],
+    pixel_frames: &dyn Fn(f64) -> f64,
+) -> (Vec<Task>, Vec<Task>) {
+    let (mut ready, mut waiting) = (Vec::new(), Vec::new());
+    for clip in clips {
+        let cut = split(clip, media);
+        let task = |kind, seconds: f64, parts: Vec<u32>| Task {
+            spec: TaskSpec {
+                kind,
+                span: *clip,
+                pixel_frames: pixel_frames(seconds),
+            },
+            profile: Profile::Smart,
+            chunks: Vec::new(),
+            parts,
+            fallback: None,
+            cut: Some(cut),
+        };
+        if cut.is_pure_copy() {
+            ready.push(task(TaskKind::Copy, clip.duration(), Vec::new()));
+            continue;
+        }
+        let parts = vec![cut_part(clip.number)];
+        ready.push(task(TaskKind::Cut, cut.encoded_s(), parts.clone()));
+        waiting.push(task(TaskKind::Assemble, clip.duration(), parts));
+    }
+    (ready, waiting)
 }
 
 /// A pending outcome for each task of `kinds`, in time order.

@@ -1,5 +1,6 @@
 //! Where each task's files go: clips in the output folder under their final names, and with
-//! `reuse_overlaps` the chunks, separate audio and concat lists in [`CHUNK_DIR`] inside it.
+//! `reuse_overlaps` (or a smart cut) the chunks, separate audio, smart-cut pieces and concat
+//! lists in [`CHUNK_DIR`] inside it.
 //! Every file is written under its `.partial` name first ([`crate::files`]).
 
 use std::path::PathBuf;
@@ -8,6 +9,7 @@ use super::graph::Task;
 use crate::files::partial_path;
 use crate::plan::Clip;
 use crate::schedule::TaskKind;
+use crate::smart::Piece;
 
 /// Folder (inside the output folder) that holds the chunks of a `reuse_overlaps` run; removed
 /// when the run ends.
@@ -33,6 +35,22 @@ impl Layout {
         self.chunk_dir.join(format!("clip_{clip:03}.audio.mp4"))
     }
 
+    /// Where one smart-cut piece of a clip goes once written.
+    pub fn piece_path(&self, clip: u32, piece: Piece) -> PathBuf {
+        self.chunk_dir
+            .join(format!("clip_{clip:03}.{}.mp4", piece.name()))
+    }
+
+    /// Every piece path of a smart-cut pieces task, in order.
+    pub fn piece_paths(&self, task: &Task) -> Vec<PathBuf> {
+        let pieces = task.cut.map(|c| c.pieces()).unwrap_or_default();
+        let clip = task.spec.span.number;
+        pieces
+            .iter()
+            .map(|(piece, _, _)| self.piece_path(clip, *piece))
+            .collect()
+    }
+
     pub fn chunk_path(&self, chunk: &Clip) -> PathBuf {
         self.chunk_dir
             .join(format!("chunk_{:04}.mp4", chunk.number))
@@ -55,6 +73,12 @@ impl Layout {
 
     /// Removes what a failed attempt left behind.
     pub fn clean_up(&self, task: &Task) {
+        if task.spec.kind == TaskKind::Cut {
+            for path in self.piece_paths(task) {
+                let _ = std::fs::remove_file(partial_path(&path));
+            }
+            return;
+        }
         if task.spec.kind != TaskKind::Chunk {
             let _ = std::fs::remove_file(partial_path(&self.final_path(task)));
             return;

@@ -121,11 +121,12 @@ pub fn execute(
         options.workers,
         options.reuse_overlaps,
     );
-    let layout = prepare_folders(options, !waiting.is_empty())?;
+    let with_parts = !waiting.is_empty();
+    let layout = prepare_folders(options, with_parts)?;
     let all: Vec<&Task> = ready.iter().chain(&waiting).collect();
     let clip_kinds = [TaskKind::Encode, TaskKind::Copy, TaskKind::Assemble];
     let clip_outcomes = pending_outcomes(&all, &clip_kinds);
-    let part_outcomes = pending_outcomes(&all, &[TaskKind::Chunk, TaskKind::Audio]);
+    let part_outcomes = pending_outcomes(&all, &[TaskKind::Chunk, TaskKind::Audio, TaskKind::Cut]);
     let events = Emitter {
         started: Instant::now(),
         on_event,
@@ -150,7 +151,7 @@ pub fn execute(
         layout: &layout,
     };
     let board = run_pool(board, workers, &context);
-    if options.reuse_overlaps {
+    if with_parts {
         let _ = std::fs::remove_dir_all(&layout.chunk_dir);
     }
     let wall_s = board

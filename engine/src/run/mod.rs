@@ -38,11 +38,11 @@ pub fn run(
     on_event: &(dyn Fn(&TimedEvent) + Sync),
 ) -> Result<RunReport> {
     if options.reuse_overlaps && !options.profile.reencodes() {
-        return Err(EngineError::InvalidOption(
-            "--reuse-overlaps re-encodes each moment once; the copy profile encodes nothing: \
-             drop one of them"
-                .into(),
-        ));
+        return Err(EngineError::InvalidOption(format!(
+            "--reuse-overlaps re-encodes each moment once; the {} profile copies instead: \
+             drop one of them",
+            options.profile
+        )));
     }
     let began = Instant::now();
     let analysis = analyse(input, options)?;
@@ -122,8 +122,13 @@ struct Analysis {
 /// The probe, the tool version, the machine snapshot (a CPU sample only for strategies that
 /// read it) and the content hash are independent: gathered at once, each timed.
 fn analyse(input: &Path, options: &RunOptions) -> Result<Analysis> {
-    // Exact stream copies need the keyframes: the adaptive plan snaps clip starts to them.
-    let keyframes = options.profile == Profile::Copy && options.plan.policy == Policy::Adaptive;
+    // Exact stream copies need the keyframes: the adaptive plan snaps clip starts to them, and
+    // a smart cut copies from them.
+    let keyframes = match options.profile {
+        Profile::Copy => options.plan.policy == Policy::Adaptive,
+        Profile::Smart => true,
+        _ => false,
+    };
     let tools = &options.tools;
     let lost = |what: &str| EngineError::Internal(format!("the {what} thread panicked"));
     let (media, version, system, hash) = std::thread::scope(|scope| {

@@ -1,0 +1,162 @@
+//! The ffmpeg argument vectors of a smart cut (`--profile smart`, [`crate::smart`]): one
+//! process writes a clip that is a single stream copy; otherwise one process writes the
+//! clip's pieces (heads and feet re-encoded, the middle copied) and a join concatenates them
+//! with the clip's audio ([`super::assemble_args`]).
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use super::{concat_list_line, preamble, push, secs};
+use crate::allocate::ThreadSetting;
+use crate::smart::{Copied, HeadEncoder, Piece, SmartCut};
+
+/// What every smart-cut process of one clip needs.
+#[derive(Debug, Clone, Copy)]
+pub struct SmartJob<'a> {
+    pub input: &'a Path,
+    /// The clip's start and duration (the audio's range).
+    pub start: f64,
+    pub duration: f64,
+    pub has_audio: bool,
+    /// The source's audio can be copied into MP4 (else it is encoded to AAC).
+    pub copy_audio: bool,
+    pub threads: ThreadSetting,
+}
+
+/// A keyframe's time as a seek target: 1 µs past its printed (rounded) time, so that the seek
+/// lands on that keyframe, not the one before, and timestamps start at it.
+fn keyframe_seek(t: f64) -> f64 {
+    t + 1e-6
+}
+
+fn micros(t: f64) -> String {
+    format!("{t:.6}")
+}
+
+/// `-ss` (and `-t`) of a copy's input: reading stops before the decoding time of the keyframe
+/// that ends it (ffmpeg's input `-t` counts decoding times for copied streams), so the copy
+/// holds exactly the frames shown before that keyframe.
+fn copy_input(args: &mut Vec<OsString>, copy: &Copied, input: &Path) {
+    let seek = keyframe_seek(copy.start);
+    push(args, &["-ss", &micros(seek)]);
+    if let Some(decode_end) = copy.decode_end {
+        push(args, &["-t", &micros(decode_end - seek - 1e-3)]);
+    }
+    args.push("-i".into());
+    args.push(input.as_os_str().to_owned());
+}
+
+/// The clip's audio as the second input, and its codec options.
+fn audio_input(args: &mut Vec<OsString>, job: &SmartJob) {
+    push(
+        args,
+        &["-ss", &secs(job.start), "-t", &secs(job.duration), "-i"],
+    );
+    args.push(job.input.as_os_str().to_owned());
+}
+
+fn encoder_threads(threads: ThreadSetting) -> String {
+    match threads {
+        ThreadSetting::Fixed(n) => n.to_string(),
+        _ => "1".to_owned(),
+    }
+}
+
+/// libx264 options that match the source ([`HeadEncoder`]), at the source's quality.
+fn head_codec_args(encoder: &HeadEncoder, threads: ThreadSetting) -> Vec<OsString> {
+    let mut args = Vec::new();
+    push(
+        &mut args,
+        &["-c:v", "libx264", "-preset", "veryfast", "-crf", "18"],
+    );
+    push(&mut args, &["-profile:v", encoder.profile]);
+    if let Some(level) = &encoder.level {
+        push(&mut args, &["-level", level]);
+    }
+    push(&mut args, &["-pix_fmt", "yuv420p"]);
+    push(&mut args, &["-bf", &encoder.bframes.to_string()]);
+    if encoder.bframes > 0 {
+        let pyramid = if encoder.pyramid { "normal" } else { "none" };
+        push(&mut args, &["-b-pyramid", pyramid]);
+    }
+    push(&mut args, &["-threads", &encoder_threads(threads)]);
+    args
+}
+
+/// A clip that is one stream copy, video and audio, written by one ffmpeg.
+pub fn smart_copy_args(job: &SmartJob, copy: &Copied, output: &Path) -> Vec<OsString> {
+    let mut args = preamble();
+    copy_input(&mut args, copy, job.input);
+    if job.has_audio {
+        audio_input(&mut args, job);
+    }
+    push(&mut args, &["-map", "0:v:0"]);
+    if job.has_audio {
+        push(&mut args, &["-map", "1:a:0"]);
+    }
+    push(&mut args, &["-c:v", "copy"]);
+    if job.has_audio {
+        match job.copy_audio {
+            true => push(&mut args, &["-c:a", "copy"]),
+            false => args.extend(super::audio_codec_args(super::Profile::Smart, job.duration)),
+        }
+    }
+    push(&mut args, &["-movflags", "+faststart", "-f", "mp4"]);
+    args.push(output.as_os_str().to_owned());
+    args
+}
+
+/// One ffmpeg that writes every piece of a clip (video only), each to its path in `outputs`
+/// (in the order of [`SmartCut::pieces`]): heads and feet re-encoded frame-exact, the middle
+/// copied.
+pub fn smart_pieces_args(
+    job: &SmartJob,
+    cut: &SmartCut,
+    encoder: &HeadEncoder,
+    outputs: &[&Path],
+) -> Vec<OsString> {
+    let mut args = preamble();
+    let pieces = cut.pieces();
+    for (piece, start, _) in &pieces {
+        match (piece, cut.copy) {
+            (Piece::Copy, Some(copy)) => copy_input(&mut args, &copy, job.input),
+            _ => {
+                let seek = match piece {
+                    Piece::Foot => keyframe_seek(*start),
+                    _ => *start,
+                };
+                push(&mut args, &["-ss", &micros(seek), "-i"]);
+                args.push(job.input.as_os_str().to_owned());
+            }
+        }
+    }
+    for (index, ((piece, _, _), output)) in pieces.iter().zip(outputs).enumerate() {
+        push(&mut args, &["-map", &format!("{index}:v:0")]);
+        let frames = match piece {
+            Piece::Head => cut.head.map(|h| h.frames),
+            Piece::Foot => cut.foot.map(|f| f.frames),
+            Piece::Copy => None,
+        };
+        match frames {
+            Some(frames) => {
+                push(&mut args, &["-frames:v", &frames.to_string()]);
+                args.extend(head_codec_args(encoder, job.threads));
+            }
+            None => push(&mut args, &["-c:v", "copy"]),
+        }
+        push(&mut args, &["-f", "mp4"]);
+        args.push(output.as_os_str().to_owned());
+    }
+    args
+}
+
+/// The concat-demuxer list that joins a clip's pieces: each file with its planned duration,
+/// so every piece starts exactly where the one before it ends.
+pub fn smart_concat_list(cut: &SmartCut, paths: &[&Path]) -> String {
+    let mut list = String::from("ffconcat version 1.0\n");
+    for ((_, start, end), path) in cut.pieces().iter().zip(paths) {
+        list.push_str(&concat_list_line(path));
+        list.push_str(&format!("duration {}\n", micros(end - start)));
+    }
+    list
+}
