@@ -47,8 +47,9 @@ fn every_input_in(mode: &str, args: &[&str]) {
         let source = probe(&tools, &input.path).unwrap();
         check_clips(input, mode, &report, &source, &tools);
         // A copy the container allows is kept, not rejected and redone (a variable frame rate
-        // may need a re-encode at a clip's end).
-        if mode == "copy" && input.name != "vfr.mp4" {
+        // may need a re-encode at a clip's end); a smart cut's joins all hold (what it cannot
+        // join, it re-encodes whole, with a note).
+        if (mode == "copy" && input.name != "vfr.mp4") || mode == "smart" {
             assert_eq!(
                 report["metrics"]["clips_fallback"], 0,
                 "{}: {report}",
@@ -134,6 +135,11 @@ fn reusing_overlaps() {
 #[test]
 fn exact_stream_copies() {
     every_input_in("copy", &["--profile", "copy", "--policy", "adaptive"]);
+}
+
+#[test]
+fn smart_cuts() {
+    every_input_in("smart", &["--profile", "smart"]);
 }
 
 #[test]

@@ -166,6 +166,31 @@ fn a_source_with_open_gops_is_re_encoded_and_says_so() {
     assert!(report.clips.iter().all(|c| c.kind == TaskKind::Encode));
 }
 
+#[test]
+fn a_phone_video_keeps_its_pixels_and_its_turn_across_the_join() {
+    let dir = tempfile::tempdir().unwrap();
+    let flat = source(dir.path(), "flat.mp4", "b-pyramid=normal");
+    let phone = dir.path().join("phone.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&flat)
+        .args(["-c", "copy", "-metadata:s:v:0", "rotate=90"])
+        .arg(&phone)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report = smart_run(&phone, &dir.path().join("out"));
+    let joined = &report.clips[1];
+    assert_eq!((joined.kind, &joined.fallback), (TaskKind::Assemble, &None));
+    let tools = clipbench_engine::Tools::from_env();
+    let made = clipbench_engine::probe(&tools, joined.path.as_ref().unwrap()).unwrap();
+    let turned = clipbench_engine::probe(&tools, &phone).unwrap();
+    // Stored as the source stores them (160x90), shown turned as the source (portrait).
+    assert_eq!((made.width, made.height), (160, 90));
+    assert_eq!(made.rotation, turned.rotation);
+    assert!(made.is_portrait());
+}
+
 fn which_chromium() -> Option<PathBuf> {
     ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .into_iter()

@@ -125,7 +125,9 @@ pub fn smart_pieces_args(
                     Piece::Foot => keyframe_seek(*start),
                     _ => *start,
                 };
-                push(&mut args, &["-ss", &micros(seek), "-i"]);
+                // The pixels as stored, as in the copied frames: the display matrix (kept on
+                // the output) turns them, not the encoder.
+                push(&mut args, &["-noautorotate", "-ss", &micros(seek), "-i"]);
                 args.push(job.input.as_os_str().to_owned());
             }
         }
