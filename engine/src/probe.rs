@@ -51,10 +51,11 @@ pub struct MediaInfo {
     /// Presentation times of the video keyframes, in seconds from `start_time`, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keyframes: Option<Vec<f64>>,
-    /// Decoding times of the same keyframes (from `start_time`), in the same order: where a
-    /// stream copy that ends just before a keyframe must stop (`dts` < this).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keyframe_decode_times: Option<Vec<f64>>,
+    /// Where a stream copy may end, in time order (listed with the keyframes): points in
+    /// decoding order before which every frame is shown earlier than every frame after (at
+    /// each closed-GOP keyframe, and between B-frame groups). Not written to reports.
+    #[serde(default, skip_serializing)]
+    pub cut_points: Option<Vec<CutPoint>>,
     /// Some keyframe is followed (in decoding order) by frames shown before it, which refer
     /// to the previous group of pictures (open GOP): a copy from it cannot stand alone.
     #[serde(default)]
@@ -65,6 +66,14 @@ pub struct MediaInfo {
     /// The video codec's level as ffprobe reports it (H.264: 31 for 3.1; 0 when unknown).
     #[serde(default)]
     pub video_level: i32,
+}
+
+/// A place a stream copy can end exactly: it keeps the packets decoded before `decode_time`,
+/// which are the frames shown before `shown_from` (seconds from `start_time`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct CutPoint {
+    pub shown_from: f64,
+    pub decode_time: f64,
 }
 
 impl MediaInfo {
@@ -237,7 +246,7 @@ pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
         start_time,
         reorder_delay_s: None,
         keyframes: None,
-        keyframe_decode_times: None,
+        cut_points: None,
         open_gop: false,
         video_profile: video.profile.clone().unwrap_or_default(),
         video_level: video.level.unwrap_or(0),
@@ -309,7 +318,11 @@ pub fn probe_with_keyframes(tools: &Tools, path: &Path) -> Result<MediaInfo> {
     let packets = parse_packets_csv(&csv);
     let from_start = |times: &[f64]| times.iter().map(|t| t - info.start_time).collect();
     info.keyframes = Some(from_start(&packets.keyframes));
-    info.keyframe_decode_times = Some(from_start(&packets.keyframe_decode_times));
+    let cut_points = packets.cut_points.iter().map(|c| CutPoint {
+        shown_from: c.shown_from - info.start_time,
+        decode_time: c.decode_time - info.start_time,
+    });
+    info.cut_points = Some(cut_points.collect());
     info.reorder_delay_s = Some(packets.reorder_delay_s);
     info.open_gop = packets.open_gop;
     Ok(info)
@@ -320,9 +333,8 @@ pub fn probe_with_keyframes(tools: &Tools, path: &Path) -> Result<MediaInfo> {
 pub struct Packets {
     /// Sorted presentation times of the keyframes (absolute, not from `start_time`).
     pub keyframes: Vec<f64>,
-    /// Decoding times of the same keyframes, in the same order (their presentation time where
-    /// a packet has no decoding time).
-    pub keyframe_decode_times: Vec<f64>,
+    /// Where a copy may end (absolute times), in order.
+    pub cut_points: Vec<CutPoint>,
     /// The largest pts − dts of any packet.
     pub reorder_delay_s: f64,
     /// A packet after a keyframe (in file order, which is decoding order) is shown before it.
@@ -333,7 +345,8 @@ pub struct Packets {
 /// time are skipped.
 pub fn parse_packets_csv(csv: &str) -> Packets {
     let mut packets = Packets::default();
-    let mut keyframes = Vec::new();
+    // (pts, dts) in decoding order.
+    let mut order: Vec<(f64, f64)> = Vec::new();
     let mut last_keyframe: Option<f64> = None;
     for line in csv.lines() {
         let mut fields = line.trim().splitn(3, ',');
@@ -344,20 +357,40 @@ pub fn parse_packets_csv(csv: &str) -> Packets {
         let Ok(pts) = pts.parse::<f64>() else {
             continue;
         };
-        let dts = dts.parse::<f64>().ok();
-        if let Some(dts) = dts {
-            packets.reorder_delay_s = packets.reorder_delay_s.max(pts - dts);
-        }
+        let dts = dts.parse::<f64>().unwrap_or(pts);
+        packets.reorder_delay_s = packets.reorder_delay_s.max(pts - dts);
         if flags.contains('K') {
-            keyframes.push((pts, dts.unwrap_or(pts)));
+            packets.keyframes.push(pts);
             last_keyframe = Some(pts);
         } else if last_keyframe.is_some_and(|k| pts < k - 1e-6) {
             packets.open_gop = true;
         }
+        order.push((pts, dts));
     }
-    keyframes.sort_by(|a, b| a.0.total_cmp(&b.0));
-    (packets.keyframes, packets.keyframe_decode_times) = keyframes.into_iter().unzip();
+    packets.keyframes.sort_by(f64::total_cmp);
+    packets.cut_points = cut_points(&order);
     packets
+}
+
+/// The clean cut points of packets in decoding order: before packet `i` when every packet
+/// before it is shown earlier than every packet from it on.
+fn cut_points(order: &[(f64, f64)]) -> Vec<CutPoint> {
+    let mut suffix_min = vec![f64::INFINITY; order.len() + 1];
+    for i in (0..order.len()).rev() {
+        suffix_min[i] = suffix_min[i + 1].min(order[i].0);
+    }
+    let mut prefix_max = f64::NEG_INFINITY;
+    let mut points = Vec::new();
+    for (i, (pts, dts)) in order.iter().enumerate() {
+        if i > 0 && prefix_max < suffix_min[i] {
+            points.push(CutPoint {
+                shown_from: suffix_min[i],
+                decode_time: *dts,
+            });
+        }
+        prefix_max = prefix_max.max(*pts);
+    }
+    points
 }
 
 /// The first line of `ffmpeg -version`, e.g. `ffmpeg version 5.1.6-0+deb12u1 ...`.
@@ -464,10 +497,19 @@ mod tests {
 
     #[test]
     fn keyframes_and_reorder_delay_from_packets() {
-        let csv = "2.000000,1.920000,K__\n0.000000,-0.080000,K__\n0.200000,0.000000,___\nN/A,N/A,K_\n0.040000,N/A,___\n";
+        // Decoding order: I0 P4 B2 b1 b3 P5 … I50 (frames of 0.04 s; one packet without times).
+        let csv = "0.000000,-0.080000,K__\n0.160000,-0.040000,___\n0.080000,0.000000,___\n\
+                   0.040000,0.040000,___\n0.120000,N/A,___\n0.200000,0.120000,___\n\
+                   N/A,N/A,K_\n2.000000,1.920000,K__\n";
         let packets = parse_packets_csv(csv);
         assert_eq!(packets.keyframes, vec![0.0, 2.0]);
-        assert_eq!(packets.keyframe_decode_times, vec![-0.08, 1.92]);
+        // Cut points (in decoding order): after I0 alone, after the B-frame group, at I50.
+        let cuts: Vec<(f64, f64)> = packets
+            .cut_points
+            .iter()
+            .map(|c| (c.shown_from, c.decode_time))
+            .collect();
+        assert_eq!(cuts, vec![(0.04, -0.04), (0.2, 0.12), (2.0, 1.92)]);
         assert!((packets.reorder_delay_s - 0.2).abs() < 1e-9);
         assert!(!packets.open_gop);
     }

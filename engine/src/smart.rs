@@ -1,9 +1,9 @@
 //! Smart cut (pure): each clip is re-encoded only where a stream copy cannot cut it exactly —
-//! from its start to the first keyframe at or after it (the *head*) and from the last keyframe
-//! before its end to its end (the *foot*) — and stream-copied in between. A copy that ends just
-//! before a keyframe stops at that keyframe's decoding time, so it holds exactly the frames
-//! shown before it (closed GOPs); the pieces are joined by the concat demuxer, which carries
-//! each piece's parameter sets in-band.
+//! from its start to the first keyframe at or after it (the *head*), and, when no clean cut
+//! point lies within a frame of its end, the few frames after the last one (the *foot*) — and
+//! stream-copied in between. A copy stops at its cut point's decoding time, so it holds
+//! exactly the frames shown before that point ([`crate::probe::CutPoint`]); the pieces are
+//! joined by the concat demuxer, which carries each piece's parameter sets in-band.
 //!
 //! The heads and feet are encoded with libx264 at the source's profile, level, pixel format
 //! and reordering depth ([`HeadEncoder`]), so the copied frames and the re-encoded ones form
@@ -24,8 +24,8 @@ pub struct Encoded {
     pub frames: u64,
 }
 
-/// The stream-copied piece: from the keyframe at `start` to `end`, which is a keyframe whose
-/// decoding time is `decode_end`, or the end of the video (`decode_end` is `None`).
+/// The stream-copied piece: from the keyframe at `start` to `end`, a cut point whose decoding
+/// time is `decode_end`, or the end of the video (`decode_end` is `None`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Copied {
     pub start: f64,
@@ -92,78 +92,86 @@ impl SmartCut {
     }
 }
 
-/// Splits `clip` of `media` (keyframes listed) into its head, copy and foot. Without a usable
-/// keyframe inside the clip the whole clip is one re-encoded head.
+/// Splits `clip` of `media` (keyframes and cut points listed) into its head, copy and foot.
+/// The copy ends at the cut point nearest the clip's end when that is within one frame of it
+/// (no foot), else at the last cut point before it, with the few frames after re-encoded.
+/// Without a usable keyframe inside the clip the whole clip is one re-encoded head.
 pub fn split(clip: &Clip, media: &MediaInfo) -> SmartCut {
     let (s, e) = (clip.start, clip.end);
     let fps = if media.fps > 0.0 { media.fps } else { 25.0 };
+    let frame = 1.0 / fps;
     // Frames sit on the keyframes' grid: a head holds those before its keyframe from `s` on,
-    // a foot those from its keyframe to before `e`.
+    // a foot those from its cut point to before `e`.
     let frames = |seconds: f64, count: fn(f64) -> f64| count(seconds * fps).max(1.0) as u64;
-    let head_to = |k: f64| {
-        let n = frames(k - s, |f| (f + 1e-3).floor());
-        Encoded {
-            start: k - n as f64 / fps,
-            end: k,
-            frames: n,
+    let whole = {
+        let n = frames(e - s, f64::round);
+        SmartCut {
+            head: Some(Encoded {
+                start: s,
+                end: s + n as f64 * frame,
+                frames: n,
+            }),
+            copy: None,
+            foot: None,
         }
     };
-    let foot_from = |k: f64| {
-        let n = frames(e - k, |f| (f - 1e-3).ceil());
-        Encoded {
-            start: k,
-            end: k + n as f64 / fps,
-            frames: n,
-        }
-    };
-    let n = frames(e - s, f64::round);
-    let whole = SmartCut {
-        head: Some(Encoded {
-            start: s,
-            end: s + n as f64 / fps,
-            frames: n,
-        }),
-        copy: None,
-        foot: None,
-    };
-    let times = media.keyframes.as_deref().unwrap_or_default();
-    let decode = media.keyframe_decode_times.as_deref().unwrap_or_default();
-    let keys: Vec<(f64, f64)> = times.iter().copied().zip(decode.iter().copied()).collect();
-    let Some(&(k1, _)) = keys
+    let keyframes = media.keyframes.as_deref().unwrap_or_default();
+    let Some(&k1) = keyframes
         .iter()
-        .find(|(k, _)| *k >= s - ON_KEYFRAME_S && *k < e - ON_KEYFRAME_S)
+        .find(|k| **k >= s - ON_KEYFRAME_S && **k < e - ON_KEYFRAME_S)
     else {
         return whole;
     };
-    let head = (k1 - s > ON_KEYFRAME_S).then(|| head_to(k1));
+    let head = (k1 - s > ON_KEYFRAME_S).then(|| {
+        let n = frames(k1 - s, |f| (f + 1e-3).floor());
+        Encoded {
+            start: k1 - n as f64 * frame,
+            end: k1,
+            frames: n,
+        }
+    });
+    let copy = |end: f64, decode_end| Copied {
+        start: k1,
+        end,
+        decode_end,
+    };
     if e >= media.duration - ON_KEYFRAME_S {
-        let copy = Copied {
-            start: k1,
-            end: e,
-            decode_end: None,
-        };
         return SmartCut {
             head,
-            copy: Some(copy),
+            copy: Some(copy(e, None)),
             foot: None,
         };
     }
-    let Some(&(k2, k2_decode)) = keys
-        .iter()
-        .rev()
-        .find(|(k, _)| *k <= e + ON_KEYFRAME_S && *k > k1 + ON_KEYFRAME_S)
+    let points = media.cut_points.as_deref().unwrap_or_default();
+    let after_start = || points.iter().filter(|p| p.shown_from > k1 + ON_KEYFRAME_S);
+    let nearest = after_start().min_by(|a, b| {
+        (a.shown_from - e)
+            .abs()
+            .total_cmp(&(b.shown_from - e).abs())
+    });
+    if let Some(p) = nearest.filter(|p| (p.shown_from - e).abs() <= frame + ON_KEYFRAME_S) {
+        return SmartCut {
+            head,
+            copy: Some(copy(p.shown_from, Some(p.decode_time))),
+            foot: None,
+        };
+    }
+    let Some(last) = after_start()
+        .filter(|p| p.shown_from <= e + ON_KEYFRAME_S)
+        .last()
     else {
         return whole;
     };
-    let copy = Copied {
-        start: k1,
-        end: k2,
-        decode_end: Some(k2_decode),
+    let n = frames(e - last.shown_from, |f| (f - 1e-3).ceil());
+    let foot = Encoded {
+        start: last.shown_from,
+        end: last.shown_from + n as f64 * frame,
+        frames: n,
     };
     SmartCut {
         head,
-        copy: Some(copy),
-        foot: (e - k2 > ON_KEYFRAME_S).then(|| foot_from(k2)),
+        copy: Some(copy(last.shown_from, Some(last.decode_time))),
+        foot: Some(foot),
     }
 }
 
@@ -222,7 +230,7 @@ pub fn smart_problem(media: &MediaInfo) -> Option<String> {
     if media.open_gop {
         return Some("open GOPs (frames before a keyframe refer to the GOP before it)".to_owned());
     }
-    if media.keyframes.as_ref().is_none_or(Vec::is_empty) {
+    if media.keyframes.as_ref().is_none_or(Vec::is_empty) || media.cut_points.is_none() {
         return Some("no keyframe index".to_owned());
     }
     head_encoder(media).err()

@@ -29,13 +29,14 @@ fn source(dir: &Path, name: &str, x264_params: &str) -> PathBuf {
     path
 }
 
-/// Clips of 6 s every 3 s: 0–6 and 6–12 (keyframe to keyframe: one copy each), 3–9 (head,
-/// copy, foot), 9–13 (head, then a copy to the end of the video).
-fn smart_run(input: &Path, out: &Path) -> RunReport {
+/// A smart cut of `input` with `policy`, e.g. `fixed:1:6:3`: clips of 6 s every 3 s, 0–6 and
+/// 6–12 (keyframe to keyframe: one copy each), 3–9 (head, copy), 9–13 (head, then a copy to
+/// the end of the video).
+fn smart_run(input: &Path, out: &Path, policy: &str) -> RunReport {
     let setup = Setup {
         strategy: Strategy::Fixed(2),
         profile: Profile::Smart,
-        policy: "fixed:1:6:3".parse().unwrap(),
+        policy: policy.parse().unwrap(),
         ..Setup::default()
     };
     let options = RunOptions::with_setup(out, setup);
@@ -96,20 +97,9 @@ fn stream_starts(path: &Path) -> Vec<f64> {
         .collect()
 }
 
-#[test]
-fn every_clip_is_exact_and_decodes_across_its_joins() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = source(dir.path(), "closed.mp4", "b-pyramid=normal");
-    let report = smart_run(&input, &dir.path().join("out"));
-    assert!(report.notes.is_empty(), "{:?}", report.notes);
-    assert_eq!(report.metrics.clips_done, 4, "{:?}", report.clips);
-    assert_eq!(report.metrics.clips_fallback, 0, "{:?}", report.clips);
-    // Keyframe to keyframe (and to the end) is one copy; the others are pieces and a join.
-    let kinds: Vec<TaskKind> = report.clips.iter().map(|c| c.kind).collect();
-    use TaskKind::{Assemble, Copy};
-    assert_eq!(kinds, vec![Copy, Assemble, Copy, Assemble]);
-    let pieces = report.chunks.iter().filter(|c| c.kind == TaskKind::Cut);
-    assert_eq!(pieces.count(), 2);
+/// Every clip of `report`: its planned frame count within one, the source's frames (PSNR),
+/// no decode error, monotonic decoding times, video and audio starting together.
+fn assert_exact(report: &RunReport, input: &Path) {
     for clip in &report.clips {
         let path = clip.path.as_ref().unwrap();
         let what = format!(
@@ -122,7 +112,7 @@ fn every_clip_is_exact_and_decodes_across_its_joins() {
             frames.abs_diff(planned) <= 1,
             "{what}: {frames} frames, planned {planned}"
         );
-        let quality = psnr(path, &input, clip.clip.start, clip.clip.duration());
+        let quality = psnr(path, input, clip.clip.start, clip.clip.duration());
         assert!(
             quality > 35.0,
             "{what}: PSNR {quality:.1} dB against the source"
@@ -148,14 +138,49 @@ fn every_clip_is_exact_and_decodes_across_its_joins() {
             "{what}: {starts:?}"
         );
     }
+}
+
+#[test]
+fn every_clip_is_exact_and_decodes_across_its_joins() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = source(dir.path(), "closed.mp4", "b-pyramid=normal");
+    let report = smart_run(&input, &dir.path().join("out"), "fixed:1:6:3");
+    assert!(report.notes.is_empty(), "{:?}", report.notes);
+    assert_eq!(report.metrics.clips_done, 4, "{:?}", report.clips);
+    assert_eq!(report.metrics.clips_fallback, 0, "{:?}", report.clips);
+    // Keyframe to keyframe (and to the end) is one copy; the others are pieces and a join.
+    let kinds: Vec<TaskKind> = report.clips.iter().map(|c| c.kind).collect();
+    use TaskKind::{Assemble, Copy};
+    assert_eq!(kinds, vec![Copy, Assemble, Copy, Assemble]);
+    let pieces = report.chunks.iter().filter(|c| c.kind == TaskKind::Cut);
+    assert_eq!(pieces.count(), 2);
+    assert_exact(&report, &input);
     assert!(!dir.path().join("out/.clipbench-chunks").exists());
+}
+
+#[test]
+fn ends_two_frames_from_any_cut_point_get_an_exact_foot() {
+    let dir = tempfile::tempdir().unwrap();
+    // B-frames in fixed groups of four: clean cut points one frame after each keyframe and
+    // every fourth frame after that (…, 6.04, 6.20, …, 12.04, 12.20 s), so ends at 6.12 s and
+    // 12.12 s are two frames from any and get a foot; 12–13 s is one copy to the end.
+    let input = source(dir.path(), "groups.mp4", "b-pyramid=normal:b-adapt=0");
+    let report = smart_run(&input, &dir.path().join("out"), "fixed:1:6.12:6");
+    assert_eq!(report.metrics.clips_done, 3, "{:?}", report.clips);
+    assert_eq!(report.metrics.clips_fallback, 0, "{:?}", report.clips);
+    let kinds: Vec<TaskKind> = report.clips.iter().map(|c| c.kind).collect();
+    assert_eq!(
+        kinds,
+        vec![TaskKind::Assemble, TaskKind::Assemble, TaskKind::Copy]
+    );
+    assert_exact(&report, &input);
 }
 
 #[test]
 fn a_source_with_open_gops_is_re_encoded_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     let input = source(dir.path(), "open.mp4", "open-gop=1:b-pyramid=normal");
-    let report = smart_run(&input, &dir.path().join("out"));
+    let report = smart_run(&input, &dir.path().join("out"), "fixed:1:6:3");
     assert_eq!(report.notes.len(), 1, "{:?}", report.notes);
     assert!(
         report.notes[0].starts_with("open GOPs"),
@@ -179,7 +204,7 @@ fn a_phone_video_keeps_its_pixels_and_its_turn_across_the_join() {
         .status()
         .unwrap();
     assert!(status.success());
-    let report = smart_run(&phone, &dir.path().join("out"));
+    let report = smart_run(&phone, &dir.path().join("out"), "fixed:1:6:3");
     let joined = &report.clips[1];
     assert_eq!((joined.kind, &joined.fallback), (TaskKind::Assemble, &None));
     let tools = clipbench_engine::Tools::from_env();
@@ -231,7 +256,7 @@ async fn a_joined_clip_plays_in_chromium_before_and_after_its_join() {
     };
     let dir = tempfile::tempdir().unwrap();
     let input = source(dir.path(), "closed.mp4", "b-pyramid=normal");
-    let report = smart_run(&input, &dir.path().join("out"));
+    let report = smart_run(&input, &dir.path().join("out"), "fixed:1:6:3");
     // Clip 2 (3–9 s): a head to 1 s, the copy from 1 s to 5 s, a foot after.
     let clip = &report.clips[1];
     assert_eq!((clip.kind, &clip.fallback), (TaskKind::Assemble, &None));

@@ -14,6 +14,7 @@ fn the_embedded_default_parses() {
             "adaptive",
             "auto",
             "auto-reuse",
+            "smart",
             "original",
             "optimized"
         ]
@@ -27,9 +28,16 @@ fn the_embedded_default_parses() {
     ));
     assert_eq!(config.run.samples, ["bbb-720p-60s", "bbb-720p-10m"]);
     assert_eq!(config.run.baseline.as_deref(), Some("python-optimized"));
+    assert!(matches!(
+        config.targets[5],
+        TargetConfig::Engine {
+            profile: Profile::Smart,
+            ..
+        }
+    ));
     assert_eq!(
         config.run.targets_on["bbb-720p-10m"],
-        ["python-optimized", "auto-reuse"]
+        ["python-optimized", "auto-reuse", "smart"]
     );
     let full = Config::load(Some(Path::new(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -29,6 +29,10 @@ fn keyframe_seek(t: f64) -> f64 {
     t + 1e-6
 }
 
+/// How far past a re-encoded piece its input is read, so that the decoder has the frames it
+/// reorders.
+const READ_PAST_S: f64 = 0.5;
+
 fn micros(t: f64) -> String {
     format!("{t:.6}")
 }
@@ -117,17 +121,18 @@ pub fn smart_pieces_args(
 ) -> Vec<OsString> {
     let mut args = preamble();
     let pieces = cut.pieces();
-    for (piece, start, _) in &pieces {
+    for (piece, start, end) in &pieces {
         match (piece, cut.copy) {
             (Piece::Copy, Some(copy)) => copy_input(&mut args, &copy, job.input),
             _ => {
-                let seek = match piece {
-                    Piece::Foot => keyframe_seek(*start),
-                    _ => *start,
-                };
+                // Decoded from the keyframe before; frames from `start` on are kept.
+                let seek = start - 1e-4;
                 // The pixels as stored, as in the copied frames: the display matrix (kept on
-                // the output) turns them, not the encoder.
-                push(&mut args, &["-noautorotate", "-ss", &micros(seek), "-i"]);
+                // the output) turns them, not the encoder. Reading stops half a second past
+                // the piece (`-frames:v` cuts it exactly): without a limit ffmpeg would decode
+                // the input to its end while the copy output still runs.
+                push(&mut args, &["-noautorotate", "-ss", &micros(seek)]);
+                push(&mut args, &["-t", &micros(end - start + READ_PAST_S), "-i"]);
                 args.push(job.input.as_os_str().to_owned());
             }
         }

@@ -1,9 +1,20 @@
 use super::*;
 use crate::plan::Priority;
+use crate::probe::CutPoint;
 
-/// 60 s at 25 fps, a keyframe every 2 s, each decoded two frames before it is shown.
+/// 60 s at 25 fps, a keyframe every 2 s, each frame decoded two frames before it is shown;
+/// clean cut points at each keyframe and every 4 frames after it (groups of B-frames).
 fn source() -> MediaInfo {
     let keyframes: Vec<f64> = (0..30).map(|i| f64::from(i) * 2.0).collect();
+    let cut_points = keyframes
+        .iter()
+        .flat_map(|k| (0..13).map(move |j| k + f64::from(j) * 0.16))
+        .filter(|t| *t > 0.0)
+        .map(|t| CutPoint {
+            shown_from: t,
+            decode_time: t - 0.08,
+        })
+        .collect();
     MediaInfo {
         duration: 60.0,
         fps: 25.0,
@@ -12,10 +23,14 @@ fn source() -> MediaInfo {
         video_profile: "High".into(),
         video_level: 31,
         video_reorder_frames: 2,
-        keyframe_decode_times: Some(keyframes.iter().map(|k| k - 0.08).collect()),
+        cut_points: Some(cut_points),
         keyframes: Some(keyframes),
         ..Default::default()
     }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-9
 }
 
 fn clip(start: f64, end: f64) -> Clip {
@@ -28,7 +43,7 @@ fn clip(start: f64, end: f64) -> Clip {
 }
 
 #[test]
-fn a_start_between_keyframes_gets_a_head_and_an_end_between_them_a_foot() {
+fn a_start_between_keyframes_gets_a_head_and_the_copy_ends_within_a_frame_of_the_end() {
     let cut = split(&clip(25.0, 55.0), &source());
     assert_eq!(
         cut.head,
@@ -38,24 +53,26 @@ fn a_start_between_keyframes_gets_a_head_and_an_end_between_them_a_foot() {
             frames: 25
         })
     );
-    assert_eq!(
-        cut.copy,
-        Some(Copied {
-            start: 26.0,
-            end: 54.0,
-            decode_end: Some(53.92)
-        })
-    );
-    assert_eq!(
-        cut.foot,
-        Some(Encoded {
-            start: 54.0,
-            end: 55.0,
-            frames: 25
-        })
-    );
+    // The nearest cut point to 55 s is 54.96 s, one frame short: no foot.
+    let copy = cut.copy.unwrap();
+    assert_eq!(copy.start, 26.0);
+    assert!(close(copy.end, 54.96) && close(copy.decode_end.unwrap(), 54.88));
+    assert_eq!(cut.foot, None);
     assert!(!cut.is_pure_copy());
-    assert!((cut.encoded_s() - 2.0).abs() < 1e-9);
+    assert!(close(cut.encoded_s(), 1.0));
+}
+
+#[test]
+fn an_end_two_frames_from_every_cut_point_gets_a_foot() {
+    let cut = split(&clip(25.0, 55.04), &source());
+    let copy = cut.copy.unwrap();
+    assert!(close(copy.end, 54.96));
+    let foot = cut.foot.unwrap();
+    assert!(
+        close(foot.start, 54.96) && close(foot.end, 55.04),
+        "{foot:?}"
+    );
+    assert_eq!(foot.frames, 2);
     let pieces: Vec<Piece> = cut.pieces().iter().map(|p| p.0).collect();
     assert_eq!(pieces, vec![Piece::Head, Piece::Copy, Piece::Foot]);
 }
@@ -64,7 +81,8 @@ fn a_start_between_keyframes_gets_a_head_and_an_end_between_them_a_foot() {
 fn a_clip_from_keyframe_to_keyframe_is_one_copy() {
     let cut = split(&clip(20.0, 50.0), &source());
     assert!(cut.is_pure_copy(), "{cut:?}");
-    assert_eq!(cut.copy.unwrap().decode_end, Some(49.92));
+    let copy = cut.copy.unwrap();
+    assert!(close(copy.end, 50.0) && close(copy.decode_end.unwrap(), 49.92));
     assert_eq!(cut.encoded_s(), 0.0);
 }
 
@@ -81,7 +99,10 @@ fn a_clip_cut_at_the_end_of_the_video_copies_to_the_end() {
 fn a_clip_inside_one_gop_is_encoded_whole() {
     let mut long_gops = source();
     long_gops.keyframes = Some(vec![0.0, 40.0]);
-    long_gops.keyframe_decode_times = Some(vec![-0.08, 39.92]);
+    long_gops.cut_points = Some(vec![CutPoint {
+        shown_from: 40.0,
+        decode_time: 39.92,
+    }]);
     // No keyframe inside the clip at all.
     let cut = split(&clip(5.0, 35.0), &long_gops);
     assert_eq!(cut.head.unwrap().frames, 750);
@@ -136,6 +157,7 @@ fn what_cannot_be_smart_cut_says_why() {
     assert!(with(|m| m.variable_frame_rate = true).contains("variable frame rate"));
     assert!(with(|m| m.open_gop = true).starts_with("open GOPs"));
     assert!(with(|m| m.keyframes = None).contains("keyframe"));
+    assert!(with(|m| m.cut_points = None).contains("keyframe"));
     assert!(with(|m| m.video_profile = "High 10".into()).contains("High 10"));
     assert!(with(|m| m.video_reorder_frames = 4).contains("reordering depth of 4"));
 }
