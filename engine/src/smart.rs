@@ -157,8 +157,8 @@ pub fn split(clip: &Clip, media: &MediaInfo) -> SmartCut {
         };
     }
     let Some(last) = after_start()
-        .filter(|p| p.shown_from <= e + ON_KEYFRAME_S)
-        .last()
+        .rev()
+        .find(|p| p.shown_from <= e + ON_KEYFRAME_S)
     else {
         return whole;
     };
