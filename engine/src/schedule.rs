@@ -41,7 +41,7 @@ impl TaskKind {
     /// CPU seconds per pixel-frame assumed before any task of this kind has finished, from
     /// the `optimized` profile on the 2-core development VM (a 30 s 720p25 clip ≈ 3.2 CPU-s of
     /// which 0.45 are its audio; a stream copy ≈ 0.07; a join with its audio ≈ 0.5). A smart
-    /// cut's pieces count their re-encoded frames only, at x264 `veryfast` with the decode
+    /// cut's pieces count their re-encoded frames only, at x264 `ultrafast` with the decode
     /// from the keyframe before.
     fn prior_cpu_per_pixel_frame(self) -> f64 {
         match self {
