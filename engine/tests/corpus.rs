@@ -87,6 +87,11 @@ fn check_clips(input: &Input, mode: &str, report: &Value, source: &MediaInfo, to
     for (i, clip) in clips.iter().enumerate() {
         let what = format!("{} {mode} clip {}", input.name, clip["clip"]["number"]);
         assert_eq!(clip["status"], "done", "{what}: {clip}");
+        // The engine validated every clip; of a long plan (the 2-hour video's 100 clips) every
+        // tenth is probed again here, and the last.
+        if clips.len() > 10 && i % 10 != 0 && i + 1 != clips.len() {
+            continue;
+        }
         let path = Path::new(clip["path"].as_str().unwrap());
         let made = probe(tools, path).unwrap();
         assert!(

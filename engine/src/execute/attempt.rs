@@ -11,21 +11,19 @@ use super::graph::{audio_part, Task};
 use super::layout::{parse_segment_list, Layout};
 use super::outcome::{ClipFailure, ClipOutcome, ClipStatus};
 use super::ExecuteOptions;
-use crate::adapt::audio_copyable;
 use crate::allocate::ThreadSetting;
 use crate::encode::{
-    assemble_args, audio_args, chunk_group_args, concat_list_line, ffmpeg_args, smart_concat_list,
-    smart_copy_args, smart_pieces_args, AssembleJob, ClipAudio, EncodeJob, SmartJob,
+    assemble_args, audio_args, chunk_group_args, concat_list_line, ffmpeg_args, AssembleJob,
+    ClipAudio, EncodeJob,
 };
 use crate::files::partial_path;
 use crate::probe::MediaInfo;
 use crate::schedule::TaskKind;
-use crate::smart::head_encoder;
 use crate::validate::{read_mp4, validate_file, Validation};
 
 /// Why one attempt failed (its `Display` is the one-line reason reported).
 #[derive(Debug, thiserror::Error)]
-pub(super) enum AttemptError {
+pub(crate) enum AttemptError {
     #[error("cannot start ffmpeg: {0}")]
     SpawnFailed(String),
     #[error("ffmpeg exited with code {0}")]
@@ -91,10 +89,10 @@ impl AttemptError {
 }
 
 /// What an attempt that passed its checks wrote.
-struct Written {
-    bytes: u64,
-    path: Option<PathBuf>,
-    validation: Option<Validation>,
+pub(super) struct Written {
+    pub bytes: u64,
+    pub path: Option<PathBuf>,
+    pub validation: Option<Validation>,
 }
 
 /// What every task of one execution shares.
@@ -107,7 +105,7 @@ pub(super) struct TaskContext<'a> {
 }
 
 /// Renames `from` to `to`, as an attempt error.
-fn rename(from: &Path, to: &Path) -> Result<u64, AttemptError> {
+pub(super) fn rename(from: &Path, to: &Path) -> Result<u64, AttemptError> {
     std::fs::rename(from, to).map_err(|cause| AttemptError::Rename {
         path: from.to_owned(),
         cause,
@@ -272,54 +270,6 @@ impl TaskContext<'_> {
         })
     }
 
-    /// A smart cut's process: a whole copy, the pieces, or their join with the clip's audio.
-    fn smart_args(
-        &self,
-        task: &Task,
-        cut: &crate::smart::SmartCut,
-        threads: ThreadSetting,
-    ) -> Result<Vec<OsString>, String> {
-        let (media, span) = (self.media, &task.spec.span);
-        let temp_path = partial_path(&self.layout.final_path(task));
-        let copy_audio = audio_copyable(media);
-        let job = SmartJob {
-            input: &media.path,
-            start: span.start,
-            duration: span.duration(),
-            has_audio: media.has_audio,
-            copy_audio,
-            threads,
-        };
-        let pieces = self.layout.piece_paths(task);
-        Ok(match (task.spec.kind, cut.copy) {
-            (TaskKind::Copy, Some(copy)) => smart_copy_args(&job, &copy, &temp_path),
-            (TaskKind::Cut, _) => {
-                let encoder = head_encoder(media)?;
-                let partials: Vec<PathBuf> = pieces.iter().map(|p| partial_path(p)).collect();
-                let outputs: Vec<&Path> = partials.iter().map(PathBuf::as_path).collect();
-                smart_pieces_args(&job, cut, &encoder, &outputs)
-            }
-            _ => {
-                let list_path = self.layout.concat_list_path(span.number);
-                let paths: Vec<&Path> = pieces.iter().map(PathBuf::as_path).collect();
-                write_concat_list(&list_path, &smart_concat_list(cut, &paths))?;
-                let audio = match (media.has_audio, copy_audio) {
-                    (false, _) => ClipAudio::None,
-                    (true, true) => ClipAudio::CopiedFromSource(&media.path),
-                    (true, false) => ClipAudio::FromSource(&media.path),
-                };
-                let job = AssembleJob {
-                    chunk_list: &list_path,
-                    audio,
-                    output: &temp_path,
-                    start: span.start,
-                    duration: span.duration(),
-                };
-                assemble_args(task.profile, &job)
-            }
-        })
-    }
-
     /// Checks what an attempt wrote and gives it its final name: a clip is probed against its
     /// plan; a separate audio checked for length; a chunk group's pieces are checked against
     /// the muxer's list (count and durations; the joined clips are probed later).
@@ -384,31 +334,6 @@ impl TaskContext<'_> {
         Ok(())
     }
 
-    /// Checks each smart-cut piece's length (its frames) against its plan and renames it to
-    /// its final name; returns the bytes.
-    fn commit_pieces(&self, task: &Task) -> Result<u64, AttemptError> {
-        let clip = task.spec.span.number;
-        let pieces = task.cut.map(|c| c.pieces()).unwrap_or_default();
-        let paths = self.layout.piece_paths(task);
-        let tolerance = self.media.frame_duration() / 2.0 + 0.001;
-        for ((piece, start, end), path) in pieces.iter().zip(&paths) {
-            let written = read_mp4(&partial_path(path)).map_or(0.0, |m| m.duration);
-            if (written - (end - start)).abs() > tolerance {
-                return Err(AttemptError::PieceLength {
-                    clip,
-                    piece: piece.name(),
-                    written,
-                    planned: end - start,
-                });
-            }
-        }
-        let mut bytes = 0;
-        for path in &paths {
-            bytes += rename(&partial_path(path), path)?;
-        }
-        Ok(bytes)
-    }
-
     /// Checks a chunk group's pieces and renames each to its chunk's name; returns the bytes.
     fn commit_group(&self, task: &Task) -> Result<u64, AttemptError> {
         let (_, list) = self.layout.group_outputs(task);
@@ -441,6 +366,6 @@ impl TaskContext<'_> {
 }
 
 /// Writes an ffmpeg concat list, as the reason an attempt could not start.
-fn write_concat_list(path: &Path, list: &str) -> Result<(), String> {
+pub(super) fn write_concat_list(path: &Path, list: &str) -> Result<(), String> {
     std::fs::write(path, list).map_err(|e| format!("cannot write the concat list: {e}"))
 }

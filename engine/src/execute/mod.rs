@@ -12,8 +12,9 @@
 //!
 //! The rooms: [`events`] (what the run tells the world, how the world stops it), [`outcome`]
 //! (what became of each clip), `graph` (the tasks, pure), `board` (the shared state machine),
-//! `layout` (file names), `attempt` (one try of one task: argv, child, checks, commit) and
-//! `child` (one supervised ffmpeg process). This file holds the options and the worker pool.
+//! `layout` (file names), `attempt` (one try of one task: argv, child, checks, commit), `smart`
+//! (a smart cut's argv and piece checks) and `child` (one supervised ffmpeg process). This
+//! file holds the options and the worker pool.
 
 mod attempt;
 mod board;
@@ -22,6 +23,7 @@ pub mod events;
 mod graph;
 mod layout;
 pub mod outcome;
+mod smart;
 
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex, MutexGuard};
