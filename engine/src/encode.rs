@@ -109,6 +109,19 @@ fn secs(value: f64) -> String {
     format!("{value:.3}")
 }
 
+fn micros(value: f64) -> String {
+    format!("{value:.6}")
+}
+
+/// A keyframe's time as the seek target of a stream copy: 1 µs past its printed (rounded)
+/// time, so that the seek lands on that keyframe, not the one before (1/30 s keyframes are not
+/// whole milliseconds), and the copy's timestamps start at it. (Aiming further past it makes
+/// the keyframe a frame before 0, which the MP4 edit list hides: the clip would start a frame
+/// late.)
+fn keyframe_seek(t: f64) -> f64 {
+    t + 1e-6
+}
+
 /// The full ffmpeg argument vector (without the program name) for a job.
 ///
 /// Layout: quiet logging, machine-readable progress on stdout (`-progress pipe:1`), decoder
@@ -185,14 +198,11 @@ fn input_and_codec_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
     if let Some(n) = decoder_threads {
         push(&mut args, &["-threads", &n.to_string()]);
     }
-    // A copy starts at the keyframe at or before `-ss`: aim 1 ms past the planned start (a
-    // keyframe) so that printing it to the millisecond cannot land just before it (1/30 s
-    // keyframes are not whole milliseconds).
     let seek = match profile {
-        Profile::Copy => job.start + 0.001,
-        _ => job.start,
+        Profile::Copy => micros(keyframe_seek(job.start)),
+        _ => secs(job.start),
     };
-    push(&mut args, &["-ss", &secs(seek)]);
+    push(&mut args, &["-ss", &seek]);
     args.push("-i".into());
     args.push(job.input.as_os_str().to_owned());
     push(&mut args, &["-t", &secs(job.duration)]);

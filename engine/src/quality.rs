@@ -1,5 +1,6 @@
 //! How close a clip is to its source: ffmpeg's PSNR filter of the clip's video against the
-//! source's segment (both decoded; the source scaled to the clip's size when they differ).
+//! source's segment (both decoded; the source scaled to the clip's size when they differ),
+//! frame by frame while both last (a copy's extra frames past its end are not compared).
 //! Parsing is pure ([`parse_psnr`]); [`clip_psnr`] runs ffmpeg.
 
 use std::path::Path;
@@ -40,7 +41,7 @@ pub fn clip_psnr(
         .arg(source)
         .args([
             "-lavfi",
-            "[1:v][0:v]scale2ref[source][clip];[clip][source]psnr",
+            "[1:v][0:v]scale2ref[source][clip];[clip][source]psnr=shortest=1",
         ])
         .args(["-f", "null", "-"])
         .stdin(Stdio::null())

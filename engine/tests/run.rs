@@ -314,6 +314,14 @@ fn keyframe_snapped_copies_are_exact() {
             "{v:?}"
         );
     }
+    // The copies are the source's frames from the planned start on, the keyframe first (a
+    // seek past it would hide it behind the edit list and shift every frame by one).
+    let tools = clipbench_engine::Tools::from_env();
+    for clip in report.clips.iter().skip(1).take(2) {
+        let (path, span) = (clip.path.as_ref().unwrap(), &clip.clip);
+        let psnr = clipbench_engine::quality::clip_psnr(&tools, path, &input, span.start, 2.0);
+        assert_eq!(psnr.unwrap(), f64::INFINITY, "clip {}", span.number);
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use super::{concat_list_line, preamble, push, secs};
+use super::{concat_list_line, keyframe_seek, micros, preamble, push, secs};
 use crate::allocate::ThreadSetting;
 use crate::smart::{Copied, HeadEncoder, Piece, SmartCut};
 
@@ -23,19 +23,9 @@ pub struct SmartJob<'a> {
     pub threads: ThreadSetting,
 }
 
-/// A keyframe's time as a seek target: 1 µs past its printed (rounded) time, so that the seek
-/// lands on that keyframe, not the one before, and timestamps start at it.
-fn keyframe_seek(t: f64) -> f64 {
-    t + 1e-6
-}
-
 /// How far past a re-encoded piece its input is read, so that the decoder has the frames it
 /// reorders.
 const READ_PAST_S: f64 = 0.5;
-
-fn micros(t: f64) -> String {
-    format!("{t:.6}")
-}
 
 /// `-ss` (and `-t`) of a copy's input: reading stops before the decoding time of the keyframe
 /// that ends it (ffmpeg's input `-t` counts decoding times for copied streams), so the copy
