@@ -243,13 +243,11 @@ impl TaskContext<'_> {
                 chunk_group_args(task.profile, &job, &cuts, &list)
             }
             TaskKind::Assemble => {
-                let list_path = self.layout.concat_list_path(span.number);
                 let list: String = task
                     .chunks
                     .iter()
                     .map(|c| concat_list_line(&self.layout.chunk_path(c)))
                     .collect();
-                write_concat_list(&list_path, &list)?;
                 let audio_file = self.layout.audio_path(span.number);
                 let audio = if task.parts.contains(&audio_part(span.number)) {
                     ClipAudio::Encoded(&audio_file)
@@ -258,16 +256,31 @@ impl TaskContext<'_> {
                 } else {
                     ClipAudio::None
                 };
-                let job = AssembleJob {
-                    chunk_list: &list_path,
-                    audio,
-                    output: &temp_path,
-                    start: span.start,
-                    duration: span.duration(),
-                };
-                assemble_args(task.profile, &job)
+                self.join_args(task, &list, audio)?
             }
         })
+    }
+
+    /// The ffmpeg arguments of a join: writes its concat `list`, then joins the listed files
+    /// by stream copy with the clip's `audio`.
+    pub(super) fn join_args(
+        &self,
+        task: &Task,
+        list: &str,
+        audio: ClipAudio,
+    ) -> Result<Vec<OsString>, String> {
+        let span = &task.spec.span;
+        let list_path = self.layout.concat_list_path(span.number);
+        write_concat_list(&list_path, list)?;
+        let temp_path = partial_path(&self.layout.final_path(task));
+        let job = AssembleJob {
+            chunk_list: &list_path,
+            audio,
+            output: &temp_path,
+            start: span.start,
+            duration: span.duration(),
+        };
+        Ok(assemble_args(task.profile, &job))
     }
 
     /// Checks what an attempt wrote and gives it its final name: a clip is probed against its
@@ -366,6 +379,6 @@ impl TaskContext<'_> {
 }
 
 /// Writes an ffmpeg concat list, as the reason an attempt could not start.
-pub(super) fn write_concat_list(path: &Path, list: &str) -> Result<(), String> {
+fn write_concat_list(path: &Path, list: &str) -> Result<(), String> {
     std::fs::write(path, list).map_err(|e| format!("cannot write the concat list: {e}"))
 }

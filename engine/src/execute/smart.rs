@@ -5,14 +5,11 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::attempt::{rename, write_concat_list, AttemptError, TaskContext};
+use super::attempt::{rename, AttemptError, TaskContext};
 use super::graph::Task;
 use crate::adapt::audio_copyable;
 use crate::allocate::ThreadSetting;
-use crate::encode::{
-    assemble_args, smart_concat_list, smart_copy_args, smart_pieces_args, AssembleJob, ClipAudio,
-    SmartJob,
-};
+use crate::encode::{smart_concat_list, smart_copy_args, smart_pieces_args, ClipAudio, SmartJob};
 use crate::files::partial_path;
 use crate::schedule::TaskKind;
 use crate::smart::{head_encoder, SmartCut};
@@ -47,22 +44,13 @@ impl TaskContext<'_> {
                 smart_pieces_args(&job, cut, &encoder, &outputs)
             }
             _ => {
-                let list_path = self.layout.concat_list_path(span.number);
                 let paths: Vec<&Path> = pieces.iter().map(PathBuf::as_path).collect();
-                write_concat_list(&list_path, &smart_concat_list(cut, &paths))?;
                 let audio = match (media.has_audio, copy_audio) {
                     (false, _) => ClipAudio::None,
                     (true, true) => ClipAudio::CopiedFromSource(&media.path),
                     (true, false) => ClipAudio::FromSource(&media.path),
                 };
-                let job = AssembleJob {
-                    chunk_list: &list_path,
-                    audio,
-                    output: &temp_path,
-                    start: span.start,
-                    duration: span.duration(),
-                };
-                assemble_args(task.profile, &job)
+                self.join_args(task, &smart_concat_list(cut, &paths), audio)?
             }
         })
     }
