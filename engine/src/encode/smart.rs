@@ -27,9 +27,9 @@ pub struct SmartJob<'a> {
 /// reorders.
 const READ_PAST_S: f64 = 0.5;
 
-/// `-ss` (and `-t`) of a copy's input: reading stops before the decoding time of the keyframe
+/// `-ss` (and `-t`) of a copy's input: reading stops before the decoding time of the cut point
 /// that ends it (ffmpeg's input `-t` counts decoding times for copied streams), so the copy
-/// holds exactly the frames shown before that keyframe.
+/// holds exactly the frames shown before that point.
 fn copy_input(args: &mut Vec<OsString>, copy: &Copied, input: &Path) {
     let seek = keyframe_seek(copy.start);
     push(args, &["-ss", &micros(seek)]);
@@ -40,7 +40,7 @@ fn copy_input(args: &mut Vec<OsString>, copy: &Copied, input: &Path) {
     args.push(input.as_os_str().to_owned());
 }
 
-/// The clip's audio as the second input, and its codec options.
+/// The clip's audio as the second input (`-ss start -t duration`).
 fn audio_input(args: &mut Vec<OsString>, job: &SmartJob) {
     push(
         args,

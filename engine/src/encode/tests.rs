@@ -193,3 +193,73 @@ fn reencoded_clips_are_4_2_0_at_an_even_size() {
     };
     assert!(!joined(&ffmpeg_args(Profile::Copy, &copy)).contains("-vf"));
 }
+
+#[test]
+fn a_smart_cut_encodes_its_head_and_foot_and_copies_to_the_cut_points_decoding_time() {
+    use crate::smart::{Copied, Encoded, HeadEncoder, SmartCut};
+    let cut = SmartCut {
+        head: Some(Encoded {
+            start: 25.0,
+            end: 26.0,
+            frames: 25,
+        }),
+        copy: Some(Copied {
+            start: 26.0,
+            end: 54.96,
+            decode_end: Some(54.88),
+        }),
+        foot: Some(Encoded {
+            start: 54.96,
+            end: 55.04,
+            frames: 2,
+        }),
+    };
+    let encoder = HeadEncoder {
+        profile: "high",
+        level: Some("3.1".into()),
+        bframes: 3,
+        pyramid: true,
+    };
+    let job = SmartJob {
+        input: Path::new("in.mp4"),
+        start: 25.0,
+        duration: 30.04,
+        has_audio: true,
+        copy_audio: true,
+        threads: ThreadSetting::Profile,
+    };
+    let outputs = [Path::new("h.mp4"), Path::new("c.mp4"), Path::new("f.mp4")];
+    let args: Vec<String> = smart_pieces_args(&job, &cut, &encoder, &outputs)
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let joined = args.join(" ");
+    // Head: decoded from just before its first frame, read half a second past it.
+    assert!(
+        joined.contains("-noautorotate -ss 24.999900 -t 1.500000 -i in.mp4"),
+        "{joined}"
+    );
+    // Copy: lands on its keyframe, stops before the cut point's decoding time.
+    assert!(
+        joined.contains("-ss 26.000001 -t 28.878999 -i in.mp4"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("-map 0:v:0 -frames:v 25 -c:v libx264"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("-map 1:v:0 -c:v copy -f mp4 c.mp4"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("-map 2:v:0 -frames:v 2 -c:v libx264"),
+        "{joined}"
+    );
+    assert!(joined.contains("-profile:v high -level 3.1 -pix_fmt yuv420p -bf 3 -b-pyramid normal"));
+    let list = smart_concat_list(&cut, &outputs);
+    assert_eq!(
+        list,
+        "ffconcat version 1.0\nfile 'h.mp4'\nduration 1.000000\nfile 'c.mp4'\nduration 28.960000\nfile 'f.mp4'\nduration 0.080000\n"
+    );
+}
