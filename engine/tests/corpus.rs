@@ -113,17 +113,7 @@ fn check_clips(input: &Input, mode: &str, report: &Value, source: &MediaInfo, to
         if i != 0 && i + 1 != clips.len() {
             continue;
         }
-        let decode = Command::new("ffmpeg")
-            .args(["-v", "error", "-i"])
-            .arg(path)
-            .args(["-f", "null", "-"])
-            .output()
-            .unwrap();
-        let errors = String::from_utf8_lossy(&decode.stderr);
-        assert!(
-            decode.status.success() && errors.trim().is_empty(),
-            "{what}: {errors}"
-        );
+        common::assert_decodes(path, &what);
     }
 }
 

@@ -117,17 +117,7 @@ fn assert_exact(report: &RunReport, input: &Path) {
             quality > 35.0,
             "{what}: PSNR {quality:.1} dB against the source"
         );
-        let decode = Command::new("ffmpeg")
-            .args(["-v", "error", "-xerror", "-i"])
-            .arg(path)
-            .args(["-f", "null", "-"])
-            .output()
-            .unwrap();
-        let errors = String::from_utf8_lossy(&decode.stderr);
-        assert!(
-            decode.status.success() && errors.trim().is_empty(),
-            "{what}: {errors}"
-        );
+        common::assert_decodes(path, &what);
         let dts = decode_times(path);
         assert!(dts.windows(2).all(|w| w[0] < w[1]), "{what}: {dts:?}");
         let starts = stream_starts(path);

@@ -42,6 +42,21 @@ pub fn make_video_sized(dir: &Path, name: &str, seconds: f64, audio: bool, size:
     path
 }
 
+/// Decodes every frame of `path` with `ffmpeg -xerror`: it must succeed and print nothing.
+pub fn assert_decodes(path: &Path, what: &str) {
+    let decode = Command::new("ffmpeg")
+        .args(["-v", "error", "-xerror", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&decode.stderr);
+    assert!(
+        decode.status.success() && errors.trim().is_empty(),
+        "{what}: {errors}"
+    );
+}
+
 /// Files in `dir` whose names end with `suffix`.
 pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
