@@ -213,16 +213,16 @@ fn which_chromium() -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// A page that seeks its video to each time, draws the frame on a canvas and writes
-/// `T:SPREAD` per seek (the spread of the frame's pixel values: 0 for a blank frame), or the
-/// error, into `#result`.
+/// A page that seeks its video to each time, draws the frame on a canvas and reports
+/// `done T:SPREAD …` (per seek, the spread of the frame's pixel values: 0 for a blank frame), or
+/// the error, to `/result` on the server that served it.
 const PLAYER: &str = r#"<!doctype html><html><body>
 <video id="v" src="clip.mp4" muted preload="auto"></video><canvas id="c"></canvas>
-<pre id="result">pending</pre>
 <script>
-const video = document.getElementById('v'), out = document.getElementById('result');
+const video = document.getElementById('v');
 const times = [0.5, 3.0], found = [];
-video.onerror = () => { out.textContent = 'error ' + (video.error && video.error.code); };
+const report = (text) => fetch('/result?r=' + encodeURIComponent(text));
+video.onerror = () => report('error ' + (video.error && video.error.code));
 video.onseeked = () => {
   const canvas = document.getElementById('c');
   canvas.width = video.videoWidth; canvas.height = video.videoHeight;
@@ -233,10 +233,29 @@ video.onseeked = () => {
   for (let i = 0; i < px.length; i += 4) { lo = Math.min(lo, px[i]); hi = Math.max(hi, px[i]); }
   found.push(video.currentTime.toFixed(2) + ':' + (hi - lo));
   if (found.length < times.length) { video.currentTime = times[found.length]; }
-  else { out.textContent = 'done ' + found.join(' '); }
+  else { report('done ' + found.join(' ')); }
 };
 video.onloadeddata = () => { video.currentTime = times[0]; };
 </script></body></html>"#;
+
+/// Serves `site` on loopback and sends what the page reports to `/result?r=…` into `results`.
+async fn player_server(
+    site: &Path,
+    results: tokio::sync::mpsc::Sender<String>,
+) -> std::net::SocketAddr {
+    use axum::extract::Query;
+    let report = move |Query(q): Query<std::collections::HashMap<String, String>>| async move {
+        let _ = results.send(q.get("r").cloned().unwrap_or_default()).await;
+        "ok"
+    };
+    let app = axum::Router::new()
+        .route("/result", axum::routing::get(report))
+        .fallback_service(tower_http::services::ServeDir::new(site));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    address
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joined_clip_plays_in_chromium_before_and_after_its_join() {
@@ -255,39 +274,36 @@ async fn a_joined_clip_plays_in_chromium_before_and_after_its_join() {
     std::fs::create_dir(&site).unwrap();
     std::fs::copy(&joined, site.join("clip.mp4")).unwrap();
     std::fs::write(site.join("player.html"), PLAYER).unwrap();
-    let address = common::http::file_server(&site).await;
+    let (sender, mut results) = tokio::sync::mpsc::channel(4);
+    let address = player_server(&site, sender).await;
     let profile = tempfile::tempdir().unwrap();
-    let page = format!("http://{address}/player.html");
-    let dom = tokio::task::spawn_blocking(move || {
-        Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-            ])
-            .args(["--no-first-run", "--disable-background-networking"])
-            .args([
-                "--disable-component-update",
-                "--disable-sync",
-                "--mute-audio",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .args(["--virtual-time-budget=20000", "--dump-dom"])
-            .arg(page)
-            .stderr(Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    let dom = String::from_utf8_lossy(&dom.stdout);
-    let result = dom
-        .split("<pre id=\"result\">")
-        .nth(1)
-        .and_then(|rest| rest.split("</pre>").next())
-        .unwrap_or("no result")
-        .to_owned();
+    // Real time, bounded: the page reports once both seeks drew (or the video failed).
+    let mut browser = tokio::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+        ])
+        .args(["--no-first-run", "--disable-background-networking"])
+        .args([
+            "--disable-component-update",
+            "--disable-sync",
+            "--mute-audio",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("http://{address}/player.html"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let reported = tokio::time::timeout(std::time::Duration::from_secs(90), results.recv()).await;
+    let _ = browser.kill().await;
+    let result = match reported {
+        Ok(Some(result)) => result,
+        _ => "nothing within 90 s".to_owned(),
+    };
     eprintln!("chromium: {result}");
     assert!(result.starts_with("done "), "the page said: {result}");
     for seek in result["done ".len()..].split_whitespace() {
