@@ -290,16 +290,11 @@ impl TaskContext<'_> {
         let final_path = self.layout.final_path(task);
         let temp_path = partial_path(&final_path);
         let (path, validation) = match task.spec.kind {
-            TaskKind::Cut => {
-                let bytes = self.commit_pieces(task)?;
-                return Ok(Written {
-                    bytes,
-                    path: None,
-                    validation: None,
-                });
-            }
-            TaskKind::Chunk => {
-                let bytes = self.commit_group(task)?;
+            TaskKind::Cut | TaskKind::Chunk => {
+                let bytes = match task.spec.kind {
+                    TaskKind::Cut => self.commit_pieces(task)?,
+                    _ => self.commit_group(task)?,
+                };
                 return Ok(Written {
                     bytes,
                     path: None,
