@@ -355,7 +355,12 @@ fn a_full_run_writes_agreeing_reports_and_check_gates() {
     // runs on a shared CI machine can spread by 3x, and the gate is right to call that
     // inconclusive (gate.rs unit-tests the verdicts on wide intervals).
     let mut steady = results.clone();
-    for (i, run) in steady["runs"].as_array_mut().unwrap().iter_mut().enumerate() {
+    for (i, run) in steady["runs"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .enumerate()
+    {
         run["wall_s"] = Value::from(1.0 + 0.02 * (i % 3) as f64);
     }
     let current = bench.path("steady.json");

@@ -397,7 +397,7 @@ pub fn concat_list_line(path: &Path) -> String {
 }
 
 mod smart;
-pub use smart::{smart_concat_list, smart_copy_args, smart_pieces_args, SmartJob};
+pub use smart::{smart_copy_args, smart_pieces_args, SmartJob};
 
 #[cfg(test)]
 mod tests;

@@ -28,6 +28,7 @@ pub mod files;
 pub mod ledger;
 pub mod memory;
 pub mod monitor;
+pub mod mp4join;
 pub mod plan;
 pub mod probe;
 pub mod quality;

@@ -1,12 +1,12 @@
 //! The ffmpeg argument vectors of a smart cut (`--profile smart`, [`crate::smart`]): one
 //! process writes a clip that is a single stream copy; otherwise one process writes the
-//! clip's pieces (heads and feet re-encoded, the middle copied) and a join concatenates them
-//! with the clip's audio ([`super::assemble_args`]).
+//! clip's pieces (heads and feet re-encoded, the middle copied) and its audio, which the
+//! engine then joins in-process ([`crate::mp4join`]).
 
 use std::ffi::OsString;
 use std::path::Path;
 
-use super::{concat_list_line, keyframe_seek, micros, preamble, push, secs};
+use super::{keyframe_seek, micros, preamble, push, secs};
 use crate::allocate::ThreadSetting;
 use crate::smart::{Copied, HeadEncoder, Piece, SmartCut};
 
@@ -92,24 +92,22 @@ pub fn smart_copy_args(job: &SmartJob, copy: &Copied, output: &Path) -> Vec<OsSt
     }
     push(&mut args, &["-c:v", "copy"]);
     if job.has_audio {
-        match job.copy_audio {
-            true => push(&mut args, &["-c:a", "copy"]),
-            false => args.extend(super::audio_codec_args(super::Profile::Smart, job.duration)),
-        }
+        args.extend(audio_codec(job));
     }
     push(&mut args, &["-movflags", "+faststart", "-f", "mp4"]);
     args.push(output.as_os_str().to_owned());
     args
 }
 
-/// One ffmpeg that writes every piece of a clip (video only), each to its path in `outputs`
-/// (in the order of [`SmartCut::pieces`]): heads and feet re-encoded frame-exact, the middle
-/// copied.
+/// One ffmpeg that writes every video piece of a clip, each to its path in `outputs` (in the
+/// order of [`SmartCut::pieces`]): heads and feet re-encoded frame-exact, the middle copied;
+/// and, when the source has audio, the clip's audio to `audio_output`.
 pub fn smart_pieces_args(
     job: &SmartJob,
     cut: &SmartCut,
     encoder: &HeadEncoder,
     outputs: &[&Path],
+    audio_output: &Path,
 ) -> Vec<OsString> {
     let mut args = preamble();
     let pieces = cut.pieces();
@@ -146,16 +144,20 @@ pub fn smart_pieces_args(
         push(&mut args, &["-f", "mp4"]);
         args.push(output.as_os_str().to_owned());
     }
+    if job.has_audio {
+        audio_input(&mut args, job);
+        push(&mut args, &["-map", &format!("{}:a:0", pieces.len())]);
+        args.extend(audio_codec(job));
+        push(&mut args, &["-f", "mp4"]);
+        args.push(audio_output.as_os_str().to_owned());
+    }
     args
 }
 
-/// The concat-demuxer list that joins a clip's pieces: each file with its planned duration,
-/// so every piece starts exactly where the one before it ends.
-pub fn smart_concat_list(cut: &SmartCut, paths: &[&Path]) -> String {
-    let mut list = String::from("ffconcat version 1.0\n");
-    for ((_, start, end), path) in cut.pieces().iter().zip(paths) {
-        list.push_str(&concat_list_line(path));
-        list.push_str(&format!("duration {}\n", micros(end - start)));
+/// The clip's audio: copied when the source's can be, else encoded.
+fn audio_codec(job: &SmartJob) -> Vec<OsString> {
+    match job.copy_audio {
+        true => vec!["-c:a".into(), "copy".into()],
+        false => super::audio_codec_args(super::Profile::Smart, job.duration),
     }
-    list
 }

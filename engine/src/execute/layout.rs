@@ -77,6 +77,7 @@ impl Layout {
             for path in self.piece_paths(task) {
                 let _ = std::fs::remove_file(partial_path(&path));
             }
+            let _ = std::fs::remove_file(partial_path(&self.audio_path(task.spec.span.number)));
             return;
         }
         if task.spec.kind != TaskKind::Chunk {

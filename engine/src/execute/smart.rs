@@ -1,6 +1,6 @@
 //! A smart cut's attempts (`--profile smart`, [`crate::smart`]): the ffmpeg of a clip that is
-//! one copy, of a clip's pieces, or of their join with the clip's audio; and the check of the
-//! pieces before they take their final names.
+//! one copy or of a clip's pieces and audio; the check of the pieces before they take their
+//! final names; and their join, in this process ([`crate::mp4join`]).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -9,14 +9,15 @@ use super::attempt::{rename, AttemptError, TaskContext};
 use super::graph::Task;
 use crate::adapt::audio_copyable;
 use crate::allocate::ThreadSetting;
-use crate::encode::{smart_concat_list, smart_copy_args, smart_pieces_args, ClipAudio, SmartJob};
+use crate::encode::{smart_copy_args, smart_pieces_args, SmartJob};
 use crate::files::partial_path;
+use crate::mp4join::{join_mp4, JoinPiece};
 use crate::schedule::TaskKind;
 use crate::smart::{head_encoder, SmartCut};
 use crate::validate::read_mp4;
 
 impl TaskContext<'_> {
-    /// A smart cut's process: a whole copy, the pieces, or their join with the clip's audio.
+    /// A smart cut's process: a whole copy, or the pieces with the clip's audio.
     pub(super) fn smart_args(
         &self,
         task: &Task,
@@ -24,43 +25,42 @@ impl TaskContext<'_> {
         threads: ThreadSetting,
     ) -> Result<Vec<OsString>, String> {
         let (media, span) = (self.media, &task.spec.span);
-        let temp_path = partial_path(&self.layout.final_path(task));
-        let copy_audio = audio_copyable(media);
         let job = SmartJob {
             input: &media.path,
             start: span.start,
             duration: span.duration(),
             has_audio: media.has_audio,
-            copy_audio,
+            copy_audio: audio_copyable(media),
             threads,
         };
-        let pieces = self.layout.piece_paths(task);
-        Ok(match (task.spec.kind, cut.copy) {
-            (TaskKind::Copy, Some(copy)) => smart_copy_args(&job, &copy, &temp_path),
+        match (task.spec.kind, cut.copy) {
+            (TaskKind::Copy, Some(copy)) => Ok(smart_copy_args(
+                &job,
+                &copy,
+                &partial_path(&self.layout.final_path(task)),
+            )),
             (TaskKind::Cut, _) => {
                 let encoder = head_encoder(media)?;
-                let partials: Vec<PathBuf> = pieces.iter().map(|p| partial_path(p)).collect();
+                let partials: Vec<PathBuf> = self
+                    .layout
+                    .piece_paths(task)
+                    .iter()
+                    .map(|p| partial_path(p))
+                    .collect();
                 let outputs: Vec<&Path> = partials.iter().map(PathBuf::as_path).collect();
-                smart_pieces_args(&job, cut, &encoder, &outputs)
+                let audio = partial_path(&self.layout.audio_path(span.number));
+                Ok(smart_pieces_args(&job, cut, &encoder, &outputs, &audio))
             }
-            _ => {
-                let paths: Vec<&Path> = pieces.iter().map(PathBuf::as_path).collect();
-                let audio = match (media.has_audio, copy_audio) {
-                    (false, _) => ClipAudio::None,
-                    (true, true) => ClipAudio::CopiedFromSource(&media.path),
-                    (true, false) => ClipAudio::FromSource(&media.path),
-                };
-                self.join_args(task, &smart_concat_list(cut, &paths), audio)?
-            }
-        })
+            _ => Err(format!("clip {} has no smart-cut process", span.number)),
+        }
     }
 
-    /// Checks each smart-cut piece's length (its frames) against its plan and renames it to
-    /// its final name; returns the bytes.
+    /// Checks each smart-cut piece's length (its frames) against its plan, and the clip's
+    /// audio, and renames them to their final names; returns the bytes.
     pub(super) fn commit_pieces(&self, task: &Task) -> Result<u64, AttemptError> {
         let clip = task.spec.span.number;
         let pieces = task.cut.map(|c| c.pieces()).unwrap_or_default();
-        let paths = self.layout.piece_paths(task);
+        let mut paths = self.layout.piece_paths(task);
         let tolerance = self.media.frame_duration() / 2.0 + 0.001;
         for ((piece, start, end), path) in pieces.iter().zip(&paths) {
             let written = read_mp4(&partial_path(path)).map_or(0.0, |m| m.duration);
@@ -73,10 +73,34 @@ impl TaskContext<'_> {
                 });
             }
         }
+        if self.media.has_audio {
+            let audio = self.layout.audio_path(clip);
+            self.check_audio(task, &partial_path(&audio))?;
+            paths.push(audio);
+        }
         let mut bytes = 0;
         for path in &paths {
             bytes += rename(&partial_path(path), path)?;
         }
         Ok(bytes)
+    }
+
+    /// Joins a clip's committed pieces and audio into the clip's partial file.
+    pub(super) fn join_pieces(&self, task: &Task) -> Result<(), AttemptError> {
+        let pieces = task.cut.map(|c| c.pieces()).unwrap_or_default();
+        let paths = self.layout.piece_paths(task);
+        let listed: Vec<JoinPiece> = pieces
+            .iter()
+            .zip(&paths)
+            .map(|((_, start, end), path)| JoinPiece {
+                path,
+                planned_s: end - start,
+            })
+            .collect();
+        let audio = self.layout.audio_path(task.spec.span.number);
+        let audio = self.media.has_audio.then_some(audio.as_path());
+        let output = partial_path(&self.layout.final_path(task));
+        join_mp4(&listed, audio, &output).map_err(AttemptError::Join)?;
+        Ok(())
     }
 }
