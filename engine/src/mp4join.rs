@@ -591,6 +591,24 @@ mod tests {
     }
 
     #[test]
+    fn a_piece_that_is_not_an_mp4_is_named_in_the_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let piece = dir.path().join("head.mp4");
+        std::fs::write(&piece, b"not a video").unwrap();
+        let output = dir.path().join("clip.mp4.partial");
+        let pieces = [JoinPiece {
+            path: &piece,
+            planned_s: 1.0,
+        }];
+        let error = join_mp4(&pieces, None, &output).unwrap_err().to_string();
+        assert!(
+            error.starts_with("cannot read ") && error.contains("head.mp4"),
+            "{error}"
+        );
+        assert!(!output.exists());
+    }
+
+    #[test]
     fn chunks_interleave_by_time() {
         let sample = |dts| Sample {
             dts,
