@@ -125,30 +125,33 @@ fn join_video(pieces: &[JoinPiece]) -> Result<Track, JoinError> {
     // Every keyframe carries its piece's parameter sets in-band: Chromium puts the track's
     // description's sets in front of a keyframe that has none, which breaks the pieces of the
     // other encoder (its browser test fails without this).
-    // Per piece: when it shows its first frame, and how far its first decoding time lies
-    // before that (on the output timescale).
-    let leads: Vec<(i64, i64)> = reads
+    // Per piece: its first decoding time and when it shows its first frame. Each piece is
+    // decoded from its planned start on, and shown `delay` later: the largest lead of shown
+    // over decoded of any piece (the source's and x264's can differ), so that no piece's
+    // decoding overlaps the one before it and no frame is shown before it is decoded.
+    let starts: Vec<(i64, i64)> = reads
         .iter()
         .map(|r| {
-            let shown = r
-                .samples
-                .iter()
-                .map(|s| s.dts + s.cts_offset)
-                .min()
-                .unwrap_or(0);
+            let shown = r.samples.iter().map(|s| s.dts + s.cts_offset).min();
             let first_dts = r.samples.first().map_or(0, |s| s.dts);
-            (shown, rescale(shown - first_dts, r.timescale, timescale))
+            (first_dts, shown.unwrap_or(first_dts))
         })
         .collect();
-    let delay = leads.iter().map(|l| l.1).max().unwrap_or(0);
+    let delay = reads
+        .iter()
+        .zip(&starts)
+        .map(|(r, (dts, shown))| rescale(shown - dts, r.timescale, timescale))
+        .max()
+        .unwrap_or(0);
     let mut samples: Vec<Sample> = Vec::new();
     let mut planned = 0.0;
-    for ((read, piece), (shown, _)) in reads.iter().zip(pieces).zip(&leads) {
-        let offset = (planned * timescale as f64).round() as i64 + delay;
+    for ((read, piece), (first_dts, shown)) in reads.iter().zip(pieces).zip(&starts) {
+        let offset = (planned * timescale as f64).round() as i64;
         let sets = parameter_sets(&read.stsd)?;
         for s in &read.samples {
-            let dts = offset + rescale(s.dts - shown, read.timescale, timescale);
-            let pts = offset + rescale(s.dts + s.cts_offset - shown, read.timescale, timescale);
+            let dts = offset + rescale(s.dts - first_dts, read.timescale, timescale);
+            let shown_at = s.dts + s.cts_offset - shown;
+            let pts = offset + delay + rescale(shown_at, read.timescale, timescale);
             if samples.last().is_some_and(|last| last.dts >= dts) || pts < dts {
                 return fail(format!(
                     "the decoding times of {} overlap the piece before it",
