@@ -51,6 +51,14 @@ pub enum EngineError {
     /// A bug in the engine (a thread panicked): nothing the user did.
     #[error("internal error: {0}: please report it with the command that caused it")]
     Internal(String),
+    /// The object store of a queue-backed deployment failed (message names key and store).
+    #[error("{0}: check the store (--store) is reachable and writable")]
+    Store(String),
+    /// The job queue (Redis) failed or is down.
+    #[error(
+        "the job queue {url} is not answering ({detail}): start it (`redis-server`) or fix --queue"
+    )]
+    Queue { url: String, detail: String },
     /// The run was cancelled before it started encoding.
     #[error("cancelled")]
     Cancelled,

@@ -32,11 +32,13 @@ pub mod mp4join;
 pub mod plan;
 pub mod probe;
 pub mod quality;
+pub mod queue;
 pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod server;
 pub mod smart;
+pub mod store;
 pub mod tools;
 pub mod validate;
 

@@ -83,9 +83,10 @@ enum Command {
         profile: Profile,
         #[command(flatten)]
         plan: PlanArgs,
-        /// Requests that may wait behind the running job; more get 429.
-        #[arg(long, default_value_t = 4)]
-        max_queue: usize,
+        /// Requests that may wait behind the running job (default 4; in queue mode, jobs in
+        /// flight, default 64); more get 429.
+        #[arg(long)]
+        max_queue: Option<usize>,
         /// Allowed CORS origin (repeatable); any origin when not given.
         #[arg(long = "cors-origin")]
         cors_origins: Vec<String>,
@@ -96,7 +97,63 @@ enum Command {
         /// started, errors in `error`, its answer's shape and plan) or `optimized`.
         #[arg(long, default_value = "optimized")]
         compat: Compat,
+        /// Queue-backed: split each job into tasks on this Redis queue
+        /// (`redis://HOST:PORT`), made by `worker`s; needs --store. Jobs then run side by side
+        /// (--max-queue of them, default 64).
+        #[arg(long, requires = "store", value_name = "URL")]
+        queue: Option<String>,
+        /// Where sources and clips are kept in queue mode: `file:///abs/folder` or
+        /// `s3://bucket/prefix` (AWS_* variables for credentials and endpoint).
+        #[arg(long, requires = "queue", value_name = "URL")]
+        store: Option<String>,
+        #[command(flatten)]
+        heartbeat: HeartbeatArgs,
     },
+    /// Take clip tasks from a queue-backed server's queue and make them (any number of workers
+    /// on any number of machines).
+    Worker {
+        /// The Redis queue, `redis://HOST:PORT`.
+        #[arg(long, value_name = "URL")]
+        queue: String,
+        /// The store the server uses (`file:///abs/folder` or `s3://bucket/prefix`).
+        #[arg(long, value_name = "URL")]
+        store: String,
+        /// Tasks run at once (default: one per logical CPU).
+        #[arg(long)]
+        slots: Option<usize>,
+        /// ffmpeg threads per task.
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Folder for the sources read from the store and the tasks' work (default: the
+        /// system's temporary folder).
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// The worker's name, unique in the queue (default: HOST-PID).
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        heartbeat: HeartbeatArgs,
+    },
+}
+
+/// How dead workers are noticed.
+#[derive(Args, Clone)]
+struct HeartbeatArgs {
+    /// A worker's heartbeat; a worker that misses --missed-heartbeats of them is dead and its
+    /// tasks are delivered again (the visibility timeout). Same value on server and workers.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    heartbeat: std::time::Duration,
+    #[arg(long, default_value_t = 3)]
+    missed_heartbeats: usize,
+}
+
+impl HeartbeatArgs {
+    fn queue(&self, url: &str) -> clipbench_engine::queue::QueueConfig {
+        let mut config = clipbench_engine::queue::QueueConfig::new(url);
+        config.heartbeat = self.heartbeat;
+        config.missed_heartbeats = self.missed_heartbeats;
+        config
+    }
 }
 
 /// Options shared by commands that plan.
@@ -231,6 +288,9 @@ fn main() -> ExitCode {
             cors_origins,
             reuse_overlaps,
             compat,
+            queue,
+            store,
+            heartbeat,
         } => {
             let mut config = clipbench_engine::server::ServerConfig::new(workdir);
             config.compat = compat;
@@ -240,11 +300,33 @@ fn main() -> ExitCode {
                 Compat::Original => Policy::ORIGINAL,
                 Compat::Optimized => Policy::OPTIMIZED,
             });
-            config.max_queue = max_queue;
+            config.max_queue = max_queue.unwrap_or(if queue.is_some() { 64 } else { 4 });
+            config.queue = queue.as_deref().map(|url| heartbeat.queue(url));
+            config.store = store;
             config.cors_origins = cors_origins;
             config.reuse_overlaps = reuse_overlaps;
             cli::commands::serve(&bind, config)
         }
+        Command::Worker {
+            queue,
+            store,
+            slots,
+            threads,
+            cache,
+            name,
+            heartbeat,
+        } => cli::commands::worker(heartbeat.queue(&queue), &store, |options| {
+            if let Some(slots) = slots {
+                options.slots = slots.max(1);
+            }
+            options.threads = threads.max(1);
+            if let Some(cache) = cache {
+                options.cache = cache;
+            }
+            if let Some(name) = name {
+                options.name = name;
+            }
+        }),
     };
     match result {
         Ok(code) => code,

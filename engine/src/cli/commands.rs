@@ -142,3 +142,23 @@ pub fn serve(
         Ok(ExitCode::SUCCESS)
     })
 }
+
+/// `worker --queue URL --store URL`: takes tasks until Ctrl-C (running tasks finish first).
+pub fn worker(
+    queue: clipbench_engine::queue::QueueConfig,
+    store: &str,
+    customise: impl FnOnce(&mut clipbench_engine::queue::worker::WorkerOptions),
+) -> anyhow::Result<ExitCode> {
+    let store = clipbench_engine::store::Store::open(store)?;
+    let mut options = clipbench_engine::queue::worker::WorkerOptions::new(queue, store);
+    customise(&mut options);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let stop = async {
+            let _ = tokio::signal::ctrl_c().await;
+            eprintln!("interrupted: worker stopped");
+        };
+        clipbench_engine::queue::worker::run(options, stop).await
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

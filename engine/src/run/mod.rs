@@ -45,18 +45,8 @@ pub fn run(
         )));
     }
     let began = Instant::now();
-    let analysis = analyse(input, options)?;
-    // What this file allows: from here on the options are those of the sound mode.
-    let mode = adapt(options.profile, options.reuse_overlaps, &analysis.media);
-    for note in &mode.notes {
-        tracing::info!("{note}");
-    }
-    let options = &RunOptions {
-        profile: mode.profile,
-        reuse_overlaps: mode.reuse_overlaps,
-        ..options.clone()
-    };
-    let clips = plan(&analysis.media, &options.plan);
+    let (analysis, options, clips, notes) = analyse_and_plan(input, options)?;
+    let options = &options;
     let mut memory = options.memory_cache.as_deref().map(EncoderMemory::load);
     let (allocation, per_encoder) = allocate_workers(options, &analysis, clips.len(), &memory);
     let analysis_s = began.elapsed().as_secs_f64();
@@ -102,11 +92,61 @@ pub fn run(
         clips,
         allocation,
         analysis_s,
-        notes: mode.notes,
+        notes,
     };
     Ok(assemble_report(
         options, analysis, planned, execution, monitor,
     ))
+}
+
+/// A job analysed and planned, for running its clips elsewhere (a queue's workers).
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The input, probed (with keyframes when the mode needs them).
+    pub media: MediaInfo,
+    pub clips: Vec<Clip>,
+    /// The options of the mode this file allows (profile and reuse may differ from those asked).
+    pub options: RunOptions,
+    /// How the mode was made sound for this file.
+    pub notes: Vec<String>,
+    /// The input's content hash.
+    pub content_hash: u64,
+    /// Longest one attempt of one clip may take.
+    pub timeout: Duration,
+}
+
+/// Analyses `input` and plans its clips as [`run()`] does, without encoding anything.
+pub fn prepare(input: &Path, options: &RunOptions) -> Result<Prepared> {
+    let (analysis, options, clips, notes) = analyse_and_plan(input, options)?;
+    let longest = clips.iter().map(|c| c.duration()).fold(0.0, f64::max);
+    Ok(Prepared {
+        timeout: options.timeout.unwrap_or_else(|| default_timeout(longest)),
+        media: analysis.media,
+        clips,
+        options,
+        notes,
+        content_hash: analysis.content_hash,
+    })
+}
+
+/// The analysis, the options of the mode this file allows, the plan and the mode's notes.
+fn analyse_and_plan(
+    input: &Path,
+    options: &RunOptions,
+) -> Result<(Analysis, RunOptions, Vec<Clip>, Vec<String>)> {
+    let analysis = analyse(input, options)?;
+    // What this file allows: from here on the options are those of the sound mode.
+    let mode = adapt(options.profile, options.reuse_overlaps, &analysis.media);
+    for note in &mode.notes {
+        tracing::info!("{note}");
+    }
+    let options = RunOptions {
+        profile: mode.profile,
+        reuse_overlaps: mode.reuse_overlaps,
+        ..options.clone()
+    };
+    let clips = plan(&analysis.media, &options.plan);
+    Ok((analysis, options, clips, mode.notes))
 }
 
 /// What is known before any clip is planned.

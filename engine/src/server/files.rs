@@ -34,6 +34,14 @@ pub async fn serve_clip(State(state): State<Arc<AppState>>, request: Request) ->
     // The raw path, percent-decoded once; `..` in any spelling fails the component check.
     let raw = request.uri().path().to_owned();
     let decoded = percent_decode(&raw);
+    if let Some(queue) = &state.queue {
+        let range = request
+            .headers()
+            .get(axum::http::header::RANGE)
+            .and_then(|v| v.to_str().ok());
+        let name = decoded.as_deref().unwrap_or("").trim_start_matches('/');
+        return super::queued::serve_clip(queue, name, range).await;
+    }
     let Some(path) = decoded.and_then(|p| resolve_inside(&state.config.outputs(), &p)) else {
         return error(StatusCode::NOT_FOUND, format!("{raw} not found"));
     };

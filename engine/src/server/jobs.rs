@@ -22,6 +22,7 @@ use super::{AppState, ProgressState};
 use crate::error::EngineError;
 use crate::execute::CancelToken;
 use crate::fetch::{download, file_name_for, Input};
+use crate::plan::Clip;
 use crate::probe::MediaInfo;
 use crate::report::RunReport;
 use crate::run::{RunOptions, Setup};
@@ -66,7 +67,10 @@ pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Reques
     // The job runs in its own task: a client that disconnects does not stop it.
     let task_state = state.clone();
     let handle = tokio::spawn(async move {
-        let result = {
+        let result = if task_state.queue.is_some() {
+            // Queued jobs run side by side: the workers share out their tasks.
+            run_job(&task_state, &admitted, job).await
+        } else {
             let _slot = task_state.job_slot.lock().await;
             run_job(&task_state, &admitted, job).await
         };
@@ -84,11 +88,11 @@ pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Reques
 }
 
 /// A request let into the queue.
-struct Admitted {
-    id: u64,
+pub(super) struct Admitted {
+    pub(super) id: u64,
     /// The number of cleanups before it: a cleanup since then cancels it.
     epoch: u64,
-    received: Instant,
+    pub(super) received: Instant,
 }
 
 impl Admitted {
@@ -102,7 +106,7 @@ fn set_progress(state: &AppState, update: impl FnOnce(&mut ProgressState)) {
 }
 
 /// The video's name: the URL's file name without its extension, safe as a file name part.
-fn title_for(url: &Url) -> String {
+pub(super) fn title_for(url: &Url) -> String {
     let name = file_name_for(url);
     let stem = name
         .rsplit_once('.')
@@ -140,7 +144,12 @@ async fn run_job(
     if let Ok(real) = state.config.workdir.canonicalize() {
         replacements.insert(0, (real.display().to_string(), String::new()));
     }
-    let result = process(state, admitted, &job, &mut replacements).await;
+    let result = match &state.queue {
+        Some(queue) => {
+            super::queued::run_job(state, queue, admitted, &job, &mut replacements).await
+        }
+        None => process(state, admitted, &job, &mut replacements).await,
+    };
     let result = match result {
         Ok(mut body) => {
             scrub(&mut body, &replacements);
@@ -236,7 +245,7 @@ async fn process(
 
 /// Downloads the job's URL into its own folder, reporting progress; messages about the
 /// downloaded file will name the URL the client sent.
-async fn fetch_input(
+pub(super) async fn fetch_input(
     state: &Arc<AppState>,
     id: u64,
     job: &JobRequest,
@@ -314,13 +323,7 @@ fn publish(
     let mut published = Vec::new();
     for outcome in report.clips.iter().filter(|c| c.status.is_written()) {
         let Some(path) = &outcome.path else { continue };
-        let number = outcome.clip.number;
-        let filename = match compat {
-            Compat::Original => {
-                format!("{stem}_clip_{number:03}_{}s.mp4", outcome.clip.start as u64)
-            }
-            Compat::Optimized => format!("{stem}_clip_{number:03}.mp4"),
-        };
+        let filename = clip_filename(stem, &outcome.clip, compat);
         let link = outputs.join(&filename);
         let _ = std::fs::remove_file(&link);
         std::fs::hard_link(path, &link)
@@ -332,6 +335,16 @@ fn publish(
         });
     }
     Ok(published)
+}
+
+/// A clip's published file name: `STEM_clip_001.mp4`, and `STEM_clip_001_25s.mp4` for the
+/// original backend.
+pub(super) fn clip_filename(stem: &str, clip: &Clip, compat: Compat) -> String {
+    let number = clip.number;
+    match compat {
+        Compat::Original => format!("{stem}_clip_{number:03}_{}s.mp4", clip.start as u64),
+        Compat::Optimized => format!("{stem}_clip_{number:03}.mp4"),
+    }
 }
 
 /// `POST /cleanup`: cancels the running job and the queued ones (they answer with no clips, as
@@ -349,6 +362,20 @@ pub async fn cleanup(State(state): State<Arc<AppState>>) -> Response {
     // Queued jobs take the slot first (the lock is fair) and end at once, seeing the cleanup.
     let _slot = state.job_slot.lock().await;
     let mut removed = 0usize;
+    let mut queue_extra = Value::Null;
+    if let Some(queue) = &state.queue {
+        let (jobs, tasks) = match queue.cancel_all().await {
+            Ok(counts) => counts,
+            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        };
+        for prefix in ["clips", "sources"] {
+            match queue.store.delete_prefix(prefix).await {
+                Ok(n) => removed += n,
+                Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            }
+        }
+        queue_extra = json!({"jobs_cancelled": jobs, "tasks_removed": tasks});
+    }
     for dir in [state.config.downloads(), state.config.outputs()] {
         removed += count_files(&dir);
         let _ = tokio::fs::remove_dir_all(&dir).await;
@@ -364,7 +391,7 @@ pub async fn cleanup(State(state): State<Arc<AppState>>) -> Response {
     Json(json!({
         "message": "All data cleaned up successfully.",
         "success": true,
-        "clipbench": {"files_removed": removed},
+        "clipbench": {"files_removed": removed, "queue": queue_extra},
     }))
     .into_response()
 }

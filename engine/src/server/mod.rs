@@ -8,6 +8,7 @@
 mod files;
 mod jobs;
 mod progress;
+mod queued;
 mod request;
 mod responses;
 
@@ -31,6 +32,10 @@ use crate::plan::PlanOptions;
 use crate::tools::Tools;
 
 pub use progress::{Compat, ProgressState};
+pub use queued::QueueBackend;
+
+use crate::queue::QueueConfig;
+use crate::store::Store;
 
 /// How the server runs jobs.
 #[derive(Debug, Clone)]
@@ -52,6 +57,10 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     pub download: crate::fetch::DownloadOptions,
     pub tools: Tools,
+    /// Queue-backed: jobs become tasks on this queue, run by `worker`s (with `store`).
+    pub queue: Option<QueueConfig>,
+    /// Where a queue-backed server keeps sources and clips (`file:///…` or `s3://…`).
+    pub store: Option<String>,
 }
 
 impl ServerConfig {
@@ -73,6 +82,8 @@ impl ServerConfig {
             max_body_bytes: 64 * 1024,
             download: crate::fetch::DownloadOptions::default(),
             tools: Tools::from_env(),
+            queue: None,
+            store: None,
         }
     }
 
@@ -99,11 +110,15 @@ pub struct AppState {
     /// Cleanups so far: a job admitted before the latest one is cancelled.
     cleanups: AtomicU64,
     next_job: AtomicU64,
+    /// The queue and store of a queue-backed server.
+    queue: Option<QueueBackend>,
 }
 
 impl AppState {
-    pub fn new(config: ServerConfig) -> Arc<AppState> {
+    /// The state of a local server, or of a queue-backed one when `queue` is given.
+    pub fn new(config: ServerConfig, queue: Option<QueueBackend>) -> Arc<AppState> {
         Arc::new(AppState {
+            queue,
             config,
             progress: Mutex::new(ProgressState::idle()),
             job_slot: tokio::sync::Mutex::new(()),
@@ -151,13 +166,30 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Serves on an already-bound listener until the future is dropped or the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, config: ServerConfig) -> std::io::Result<()> {
-    std::fs::create_dir_all(config.downloads())?;
-    std::fs::create_dir_all(config.outputs())?;
-    let app = router(AppState::new(config));
+///
+/// A queue-backed configuration connects to its queue and opens its store first: an error
+/// there is returned before anything is served.
+pub async fn serve(listener: tokio::net::TcpListener, config: ServerConfig) -> crate::Result<()> {
+    for dir in [config.downloads(), config.outputs()] {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| crate::EngineError::io("cannot create", &dir, e))?;
+    }
+    let queue = match (&config.queue, &config.store) {
+        (Some(queue), Some(store)) => {
+            Some(QueueBackend::connect(queue.clone(), Store::open(store)?).await?)
+        }
+        (None, None) => None,
+        _ => {
+            return Err(crate::EngineError::InvalidOption(
+                "--queue and --store go together: give both or neither".into(),
+            ))
+        }
+    };
+    let app = router(AppState::new(config, queue));
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
+    .map_err(|e| crate::EngineError::Internal(format!("the server stopped: {e}")))
 }

@@ -10,12 +10,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::responses::error;
 use super::AppState;
 use crate::execute::Event;
+use crate::queue::state::{JobPhase, JobState};
 
 /// The backend whose dialect the server speaks where the two disagree.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +112,38 @@ impl ProgressState {
         if matches!(phase, Phase::Complete | Phase::Error) {
             self.ended_s = Some(self.elapsed_s());
         }
+    }
+
+    /// A queued job's progress, from its state in the queue's store: processing counts
+    /// finished tasks.
+    pub fn of_queued(job: &JobState) -> Self {
+        let mut progress = ProgressState::idle();
+        progress.phase = match job.phase {
+            JobPhase::Downloading => Phase::Downloading,
+            JobPhase::Analyzing => Phase::Analyzing,
+            JobPhase::Processing => Phase::Processing,
+            JobPhase::Complete => Phase::Complete,
+            JobPhase::Error => Phase::Error,
+            JobPhase::Cancelled => Phase::Idle,
+        };
+        let share = job.tasks_done as f64 / job.tasks.max(1) as f64;
+        progress.percent = match progress.phase {
+            Phase::Downloading => 0.0,
+            Phase::Analyzing => 10.0,
+            Phase::Processing => BEFORE_ENCODING + (100.0 - BEFORE_ENCODING) * share,
+            Phase::Complete => 100.0,
+            Phase::Idle | Phase::Error => 0.0,
+        };
+        progress.detail = match progress.phase {
+            Phase::Processing => format!("Finished {} of {} tasks", job.tasks_done, job.tasks),
+            _ => job.detail.clone(),
+        };
+        progress.error = job.error.clone();
+        progress.total_clips = job.clips;
+        progress.clips_started = job.clips_done;
+        progress.clips_finished = job.clips_done;
+        progress.ended_s = Some(job.elapsed_s);
+        progress
     }
 
     /// Download progress maps to 0–10 %.
@@ -272,9 +308,19 @@ impl ProgressState {
 }
 
 /// `GET /progress`
-pub async fn get_progress(State(state): State<Arc<AppState>>) -> Json<Value> {
+pub async fn get_progress(State(state): State<Arc<AppState>>) -> Response {
+    if let Some(queue) = &state.queue {
+        return match queue.latest().await {
+            Ok(job) => {
+                let progress =
+                    job.map_or_else(ProgressState::idle, |j| ProgressState::of_queued(&j));
+                Json(progress.view(state.config.compat)).into_response()
+            }
+            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        };
+    }
     let progress = state.progress.lock().unwrap_or_else(|e| e.into_inner());
-    Json(progress.view(state.config.compat))
+    Json(progress.view(state.config.compat)).into_response()
 }
 
 #[cfg(test)]

@@ -68,6 +68,7 @@ impl From<EngineError> for JobError {
                 StatusCode::BAD_REQUEST
             }
             EngineError::Download { .. } => StatusCode::BAD_GATEWAY,
+            EngineError::Queue { .. } | EngineError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::FileMissing(_)
             | EngineError::UrlRefused { .. }
             | EngineError::NotMedia { .. }

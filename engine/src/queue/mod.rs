@@ -1,0 +1,208 @@
+//! Scale-out on a job queue: a job's clips become [`ClipTask`]s on an apalis queue in Redis,
+//! `clipbench-engine worker` processes on any machine run them with the local executor, and the
+//! job's state (phase, results, failures) lives in the same Redis, so any server can answer for
+//! any job. Files go through a [`crate::store::Store`].
+//!
+//! Redis keys besides apalis's own (`clipbench:*` from [`QUEUE_NAME`]):
+//! `cb:job:ID` (hash: phase, detail, error, tasks, clips, clips_done, created_ms, ended_ms),
+//! `cb:job:ID:results` (hash: task index → [`TaskResult`], written once),
+//! `cb:job:ID:deliveries` (hash: task index → times handed to a worker), `cb:jobs` (set of
+//! unfinished jobs), `cb:latest` (the newest job, for `/progress`), `cb:next` (id counter).
+
+pub mod state;
+pub mod worker;
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+
+use crate::encode::Profile;
+use crate::error::{EngineError, Result};
+use crate::plan::Clip;
+use crate::probe::{CutPoint, MediaInfo};
+use crate::report::FailureSummary;
+
+/// The apalis queue the tasks go on.
+pub const QUEUE_NAME: &str = "clipbench";
+
+/// Clips per task with `--reuse-overlaps`: a group shares its chunks, so a moment is encoded
+/// once within it (twice only at a group's edges).
+pub const REUSE_GROUP: usize = 4;
+
+/// One unit of queued work: consecutive clips of one job, with all a worker needs to make them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClipTask {
+    pub job: String,
+    /// Position of the task in its job, from 0.
+    pub index: usize,
+    /// Store key of the source video.
+    pub source: String,
+    /// The source as the server probed it (its path is the server's; the worker's copy is used).
+    pub media: MediaInfo,
+    /// `media.cut_points`, which reports leave out.
+    pub cut_points: Option<Vec<CutPoint>>,
+    pub clips: Vec<Clip>,
+    /// Store key of each clip, in the order of `clips`.
+    pub keys: Vec<String>,
+    pub profile: Profile,
+    pub reuse_overlaps: bool,
+    /// Longest one attempt of one clip may take, seconds.
+    pub timeout_s: f64,
+    /// Executor retries per clip.
+    pub retries: u32,
+}
+
+/// A clip a worker wrote to the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredClip {
+    pub number: u32,
+    pub key: String,
+    pub bytes: u64,
+}
+
+/// What became of one task: written once per task, by the first worker to finish it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskResult {
+    pub worker: String,
+    pub clips: Vec<StoredClip>,
+    pub failures: Vec<FailureSummary>,
+    /// Seconds the worker spent on the task: fetching the source (0 when cached), running the
+    /// executor, uploading the clips, in all.
+    pub fetch_s: f64,
+    pub execute_s: f64,
+    pub upload_s: f64,
+    pub wall_s: f64,
+    /// Milliseconds since the epoch when the worker received the task and when it finished.
+    pub received_ms: u64,
+    pub finished_ms: u64,
+}
+
+/// Splits a job's clips into tasks: one clip each, or groups of [`REUSE_GROUP`] consecutive
+/// clips with `--reuse-overlaps` (which reuses the encode of a shared moment only within a task).
+pub fn split(clips: &[Clip], reuse_overlaps: bool) -> Vec<Vec<Clip>> {
+    let size = if reuse_overlaps { REUSE_GROUP } else { 1 };
+    clips.chunks(size).map(<[Clip]>::to_vec).collect()
+}
+
+/// The queue's connection settings.
+#[derive(Debug, Clone)]
+pub struct QueueConfig {
+    /// `redis://HOST:PORT[/DB]`.
+    pub url: String,
+    /// A worker's heartbeat; its tasks are handed to another worker once it has missed
+    /// [`QueueConfig::missed_heartbeats`] of them (the visibility timeout).
+    pub heartbeat: Duration,
+    pub missed_heartbeats: usize,
+}
+
+impl QueueConfig {
+    /// Heartbeat every 5 s, tasks of a worker silent for 15 s delivered again.
+    pub fn new(url: impl Into<String>) -> Self {
+        QueueConfig {
+            url: url.into(),
+            heartbeat: Duration::from_secs(5),
+            missed_heartbeats: 3,
+        }
+    }
+
+    /// How long a dead worker's tasks wait before they are delivered again.
+    pub fn visibility_timeout(&self) -> Duration {
+        self.heartbeat * self.missed_heartbeats as u32
+    }
+
+    /// apalis's settings for the clip queue: one task fetched at a time, so tasks spread over
+    /// every worker instead of piling up at the first.
+    pub fn apalis(&self) -> apalis_redis::Config {
+        apalis_redis::Config::default()
+            .queue(QUEUE_NAME)
+            .batch_size(1)
+            .heartbeat_interval(self.heartbeat)
+            .missed_heartbeats(self.missed_heartbeats)
+    }
+
+    /// Connects, failing fast (2 s) when Redis does not answer; the connection comes back by
+    /// itself once Redis does.
+    pub async fn connect(&self) -> Result<ConnectionManager> {
+        let client = redis::Client::open(self.url.as_str()).map_err(|e| self.error(e))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(10)))
+            .set_number_of_retries(1);
+        client
+            .get_connection_manager_with_config(config)
+            .await
+            .map_err(|e| self.error(e))
+    }
+
+    /// A Redis error as the engine's queue error, naming the queue.
+    pub fn error(&self, e: redis::RedisError) -> EngineError {
+        EngineError::Queue {
+            url: self.url.clone(),
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Priority;
+
+    fn clips(n: u32) -> Vec<Clip> {
+        (1..=n)
+            .map(|number| Clip {
+                number,
+                start: (number - 1) as f64 * 25.0,
+                end: (number - 1) as f64 * 25.0 + 30.0,
+                priority: Priority::Normal,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tasks_cover_every_clip_once_in_order() {
+        for (reuse, sizes) in [(false, vec![1; 10]), (true, vec![4, 4, 2])] {
+            let tasks = split(&clips(10), reuse);
+            assert_eq!(tasks.iter().map(Vec::len).collect::<Vec<_>>(), sizes);
+            let numbers: Vec<u32> = tasks.iter().flatten().map(|c| c.number).collect();
+            assert_eq!(numbers, (1..=10).collect::<Vec<_>>());
+        }
+        assert!(split(&[], false).is_empty());
+    }
+
+    #[test]
+    fn a_task_survives_the_queue_with_its_cut_points() {
+        let media = MediaInfo {
+            duration: 60.0,
+            cut_points: Some(vec![CutPoint {
+                shown_from: 2.0,
+                decode_time: 1.9,
+            }]),
+            ..Default::default()
+        };
+        let task = ClipTask {
+            job: "j1".into(),
+            index: 0,
+            source: "sources/x.mp4".into(),
+            cut_points: media.cut_points.clone(),
+            media,
+            clips: clips(2),
+            keys: vec!["clips/a.mp4".into(), "clips/b.mp4".into()],
+            profile: Profile::Smart,
+            reuse_overlaps: false,
+            timeout_s: 60.0,
+            retries: 1,
+        };
+        let back: ClipTask = serde_json::from_str(&serde_json::to_string(&task).unwrap()).unwrap();
+        assert_eq!(back.cut_points, task.cut_points);
+        assert_eq!(back.clips, task.clips);
+    }
+}

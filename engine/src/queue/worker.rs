@@ -1,0 +1,294 @@
+//! `clipbench-engine worker`: takes [`ClipTask`]s from the queue and makes their clips with the
+//! local executor (same profiles, validation, watchdog and retries as a local run), reading the
+//! source from the store once per machine and writing the clips back to it.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
+use apalis_redis::RedisStorage;
+use redis::aio::ConnectionManager;
+
+use super::state;
+use super::{now_ms, ClipTask, QueueConfig, StoredClip, TaskResult};
+use crate::allocate::ThreadSetting;
+use crate::error::{EngineError, Result};
+use crate::execute::{execute, CancelToken, ExecuteOptions};
+use crate::report::{FailureSummary, RunReport};
+use crate::store::Store;
+use crate::tools::Tools;
+
+/// How a worker runs.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub queue: QueueConfig,
+    pub store: Store,
+    /// Unique among the queue's workers (a restarted worker of the same name takes its
+    /// unfinished tasks back at once).
+    pub name: String,
+    /// Tasks run at once.
+    pub slots: usize,
+    /// ffmpeg threads per task.
+    pub threads: usize,
+    /// Holds the sources read from the store and each task's work folder.
+    pub cache: PathBuf,
+    pub tools: Tools,
+    /// A task handed out this many times without a result (its workers died) fails.
+    pub max_deliveries: u64,
+}
+
+impl WorkerOptions {
+    /// One task per logical CPU with one ffmpeg thread each, named after host and process,
+    /// caching under the system's temporary folder, 3 deliveries per task.
+    pub fn new(queue: QueueConfig, store: Store) -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "host".into());
+        WorkerOptions {
+            queue,
+            store,
+            name: format!("{host}-{}", std::process::id()),
+            slots: cores,
+            threads: 1,
+            cache: std::env::temp_dir().join("clipbench-worker"),
+            tools: Tools::from_env(),
+            max_deliveries: 3,
+        }
+    }
+
+    fn work_dir(&self) -> PathBuf {
+        self.cache.join("work").join(&self.name)
+    }
+}
+
+/// What the task handlers share.
+struct Shared {
+    options: WorkerOptions,
+    conn: ConnectionManager,
+    /// One lock per source being fetched, so a machine fetches each source once.
+    fetching: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Runs the worker until `stop` resolves; while the queue is down it waits and reconnects.
+pub async fn run(options: WorkerOptions, stop: impl Future<Output = ()>) -> Result<()> {
+    let work = options.work_dir();
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)
+        .map_err(|e| EngineError::io("cannot create the worker's folder", &work, e))?;
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let once = async {
+            let conn = options.queue.connect().await?;
+            let storage =
+                RedisStorage::<ClipTask>::new(conn.clone()).with_config(options.queue.apalis());
+            let shared = Arc::new(Shared {
+                options: options.clone(),
+                conn,
+                fetching: Default::default(),
+            });
+            tracing::info!(
+                worker = %options.name,
+                queue = %options.queue.url,
+                store = %options.store.url(),
+                slots = options.slots,
+                "taking tasks"
+            );
+            WorkerBuilder::new(options.name.clone())
+                .backend(storage)
+                .concurrency(options.slots)
+                .data(shared)
+                .build(handle)
+                .run()
+                .await
+                .map_err(|e| EngineError::Queue {
+                    url: options.queue.url.clone(),
+                    detail: e.to_string(),
+                })
+        };
+        tokio::select! {
+            result = once => {
+                if let Err(e) = result {
+                    tracing::warn!("{e}; trying again in 2 s");
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            _ = &mut stop => return Ok(()),
+        }
+    }
+}
+
+/// One delivery of a task: skipped when its job is cancelled or its result is in; failed when
+/// it was delivered too often; else made, with up to three tries of the store and queue.
+async fn handle(task: ClipTask, shared: Data<Arc<Shared>>) -> Result<(), BoxDynError> {
+    let shared = Arc::clone(&shared);
+    let mut conn = shared.conn.clone();
+    let (job, index) = (task.job.as_str(), task.index);
+    if state::is_cancelled(&mut conn, job).await? {
+        tracing::info!(job, index, "skipped: the job was cancelled");
+        return Ok(());
+    }
+    if state::is_recorded(&mut conn, job, index).await? {
+        tracing::info!(job, index, "skipped: already done");
+        return Ok(());
+    }
+    let deliveries = state::delivered(&mut conn, job, index).await?;
+    let received_ms = now_ms();
+    tracing::info!(
+        job,
+        index,
+        deliveries,
+        clips = task.clips.len(),
+        "started task"
+    );
+    let result = if deliveries > shared.options.max_deliveries {
+        let reason = format!(
+            "the task was handed to a worker {deliveries} times without finishing \
+             (each worker died or was stopped mid-task)"
+        );
+        failed(&shared.options.name, &task, reason, received_ms)
+    } else {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match make(&shared, &task, received_ms).await {
+                Ok(result) => break result,
+                Err(e) if tries < 3 => {
+                    tracing::warn!(job, index, "{e}; trying again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(e) => break failed(&shared.options.name, &task, e.to_string(), received_ms),
+            }
+        }
+    };
+    let first = state::record(&mut conn, job, index, &result).await?;
+    tracing::info!(
+        job,
+        index,
+        clips = result.clips.len(),
+        failures = result.failures.len(),
+        wall_s = result.wall_s,
+        duplicate = !first,
+        "finished task"
+    );
+    Ok(())
+}
+
+/// A result in which every clip of the task failed for `reason`.
+fn failed(worker: &str, task: &ClipTask, reason: String, received_ms: u64) -> TaskResult {
+    TaskResult {
+        worker: worker.to_owned(),
+        clips: Vec::new(),
+        failures: task
+            .clips
+            .iter()
+            .map(|c| FailureSummary {
+                clip: c.number,
+                reason: reason.clone(),
+                stderr_tail: String::new(),
+            })
+            .collect(),
+        fetch_s: 0.0,
+        execute_s: 0.0,
+        upload_s: 0.0,
+        wall_s: 0.0,
+        received_ms,
+        finished_ms: now_ms(),
+    }
+}
+
+/// Fetches the source, runs the executor on the task's clips in a fresh folder, uploads the
+/// valid clips under their keys.
+async fn make(shared: &Shared, task: &ClipTask, received_ms: u64) -> Result<TaskResult> {
+    let options = &shared.options;
+    let began = Instant::now();
+    let source = fetch_source(shared, &task.source).await?;
+    let fetch_s = began.elapsed().as_secs_f64();
+    let out = options
+        .work_dir()
+        .join(format!("{}-{}", task.job, task.index));
+    let _ = tokio::fs::remove_dir_all(&out).await;
+    let mut media = task.media.clone();
+    media.path = source;
+    media.cut_points = task.cut_points.clone();
+    let mut execute_options = ExecuteOptions::new(&out, options.tools.clone());
+    execute_options.profile = task.profile;
+    execute_options.threads = ThreadSetting::Fixed(options.threads);
+    execute_options.timeout = Duration::from_secs_f64(task.timeout_s.max(1.0));
+    execute_options.retries = task.retries;
+    execute_options.reuse_overlaps = task.reuse_overlaps;
+    let clips = task.clips.clone();
+    let executed = Instant::now();
+    let execution = tokio::task::spawn_blocking(move || {
+        execute(
+            &media,
+            &clips,
+            &execute_options,
+            &CancelToken::new(),
+            &|_| {},
+        )
+    })
+    .await
+    .map_err(|e| EngineError::Internal(format!("a task's executor panicked: {e}")))??;
+    let execute_s = executed.elapsed().as_secs_f64();
+    let uploaded = Instant::now();
+    let mut stored = Vec::new();
+    for outcome in execution.outcomes.iter().filter(|o| o.status.is_written()) {
+        let (Some(path), Some(position)) = (
+            &outcome.path,
+            task.clips
+                .iter()
+                .position(|c| c.number == outcome.clip.number),
+        ) else {
+            continue;
+        };
+        let key = &task.keys[position];
+        let bytes = options.store.put_file(key, path).await?;
+        stored.push(StoredClip {
+            number: outcome.clip.number,
+            key: key.clone(),
+            bytes,
+        });
+    }
+    let upload_s = uploaded.elapsed().as_secs_f64();
+    let _ = tokio::fs::remove_dir_all(&out).await;
+    Ok(TaskResult {
+        worker: options.name.clone(),
+        clips: stored,
+        failures: RunReport::failures_of(&execution),
+        fetch_s,
+        execute_s,
+        upload_s,
+        wall_s: began.elapsed().as_secs_f64(),
+        received_ms,
+        finished_ms: now_ms(),
+    })
+}
+
+/// The local copy of the source `key`, fetched from the store the first time.
+async fn fetch_source(shared: &Shared, key: &str) -> Result<PathBuf> {
+    let local = shared
+        .options
+        .cache
+        .join("sources")
+        .join(key.replace('/', "_"));
+    let lock = {
+        let mut locks = shared.fetching.lock().await;
+        locks.entry(key.to_owned()).or_default().clone()
+    };
+    let _held = lock.lock().await;
+    if !local.exists() {
+        create_parent(&local)?;
+        let bytes = shared.options.store.get_file(key, &local).await?;
+        tracing::info!(key, bytes, "fetched the source from the store");
+    }
+    Ok(local)
+}
+
+fn create_parent(path: &Path) -> Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent).map_err(|e| EngineError::io("cannot create", parent, e))
+}

@@ -1,0 +1,412 @@
+//! `serve --queue URL --store URL`: the same HTTP API, but each job's clips are made by
+//! `clipbench-engine worker`s. The server downloads and plans the job, puts the source in the
+//! store, queues one task per clip (per group of clips with `--reuse-overlaps`), waits for the
+//! results in Redis and answers; clips are served from the store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use apalis::prelude::TaskSink;
+use apalis_redis::RedisStorage;
+use axum::http::StatusCode;
+use redis::aio::ConnectionManager;
+use serde_json::{json, Value};
+
+use super::jobs::{fetch_input, title_for, Admitted};
+use super::request::{JobError, JobRequest};
+use super::responses::{job_body, JobSummary, Published};
+use super::AppState;
+use crate::error::EngineError;
+use crate::queue::state::{self, JobPhase, JobState};
+use crate::queue::{split, ClipTask, QueueConfig, TaskResult};
+use crate::report::FailureSummary;
+use crate::run::{prepare, Prepared, RunOptions, Setup};
+use crate::store::Store;
+
+/// The queue and store a queue-backed server works through.
+pub struct QueueBackend {
+    pub config: QueueConfig,
+    pub store: Store,
+    conn: ConnectionManager,
+}
+
+/// The store key of a published clip.
+pub fn clip_key(filename: &str) -> String {
+    format!("clips/{filename}")
+}
+
+/// How long the queue may stay down during a job before the job answers 503.
+const QUEUE_DOWN_GRACE: Duration = Duration::from_secs(15);
+
+impl QueueBackend {
+    /// Connects to the queue (failing at once when it does not answer).
+    pub async fn connect(config: QueueConfig, store: Store) -> crate::Result<QueueBackend> {
+        let conn = config.connect().await?;
+        Ok(QueueBackend {
+            config,
+            store,
+            conn,
+        })
+    }
+
+    fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    fn err(&self, e: redis::RedisError) -> JobError {
+        JobError::from(self.config.error(e))
+    }
+
+    /// The newest job's state.
+    pub async fn latest(&self) -> crate::Result<Option<JobState>> {
+        state::latest(&mut self.conn())
+            .await
+            .map_err(|e| self.config.error(e))
+    }
+
+    /// Cancels every unfinished job and removes their pending tasks; (jobs, tasks removed).
+    pub async fn cancel_all(&self) -> crate::Result<(usize, usize)> {
+        let mut conn = self.conn();
+        let ids = state::cancel_unfinished(&mut conn)
+            .await
+            .map_err(|e| self.config.error(e))?;
+        let removed = state::remove_pending(&mut conn, &self.config.apalis(), &ids)
+            .await
+            .map_err(|e| self.config.error(e))?;
+        Ok((ids.len(), removed))
+    }
+}
+
+/// A queued job from request to answer; a job that fails after it was created is marked so in
+/// the store, with its reason.
+pub async fn run_job(
+    state: &Arc<AppState>,
+    queue: &QueueBackend,
+    admitted: &Admitted,
+    job: &JobRequest,
+    replacements: &mut Vec<(String, String)>,
+) -> Result<Value, JobError> {
+    let mut conn = queue.conn();
+    let id = state::create(&mut conn).await.map_err(|e| queue.err(e))?;
+    tracing::info!(job = %id, "queued job created");
+    let result = process(state, queue, &id, admitted, job, replacements).await;
+    match &result {
+        Ok(_) => {}
+        Err(e) => {
+            let _ = state::fail(&mut conn, &id, &e.message).await;
+        }
+    }
+    result
+}
+
+async fn process(
+    state: &Arc<AppState>,
+    queue: &QueueBackend,
+    id: &str,
+    admitted: &Admitted,
+    job: &JobRequest,
+    replacements: &mut Vec<(String, String)>,
+) -> Result<Value, JobError> {
+    let mut conn = queue.conn();
+    let (url, input) = fetch_input(state, admitted.id, job, replacements).await?;
+    state::set_phase(&mut conn, id, JobPhase::Analyzing, "Analyzing video")
+        .await
+        .map_err(|e| queue.err(e))?;
+    let prepared = analyse(state, input.clone()).await?;
+    let source = source_key(&prepared, &input);
+    if !queue.store.exists(&source).await? {
+        queue.store.put_file(&source, &input).await?;
+    }
+    let _ = tokio::fs::remove_file(&input).await;
+    let title = title_for(&url);
+    let stem = format!("{title}_{id}");
+    let tasks = tasks_for(id, &prepared, &source, &stem, state.config.compat);
+    state::start_processing(&mut conn, id, tasks.len(), prepared.clips.len())
+        .await
+        .map_err(|e| queue.err(e))?;
+    let mut storage =
+        RedisStorage::<ClipTask>::new(conn.clone()).with_config(queue.config.apalis());
+    for task in &tasks {
+        storage.push(task.clone()).await.map_err(|e| {
+            JobError::from(EngineError::Queue {
+                url: queue.config.url.clone(),
+                detail: e.to_string(),
+            })
+        })?;
+    }
+    tracing::info!(job = %id, tasks = tasks.len(), "tasks queued");
+    let Some(results) = wait_for_results(queue, id, tasks.len()).await? else {
+        tracing::info!(job = %id, "cancelled by cleanup");
+        return Ok(cancelled_body(state, admitted, &title, &prepared));
+    };
+    answer(
+        state, queue, id, admitted, &title, &prepared, &tasks, results,
+    )
+    .await
+}
+
+/// Probes and plans the input as a local run would (off the async threads).
+async fn analyse(state: &Arc<AppState>, input: PathBuf) -> Result<Prepared, JobError> {
+    let config = &state.config;
+    let setup = Setup {
+        strategy: config.strategy,
+        profile: config.profile,
+        policy: config.plan.policy,
+        threads: None,
+        reuse_overlaps: config.reuse_overlaps,
+    };
+    let mut options = RunOptions::with_setup(config.outputs(), setup);
+    options.plan = config.plan;
+    options.tools = config.tools.clone();
+    tokio::task::spawn_blocking(move || prepare(&input, &options))
+        .await
+        .map_err(|e| JobError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("the analysis crashed: {e}"),
+        })?
+        .map_err(JobError::from)
+}
+
+/// The source's key: its content hash, so the same video is stored once.
+fn source_key(prepared: &Prepared, input: &Path) -> String {
+    let extension = input
+        .extension()
+        .and_then(|e| e.to_str())
+        .filter(|e| e.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or("video");
+    format!("sources/{:016x}.{extension}", prepared.content_hash)
+}
+
+/// The job's tasks, each clip under its published name.
+fn tasks_for(
+    id: &str,
+    prepared: &Prepared,
+    source: &str,
+    stem: &str,
+    compat: super::Compat,
+) -> Vec<ClipTask> {
+    let options = &prepared.options;
+    split(&prepared.clips, options.reuse_overlaps)
+        .into_iter()
+        .enumerate()
+        .map(|(index, clips)| ClipTask {
+            job: id.to_owned(),
+            index,
+            source: source.to_owned(),
+            media: prepared.media.clone(),
+            cut_points: prepared.media.cut_points.clone(),
+            keys: clips
+                .iter()
+                .map(|c| clip_key(&super::jobs::clip_filename(stem, c, compat)))
+                .collect(),
+            clips,
+            profile: options.profile,
+            reuse_overlaps: options.reuse_overlaps,
+            timeout_s: prepared.timeout.as_secs_f64(),
+            retries: options.retries,
+        })
+        .collect()
+}
+
+/// Polls the job's state until every task has a result (`Some`) or the job is cancelled
+/// (`None`); 503 when the queue stays down for [`QUEUE_DOWN_GRACE`].
+async fn wait_for_results(
+    queue: &QueueBackend,
+    id: &str,
+    tasks: usize,
+) -> Result<Option<Vec<(usize, TaskResult)>>, JobError> {
+    let mut conn = queue.conn();
+    let mut down_since: Option<Instant> = None;
+    loop {
+        match state::read(&mut conn, id).await {
+            Ok(Some(job)) if job.phase == JobPhase::Cancelled => return Ok(None),
+            Ok(None) => return Ok(None),
+            Ok(Some(job)) if job.tasks_done >= tasks => {
+                return state::results(&mut conn, id)
+                    .await
+                    .map(Some)
+                    .map_err(|e| queue.err(e));
+            }
+            Ok(Some(_)) => down_since = None,
+            Err(e) => {
+                let since = *down_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > QUEUE_DOWN_GRACE {
+                    let mut error = queue.err(e);
+                    error.message = format!("{} (job {id}'s tasks stay queued)", error.message);
+                    return Err(error);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The job's answer from its task results, in the backend's shape.
+#[allow(clippy::too_many_arguments)]
+async fn answer(
+    state: &Arc<AppState>,
+    queue: &QueueBackend,
+    id: &str,
+    admitted: &Admitted,
+    title: &str,
+    prepared: &Prepared,
+    tasks: &[ClipTask],
+    results: Vec<(usize, TaskResult)>,
+) -> Result<Value, JobError> {
+    let mut published = Vec::new();
+    let mut failures: Vec<FailureSummary> = Vec::new();
+    let mut workers: Vec<&str> = Vec::new();
+    for (index, result) in &results {
+        for stored in &result.clips {
+            let Some(clip) = tasks[*index]
+                .clips
+                .iter()
+                .find(|c| c.number == stored.number)
+            else {
+                continue;
+            };
+            published.push(Published {
+                clip: *clip,
+                filename: stored.key.trim_start_matches("clips/").to_owned(),
+                bytes: stored.bytes,
+            });
+        }
+        failures.extend(result.failures.iter().cloned());
+        if !workers.contains(&result.worker.as_str()) {
+            workers.push(&result.worker);
+        }
+    }
+    published.sort_by_key(|p| p.clip.number);
+    let mut conn = queue.conn();
+    if published.is_empty() {
+        let reason = failures
+            .first()
+            .map_or("no clip was planned".to_owned(), |f| f.reason.clone());
+        return Err(JobError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("no clip could be made: {reason}"),
+        });
+    }
+    state::set_phase(&mut conn, id, JobPhase::Complete, "Processing complete")
+        .await
+        .map_err(|e| queue.err(e))?;
+    let task_wall: Vec<f64> = results.iter().map(|(_, r)| r.wall_s).collect();
+    let options = &prepared.options;
+    Ok(job_body(&JobSummary {
+        compat: state.config.compat,
+        title,
+        media: &prepared.media,
+        clips: &published,
+        total_time: admitted.received.elapsed().as_secs_f64(),
+        extra: json!({
+            "engine_version": env!("CARGO_PKG_VERSION"),
+            "profile": options.profile,
+            "policy": options.plan.policy,
+            "reuse_overlaps": options.reuse_overlaps,
+            "clips_planned": prepared.clips.len(),
+            "clips_failed": failures.len(),
+            "failures": failures,
+            "notes": prepared.notes,
+            "queue": {
+                "job": id,
+                "tasks": tasks.len(),
+                "workers": workers,
+                "task_wall_s": task_wall,
+            },
+        }),
+    }))
+}
+
+/// The answer of a job that a cleanup cancelled: success and no clips, as the local server.
+fn cancelled_body(
+    state: &AppState,
+    admitted: &Admitted,
+    title: &str,
+    prepared: &Prepared,
+) -> Value {
+    job_body(&JobSummary {
+        compat: state.config.compat,
+        title,
+        media: &prepared.media,
+        clips: &[],
+        total_time: admitted.received.elapsed().as_secs_f64(),
+        extra: json!({
+            "cancelled_by_cleanup": true,
+            "clips_planned": prepared.clips.len(),
+        }),
+    })
+}
+
+/// `GET /<filename>` in queue mode: the clip from the store, with Range support.
+pub async fn serve_clip(
+    queue: &QueueBackend,
+    filename: &str,
+    range_header: Option<&str>,
+) -> axum::response::Response {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let not_found =
+        || super::responses::error(StatusCode::NOT_FOUND, format!("/{filename} not found"));
+    if filename.is_empty()
+        || filename.contains('/')
+        || filename.contains('\\')
+        || filename.starts_with('.')
+    {
+        return not_found();
+    }
+    let key = clip_key(filename);
+    let unavailable =
+        |e: EngineError| super::responses::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    let size = match queue.store.size(&key).await {
+        Ok(Some(size)) => size,
+        Ok(None) => return not_found(),
+        Err(e) => return unavailable(e),
+    };
+    let range = match range_header.map(|h| http_range_header::parse_range_header(h)) {
+        None => None,
+        Some(parsed) => match parsed.and_then(|r| r.validate(size)) {
+            Ok(ranges) if ranges.len() == 1 => {
+                let r = &ranges[0];
+                Some(*r.start()..*r.end() + 1)
+            }
+            _ => {
+                return (
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    [(header::CONTENT_RANGE, format!("bytes */{size}"))],
+                )
+                    .into_response()
+            }
+        },
+    };
+    let fetched = match queue.store.get(&key, range.clone()).await {
+        Ok(Some(fetched)) => fetched,
+        Ok(None) => return not_found(),
+        Err(e) => return unavailable(e),
+    };
+    let mut headers = vec![
+        (header::CONTENT_TYPE, "video/mp4".to_owned()),
+        (header::ACCEPT_RANGES, "bytes".to_owned()),
+    ];
+    let status = if range.is_some() {
+        headers.push((
+            header::CONTENT_RANGE,
+            format!(
+                "bytes {}-{}/{}",
+                fetched.range.start,
+                fetched.range.end - 1,
+                fetched.size
+            ),
+        ));
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let mut response = (status, fetched.bytes).into_response();
+    for (name, value) in headers {
+        if let Ok(value) = value.parse() {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
+}
