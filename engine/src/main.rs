@@ -243,7 +243,7 @@ impl EncodeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs one line per request and per job phase; the other commands only warnings.
-    let default_level = if matches!(cli.command, Command::Serve { .. }) {
+    let default_level = if matches!(cli.command, Command::Serve { .. } | Command::Worker { .. }) {
         "info"
     } else {
         "warn"

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as Key;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::{EngineError, Result};
 
@@ -90,12 +90,11 @@ impl Store {
         let mut total = 0u64;
         loop {
             let mut part = Vec::with_capacity(PART);
-            let read = tokio::io::AsyncReadExt::read_buf(
-                &mut tokio::io::AsyncReadExt::take(&mut source, PART as u64),
-                &mut part,
-            )
-            .await
-            .map_err(|e| EngineError::io("cannot read", file, e))?;
+            let read = (&mut source)
+                .take(PART as u64)
+                .read_to_end(&mut part)
+                .await
+                .map_err(|e| EngineError::io("cannot read", file, e))?;
             if read == 0 && total > 0 {
                 break;
             }
@@ -209,14 +208,15 @@ mod tests {
         let url = reqwest::Url::from_directory_path(dir.path().join("store")).unwrap();
         let store = Store::open(url.as_str()).unwrap();
         let source = dir.path().join("source.bin");
-        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        // Over one 8 MiB part, read in several pieces.
+        let data: Vec<u8> = (0..9_000_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(&source, &data).unwrap();
-        assert_eq!(store.put_file("a/b.bin", &source).await.unwrap(), 100_000);
+        assert_eq!(store.put_file("a/b.bin", &source).await.unwrap(), 9_000_000);
         assert!(store.exists("a/b.bin").await.unwrap());
-        assert_eq!(store.size("a/b.bin").await.unwrap(), Some(100_000));
+        assert_eq!(store.size("a/b.bin").await.unwrap(), Some(9_000_000));
         let part = store.get("a/b.bin", Some(10..20)).await.unwrap().unwrap();
         assert_eq!(&part.bytes[..], &data[10..20]);
-        assert_eq!(part.size, 100_000);
+        assert_eq!(part.size, 9_000_000);
         let back = dir.path().join("back.bin");
         store.get_file("a/b.bin", &back).await.unwrap();
         assert_eq!(std::fs::read(&back).unwrap(), data);

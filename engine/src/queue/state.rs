@@ -252,16 +252,21 @@ pub async fn is_cancelled(conn: &mut ConnectionManager, id: &str) -> redis::Redi
     Ok(phase.is_none_or(|p| p == JobPhase::Cancelled.as_str()))
 }
 
-/// Removes the pending (not yet delivered) tasks of the jobs `ids` from the apalis queue; how
+/// Removes the pending (not yet delivered) tasks of the jobs `ids` from the apalis queue (its
+/// active list and its scheduled set, where a fresh task waits until a worker promotes it); how
 /// many.
 pub async fn remove_pending(
     conn: &mut ConnectionManager,
     config: &apalis_redis::Config,
     ids: &[String],
 ) -> redis::RedisResult<usize> {
-    let active = config.active_jobs_list();
-    let data = config.job_data_hash();
-    let pending: Vec<String> = conn.lrange(&active, 0, -1).await?;
+    let (active, scheduled, data) = (
+        config.active_jobs_list(),
+        config.scheduled_jobs_set(),
+        config.job_data_hash(),
+    );
+    let mut pending: Vec<String> = conn.lrange(&active, 0, -1).await?;
+    pending.extend(conn.zrange::<_, Vec<String>>(&scheduled, 0, -1).await?);
     let mut removed = 0;
     for task_id in pending {
         let payload: Option<Vec<u8>> = conn.hget(&data, &task_id).await?;
@@ -269,9 +274,10 @@ pub async fn remove_pending(
             .and_then(|p| serde_json::from_slice::<serde_json::Value>(&p).ok())
             .and_then(|v| v.get("job").and_then(|j| j.as_str()).map(str::to_owned));
         if job.is_some_and(|job| ids.contains(&job)) {
-            let gone: usize = conn.lrem(&active, 0, &task_id).await?;
+            let listed: usize = conn.lrem(&active, 0, &task_id).await?;
+            let waiting: usize = conn.zrem(&scheduled, &task_id).await?;
             let _: () = conn.hdel(&data, &task_id).await?;
-            removed += gone;
+            removed += listed + waiting;
         }
     }
     Ok(removed)

@@ -363,7 +363,7 @@ pub async fn serve_clip(
         Ok(None) => return not_found(),
         Err(e) => return unavailable(e),
     };
-    let range = match range_header.map(|h| http_range_header::parse_range_header(h)) {
+    let range = match range_header.map(http_range_header::parse_range_header) {
         None => None,
         Some(parsed) => match parsed.and_then(|r| r.validate(size)) {
             Ok(ranges) if ranges.len() == 1 => {

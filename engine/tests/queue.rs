@@ -1,0 +1,423 @@
+//! The queue-backed mode with the real thing: `redis-server` on a free loopback port (installed
+//! by `.ci/setup`), our server on its queue and a local-folder store, and `clipbench-engine
+//! worker` processes. Every wait is bounded.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clipbench_engine::queue::QueueConfig;
+use clipbench_engine::server::ServerConfig;
+use clipbench_engine::{plan, probe, PlanOptions, Policy, Tools};
+use serde_json::{json, Value};
+
+use common::http::{client, file_server, get_json, post};
+use common::{assert_decodes, make_video, make_video_sized};
+
+/// A heartbeat of 0.5 s, two missed: a dead worker's tasks come back after 1 s.
+const HEARTBEAT: &str = "500ms";
+const MISSED: &str = "2";
+
+/// A redis-server on `port`, killed when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    fn start(port: u16) -> Redis {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server must be installed for these tests (bash .ci/setup)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A worker process in its own process group (so a kill takes its ffmpeg too), logging to a
+/// file; killed when dropped.
+struct Worker {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Worker {
+    fn start(dir: &Path, name: &str, redis: &str, store: &str, env: &[(&str, &str)]) -> Worker {
+        use std::os::unix::process::CommandExt;
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_clipbench-engine"))
+            .args(["worker", "--queue", redis, "--store", store, "--name", name])
+            .args(["--heartbeat", HEARTBEAT, "--missed-heartbeats", MISSED])
+            .args(["--slots", "1", "--cache"])
+            .arg(dir.join(name))
+            .envs(env.iter().copied())
+            .env("NO_COLOR", "1")
+            .stderr(std::fs::File::create(&log).unwrap())
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        Worker { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits (at most `limit`) until the log has `text`.
+    fn wait_for(&self, text: &str, limit: Duration) -> bool {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if self.log().contains(text) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// SIGKILL to the worker and its children, as when its machine dies.
+    fn kill(&mut self) {
+        unsafe { libc::kill(-(self.child.id() as i32), libc::SIGKILL) };
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+struct Deployment {
+    dir: tempfile::TempDir,
+    redis: Redis,
+    store: String,
+    media: SocketAddr,
+    base: String,
+}
+
+impl Deployment {
+    /// Redis, a media file server, and our server on the queue, with the media `videos`.
+    async fn start(videos: impl FnOnce(&Path)) -> Deployment {
+        let dir = tempfile::tempdir().unwrap();
+        let media_dir = dir.path().join("media");
+        std::fs::create_dir_all(&media_dir).unwrap();
+        videos(&media_dir);
+        let media = file_server(&media_dir).await;
+        let redis = Redis::start(free_port());
+        let store = reqwest::Url::from_directory_path(dir.path().join("store"))
+            .unwrap()
+            .to_string();
+        let mut config = ServerConfig::new(dir.path().join("server"));
+        let mut queue = QueueConfig::new(redis.url());
+        queue.heartbeat = humantime::parse_duration(HEARTBEAT).unwrap();
+        queue.missed_heartbeats = MISSED.parse().unwrap();
+        config.queue = Some(queue);
+        config.store = Some(store.clone());
+        config.max_queue = 16;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(clipbench_engine::server::serve(listener, config));
+        assert_eq!(get_json(&base, "/health").await["status"], "ok");
+        Deployment {
+            dir,
+            redis,
+            store,
+            media,
+            base,
+        }
+    }
+
+    fn worker(&self, name: &str, env: &[(&str, &str)]) -> Worker {
+        Worker::start(self.dir.path(), name, &self.redis.url(), &self.store, env)
+    }
+
+    fn url(&self, video: &str) -> String {
+        format!("http://{}/{video}", self.media)
+    }
+
+    fn store_files(&self, folder: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path().join("store").join(folder))
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+/// `(start, end)` of each clip of an answer.
+fn answered_plan(answer: &Value) -> Vec<(f64, f64)> {
+    answer["clip_details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["start_time"].as_f64().unwrap(),
+                c["end_time"].as_f64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_a_job_and_a_killed_workers_task_is_done_once_more() {
+    let d = Deployment::start(|dir| {
+        make_video_sized(dir, "talk.mp4", 80.0, true, "640x360");
+    })
+    .await;
+    let mut doomed = d.worker("doomed", &[]);
+    assert!(
+        doomed.wait_for("taking tasks", Duration::from_secs(20)),
+        "{}",
+        doomed.log()
+    );
+    let job = tokio::spawn({
+        let (base, url) = (d.base.clone(), d.url("talk.mp4"));
+        async move { post(&base, json!({ "url": url })).await }
+    });
+    // Killed mid-task, before the second worker exists: its task can only be done by the other.
+    assert!(
+        doomed.wait_for("started task", Duration::from_secs(60)),
+        "{}",
+        doomed.log()
+    );
+    doomed.kill();
+    let survivor = d.worker("survivor", &[]);
+    let (status, answer) = tokio::time::timeout(Duration::from_secs(240), job)
+        .await
+        .expect("the job did not end within 240 s")
+        .unwrap();
+    assert_eq!(status, 200, "{answer}\n{}", survivor.log());
+
+    // The same plan as a local run of the same file and options.
+    let source = d.dir.path().join("media/talk.mp4");
+    let media = probe(&Tools::from_env(), &source).unwrap();
+    let options = PlanOptions {
+        policy: Policy::OPTIMIZED,
+        ..Default::default()
+    };
+    let local: Vec<(f64, f64)> = plan(&media, &options)
+        .iter()
+        .map(|c| (c.start, c.end))
+        .collect();
+    assert_eq!(answered_plan(&answer), local);
+    assert_eq!(answer["clipbench"]["queue"]["workers"], json!(["survivor"]));
+
+    // Every clip once in the store, none half-written, each served whole and decodable.
+    let clips = d.store_files("clips");
+    assert_eq!(clips.len(), local.len(), "{clips:?}");
+    for detail in answer["clip_details"].as_array().unwrap() {
+        let name = detail["filename"].as_str().unwrap();
+        assert!(clips.contains(&name.to_owned()), "{name} not in {clips:?}");
+        let bytes = client()
+            .get(format!("{}/{name}", d.base))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let local_copy = d.dir.path().join(name);
+        std::fs::write(&local_copy, &bytes).unwrap();
+        assert_decodes(&local_copy, name);
+        let served = probe(&Tools::from_env(), &local_copy).unwrap();
+        let planned = detail["duration"].as_f64().unwrap();
+        assert!(
+            (served.duration - planned).abs() < 0.2,
+            "{name}: {served:?}"
+        );
+    }
+    // The killed worker's task was delivered twice, and every task recorded once.
+    let mut conn = d.redis.connection().await;
+    let id = answer["clipbench"]["queue"]["job"].as_str().unwrap();
+    let deliveries: std::collections::HashMap<usize, u64> =
+        redis::AsyncCommands::hgetall(&mut conn, format!("cb:job:{id}:deliveries"))
+            .await
+            .unwrap();
+    let again = deliveries.values().filter(|n| **n == 2).count();
+    assert!(
+        again >= 1 && deliveries.values().all(|n| *n <= 2),
+        "{deliveries:?}"
+    );
+    let results: usize = redis::AsyncCommands::hlen(&mut conn, format!("cb:job:{id}:results"))
+        .await
+        .unwrap();
+    assert_eq!(results, local.len());
+    let progress = get_json(&d.base, "/progress").await;
+    assert_eq!(progress["status"], "complete", "{progress}");
+    assert_eq!(progress["total_clips"], local.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_keeps_failing_ends_with_its_reason() {
+    let d = Deployment::start(|dir| {
+        make_video(dir, "tiny.mp4", 12.0, true);
+    })
+    .await;
+    let _broken = d.worker("broken", &[("CLIPBENCH_FFMPEG", "/nonexistent/ffmpeg")]);
+    let (status, answer) = tokio::time::timeout(
+        Duration::from_secs(120),
+        post(&d.base, json!({ "url": d.url("tiny.mp4") })),
+    )
+    .await
+    .expect("the job did not end within 120 s");
+    assert_eq!(status, 500, "{answer}");
+    let message = answer["message"].as_str().unwrap_or_default().to_owned()
+        + answer["error"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("no clip could be made") && message.contains("ffmpeg not found"),
+        "{answer}"
+    );
+    assert!(d.store_files("clips").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_queue_down_answers_503_and_the_server_recovers() {
+    let mut d = Deployment::start(|dir| {
+        make_video(dir, "tiny.mp4", 12.0, true);
+    })
+    .await;
+    let _worker = d.worker("steady", &[]);
+    d.redis.stop();
+    let (status, answer) = post(&d.base, json!({ "url": d.url("tiny.mp4") })).await;
+    assert_eq!(status, 503, "{answer}");
+    let text = answer.to_string();
+    assert!(
+        text.contains("job queue") && text.contains("redis-server"),
+        "{text}"
+    );
+    let progress = client()
+        .get(format!("{}/progress", d.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(progress.status().as_u16(), 503);
+
+    d.redis = Redis::start(d.redis.port);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let answer = loop {
+        let (status, answer) = post(&d.base, json!({ "url": d.url("tiny.mp4") })).await;
+        if status == 200 {
+            break answer;
+        }
+        assert!(Instant::now() < deadline, "never recovered: {answer}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(
+        answer["clip_details"].as_array().unwrap().len(),
+        1,
+        "{answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cleanup_cancels_a_job_and_removes_its_pending_tasks() {
+    let d = Deployment::start(|dir| {
+        make_video(dir, "tiny.mp4", 70.0, true);
+    })
+    .await;
+    // No worker: the job's tasks wait in the queue.
+    let job = tokio::spawn({
+        let (base, url) = (d.base.clone(), d.url("tiny.mp4"));
+        async move { post(&base, json!({ "url": url })).await }
+    });
+    let apalis = QueueConfig::new(d.redis.url()).apalis();
+    let mut conn = d.redis.connection().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending = pending_tasks(&mut conn, &apalis).await;
+        if pending == 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the tasks were never queued ({pending})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let cleanup: Value = client()
+        .post(format!("{}/cleanup", d.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cleanup["success"], true, "{cleanup}");
+    assert_eq!(
+        cleanup["clipbench"]["queue"]["tasks_removed"], 3,
+        "{cleanup}"
+    );
+    assert_eq!(pending_tasks(&mut conn, &apalis).await, 0);
+    let (status, answer) = tokio::time::timeout(Duration::from_secs(30), job)
+        .await
+        .expect("the cancelled job did not answer")
+        .unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        answer["clipbench"]["cancelled_by_cleanup"], true,
+        "{answer}"
+    );
+    assert!(d.store_files("sources").is_empty());
+}
+
+/// Tasks waiting in the apalis queue: its active list and its scheduled set.
+async fn pending_tasks(
+    conn: &mut redis::aio::MultiplexedConnection,
+    apalis: &apalis_redis::Config,
+) -> usize {
+    let active: usize = redis::AsyncCommands::llen(conn, apalis.active_jobs_list())
+        .await
+        .unwrap();
+    let scheduled: usize = redis::AsyncCommands::zcard(conn, apalis.scheduled_jobs_set())
+        .await
+        .unwrap();
+    active + scheduled
+}
