@@ -42,6 +42,30 @@ bench-engine sample="bbb-720p-10m" strategies="serial,python-optimized,auto" mod
 corpus:
     cargo test --release -p clipbench-engine --test corpus -- --nocapture --test-threads 1
 
+# The queue-backed mode against a local `serve` on the same machine and sample: redis-server
+# on a free port, `serve` (local) and `serve --queue` with WORKERS worker processes (2 slots
+# each), then `clipbench batch` on each at the concurrency levels; reports/batch-*/ per server.
+bench-queue sample="bbb-720p-60s" jobs="4" levels="1,2" workers="1": (bench-data sample)
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release --quiet -p clipbench -p clipbench-engine
+    engine=target/release/clipbench-engine; harness=target/release/clipbench
+    work=$(mktemp -d); port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    pids=()
+    trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+    redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null & pids+=($!)
+    sleep 0.5
+    $engine serve --bind 127.0.0.1:5301 --workdir "$work/local" >"$work/local.out" 2>/dev/null & pids+=($!)
+    $engine serve --bind 127.0.0.1:5302 --workdir "$work/queued" --queue "redis://127.0.0.1:$port" --store "file://$work/store" >"$work/queued.out" 2>/dev/null & pids+=($!)
+    for i in $(seq 1 {{workers}}); do
+      $engine worker --queue "redis://127.0.0.1:$port" --store "file://$work/store" --cache "$work/w$i" --name "w$i" --slots 2 2>"$work/w$i.log" & pids+=($!)
+    done
+    sleep 1
+    for base in http://127.0.0.1:5301 http://127.0.0.1:5302; do
+      echo "== $base"
+      $harness batch --base "$base" --input bench-data/{{sample}}.mp4 --jobs {{jobs}} --concurrency {{levels}} --cleanup --out reports/bench-queue
+    done
+
 # Criterion benchmarks of the pure code (plan, allocate).
 bench-pure:
     cargo bench -p clipbench-engine --bench pure

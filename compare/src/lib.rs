@@ -13,6 +13,7 @@
 //! [`target_validation`] read the same [`record::Results`].
 
 pub mod ab;
+pub mod batch;
 pub mod check;
 pub mod config;
 pub mod dialect;

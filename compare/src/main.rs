@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use commands::{data, gates, run, validate};
+use commands::{batch, data, gates, run, validate};
 
 const EXIT_CODES: &str = "Exit codes:\n  0    success (run: every run valid; check, ab: nothing regressed; validate: pass)\n  \
     1    run: some run failed or was invalid; check, ab: a regression; validate: fail\n  \
@@ -57,6 +57,10 @@ enum Command {
     Validate(validate::ValidateArgs),
     /// Build the missing sample videos of the manifest and check them with ffprobe.
     BenchData(data::BenchDataArgs),
+    /// Throughput of one HTTP backend: N jobs with K in flight (`--concurrency 1,4`), jobs per
+    /// hour and latency per level, to reports/batch-<timestamp>/.
+    #[command(after_help = EXIT_CODES)]
+    Batch(batch::BatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         Command::GatePower(args) => gates::gate_power(&args),
         Command::Validate(args) => validate::validate(args),
         Command::BenchData(args) => data::bench_data(&args),
+        Command::Batch(args) => batch::batch(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {}", format!("{e:#}").replace('\n', " "));

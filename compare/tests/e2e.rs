@@ -787,3 +787,89 @@ base_url = "{base}"
         assert_eq!(run["clips_valid"], run["clips"], "{run}");
     }
 }
+
+#[test]
+fn batch_mode_keeps_k_jobs_in_flight_and_reports_jobs_per_hour() {
+    let bench = Bench::new();
+    let video = bench.path("data/tiny.mp4");
+    let made = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x90:rate=25",
+        ])
+        .args(["-t", "4", "-c:v", "libx264", "-preset", "ultrafast"])
+        .arg(&video)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let (_server, base) = engine_server(&bench.path("serve"), Compat::Optimized);
+    let out = bench.clipbench(&[
+        "batch",
+        "--base",
+        &base,
+        "--input",
+        "data/tiny.mp4",
+        "--jobs",
+        "3",
+        "--concurrency",
+        "1,3",
+        "--out",
+        "batches",
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let folder = std::fs::read_dir(bench.path("batches"))
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let report = read_json(&folder.join("batch.json"));
+    let levels = report["levels"].as_array().unwrap();
+    assert_eq!(levels.len(), 2, "{report}");
+    for (level, k) in levels.iter().zip([1, 3]) {
+        assert_eq!(level["concurrency"], k);
+        assert_eq!(
+            (level["jobs"].as_u64(), level["ok"].as_u64()),
+            (Some(3), Some(3))
+        );
+        let wall = level["wall_s"].as_f64().unwrap();
+        let per_hour = level["jobs_per_hour"].as_f64().unwrap();
+        assert!((per_hour - 3.0 * 3600.0 / wall).abs() < 1e-6, "{level}");
+    }
+    // With 3 in flight every job is sent at once (the local server queues them): their send
+    // times are within a moment of each other; with 1, each waits for the one before.
+    let sent = |k: u64| -> Vec<f64> {
+        report["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|j| j["concurrency"] == k)
+            .map(|j| j["sent_s"].as_f64().unwrap())
+            .collect()
+    };
+    let (one, three) = (sent(1), sent(3));
+    assert!(three.iter().all(|s| *s < one[1]), "{one:?} {three:?}");
+    assert!(
+        one[1] >= report["jobs"][0]["wall_s"].as_f64().unwrap() * 0.99,
+        "{one:?}"
+    );
+    assert!(stdout.contains("| 3 | 3 | 3 | 0 |"), "{stdout}");
+    let unreachable = bench.clipbench(&[
+        "batch",
+        "--base",
+        "http://127.0.0.1:9",
+        "--input",
+        "data/tiny.mp4",
+    ]);
+    assert_eq!(unreachable.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unreachable.stderr).contains("does not answer"));
+}

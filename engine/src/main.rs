@@ -140,10 +140,11 @@ enum Command {
 #[derive(Args, Clone)]
 struct HeartbeatArgs {
     /// A worker's heartbeat; a worker that misses --missed-heartbeats of them is dead and its
-    /// tasks are delivered again (the visibility timeout). Same value on server and workers.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    /// tasks are delivered again (the visibility timeout). An idle worker also looks for new
+    /// tasks at each beat. Same values on server and workers.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     heartbeat: std::time::Duration,
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     missed_heartbeats: usize,
 }
 

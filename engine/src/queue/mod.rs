@@ -97,12 +97,14 @@ pub struct QueueConfig {
 }
 
 impl QueueConfig {
-    /// Heartbeat every 5 s, tasks of a worker silent for 15 s delivered again.
+    /// Heartbeat every second, tasks of a worker silent for 5 s delivered again. An idle worker
+    /// looks for new tasks at each heartbeat (apalis), so the heartbeat also bounds how long a
+    /// queued task waits for an idle worker.
     pub fn new(url: impl Into<String>) -> Self {
         QueueConfig {
             url: url.into(),
-            heartbeat: Duration::from_secs(5),
-            missed_heartbeats: 3,
+            heartbeat: Duration::from_secs(1),
+            missed_heartbeats: 5,
         }
     }
 

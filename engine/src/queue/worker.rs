@@ -164,7 +164,19 @@ async fn handle(task: ClipTask, shared: Data<Arc<Shared>>) -> Result<(), BoxDynE
             }
         }
     };
-    let first = state::record(&mut conn, job, index, &result).await?;
+    // The result must not be lost to a short queue outage: the server waits for it.
+    let mut tries = 0;
+    let first = loop {
+        tries += 1;
+        match state::record(&mut conn, job, index, &result).await {
+            Ok(first) => break first,
+            Err(e) if tries < 60 => {
+                tracing::warn!(job, index, "cannot record the result ({e}); trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
     tracing::info!(
         job,
         index,

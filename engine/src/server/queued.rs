@@ -113,6 +113,7 @@ async fn process(
     state::set_phase(&mut conn, id, JobPhase::Analyzing, "Analyzing video")
         .await
         .map_err(|e| queue.err(e))?;
+    let analysed = Instant::now();
     let prepared = analyse(state, input.clone()).await?;
     let source = source_key(&prepared, &input);
     if !queue.store.exists(&source).await? {
@@ -127,23 +128,27 @@ async fn process(
         .map_err(|e| queue.err(e))?;
     let mut storage =
         RedisStorage::<ClipTask>::new(conn.clone()).with_config(queue.config.apalis());
-    for task in &tasks {
-        storage.push(task.clone()).await.map_err(|e| {
-            JobError::from(EngineError::Queue {
-                url: queue.config.url.clone(),
-                detail: e.to_string(),
-            })
-        })?;
-    }
+    storage.push_bulk(tasks.clone()).await.map_err(|e| {
+        JobError::from(EngineError::Queue {
+            url: queue.config.url.clone(),
+            detail: e.to_string(),
+        })
+    })?;
+    let (queued_ms, analysis_s) = (crate::queue::now_ms(), analysed.elapsed().as_secs_f64());
     tracing::info!(job = %id, tasks = tasks.len(), "tasks queued");
     let Some(results) = wait_for_results(queue, id, tasks.len()).await? else {
         tracing::info!(job = %id, "cancelled by cleanup");
         return Ok(cancelled_body(state, admitted, &title, &prepared));
     };
-    answer(
-        state, queue, id, admitted, &title, &prepared, &tasks, results,
-    )
-    .await
+    let job = QueuedJob {
+        id,
+        title: &title,
+        prepared: &prepared,
+        tasks: &tasks,
+        queued_ms,
+        analysis_s,
+    };
+    answer(state, queue, admitted, &job, results).await
 }
 
 /// Probes and plans the input as a local run would (off the async threads).
@@ -242,18 +247,35 @@ async fn wait_for_results(
     }
 }
 
+/// A job whose tasks are queued.
+#[derive(Clone, Copy)]
+struct QueuedJob<'a> {
+    id: &'a str,
+    title: &'a str,
+    prepared: &'a Prepared,
+    tasks: &'a [ClipTask],
+    /// When the tasks were queued, ms since the epoch.
+    queued_ms: u64,
+    /// Download end to tasks queued (analysis and the source's upload), seconds.
+    analysis_s: f64,
+}
+
 /// The job's answer from its task results, in the backend's shape.
-#[allow(clippy::too_many_arguments)]
 async fn answer(
     state: &Arc<AppState>,
     queue: &QueueBackend,
-    id: &str,
     admitted: &Admitted,
-    title: &str,
-    prepared: &Prepared,
-    tasks: &[ClipTask],
+    job: &QueuedJob<'_>,
     results: Vec<(usize, TaskResult)>,
 ) -> Result<Value, JobError> {
+    let QueuedJob {
+        id,
+        title,
+        prepared,
+        tasks,
+        queued_ms,
+        analysis_s,
+    } = *job;
     let mut published = Vec::new();
     let mut failures: Vec<FailureSummary> = Vec::new();
     let mut workers: Vec<&str> = Vec::new();
@@ -291,7 +313,22 @@ async fn answer(
     state::set_phase(&mut conn, id, JobPhase::Complete, "Processing complete")
         .await
         .map_err(|e| queue.err(e))?;
-    let task_wall: Vec<f64> = results.iter().map(|(_, r)| r.wall_s).collect();
+    // Each task's timings, for the queue's overhead: outside `execute_s` is the queue's share.
+    let task_timings: Vec<Value> = results
+        .iter()
+        .map(|(index, r)| {
+            json!({
+                "index": index,
+                "worker": r.worker,
+                "received_ms": r.received_ms,
+                "finished_ms": r.finished_ms,
+                "fetch_s": r.fetch_s,
+                "execute_s": r.execute_s,
+                "upload_s": r.upload_s,
+                "wall_s": r.wall_s,
+            })
+        })
+        .collect();
     let options = &prepared.options;
     Ok(job_body(&JobSummary {
         compat: state.config.compat,
@@ -312,7 +349,9 @@ async fn answer(
                 "job": id,
                 "tasks": tasks.len(),
                 "workers": workers,
-                "task_wall_s": task_wall,
+                "queued_ms": queued_ms,
+                "analysis_s": analysis_s,
+                "task_timings": task_timings,
             },
         }),
     }))
