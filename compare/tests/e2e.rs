@@ -806,7 +806,10 @@ fn batch_mode_keeps_k_jobs_in_flight_and_reports_jobs_per_hour() {
         .status()
         .unwrap();
     assert!(made.success());
-    let (_server, base) = engine_server(&bench.path("serve"), Compat::Optimized);
+    let (_server, base) = engine_server(
+        &bench.path("serve"),
+        clipbench_engine::server::Compat::Optimized,
+    );
     let out = bench.clipbench(&[
         "batch",
         "--base",
