@@ -143,7 +143,7 @@ pub fn serve(
     })
 }
 
-/// `worker --queue URL --store URL`: takes tasks until Ctrl-C (running tasks finish first).
+/// `worker --queue URL --store URL`: takes tasks until Ctrl-C, then finishes the running ones.
 pub fn worker(
     queue: clipbench_engine::queue::QueueConfig,
     store: &str,
@@ -156,7 +156,7 @@ pub fn worker(
     runtime.block_on(async {
         let stop = async {
             let _ = tokio::signal::ctrl_c().await;
-            eprintln!("interrupted: worker stopped");
+            eprintln!("interrupted: taking no more tasks, finishing the running ones");
         };
         clipbench_engine::queue::worker::run(options, stop).await
     })?;

@@ -73,52 +73,71 @@ struct Shared {
     fetching: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// Runs the worker until `stop` resolves; while the queue is down it waits and reconnects.
+/// Runs the worker until `stop` resolves, then stops taking tasks and lets the running ones
+/// finish; while the queue is down it waits and reconnects.
 pub async fn run(options: WorkerOptions, stop: impl Future<Output = ()>) -> Result<()> {
     let work = options.work_dir();
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)
         .map_err(|e| EngineError::io("cannot create the worker's folder", &work, e))?;
+    let stopping = CancelToken::new();
+    let stopped = stopping.clone();
     let mut stop = std::pin::pin!(stop);
-    loop {
-        let once = async {
-            let conn = options.queue.connect().await?;
-            let storage =
-                RedisStorage::<ClipTask>::new(conn.clone()).with_config(options.queue.apalis());
-            let shared = Arc::new(Shared {
-                options: options.clone(),
-                conn,
-                fetching: Default::default(),
-            });
-            tracing::info!(
-                worker = %options.name,
-                queue = %options.queue.url,
-                store = %options.store.url(),
-                slots = options.slots,
-                "taking tasks"
-            );
-            WorkerBuilder::new(options.name.clone())
-                .backend(storage)
-                .concurrency(options.slots)
-                .data(shared)
-                .build(handle)
-                .run()
-                .await
-                .map_err(|e| EngineError::Queue {
-                    url: options.queue.url.clone(),
-                    detail: e.to_string(),
-                })
-        };
-        tokio::select! {
-            result = once => {
-                if let Err(e) = result {
-                    tracing::warn!("{e}; trying again in 2 s");
+    let watch = async {
+        (&mut stop).await;
+        stopped.cancel();
+    };
+    let work = async {
+        while !stopping.is_cancelled() {
+            if let Err(e) = take_tasks(&options, &stopping).await {
+                tracing::warn!("{e}; trying again in 2 s");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                    _ = stopping.cancelled() => {}
                 }
-                tokio::time::sleep(Duration::from_secs(2)).await;
             }
-            _ = &mut stop => return Ok(()),
         }
-    }
+    };
+    tokio::join!(watch, work);
+    Ok(())
+}
+
+/// One connection's worth of work: registers with the queue and takes tasks until `stopping`
+/// (graceful) or until the queue fails.
+async fn take_tasks(options: &WorkerOptions, stopping: &CancelToken) -> Result<()> {
+    let conn = options.queue.connect().await?;
+    let storage = RedisStorage::<ClipTask>::new(conn.clone()).with_config(options.queue.apalis());
+    let shared = Arc::new(Shared {
+        options: options.clone(),
+        conn,
+        fetching: Default::default(),
+    });
+    tracing::info!(
+        worker = %options.name,
+        queue = %options.queue.url,
+        store = %options.store.url(),
+        slots = options.slots,
+        "taking tasks"
+    );
+    let stopping = stopping.clone();
+    WorkerBuilder::new(options.name.clone())
+        .backend(storage)
+        .concurrency(options.slots)
+        .data(shared)
+        .build(handle)
+        .run_with_ctx(move |ctx| {
+            let stopping = stopping.clone();
+            async move {
+                stopping.cancelled().await;
+                tracing::info!("stopping: finishing the running tasks");
+                ctx.stop()
+            }
+        })
+        .await
+        .map_err(|e| EngineError::Queue {
+            url: options.queue.url.clone(),
+            detail: e.to_string(),
+        })
 }
 
 /// One delivery of a task: skipped when its job is cancelled or its result is in; failed when
