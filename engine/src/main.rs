@@ -106,6 +106,10 @@ enum Command {
         /// `s3://bucket/prefix` (AWS_* variables for credentials and endpoint).
         #[arg(long, requires = "queue", value_name = "URL")]
         store: Option<String>,
+        /// Queue mode: a job whose tasks no live worker takes for this long answers 503 and its
+        /// tasks are removed.
+        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+        no_worker_grace: std::time::Duration,
         #[command(flatten)]
         heartbeat: HeartbeatArgs,
     },
@@ -291,6 +295,7 @@ fn main() -> ExitCode {
             compat,
             queue,
             store,
+            no_worker_grace,
             heartbeat,
         } => {
             let mut config = clipbench_engine::server::ServerConfig::new(workdir);
@@ -302,7 +307,11 @@ fn main() -> ExitCode {
                 Compat::Optimized => Policy::OPTIMIZED,
             });
             config.max_queue = max_queue.unwrap_or(if queue.is_some() { 64 } else { 4 });
-            config.queue = queue.as_deref().map(|url| heartbeat.queue(url));
+            config.queue = queue.as_deref().map(|url| {
+                let mut queue = heartbeat.queue(url);
+                queue.no_worker_grace = no_worker_grace;
+                queue
+            });
             config.store = store;
             config.cors_origins = cors_origins;
             config.reuse_overlaps = reuse_overlaps;

@@ -139,8 +139,9 @@ struct Deployment {
 }
 
 impl Deployment {
-    /// Redis, a media file server, and our server on the queue, with the media `videos`.
-    async fn start(videos: impl FnOnce(&Path)) -> Deployment {
+    /// Redis, a media file server, and our server on the queue, with the media `videos`; a job
+    /// with no live worker for `no_worker_grace` fails.
+    async fn start(videos: impl FnOnce(&Path), no_worker_grace: Duration) -> Deployment {
         let dir = tempfile::tempdir().unwrap();
         let media_dir = dir.path().join("media");
         std::fs::create_dir_all(&media_dir).unwrap();
@@ -154,6 +155,7 @@ impl Deployment {
         let mut queue = QueueConfig::new(redis.url());
         queue.heartbeat = humantime::parse_duration(HEARTBEAT).unwrap();
         queue.missed_heartbeats = MISSED.parse().unwrap();
+        queue.no_worker_grace = no_worker_grace;
         config.queue = Some(queue);
         config.store = Some(store.clone());
         config.max_queue = 16;
@@ -208,9 +210,12 @@ fn answered_plan(answer: &Value) -> Vec<(f64, f64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_workers_share_a_job_and_a_killed_workers_task_is_done_once_more() {
-    let d = Deployment::start(|dir| {
-        make_video_sized(dir, "talk.mp4", 80.0, true, "640x360");
-    })
+    let d = Deployment::start(
+        |dir| {
+            make_video_sized(dir, "talk.mp4", 80.0, true, "640x360");
+        },
+        Duration::from_secs(60),
+    )
     .await;
     let mut doomed = d.worker("doomed", &[]);
     assert!(
@@ -297,9 +302,12 @@ async fn two_workers_share_a_job_and_a_killed_workers_task_is_done_once_more() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_that_keeps_failing_ends_with_its_reason() {
-    let d = Deployment::start(|dir| {
-        make_video(dir, "tiny.mp4", 12.0, true);
-    })
+    let d = Deployment::start(
+        |dir| {
+            make_video(dir, "tiny.mp4", 12.0, true);
+        },
+        Duration::from_secs(60),
+    )
     .await;
     let _broken = d.worker("broken", &[("CLIPBENCH_FFMPEG", "/nonexistent/ffmpeg")]);
     let (status, answer) = tokio::time::timeout(
@@ -320,9 +328,12 @@ async fn a_task_that_keeps_failing_ends_with_its_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_queue_down_answers_503_and_the_server_recovers() {
-    let mut d = Deployment::start(|dir| {
-        make_video(dir, "tiny.mp4", 12.0, true);
-    })
+    let mut d = Deployment::start(
+        |dir| {
+            make_video(dir, "tiny.mp4", 12.0, true);
+        },
+        Duration::from_secs(60),
+    )
     .await;
     let _worker = d.worker("steady", &[]);
     d.redis.stop();
@@ -359,9 +370,12 @@ async fn the_queue_down_answers_503_and_the_server_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cleanup_cancels_a_job_and_removes_its_pending_tasks() {
-    let d = Deployment::start(|dir| {
-        make_video(dir, "tiny.mp4", 70.0, true);
-    })
+    let d = Deployment::start(
+        |dir| {
+            make_video(dir, "tiny.mp4", 70.0, true);
+        },
+        Duration::from_secs(60),
+    )
     .await;
     // No worker: the job's tasks wait in the queue.
     let job = tokio::spawn({
@@ -420,4 +434,34 @@ async fn pending_tasks(
         .await
         .unwrap();
     active + scheduled
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_no_worker_takes_answers_503_and_leaves_no_task() {
+    let d = Deployment::start(
+        |dir| {
+            make_video(dir, "tiny.mp4", 12.0, true);
+        },
+        Duration::from_secs(2),
+    )
+    .await;
+    let (status, answer) = tokio::time::timeout(
+        Duration::from_secs(60),
+        post(&d.base, json!({ "url": d.url("tiny.mp4") })),
+    )
+    .await
+    .expect("the job did not give up within 60 s");
+    assert_eq!(status, 503, "{answer}");
+    assert!(
+        answer
+            .to_string()
+            .contains("clipbench-engine worker --queue"),
+        "{answer}"
+    );
+    let apalis = QueueConfig::new(d.redis.url()).apalis();
+    assert_eq!(
+        pending_tasks(&mut d.redis.connection().await, &apalis).await,
+        0
+    );
+    assert_eq!(get_json(&d.base, "/progress").await["status"], "error");
 }

@@ -94,10 +94,14 @@ pub struct QueueConfig {
     /// [`QueueConfig::missed_heartbeats`] of them (the visibility timeout).
     pub heartbeat: Duration,
     pub missed_heartbeats: usize,
+    /// A job whose tasks no live worker has taken for this long fails (503) and its pending
+    /// tasks are removed, rather than waiting for a worker forever.
+    pub no_worker_grace: Duration,
 }
 
 impl QueueConfig {
-    /// Heartbeat every second, tasks of a worker silent for 5 s delivered again. An idle worker
+    /// Heartbeat every second, tasks of a worker silent for 5 s delivered again, a job with no
+    /// live worker for 60 s failed. An idle worker
     /// looks for new tasks at each heartbeat (apalis), so the heartbeat also bounds how long a
     /// queued task waits for an idle worker.
     pub fn new(url: impl Into<String>) -> Self {
@@ -105,6 +109,7 @@ impl QueueConfig {
             url: url.into(),
             heartbeat: Duration::from_secs(1),
             missed_heartbeats: 5,
+            no_worker_grace: Duration::from_secs(60),
         }
     }
 

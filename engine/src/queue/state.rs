@@ -282,3 +282,13 @@ pub async fn remove_pending(
     }
     Ok(removed)
 }
+
+/// Workers of the queue that have beaten within `within`.
+pub async fn live_workers(
+    conn: &mut ConnectionManager,
+    config: &apalis_redis::Config,
+    within: std::time::Duration,
+) -> redis::RedisResult<usize> {
+    let since = (now_ms() / 1000).saturating_sub(within.as_secs().max(1));
+    conn.zcount(config.workers_set(), since, "+inf").await
+}

@@ -223,7 +223,20 @@ async fn wait_for_results(
 ) -> Result<Option<Vec<(usize, TaskResult)>>, JobError> {
     let mut conn = queue.conn();
     let mut down_since: Option<Instant> = None;
+    let mut no_worker_since: Option<Instant> = None;
+    let mut polls = 0u64;
     loop {
+        polls += 1;
+        // About once a second: is any worker alive to take the tasks?
+        if polls % 10 == 0 {
+            no_worker_since = match no_workers(queue, &mut conn).await {
+                true => Some(no_worker_since.unwrap_or_else(Instant::now)),
+                false => None,
+            };
+            if no_worker_since.is_some_and(|since| since.elapsed() > queue.config.no_worker_grace) {
+                return Err(abandon(queue, &mut conn, id).await);
+            }
+        }
         match state::read(&mut conn, id).await {
             Ok(Some(job)) if job.phase == JobPhase::Cancelled => return Ok(None),
             Ok(None) => return Ok(None),
@@ -258,6 +271,34 @@ struct QueuedJob<'a> {
     queued_ms: u64,
     /// Download end to tasks queued (analysis and the source's upload), seconds.
     analysis_s: f64,
+}
+
+/// Whether no worker of the queue has beaten within the visibility timeout.
+async fn no_workers(queue: &QueueBackend, conn: &mut ConnectionManager) -> bool {
+    let within = queue.config.visibility_timeout();
+    state::live_workers(conn, &queue.config.apalis(), within)
+        .await
+        .is_ok_and(|n| n == 0)
+}
+
+/// Gives up a job no worker takes: its pending tasks are removed; the error to answer.
+async fn abandon(queue: &QueueBackend, conn: &mut ConnectionManager, id: &str) -> JobError {
+    let ids = [id.to_owned()];
+    let removed = state::remove_pending(conn, &queue.config.apalis(), &ids)
+        .await
+        .unwrap_or(0);
+    tracing::warn!(job = %id, removed, "no worker alive: job abandoned");
+    JobError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: format!(
+            "no worker took job {id}'s tasks within {} s (none is alive on the queue {}): start \
+             `clipbench-engine worker --queue {} --store {}` and send the job again",
+            queue.config.no_worker_grace.as_secs(),
+            queue.config.url,
+            queue.config.url,
+            queue.store.url()
+        ),
+    }
 }
 
 /// The job's answer from its task results, in the backend's shape.
