@@ -279,6 +279,9 @@ async fn two_workers_share_a_job_and_a_killed_workers_task_is_done_once_more() {
             "{name}: {served:?}"
         );
     }
+    // The source lives in the store: the server kept no download.
+    let downloads = std::fs::read_dir(d.dir.path().join("server/downloads")).unwrap();
+    assert_eq!(downloads.count(), 0);
     // The killed worker's task was delivered twice, and every task recorded once.
     let mut conn = d.redis.connection().await;
     let id = answer["clipbench"]["queue"]["job"].as_str().unwrap();

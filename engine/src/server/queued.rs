@@ -91,6 +91,12 @@ pub async fn run_job(
     let id = state::create(&mut conn).await.map_err(|e| queue.err(e))?;
     tracing::info!(job = %id, "queued job created");
     let result = process(state, queue, &id, admitted, job, replacements).await;
+    // The source is in the store now (or the job failed): the download is not needed.
+    let download = state
+        .config
+        .downloads()
+        .join(format!("job-{}", admitted.id));
+    let _ = tokio::fs::remove_dir_all(download).await;
     match &result {
         Ok(_) => {}
         Err(e) => {
@@ -119,7 +125,6 @@ async fn process(
     if !queue.store.exists(&source).await? {
         queue.store.put_file(&source, &input).await?;
     }
-    let _ = tokio::fs::remove_file(&input).await;
     let title = title_for(&url);
     let stem = format!("{title}_{id}");
     let tasks = tasks_for(id, &prepared, &source, &stem, state.config.compat);
@@ -291,12 +296,10 @@ async fn abandon(queue: &QueueBackend, conn: &mut ConnectionManager, id: &str) -
     JobError {
         status: StatusCode::SERVICE_UNAVAILABLE,
         message: format!(
-            "no worker took job {id}'s tasks within {} s (none is alive on the queue {}): start \
-             `clipbench-engine worker --queue {} --store {}` and send the job again",
+            "no worker took job {id}'s tasks within {} s (none is alive on the server's queue): \
+             start `clipbench-engine worker --queue URL --store URL` with the server's --queue \
+             and --store, and send the job again",
             queue.config.no_worker_grace.as_secs(),
-            queue.config.url,
-            queue.config.url,
-            queue.store.url()
         ),
     }
 }
