@@ -25,7 +25,6 @@ use crate::fetch::{download, file_name_for, Input};
 use crate::plan::Clip;
 use crate::probe::MediaInfo;
 use crate::report::RunReport;
-use crate::run::{RunOptions, Setup};
 
 /// `POST /generate_shorts` and `POST /generate_shorts_optimized`.
 pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -283,17 +282,7 @@ async fn run_engine(
     input: PathBuf,
     output_dir: PathBuf,
 ) -> Result<RunReport, JobError> {
-    let config = &state.config;
-    let setup = Setup {
-        strategy: config.strategy,
-        profile: config.profile,
-        policy: config.plan.policy,
-        threads: None,
-        reuse_overlaps: config.reuse_overlaps,
-    };
-    let mut options = RunOptions::with_setup(output_dir, setup);
-    options.plan = config.plan;
-    options.tools = config.tools.clone();
+    let options = state.config.run_options(output_dir);
     let event_state = state.clone();
     let cancel = CancelToken::new();
     *state.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());

@@ -87,6 +87,21 @@ impl ServerConfig {
         }
     }
 
+    /// The engine's options for one of this server's jobs, writing into `output_dir`.
+    fn run_options(&self, output_dir: PathBuf) -> crate::run::RunOptions {
+        let setup = crate::run::Setup {
+            strategy: self.strategy,
+            profile: self.profile,
+            policy: self.plan.policy,
+            threads: None,
+            reuse_overlaps: self.reuse_overlaps,
+        };
+        let mut options = crate::run::RunOptions::with_setup(output_dir, setup);
+        options.plan = self.plan;
+        options.tools = self.tools.clone();
+        options
+    }
+
     fn downloads(&self) -> PathBuf {
         self.workdir.join("downloads")
     }

@@ -21,7 +21,7 @@ use crate::error::EngineError;
 use crate::queue::state::{self, JobPhase, JobState};
 use crate::queue::{split, ClipTask, QueueConfig, TaskResult};
 use crate::report::FailureSummary;
-use crate::run::{prepare, Prepared, RunOptions, Setup};
+use crate::run::{prepare, Prepared};
 use crate::store::Store;
 
 /// The queue and store a queue-backed server works through.
@@ -158,17 +158,7 @@ async fn process(
 
 /// Probes and plans the input as a local run would (off the async threads).
 async fn analyse(state: &Arc<AppState>, input: PathBuf) -> Result<Prepared, JobError> {
-    let config = &state.config;
-    let setup = Setup {
-        strategy: config.strategy,
-        profile: config.profile,
-        policy: config.plan.policy,
-        threads: None,
-        reuse_overlaps: config.reuse_overlaps,
-    };
-    let mut options = RunOptions::with_setup(config.outputs(), setup);
-    options.plan = config.plan;
-    options.tools = config.tools.clone();
+    let options = state.config.run_options(state.config.outputs());
     tokio::task::spawn_blocking(move || prepare(&input, &options))
         .await
         .map_err(|e| JobError {
