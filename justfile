@@ -55,8 +55,8 @@ bench-queue sample="bbb-720p-60s" jobs="4" levels="1,2" workers="1": (bench-data
     trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
     redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no >/dev/null & pids+=($!)
     sleep 0.5
-    $engine serve --bind 127.0.0.1:5301 --workdir "$work/local" >"$work/local.out" 2>/dev/null & pids+=($!)
-    $engine serve --bind 127.0.0.1:5302 --workdir "$work/queued" --queue "redis://127.0.0.1:$port" --store "file://$work/store" >"$work/queued.out" 2>/dev/null & pids+=($!)
+    $engine serve --allow-private-urls --bind 127.0.0.1:5301 --workdir "$work/local" >"$work/local.out" 2>/dev/null & pids+=($!)
+    $engine serve --allow-private-urls --bind 127.0.0.1:5302 --workdir "$work/queued" --queue "redis://127.0.0.1:$port" --store "file://$work/store" >"$work/queued.out" 2>/dev/null & pids+=($!)
     for i in $(seq 1 {{workers}}); do
       $engine worker --queue "redis://127.0.0.1:$port" --store "file://$work/store" --cache "$work/w$i" --name "w$i" --slots 2 2>"$work/w$i.log" & pids+=($!)
     done

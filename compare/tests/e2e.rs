@@ -69,6 +69,9 @@ fn engine_server(
 ) -> (tokio::runtime::Runtime, String) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut config = clipbench_engine::server::ServerConfig::new(workdir);
+    // The samples come from the harness's loopback file server.
+    config.download.guard =
+        std::sync::Arc::new(clipbench_engine::fetch::guard::UrlGuard::allow_all());
     config.plan.policy = "fixed:1:2:2".parse().unwrap();
     config.compat = compat;
     let listener = runtime

@@ -105,6 +105,28 @@ fn preamble() -> Vec<OsString> {
     args
 }
 
+/// The demuxers a source may be opened with: the containers users send (MP4/MOV/3GP,
+/// Matroska/WebM, AVI, FLV, MPEG-TS/PS, ASF/WMV, Ogg, MXF). A downloaded file is hostile, so
+/// nothing that reads other files or URLs (playlists, concat lists, image sequences) or draws
+/// text (`tty`) is on the list.
+pub const MEDIA_DEMUXERS: &str = "mov,matroska,avi,flv,mpegts,mpeg,asf,ogg,mxf";
+
+/// Input options that open a file only as a local file, through a [`MEDIA_DEMUXERS`] demuxer
+/// (ffprobe takes the same ones).
+pub const SOURCE_INPUT_ARGS: [&str; 4] = [
+    "-protocol_whitelist",
+    "file",
+    "-format_whitelist",
+    MEDIA_DEMUXERS,
+];
+
+/// Pushes `-i path` for a media file, with [`SOURCE_INPUT_ARGS`].
+pub(crate) fn push_source(args: &mut Vec<OsString>, path: &Path) {
+    push(args, &SOURCE_INPUT_ARGS);
+    args.push("-i".into());
+    args.push(path.as_os_str().to_owned());
+}
+
 fn secs(value: f64) -> String {
     format!("{value:.3}")
 }
@@ -203,8 +225,7 @@ fn input_and_codec_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
         _ => secs(job.start),
     };
     push(&mut args, &["-ss", &seek]);
-    args.push("-i".into());
-    args.push(job.input.as_os_str().to_owned());
+    push_source(&mut args, job.input);
     push(&mut args, &["-t", &secs(job.duration)]);
     match profile {
         Profile::Copy => push(&mut args, &["-c", "copy"]),
@@ -332,21 +353,21 @@ pub struct AssembleJob<'a> {
 /// gap) or copied from a file encoded beforehand.
 pub fn assemble_args(profile: Profile, job: &AssembleJob) -> Vec<OsString> {
     let mut args = preamble();
-    push(&mut args, &["-f", "concat", "-safe", "0", "-i"]);
+    // The list is ours and names our own chunk files: absolute paths (`-safe 0`), MP4 only.
+    push(&mut args, &["-f", "concat", "-safe", "0"]);
+    push(&mut args, &["-protocol_whitelist", "file"]);
+    push(&mut args, &["-format_whitelist", "concat,mov", "-i"]);
     args.push(job.chunk_list.as_os_str().to_owned());
     match job.audio {
         ClipAudio::None => {}
         ClipAudio::FromSource(input) | ClipAudio::CopiedFromSource(input) => {
             push(
                 &mut args,
-                &["-ss", &secs(job.start), "-t", &secs(job.duration), "-i"],
+                &["-ss", &secs(job.start), "-t", &secs(job.duration)],
             );
-            args.push(input.as_os_str().to_owned());
+            push_source(&mut args, input);
         }
-        ClipAudio::Encoded(file) => {
-            args.push("-i".into());
-            args.push(file.as_os_str().to_owned());
-        }
+        ClipAudio::Encoded(file) => push_source(&mut args, file),
     }
     push(&mut args, &["-map", "0:v:0"]);
     if !matches!(job.audio, ClipAudio::None) {
@@ -381,9 +402,9 @@ pub fn audio_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
     let mut args = preamble();
     push(
         &mut args,
-        &["-ss", &secs(job.start), "-t", &secs(job.duration), "-i"],
+        &["-ss", &secs(job.start), "-t", &secs(job.duration)],
     );
-    args.push(job.input.as_os_str().to_owned());
+    push_source(&mut args, job.input);
     push(&mut args, &["-vn"]);
     args.extend(audio_codec_args(profile, job.duration));
     push(&mut args, &["-f", "mp4"]);

@@ -18,7 +18,7 @@ pub enum EngineError {
     #[error("input file {0} does not exist: check the path")]
     FileMissing(PathBuf),
     /// ffprobe could not read the file as media.
-    #[error("{path} is not a media file ffprobe can read ({detail}): pass a video file")]
+    #[error("{path} is not a video file ffprobe can read ({detail}): pass a video file")]
     NotMedia { path: PathBuf, detail: String },
     /// The file has no video stream.
     #[error("{0} has no video stream: clips need video, pass a video file")]
@@ -35,6 +35,15 @@ pub enum EngineError {
     /// A URL that points at a web page, not at a media file, and yt-dlp is not installed.
     #[error("{url} is a web page ({content_type}), not a media file: install yt-dlp (`pip install yt-dlp`) to fetch videos from pages, or pass a direct media URL")]
     PageNeedsYtDlp { url: String, content_type: String },
+    /// The fetch guard refused the URL or one of its redirects (an internal address).
+    #[error("refusing to fetch {url}: {reason}")]
+    UrlForbidden { url: String, reason: String },
+    /// The URL answered with text or data, not media.
+    #[error("{url} is not a video (the server sent {content_type}): pass a direct video URL")]
+    NotAVideo { url: String, content_type: String },
+    /// The disk would be too full.
+    #[error("not enough disk space: {needed} bytes needed with the reserve, {free} free: free some space or lower --min-free")]
+    NoSpace { needed: u64, free: u64 },
     /// A URL whose scheme is not http or https.
     #[error("refusing {0}: only http:// and https:// URLs or local paths are accepted")]
     UnsupportedScheme(String),

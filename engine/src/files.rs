@@ -50,6 +50,17 @@ pub fn commit_partial(final_path: &Path) -> Result<()> {
     std::fs::rename(&partial, final_path).map_err(|e| EngineError::io("cannot rename", partial, e))
 }
 
+/// Free bytes for an unprivileged writer on the file system holding `path` (`None` when it
+/// cannot be read).
+pub fn free_bytes(path: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid C string and a zeroed struct the call fills in.
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) };
+    (rc == 0).then(|| stats.f_bavail as u64 * stats.f_frsize as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

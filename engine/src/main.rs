@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use clipbench_engine::server::Compat;
 use clipbench_engine::{
     EngineError, PlanOptions, Policy, Profile, RunOptions, Setup, Strategy, ThreadSetting,
 };
@@ -25,6 +24,16 @@ use clipbench_engine::{
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines as text (colours only on a terminal) or as JSON objects, one per line.
+    #[arg(long, global = true, default_value = "text")]
+    log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -68,51 +77,9 @@ enum Command {
     },
     /// Run several strategies on one file, plus a W_ref run, and print a comparison.
     Bench(cli::bench::BenchArgs),
-    /// Serve the existing backends' HTTP API (drop-in for the Python backend).
-    Serve {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:5001")]
-        bind: String,
-        /// Work folder for downloads and outputs.
-        #[arg(long, default_value = "clipbench-serve")]
-        workdir: PathBuf,
-        #[arg(long, default_value = "auto")]
-        strategy: Strategy,
-        /// Encoding profile: original, optimized, seed, copy or smart.
-        #[arg(long, default_value = "optimized")]
-        profile: Profile,
-        #[command(flatten)]
-        plan: PlanArgs,
-        /// Requests that may wait behind the running job (default 4; in queue mode, jobs in
-        /// flight, default 64); more get 429.
-        #[arg(long)]
-        max_queue: Option<usize>,
-        /// Allowed CORS origin (repeatable); any origin when not given.
-        #[arg(long = "cors-origin")]
-        cors_origins: Vec<String>,
-        /// Encode each moment once (see `run --reuse-overlaps`).
-        #[arg(long)]
-        reuse_overlaps: bool,
-        /// The backend to stand in for where the two disagree: `original` (current_clip = clip
-        /// started, errors in `error`, its answer's shape and plan) or `optimized`.
-        #[arg(long, default_value = "optimized")]
-        compat: Compat,
-        /// Queue-backed: split each job into tasks on this Redis queue
-        /// (`redis://HOST:PORT`), made by `worker`s; needs --store. Jobs then run side by side
-        /// (--max-queue of them, default 64).
-        #[arg(long, requires = "store", value_name = "URL")]
-        queue: Option<String>,
-        /// Where sources and clips are kept in queue mode: `file:///abs/folder` or
-        /// `s3://bucket/prefix` (AWS_* variables for credentials and endpoint).
-        #[arg(long, requires = "queue", value_name = "URL")]
-        store: Option<String>,
-        /// Queue mode: a job whose tasks no live worker takes for this long answers 503 and its
-        /// tasks are removed.
-        #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-        no_worker_grace: std::time::Duration,
-        #[command(flatten)]
-        heartbeat: HeartbeatArgs,
-    },
+    /// Serve the existing backends' HTTP API (drop-in for the Python backend), safe to expose:
+    /// see the README's "Deploying".
+    Serve(Box<cli::serve::ServeArgs>),
     /// Take clip tasks from a queue-backed server's queue and make them (any number of workers
     /// on any number of machines).
     Worker {
@@ -248,17 +215,23 @@ impl EncodeArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs one line per request and per job phase; the other commands only warnings.
-    let default_level = if matches!(cli.command, Command::Serve { .. } | Command::Worker { .. }) {
+    let default_level = if matches!(cli.command, Command::Serve(_) | Command::Worker { .. }) {
         "info"
     } else {
         "warn"
     };
-    tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::new(
+        std::env::var("RUST_LOG").unwrap_or_else(|_| default_level.to_owned()),
+    );
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            std::env::var("RUST_LOG").unwrap_or_else(|_| default_level.to_owned()),
-        ))
-        .init();
+        .with_env_filter(filter);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let result = match cli.command {
         Command::Probe {
             file,
@@ -283,40 +256,7 @@ fn main() -> ExitCode {
             Err(e) => Err(e.into()),
         },
         Command::Bench(args) => cli::bench::bench(&args),
-        Command::Serve {
-            bind,
-            workdir,
-            strategy,
-            profile,
-            plan,
-            max_queue,
-            cors_origins,
-            reuse_overlaps,
-            compat,
-            queue,
-            store,
-            no_worker_grace,
-            heartbeat,
-        } => {
-            let mut config = clipbench_engine::server::ServerConfig::new(workdir);
-            config.compat = compat;
-            config.strategy = strategy;
-            config.profile = profile;
-            config.plan = plan.options(match compat {
-                Compat::Original => Policy::ORIGINAL,
-                Compat::Optimized => Policy::OPTIMIZED,
-            });
-            config.max_queue = max_queue.unwrap_or(if queue.is_some() { 64 } else { 4 });
-            config.queue = queue.as_deref().map(|url| {
-                let mut queue = heartbeat.queue(url);
-                queue.no_worker_grace = no_worker_grace;
-                queue
-            });
-            config.store = store;
-            config.cors_origins = cors_origins;
-            config.reuse_overlaps = reuse_overlaps;
-            cli::commands::serve(&bind, config)
-        }
+        Command::Serve(args) => cli::serve::serve(*args),
         Command::Worker {
             queue,
             store,

@@ -27,6 +27,8 @@ fn fail<T>(what: impl Into<String>) -> Result<T, JoinError> {
 
 /// The movie timescale of the output (milliseconds, as ffmpeg writes).
 const MOVIE_TIMESCALE: u64 = 1000;
+/// Largest sample time accepted, in ticks of the track's timescale (2^40: years at 90 kHz).
+const MAX_TICKS: u64 = 1 << 40;
 /// Samples of one track are written in chunks of at most this many seconds.
 const CHUNK_S: f64 = 0.5;
 
@@ -269,14 +271,25 @@ fn read_track(path: &Path, video: bool) -> Result<Read, JoinError> {
         .unwrap_or_default();
     let count = track.sample_count();
     let movie_timescale = reader.moov.mvhd.timescale;
+    if timescale == 0 || movie_timescale == 0 {
+        return Err(cannot(&"a timescale of 0"));
+    }
     let handler = if video { b"vide" } else { b"soun" };
     let stsd = raw_stsd(&data, handler).ok_or_else(|| cannot(&"no sample description"))?;
-    let mut samples = Vec::with_capacity(count as usize);
+    // The count is the file's word: reserve no more than a plausible piece holds.
+    let mut samples = Vec::with_capacity((count as usize).min(1 << 16));
     for n in 1..=count {
         let s = reader
             .read_sample(id, n)
             .map_err(|e| cannot(&e))?
             .ok_or_else(|| cannot(&format!("no sample {n}")))?;
+        // Times far beyond any clip would overflow the timeline arithmetic.
+        if s.start_time > MAX_TICKS
+            || s.duration as u64 > MAX_TICKS
+            || (s.rendering_offset as i64).abs() > MAX_TICKS as i64
+        {
+            return Err(cannot(&format!("sample {n} has an implausible time")));
+        }
         samples.push(Sample {
             dts: s.start_time as i64,
             cts_offset: s.rendering_offset as i64,
@@ -310,8 +323,9 @@ fn boxes(data: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
         } else if size == 0 {
             size = data.len() - pos;
         }
-        let item = (&header[4..8], data.get(start..pos + size)?);
-        pos += size.max(8);
+        let end = pos.checked_add(size)?;
+        let item = (&header[4..8], data.get(start..end)?);
+        pos = pos.checked_add(size.max(8))?;
         Some(item)
     })
 }
@@ -569,6 +583,49 @@ fn write_mp4(tracks: &[Track], output: &Path) -> Result<u64, JoinError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// Box headers with any size field (0, 1 with a 64-bit size, tiny, huge) around payloads
+    /// that are themselves boxes or noise: the shapes that break a box reader.
+    fn hostile_boxes() -> impl Strategy<Value = Vec<u8>> {
+        let kinds = prop::sample::select(vec![
+            *b"moov", *b"trak", *b"mdia", *b"minf", *b"stbl", *b"stsd", *b"hdlr", *b"avcC",
+            *b"free",
+        ]);
+        let one = (
+            kinds,
+            prop::sample::select(vec![0u32, 1, 7, 8, 16, 0xffff_ffff]),
+            any::<u64>(),
+            prop::collection::vec(any::<u8>(), 0..64),
+        )
+            .prop_map(|(kind, size, large, payload)| {
+                let mut out = size.to_be_bytes().to_vec();
+                out.extend_from_slice(&kind);
+                if size == 1 {
+                    out.extend_from_slice(&large.to_be_bytes());
+                }
+                out.extend_from_slice(&payload);
+                out
+            });
+        prop::collection::vec(one, 0..12).prop_map(|boxes| boxes.concat())
+    }
+
+    proptest! {
+        // Fuzzing of the box reader: no input panics (CI runs the default cases; set
+        // PROPTEST_CASES for a longer run).
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        #[test]
+        fn fuzz_box_reader_never_panics(
+            noise in prop::collection::vec(any::<u8>(), 0..512),
+            shaped in hostile_boxes(),
+        ) {
+            for data in [&noise, &shaped] {
+                let _ = boxes(data).count();
+                let _ = raw_stsd(data, b"vide");
+                let _ = parameter_sets(data);
+            }
+        }
+    }
 
     #[test]
     fn rescaling_rounds_to_the_nearest_tick() {

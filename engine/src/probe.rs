@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, Result};
-use crate::tools::{spawn_error, Tools};
+use crate::tools::{output_within, spawn_error, Tools};
 
 /// What the engine needs to know about a media file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -258,12 +258,21 @@ fn run_ffprobe(tools: &Tools, path: &Path, args: &[&str]) -> Result<String> {
     if !path.exists() {
         return Err(EngineError::FileMissing(path.to_owned()));
     }
-    let output = Command::new(&tools.ffprobe)
+    let mut command = Command::new(&tools.ffprobe);
+    command
         .args(args)
-        .arg(path)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| spawn_error("ffprobe", e, &tools.ffprobe))?;
+        .args(crate::encode::SOURCE_INPUT_ARGS)
+        .arg("-i")
+        .arg(path);
+    let output = output_within(&mut command, tools.probe_timeout)
+        .map_err(|e| spawn_error("ffprobe", e, &tools.ffprobe))?
+        .ok_or_else(|| EngineError::NotMedia {
+            path: path.to_owned(),
+            detail: format!(
+                "ffprobe took longer than {} s",
+                tools.probe_timeout.as_secs()
+            ),
+        })?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let detail = stderr
@@ -271,8 +280,12 @@ fn run_ffprobe(tools: &Tools, path: &Path, args: &[&str]) -> Result<String> {
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("ffprobe failed")
-            .trim()
-            .to_owned();
+            .trim();
+        let detail = if detail.contains("not on whitelist") {
+            "its format is none of the video containers accepted".to_owned()
+        } else {
+            detail.to_owned()
+        };
         return Err(EngineError::NotMedia {
             path: path.to_owned(),
             detail,

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::encode::SOURCE_INPUT_ARGS;
 use crate::error::{EngineError, Result};
 use crate::tools::{spawn_error, Tools};
 
@@ -29,15 +30,18 @@ pub fn clip_psnr(
     duration: f64,
 ) -> Result<f64> {
     let output = Command::new(&tools.ffmpeg)
-        .args(["-hide_banner", "-nostdin", "-i"])
+        .args(["-hide_banner", "-nostdin"])
+        .args(SOURCE_INPUT_ARGS)
+        .arg("-i")
         .arg(clip)
         .args([
             "-ss",
             &format!("{start:.6}"),
             "-t",
             &format!("{duration:.6}"),
-            "-i",
         ])
+        .args(SOURCE_INPUT_ARGS)
+        .arg("-i")
         .arg(source)
         .args([
             "-lavfi",

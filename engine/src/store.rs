@@ -38,7 +38,12 @@ impl Store {
     /// Opens the store at `url`: `file:///abs/folder` (created if missing) or anything
     /// `object_store::parse_url_opts` knows (`s3://bucket/prefix`, with `AWS_*` variables).
     pub fn open(url: &str) -> Result<Store> {
-        let bad = |why: String| EngineError::InvalidOption(format!("--store {url}: {why}"));
+        // Messages show the URL without credentials or query.
+        let shown = reqwest::Url::parse(url).map_or_else(
+            |_| "(an unreadable URL)".to_owned(),
+            |u| crate::fetch::redact(&u),
+        );
+        let bad = |why: String| EngineError::InvalidOption(format!("--store {shown}: {why}"));
         let parsed = reqwest::Url::parse(url).map_err(|e| bad(e.to_string()))?;
         let inner: Arc<dyn ObjectStore> = if parsed.scheme() == "file" {
             let folder = parsed
@@ -57,7 +62,7 @@ impl Store {
         };
         Ok(Store {
             inner,
-            url: url.to_owned(),
+            url: shown.clone(),
         })
     }
 

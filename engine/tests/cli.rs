@@ -44,7 +44,7 @@ fn bad_inputs_give_one_line_and_exit_2() {
 
     let text = dir.path().join("notes.mp4");
     std::fs::write(&text, "not a video").unwrap();
-    assert_bad_input(&run_to(text.to_str().unwrap(), &out), "not a media file");
+    assert_bad_input(&run_to(text.to_str().unwrap(), &out), "not a video file");
 
     let audio = dir.path().join("tone.m4a");
     let made = Command::new("ffmpeg")

@@ -177,7 +177,7 @@ async fn through_the_server() {
             assert_eq!(status, 422, "{}: {body}", input.name);
             let message = body["error"].as_str().unwrap();
             assert!(
-                message.contains("no video stream") || message.contains("not a media file"),
+                message.contains("no video stream") || message.contains("not a video file"),
                 "{message}"
             );
         }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use clipbench_engine::fetch::guard::UrlGuard;
 use clipbench_engine::queue::QueueConfig;
 use clipbench_engine::server::ServerConfig;
 use clipbench_engine::{plan, probe, PlanOptions, Policy, Tools};
@@ -25,13 +26,63 @@ const MISSED: &str = "2";
 struct Redis {
     child: Child,
     port: u16,
+    url: String,
 }
 
 impl Redis {
     fn start(port: u16) -> Redis {
+        Redis::spawn(
+            &["--port", &port.to_string()],
+            port,
+            format!("redis://127.0.0.1:{port}"),
+        )
+    }
+
+    /// TLS only (a self-signed certificate made in `dir` with openssl) and a password, as a
+    /// shared deployment runs it; the URL skips certificate checks (`#insecure`).
+    fn start_secured(dir: &Path, port: u16, password: &str) -> Redis {
+        let (cert, key) = (dir.join("redis.crt"), dir.join("redis.key"));
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=127.0.0.1", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl must be installed for this test (bash .ci/setup)");
+        assert!(made.success());
+        let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+        let port_text = port.to_string();
+        let args = [
+            "--port",
+            "0",
+            "--tls-port",
+            &port_text,
+            "--tls-cert-file",
+            cert,
+            "--tls-key-file",
+            key,
+            "--tls-ca-cert-file",
+            cert,
+            "--tls-auth-clients",
+            "no",
+            "--requirepass",
+            password,
+        ];
+        Redis::spawn(
+            &args,
+            port,
+            format!("rediss://:{password}@127.0.0.1:{port}/#insecure"),
+        )
+    }
+
+    fn spawn(args: &[&str], port: u16, url: String) -> Redis {
         let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
+            .args(args)
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())
             .spawn()
             .expect("redis-server must be installed for these tests (bash .ci/setup)");
@@ -40,11 +91,11 @@ impl Redis {
             assert!(Instant::now() < deadline, "redis-server did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        Redis { child, port }
+        Redis { child, port, url }
     }
 
     fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        self.url.clone()
     }
 
     fn stop(&mut self) {
@@ -143,15 +194,27 @@ impl Deployment {
     /// with no live worker for `no_worker_grace` fails.
     async fn start(videos: impl FnOnce(&Path), no_worker_grace: Duration) -> Deployment {
         let dir = tempfile::tempdir().unwrap();
+        let redis = Redis::start(free_port());
+        Deployment::start_on(dir, redis, videos, no_worker_grace).await
+    }
+
+    /// [`Deployment::start`] on a given Redis.
+    async fn start_on(
+        dir: tempfile::TempDir,
+        redis: Redis,
+        videos: impl FnOnce(&Path),
+        no_worker_grace: Duration,
+    ) -> Deployment {
         let media_dir = dir.path().join("media");
         std::fs::create_dir_all(&media_dir).unwrap();
         videos(&media_dir);
         let media = file_server(&media_dir).await;
-        let redis = Redis::start(free_port());
         let store = reqwest::Url::from_directory_path(dir.path().join("store"))
             .unwrap()
             .to_string();
         let mut config = ServerConfig::new(dir.path().join("server"));
+        // The media comes from a loopback file server.
+        config.download.guard = std::sync::Arc::new(UrlGuard::allow_all());
         let mut queue = QueueConfig::new(redis.url());
         queue.heartbeat = humantime::parse_duration(HEARTBEAT).unwrap();
         queue.missed_heartbeats = MISSED.parse().unwrap();
@@ -467,4 +530,110 @@ async fn a_job_no_worker_takes_answers_503_and_leaves_no_task() {
         0
     );
     assert_eq!(get_json(&d.base, "/progress").await["status"], "error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_queue_with_a_password_works_and_the_password_never_shows() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = "queue-pw-SECRET-0123";
+    let redis = Redis::start_secured(dir.path(), free_port(), password);
+    let mut d = Deployment::start_on(
+        dir,
+        redis,
+        |dir| {
+            make_video(dir, "tiny.mp4", 12.0, true);
+        },
+        Duration::from_secs(60),
+    )
+    .await;
+    let worker = d.worker("tls", &[]);
+    let (status, answer) = post(&d.base, json!({ "url": d.url("tiny.mp4") })).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["clip_details"].as_array().unwrap().len(), 1);
+    d.redis.stop();
+    let (status, answer) = post(&d.base, json!({ "url": d.url("tiny.mp4") })).await;
+    assert_eq!(status, 503, "{answer}");
+    let progress = client()
+        .get(format!("{}/progress", d.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // The worker notices the queue is gone and says so in its log.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !worker.log().to_lowercase().contains("error") && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for text in [answer.to_string(), progress, worker.log()] {
+        assert!(!text.contains(password), "the password leaked: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_task_fails_alone_with_its_reason_and_the_worker_carries_on() {
+    use apalis::prelude::TaskSink;
+    let d = Deployment::start(
+        |dir| {
+            make_video(dir, "tiny.mp4", 12.0, true);
+        },
+        Duration::from_secs(60),
+    )
+    .await;
+    let worker = d.worker("wary", &[]);
+    let task = |job: &str, timeout_s: f64| {
+        json!({
+            "job": job, "index": 0, "source": "sources/none.mp4",
+            "media": serde_json::to_value(clipbench_engine::MediaInfo {
+                duration: 10.0,
+                ..Default::default()
+            }).unwrap(),
+            "cut_points": null,
+            "clips": [{"number": 1, "start": 0.0, "end": 4.0, "priority": "high"}],
+            "keys": ["clips/x_clip_001.mp4"], "profile": "optimized",
+            "reuse_overlaps": false, "timeout_s": timeout_s, "retries": 1
+        })
+    };
+    let mut conn = redis::aio::ConnectionManager::new(redis::Client::open(d.redis.url()).unwrap())
+        .await
+        .unwrap();
+    // A real job, and tasks of it a server would never make.
+    let job = clipbench_engine::queue::state::create(&mut conn)
+        .await
+        .unwrap();
+    let tasks: Vec<clipbench_engine::queue::ClipTask> = vec![
+        serde_json::from_value(task("../../escape", 60.0)).unwrap(),
+        serde_json::from_value(task(&job, 1e300)).unwrap(),
+    ];
+    let mut storage = apalis_redis::RedisStorage::<clipbench_engine::queue::ClipTask>::new(conn)
+        .with_config(QueueConfig::new(d.redis.url()).apalis());
+    storage.push_bulk(tasks).await.unwrap();
+    let mut conn = d.redis.connection().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let result: String = loop {
+        let found: Option<String> =
+            redis::AsyncCommands::hget(&mut conn, format!("cb:job:{job}:results"), 0)
+                .await
+                .unwrap();
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "no result: {}", worker.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        result.contains("the task is invalid: its timeout"),
+        "{result}"
+    );
+    assert!(
+        worker.wait_for("malformed", Duration::from_secs(10)),
+        "{}",
+        worker.log()
+    );
+    assert!(!worker.log().contains("panicked"), "{}", worker.log());
+    assert!(!d.dir.path().parent().unwrap().join("escape").exists());
+    // The same worker still makes a real job's clips.
+    let (status, answer) = post(&d.base, json!({ "url": d.url("tiny.mp4") })).await;
+    assert_eq!(status, 200, "{answer}");
 }

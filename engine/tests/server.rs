@@ -24,7 +24,7 @@ fn raw_get_status(base: &str, path: &str) -> u16 {
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut answer = String::new();
@@ -135,7 +135,7 @@ async fn a_full_job_with_progress_downloads_and_ranges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_gets_its_status_and_the_server_carries_on() {
     let f = fixture().await;
-    let base = engine_server(&f.workdir, |c| c.max_body_bytes = 1024).await;
+    let base = engine_server(&f.workdir, |c| c.limits.max_body_bytes = 1024).await;
     let http = client();
     let raw = |body: &'static str| {
         let http = http.clone();
@@ -187,8 +187,8 @@ async fn bad_input_gets_its_status_and_the_server_carries_on() {
             "cannot download",
         ),
         (format!("http://{m}/missing.mp4"), 422, "404"),
-        (format!("http://{m}/notes.txt"), 422, "not a media file"),
-        (format!("http://{m}/broken.mp4"), 422, "not a media file"),
+        (format!("http://{m}/notes.txt"), 422, "not a video"),
+        (format!("http://{m}/broken.mp4"), 422, "not a video"),
     ];
     let workdir = f.workdir.canonicalize().unwrap().display().to_string();
     for (url, status, needle) in cases {
@@ -202,10 +202,13 @@ async fn bad_input_gets_its_status_and_the_server_carries_on() {
         );
         let after = progress(&base).await;
         assert_eq!(after["status"], "error");
+        // `/progress` is everyone's: the same error without the client's URL.
         assert_eq!(
-            after["message"], message,
+            after["message"],
+            message.replace(&url, "the video URL"),
             "the optimized backend's error field"
         );
+        assert!(!after.to_string().contains(&url), "{after}");
     }
     if which("yt-dlp").is_none() {
         let (s, b) = post(&base, json!({ "url": format!("http://{m}/page") })).await;
@@ -369,10 +372,22 @@ async fn health_system_info_and_cors() {
         .send()
         .await
         .unwrap();
+    // A frontend served from localhost keeps working; other origins are not allowed.
     assert_eq!(
         preflight.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN],
-        "*"
+        "http://localhost:3000"
     );
+    let foreign = client()
+        .request(reqwest::Method::OPTIONS, format!("{base}/generate_shorts"))
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::ACCESS_CONTROL_REQUEST_METHOD, "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(foreign
+        .headers()
+        .get(header::ACCESS_CONTROL_ALLOW_ORIGIN)
+        .is_none());
     let idle = progress(&base).await;
     assert_eq!(idle["status"], "idle");
 }

@@ -3,14 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clipbench_engine::execute::{cancel_on_ctrl_c, CtrlC};
+use clipbench_engine::fetch::guard::UrlGuard;
 use clipbench_engine::fetch::{download, DownloadOptions, Input};
 use clipbench_engine::files::write_json_atomic;
 use clipbench_engine::probe::probe_with_keyframes;
 use clipbench_engine::{
-    plan as make_plan, probe as probe_file, CancelToken, EngineError, PlanOptions, RunOptions,
-    RunReport, Tools,
+    plan as make_plan, probe as probe_file, CancelToken, PlanOptions, RunOptions, RunReport, Tools,
 };
 
 use super::progress::RunProgress;
@@ -68,20 +67,26 @@ pub fn local_input(
         Input::Url(url) => url,
     };
     let bar = super::progress::download_bar(&url);
-    let download_options = DownloadOptions::default();
-    let downloading = download(&url, scratch, &download_options, |done, total| {
-        if let Some(total) = total {
-            bar.set_length(total);
-        }
-        bar.set_position(done);
-    });
-    let cancel = cancel.clone();
-    let result = runtime.block_on(async {
-        tokio::select! {
-            result = downloading => result,
-            _ = cancel.drained() => Err(EngineError::Cancelled),
-        }
-    });
+    // The user's own URL on the user's own machine: any address, no rate or time limit
+    // (Ctrl-C stops it).
+    let download_options = DownloadOptions {
+        guard: std::sync::Arc::new(UrlGuard::allow_all()),
+        min_rate: 0,
+        deadline: std::time::Duration::from_secs(7 * 24 * 3600),
+        ..DownloadOptions::default()
+    };
+    let result = runtime.block_on(download(
+        &url,
+        scratch,
+        &download_options,
+        cancel,
+        |done, total| {
+            if let Some(total) = total {
+                bar.set_length(total);
+            }
+            bar.set_position(done);
+        },
+    ));
     bar.finish_and_clear();
     Ok(result?.path)
 }
@@ -119,28 +124,6 @@ pub fn run_local(
     let report = clipbench_engine::run(path, options, cancel, &|event| progress.on_event(event));
     progress.finish();
     Ok(report?)
-}
-
-/// `serve`: binds, prints the address on stdout, serves until Ctrl-C.
-pub fn serve(
-    bind: &str,
-    config: clipbench_engine::server::ServerConfig,
-) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind(bind)
-            .await
-            .with_context(|| format!("cannot listen on {bind}: is another server using it? pick another with --bind"))?;
-        let address = listener.local_addr()?;
-        println!("listening on http://{address} (work folder {})", config.workdir.display());
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        tokio::select! {
-            served = clipbench_engine::server::serve(listener, config) => served.context("server stopped")?,
-            _ = tokio::signal::ctrl_c() => eprintln!("interrupted: server stopped"),
-        }
-        Ok(ExitCode::SUCCESS)
-    })
 }
 
 /// `worker --queue URL --store URL`: takes tasks until Ctrl-C, then finishes the running ones.

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod commands;
 pub mod progress;
+pub mod serve;
 pub mod summary;
 
 use clipbench_engine::EngineError;

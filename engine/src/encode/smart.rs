@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use super::{keyframe_seek, micros, preamble, push, secs};
+use super::{keyframe_seek, micros, preamble, push, push_source, secs};
 use crate::allocate::ThreadSetting;
 use crate::smart::{Copied, HeadEncoder, Piece, SmartCut};
 
@@ -36,17 +36,13 @@ fn copy_input(args: &mut Vec<OsString>, copy: &Copied, input: &Path) {
     if let Some(decode_end) = copy.decode_end {
         push(args, &["-t", &micros(decode_end - seek - 1e-3)]);
     }
-    args.push("-i".into());
-    args.push(input.as_os_str().to_owned());
+    push_source(args, input);
 }
 
 /// The clip's audio as the second input (`-ss start -t duration`).
 fn audio_input(args: &mut Vec<OsString>, job: &SmartJob) {
-    push(
-        args,
-        &["-ss", &secs(job.start), "-t", &secs(job.duration), "-i"],
-    );
-    args.push(job.input.as_os_str().to_owned());
+    push(args, &["-ss", &secs(job.start), "-t", &secs(job.duration)]);
+    push_source(args, job.input);
 }
 
 fn encoder_threads(threads: ThreadSetting) -> String {
@@ -122,8 +118,8 @@ pub fn smart_pieces_args(
                 // the piece (`-frames:v` cuts it exactly): without a limit ffmpeg would decode
                 // the input to its end while the copy output still runs.
                 push(&mut args, &["-noautorotate", "-ss", &micros(seek)]);
-                push(&mut args, &["-t", &micros(end - start + READ_PAST_S), "-i"]);
-                args.push(job.input.as_os_str().to_owned());
+                push(&mut args, &["-t", &micros(end - start + READ_PAST_S)]);
+                push_source(&mut args, job.input);
             }
         }
     }

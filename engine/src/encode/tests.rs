@@ -18,11 +18,64 @@ fn line(profile: Profile, threads: ThreadSetting) -> String {
     joined(&ffmpeg_args(profile, &job(threads)))
 }
 
+/// The argument vector as one line, without the input guard (checked on its own in
+/// `every_input_is_opened_only_as_media`).
 fn joined(args: &[std::ffi::OsString]) -> String {
-    args.iter()
+    let line = args
+        .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    line.replace(&format!("{} ", SOURCE_INPUT_ARGS.join(" ")), "")
+        .replace("-protocol_whitelist file -format_whitelist concat,mov ", "")
+}
+
+/// Every `-i` of an argument vector comes right after a format whitelist.
+fn inputs_are_guarded(args: &[OsString]) -> bool {
+    args.iter().enumerate().all(|(i, a)| {
+        a != "-i"
+            || (i >= 4
+                && args[i - 2] == "-format_whitelist"
+                && args[i - 4] == "-protocol_whitelist")
+    })
+}
+
+#[test]
+fn every_input_is_opened_only_as_media() {
+    for profile in Profile::ALL {
+        assert!(inputs_are_guarded(&ffmpeg_args(
+            profile,
+            &job(ThreadSetting::Profile)
+        )));
+    }
+    let j = job(ThreadSetting::Fixed(1));
+    assert!(inputs_are_guarded(&chunk_group_args(
+        Profile::Optimized,
+        &j,
+        &[125],
+        Path::new("g.csv")
+    )));
+    assert!(inputs_are_guarded(&audio_args(Profile::Optimized, &j)));
+    for audio in [
+        ClipAudio::None,
+        ClipAudio::FromSource(Path::new("in.mp4")),
+        ClipAudio::Encoded(Path::new("a.m4a")),
+    ] {
+        let assemble = AssembleJob {
+            chunk_list: Path::new("c.txt"),
+            audio,
+            output: Path::new("o.mp4"),
+            start: 0.0,
+            duration: 30.0,
+        };
+        assert!(inputs_are_guarded(&assemble_args(
+            Profile::Optimized,
+            &assemble
+        )));
+    }
+    assert!(!MEDIA_DEMUXERS
+        .split(',')
+        .any(|d| ["tty", "concat", "hls", "image2", "lavfi"].contains(&d)));
 }
 
 #[test]
@@ -154,10 +207,7 @@ fn assembly_copies_video_and_encodes_audio() {
 }
 
 fn ffmpeg_args_line(args: Vec<OsString>) -> String {
-    args.iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect::<Vec<_>>()
-        .join(" ")
+    joined(&args)
 }
 
 #[test]
@@ -229,11 +279,9 @@ fn a_smart_cut_encodes_its_head_and_foot_and_copies_to_the_cut_points_decoding_t
         threads: ThreadSetting::Profile,
     };
     let outputs = [Path::new("h.mp4"), Path::new("c.mp4"), Path::new("f.mp4")];
-    let args: Vec<String> = smart_pieces_args(&job, &cut, &encoder, &outputs, Path::new("a.mp4"))
-        .iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
-    let joined = args.join(" ");
+    let args = smart_pieces_args(&job, &cut, &encoder, &outputs, Path::new("a.mp4"));
+    assert!(inputs_are_guarded(&args));
+    let joined = joined(&args);
     // Head: decoded from just before its first frame, read half a second past it.
     assert!(
         joined.contains("-noautorotate -ss 24.999900 -t 1.500000 -i in.mp4"),

@@ -65,13 +65,15 @@ pub(super) fn run_ffmpeg(
     on_progress: &(dyn Fn(f64) + Sync),
 ) -> ChildResult {
     let began = Instant::now();
-    let spawned = Command::new(ffmpeg)
+    let mut command = Command::new(ffmpeg);
+    command
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn();
+        .process_group(0);
+    crate::tools::die_with_parent(&mut command);
+    let spawned = command.spawn();
     let mut child = match spawned {
         Ok(child) => child,
         Err(e) => return ChildResult::not_started(e.to_string()),

@@ -53,6 +53,104 @@ pub struct ClipTask {
     pub retries: u32,
 }
 
+/// Why a task from the queue is not run: the queue is shared, so a task is checked as any
+/// other input before it names a file or a duration.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum InvalidTask {
+    #[error("its job id is not 1 to 64 letters, digits, '-' or '_'")]
+    JobId,
+    #[error("its source key is not sources/<name>")]
+    Source,
+    #[error("it has {clips} clips and {keys} keys: one key per clip, 1 to {MAX_TASK_CLIPS} clips")]
+    Clips { clips: usize, keys: usize },
+    #[error("a clip key is not clips/<name>.mp4")]
+    Key,
+    #[error("a clip's times are not within the video")]
+    Times,
+    #[error("its timeout is not between 1 s and {MAX_TASK_TIMEOUT_S} s")]
+    Timeout,
+    #[error("its retries are over {MAX_TASK_RETRIES}")]
+    Retries,
+}
+
+/// Most clips in one task.
+pub const MAX_TASK_CLIPS: usize = 100;
+/// Longest timeout a task may ask for, seconds (a day).
+pub const MAX_TASK_TIMEOUT_S: f64 = 86_400.0;
+/// Most retries a task may ask for.
+pub const MAX_TASK_RETRIES: u32 = 5;
+
+/// Whether `name` is one safe file-name part: letters, digits, `-`, `_`, `.`, not starting
+/// with a dot, at most 255 bytes.
+fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Whether a job id has the shape servers give it.
+pub fn is_job_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+}
+
+impl ClipTask {
+    /// Checks what a worker will turn into paths, keys and durations.
+    pub fn validate(&self) -> std::result::Result<(), InvalidTask> {
+        if !is_job_id(&self.job) {
+            return Err(InvalidTask::JobId);
+        }
+        if !self
+            .source
+            .strip_prefix("sources/")
+            .is_some_and(is_safe_name)
+        {
+            return Err(InvalidTask::Source);
+        }
+        if self.clips.is_empty()
+            || self.clips.len() > MAX_TASK_CLIPS
+            || self.keys.len() != self.clips.len()
+        {
+            return Err(InvalidTask::Clips {
+                clips: self.clips.len(),
+                keys: self.keys.len(),
+            });
+        }
+        let key_ok = |k: &String| {
+            k.strip_prefix("clips/")
+                .is_some_and(|name| is_safe_name(name) && name.ends_with(".mp4"))
+        };
+        if !self.keys.iter().all(key_ok) {
+            return Err(InvalidTask::Key);
+        }
+        let duration = self.media.duration;
+        let times_ok = duration.is_finite()
+            && duration > 0.0
+            && self.clips.iter().all(|c| {
+                c.start.is_finite()
+                    && c.end.is_finite()
+                    && c.start >= 0.0
+                    && c.start < c.end
+                    && c.end <= duration + 1.0
+            });
+        if !times_ok {
+            return Err(InvalidTask::Times);
+        }
+        if !(self.timeout_s.is_finite() && (1.0..=MAX_TASK_TIMEOUT_S).contains(&self.timeout_s)) {
+            return Err(InvalidTask::Timeout);
+        }
+        if self.retries > MAX_TASK_RETRIES {
+            return Err(InvalidTask::Retries);
+        }
+        Ok(())
+    }
+}
+
 /// A clip a worker wrote to the store.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredClip {
@@ -131,6 +229,11 @@ impl QueueConfig {
     /// Connects, failing fast (2 s) when Redis does not answer; the connection comes back by
     /// itself once Redis does.
     pub async fn connect(&self) -> Result<ConnectionManager> {
+        if self.url.starts_with("rediss://") {
+            // Two TLS back ends are compiled in (reqwest's and object_store's): name one for
+            // the queue's connections. A provider already installed stays.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
         let client = redis::Client::open(self.url.as_str()).map_err(|e| self.error(e))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
@@ -142,11 +245,24 @@ impl QueueConfig {
             .map_err(|e| self.error(e))
     }
 
-    /// A Redis error as the engine's queue error, naming the queue.
+    /// A Redis error as the engine's queue error, naming the queue (without its password).
     pub fn error(&self, e: redis::RedisError) -> EngineError {
         EngineError::Queue {
-            url: self.url.clone(),
-            detail: e.to_string(),
+            url: self.shown_url(),
+            detail: e.to_string().replace(&self.url, &self.shown_url()),
+        }
+    }
+
+    /// The queue's URL as messages and logs show it: the password replaced by `***`.
+    pub fn shown_url(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("***"));
+                }
+                url.to_string()
+            }
+            Err(_) => "the queue (an unreadable URL)".to_owned(),
         }
     }
 }
@@ -162,6 +278,85 @@ pub fn now_ms() -> u64 {
 mod tests {
     use super::*;
     use crate::plan::Priority;
+    use proptest::prelude::*;
+
+    fn task() -> ClipTask {
+        ClipTask {
+            job: "j1".into(),
+            index: 0,
+            source: "sources/0123abcd.mp4".into(),
+            media: MediaInfo {
+                duration: 60.0,
+                ..Default::default()
+            },
+            cut_points: None,
+            clips: clips(2),
+            keys: vec![
+                "clips/v_j1_clip_001.mp4".into(),
+                "clips/v_j1_clip_002.mp4".into(),
+            ],
+            profile: Profile::Optimized,
+            reuse_overlaps: false,
+            timeout_s: 60.0,
+            retries: 1,
+        }
+    }
+
+    #[test]
+    fn hostile_tasks_are_refused_with_their_reason() {
+        assert_eq!(task().validate(), Ok(()));
+        type Spoil = fn(&mut ClipTask);
+        let cases: Vec<(Spoil, InvalidTask)> = vec![
+            (|t| t.job = "../../etc".into(), InvalidTask::JobId),
+            (|t| t.job = "/abs".into(), InvalidTask::JobId),
+            (|t| t.source = "sources/../../x".into(), InvalidTask::Source),
+            (|t| t.source = "/etc/passwd".into(), InvalidTask::Source),
+            (|t| t.keys[0] = "clips/../../x.mp4".into(), InvalidTask::Key),
+            (
+                |t| t.keys.pop().map(drop).unwrap_or(()),
+                InvalidTask::Clips { clips: 2, keys: 1 },
+            ),
+            (|t| t.timeout_s = 1e300, InvalidTask::Timeout),
+            (|t| t.timeout_s = f64::NAN, InvalidTask::Timeout),
+            (|t| t.retries = u32::MAX, InvalidTask::Retries),
+            (|t| t.clips[0].end = f64::INFINITY, InvalidTask::Times),
+            (|t| t.media.duration = -1.0, InvalidTask::Times),
+        ];
+        for (spoil, expected) in cases {
+            let mut t = task();
+            spoil(&mut t);
+            assert_eq!(t.validate(), Err(expected));
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        // Fuzzing of the task parser: any bytes, and tasks with any numbers and names. A task
+        // that passes can be turned into durations and paths without a panic.
+        #[test]
+        fn fuzz_task_parser_never_panics(
+            noise in prop::collection::vec(any::<u8>(), 0..256),
+            job in ".{0,20}",
+            timeout in any::<f64>(),
+            start in any::<f64>(),
+            end in any::<f64>(),
+            duration in any::<f64>(),
+        ) {
+            if let Ok(t) = serde_json::from_slice::<ClipTask>(&noise) {
+                let _ = t.validate();
+            }
+            let mut t = task();
+            t.job = job;
+            t.timeout_s = timeout;
+            t.clips[0].start = start;
+            t.clips[0].end = end;
+            t.media.duration = duration;
+            if t.validate().is_ok() {
+                let _ = Duration::from_secs_f64(t.timeout_s);
+                prop_assert!(std::path::Path::new(&t.job).components().count() == 1);
+            }
+        }
+    }
 
     fn clips(n: u32) -> Vec<Clip> {
         (1..=n)

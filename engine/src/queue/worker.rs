@@ -13,7 +13,7 @@ use apalis_redis::RedisStorage;
 use redis::aio::ConnectionManager;
 
 use super::state;
-use super::{now_ms, ClipTask, QueueConfig, StoredClip, TaskResult};
+use super::{is_job_id, now_ms, ClipTask, QueueConfig, StoredClip, TaskResult, MAX_TASK_CLIPS};
 use crate::allocate::ThreadSetting;
 use crate::error::{EngineError, Result};
 use crate::execute::{execute, CancelToken, ExecuteOptions};
@@ -114,7 +114,7 @@ async fn take_tasks(options: &WorkerOptions, stopping: &CancelToken) -> Result<(
     });
     tracing::info!(
         worker = %options.name,
-        queue = %options.queue.url,
+        queue = %options.queue.shown_url(),
         store = %options.store.url(),
         slots = options.slots,
         "taking tasks"
@@ -135,7 +135,7 @@ async fn take_tasks(options: &WorkerOptions, stopping: &CancelToken) -> Result<(
         })
         .await
         .map_err(|e| EngineError::Queue {
-            url: options.queue.url.clone(),
+            url: options.queue.shown_url(),
             detail: e.to_string(),
         })
 }
@@ -146,6 +146,11 @@ async fn handle(task: ClipTask, shared: Data<Arc<Shared>>) -> Result<(), BoxDynE
     let shared = Arc::clone(&shared);
     let mut conn = shared.conn.clone();
     let (job, index) = (task.job.as_str(), task.index);
+    if !is_job_id(job) {
+        // No job to record a result for: a task no server made.
+        tracing::warn!(index, "dropped a task whose job id is malformed");
+        return Ok(());
+    }
     if state::is_cancelled(&mut conn, job).await? {
         tracing::info!(job, index, "skipped: the job was cancelled");
         return Ok(());
@@ -163,7 +168,15 @@ async fn handle(task: ClipTask, shared: Data<Arc<Shared>>) -> Result<(), BoxDynE
         clips = task.clips.len(),
         "started task"
     );
-    let result = if deliveries > shared.options.max_deliveries {
+    let result = if let Err(invalid) = task.validate() {
+        tracing::warn!(job, index, "refused an invalid task: {invalid}");
+        failed(
+            &shared.options.name,
+            &task,
+            format!("the task is invalid: {invalid}"),
+            received_ms,
+        )
+    } else if deliveries > shared.options.max_deliveries {
         let reason = format!(
             "the task was handed to a worker {deliveries} times without finishing \
              (each worker died or was stopped mid-task)"
@@ -216,6 +229,7 @@ fn failed(worker: &str, task: &ClipTask, reason: String, received_ms: u64) -> Ta
         failures: task
             .clips
             .iter()
+            .take(MAX_TASK_CLIPS)
             .map(|c| FailureSummary {
                 clip: c.number,
                 reason: reason.clone(),

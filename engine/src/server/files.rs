@@ -1,5 +1,6 @@
-//! `GET /<path>`: serves a generated clip from the outputs folder, with its content type and
-//! HTTP Range support, and never anything outside that folder.
+//! `GET /<file>`: serves a published clip (a `.mp4` file at the top of the outputs folder),
+//! with its content type and HTTP Range support, and nothing else: no job folder, no
+//! bookkeeping, no unfinished file, nothing outside.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
@@ -13,20 +14,26 @@ use tower_http::services::ServeFile;
 use super::responses::error;
 use super::AppState;
 
-/// Resolves a request path inside `root`: relative normal components only, and the real
-/// (symlink-resolved) path must still be inside the real `root`. `None` means 404.
+/// Whether a requested name is a published clip's: one file name ending in `.mp4`.
+pub fn is_clip_name(name: &str) -> bool {
+    let mut components = Path::new(name).components();
+    matches!(components.next(), Some(Component::Normal(_)))
+        && components.next().is_none()
+        && !name.contains(['\\', '/'])
+        && name.ends_with(".mp4")
+}
+
+/// Resolves a published clip's name inside `root`; the real (symlink-resolved) path must be a
+/// file directly in the real `root`. `None` means 404.
 pub fn resolve_inside(root: &Path, request_path: &str) -> Option<PathBuf> {
-    let relative = Path::new(request_path.trim_start_matches('/'));
-    if request_path.contains('\\')
-        || !relative
-            .components()
-            .all(|c| matches!(c, Component::Normal(_)))
-    {
+    let name = request_path.trim_start_matches('/');
+    if !is_clip_name(name) {
         return None;
     }
+    let relative = Path::new(name);
     let real_root = root.canonicalize().ok()?;
     let real = real_root.join(relative).canonicalize().ok()?;
-    (real.starts_with(&real_root) && real.is_file()).then_some(real)
+    (real.parent() == Some(real_root.as_path()) && real.is_file()).then_some(real)
 }
 
 /// `GET /<path>`
@@ -40,10 +47,13 @@ pub async fn serve_clip(State(state): State<Arc<AppState>>, request: Request) ->
             .get(axum::http::header::RANGE)
             .and_then(|v| v.to_str().ok());
         let name = decoded.as_deref().unwrap_or("").trim_start_matches('/');
+        if !is_clip_name(name) {
+            return error(StatusCode::NOT_FOUND, "no such clip".into());
+        }
         return super::queued::serve_clip(queue, name, range).await;
     }
     let Some(path) = decoded.and_then(|p| resolve_inside(&state.config.outputs(), &p)) else {
-        return error(StatusCode::NOT_FOUND, format!("{raw} not found"));
+        return error(StatusCode::NOT_FOUND, "no such clip".into());
     };
     match ServeFile::new(path).oneshot(request).await {
         Ok(response) => response.into_response(),
@@ -79,10 +89,17 @@ mod tests {
         let root = dir.path().join("outputs");
         std::fs::create_dir_all(root.join("job-1")).unwrap();
         std::fs::write(root.join("job-1/clip_001.mp4"), b"x").unwrap();
-        std::fs::write(dir.path().join("secret"), b"s").unwrap();
-        std::os::unix::fs::symlink(dir.path().join("secret"), root.join("link")).unwrap();
-        assert!(resolve_inside(&root, "/job-1/clip_001.mp4").is_some());
+        std::fs::write(root.join("v_clip_001.mp4"), b"x").unwrap();
+        std::fs::write(root.join("v_clip_002.mp4.partial"), b"x").unwrap();
+        std::fs::write(root.join("clipbench-ledger.json"), b"{}").unwrap();
+        std::fs::write(dir.path().join("secret.mp4"), b"s").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.mp4"), root.join("link.mp4")).unwrap();
+        assert!(resolve_inside(&root, "/v_clip_001.mp4").is_some());
         for bad in [
+            "/job-1/clip_001.mp4",
+            "/v_clip_002.mp4.partial",
+            "/clipbench-ledger.json",
+            "/link.mp4",
             "/../secret",
             "/job-1/../../secret",
             "//etc/passwd",

@@ -17,72 +17,216 @@ use reqwest::Url;
 
 use super::progress::{Compat, Phase};
 use super::request::{parse_request, JobError, JobRequest};
-use super::responses::{error, job_body, run_extras, scrub, scrub_text, JobSummary, Published};
+use super::responses::{
+    engine_error, error, job_body, run_extras, scrub, scrub_text, JobSummary, Published,
+};
 use super::{AppState, ProgressState};
 use crate::error::EngineError;
 use crate::execute::CancelToken;
-use crate::fetch::{download, file_name_for, Input};
+use crate::fetch::{download, file_name_for, redact, Input};
 use crate::plan::Clip;
 use crate::probe::MediaInfo;
 use crate::report::RunReport;
 
 /// `POST /generate_shorts` and `POST /generate_shorts_optimized`.
 pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Request) -> Response {
-    let limit = state.config.max_body_bytes;
-    let body = match axum::body::to_bytes(request.into_body(), limit).await {
+    // The limit layers bound the body's size and time; a body that breaks them fails here.
+    let body = match axum::body::to_bytes(request.into_body(), usize::MAX).await {
         Ok(body) => body,
-        Err(_) => {
-            return error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("request body is over {limit} bytes"),
-            )
-        }
+        Err(e) => return body_error(&e, state.config.limits.max_body_bytes),
     };
     let job = match parse_request(&body) {
         Ok(job) => job,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    let waiting = state.jobs_in_system.fetch_add(1, Ordering::SeqCst);
-    if waiting > state.config.max_queue {
-        state.jobs_in_system.fetch_sub(1, Ordering::SeqCst);
-        let mut response = error(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!(
-                "{} jobs are already running or queued: retry later",
-                waiting
-            ),
-        );
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
-        return response;
-    }
-    let id = state.next_job.fetch_add(1, Ordering::SeqCst);
-    let admitted = Admitted {
-        id,
-        epoch: state.cleanups.load(Ordering::SeqCst),
-        received: Instant::now(),
+    let place = match JobPlace::take(&state, job.output_dir.as_deref()) {
+        Ok(place) => place,
+        Err(refusal) => return refusal.into_response(),
     };
-    // The job runs in its own task: a client that disconnects does not stop it.
+    let (id, admitted) = (place.id, place.admitted());
+    // The job runs in its own task: a client that disconnects does not stop it. The place is
+    // freed when the task ends, also by a panic.
     let task_state = state.clone();
     let handle = tokio::spawn(async move {
-        let result = if task_state.queue.is_some() {
+        let _place = place;
+        if task_state.queue.is_some() {
             // Queued jobs run side by side: the workers share out their tasks.
             run_job(&task_state, &admitted, job).await
         } else {
             let _slot = task_state.job_slot.lock().await;
             run_job(&task_state, &admitted, job).await
-        };
-        task_state.jobs_in_system.fetch_sub(1, Ordering::SeqCst);
-        result
+        }
     });
     match handle.await {
         Ok(Ok(body)) => (StatusCode::OK, Json(body)).into_response(),
         Ok(Err(e)) => error(e.status, e.message),
-        Err(e) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("job {id} crashed: {e}"),
-        ),
+        Err(e) => {
+            tracing::error!(job = id, "the job failed unexpectedly: {e}");
+            set_progress(&state, |p| p.fail("the job failed unexpectedly".into()));
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("job {id} failed unexpectedly (an engine bug): please report it"),
+            )
+        }
+    }
+}
+
+/// The answer to a request body that broke a limit: too large (413) or too slow (408).
+fn body_error(e: &axum::Error, limit: usize) -> Response {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(cause) = source {
+        if cause.is::<http_body_util::LengthLimitError>() {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("request body is over {limit} bytes"),
+            );
+        }
+        source = cause.source();
+    }
+    error(
+        StatusCode::REQUEST_TIMEOUT,
+        "the request body did not arrive in time".into(),
+    )
+}
+
+/// A job's place in the server, from admission to its end: counted against `--max-queue`,
+/// cancellable by `/cleanup` and shutdown, holding its output folder. Dropping it (also when
+/// the job panics) gives all of it back.
+struct JobPlace {
+    state: Arc<AppState>,
+    id: u64,
+    epoch: u64,
+    received: Instant,
+    cancel: CancelToken,
+    /// The job's folder under `outputs/` (local jobs).
+    folder: Option<String>,
+}
+
+/// Why a job is not admitted.
+#[derive(Debug)]
+enum NotAdmitted {
+    /// `--max-queue` jobs are running or waiting.
+    Busy(usize),
+    /// The `output_dir` holds another job's clips.
+    FolderTaken(String),
+    /// The job's folder cannot be created.
+    Folder(std::io::ErrorKind),
+}
+
+impl IntoResponse for NotAdmitted {
+    fn into_response(self) -> Response {
+        match self {
+            NotAdmitted::Busy(waiting) => {
+                let mut response = error(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    format!("{waiting} jobs are already running or queued: retry later"),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
+                response
+            }
+            NotAdmitted::FolderTaken(name) => error(
+                StatusCode::CONFLICT,
+                format!("output_dir {name:?} holds another job's clips: choose another name"),
+            ),
+            NotAdmitted::Folder(kind) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the server cannot create a job folder: {kind}"),
+            ),
+        }
+    }
+}
+
+impl JobPlace {
+    /// Admits a job: busy when the queue is full, refused when `output_dir` is another job's.
+    fn take(state: &Arc<AppState>, output_dir: Option<&Path>) -> Result<JobPlace, NotAdmitted> {
+        let waiting = state.jobs_in_system.fetch_add(1, Ordering::SeqCst);
+        let mut place = JobPlace {
+            state: state.clone(),
+            id: state.next_job.fetch_add(1, Ordering::SeqCst),
+            epoch: state.cleanups.load(Ordering::SeqCst),
+            received: Instant::now(),
+            cancel: CancelToken::new(),
+            folder: None,
+        };
+        if waiting > state.config.max_queue {
+            return Err(NotAdmitted::Busy(waiting));
+        }
+        if state.queue.is_none() {
+            place.folder = Some(place.reserve_folder(output_dir)?);
+        }
+        state
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(place.id, place.cancel.clone());
+        Ok(place)
+    }
+
+    /// Creates the job's folder: `output_dir` when given (taken when it exists: another
+    /// job's), else the first free `job-N` from the job's number on.
+    fn reserve_folder(&self, output_dir: Option<&Path>) -> Result<String, NotAdmitted> {
+        let outputs = self.state.config.outputs();
+        let mut in_use = self
+            .state
+            .folders_in_use
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let mut try_name = |name: String| -> Result<Option<String>, NotAdmitted> {
+            if in_use.contains(&name) {
+                return Ok(None);
+            }
+            match std::fs::create_dir(outputs.join(&name)) {
+                Ok(()) => {
+                    in_use.insert(name.clone());
+                    Ok(Some(name))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
+                Err(e) => Err(NotAdmitted::Folder(e.kind())),
+            }
+        };
+        if let Some(dir) = output_dir {
+            let name = dir.to_string_lossy().into_owned();
+            return try_name(name.clone())?.ok_or(NotAdmitted::FolderTaken(name));
+        }
+        let mut n = self.id;
+        loop {
+            if let Some(name) = try_name(format!("job-{n}"))? {
+                return Ok(name);
+            }
+            n += 1;
+        }
+    }
+
+    /// What the job itself needs to know of its place.
+    fn admitted(&self) -> Admitted {
+        Admitted {
+            id: self.id,
+            epoch: self.epoch,
+            received: self.received,
+            cancel: self.cancel.clone(),
+            folder: self.folder.clone().map(PathBuf::from),
+        }
+    }
+}
+
+impl Drop for JobPlace {
+    fn drop(&mut self) {
+        let state = &self.state;
+        state.jobs_in_system.fetch_sub(1, Ordering::SeqCst);
+        state
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.id);
+        if let Some(folder) = &self.folder {
+            state
+                .folders_in_use
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(folder);
+        }
     }
 }
 
@@ -92,11 +236,29 @@ pub(super) struct Admitted {
     /// The number of cleanups before it: a cleanup since then cancels it.
     epoch: u64,
     pub(super) received: Instant,
+    /// Cancelled by `/cleanup` and by shutdown: stops the download and the engine.
+    pub(super) cancel: CancelToken,
+    /// The job's folder under `outputs/` (local jobs).
+    folder: Option<PathBuf>,
 }
 
 impl Admitted {
     fn cleaned_up(&self, state: &AppState) -> bool {
         state.cleanups.load(Ordering::SeqCst) != self.epoch
+    }
+}
+
+/// Cancels every admitted job (cleanup and shutdown): downloads stop, ffmpeg children are
+/// killed, waiting jobs end as soon as they start.
+pub fn cancel_all(state: &AppState) {
+    state.cleanups.fetch_add(1, Ordering::SeqCst);
+    for cancel in state
+        .running
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .values()
+    {
+        cancel.cancel();
     }
 }
 
@@ -139,6 +301,7 @@ async fn run_job(
         return Ok(cleaned_body(state, admitted, &job, None));
     }
     set_progress(state, ProgressState::start);
+    let shown_url = Url::parse(&job.url).map_or_else(|_| job.url.clone(), |u| redact(&u));
     let mut replacements = vec![(state.config.workdir.display().to_string(), String::new())];
     if let Ok(real) = state.config.workdir.canonicalize() {
         replacements.insert(0, (real.display().to_string(), String::new()));
@@ -149,6 +312,21 @@ async fn run_job(
         }
         None => process(state, admitted, &job, &mut replacements).await,
     };
+    // A job stopped by a cleanup (or a shutdown) before it had a report, e.g. while it
+    // downloaded, answers as one stopped later: success with no clips.
+    let result = match result {
+        Err(_) if admitted.cleaned_up(state) => {
+            tracing::info!(job = id, "cancelled by cleanup");
+            Ok(cleaned_body(state, admitted, &job, None))
+        }
+        other => other,
+    };
+    // The download is not needed once the job ends, whatever its end.
+    let download = state.config.downloads().join(format!("job-{id}"));
+    let _ = tokio::fs::remove_dir_all(download).await;
+    if let (Err(_), Some(folder)) = (&result, &admitted.folder) {
+        let _ = tokio::fs::remove_dir_all(state.config.outputs().join(folder)).await;
+    }
     let result = match result {
         Ok(mut body) => {
             scrub(&mut body, &replacements);
@@ -168,7 +346,9 @@ async fn run_job(
         }
         Err(e) => {
             tracing::warn!(job = id, status = %e.status, "failed: {}", e.message);
-            set_progress(state, |p| p.fail(e.message.clone()));
+            // `/progress` is everyone's: it says what failed, not which URL.
+            let public = e.message.replace(&shown_url, "the video URL");
+            set_progress(state, |p| p.fail(public));
         }
     }
     result
@@ -205,14 +385,17 @@ async fn process(
     replacements: &mut Vec<(String, String)>,
 ) -> Result<Value, JobError> {
     let (config, id) = (&state.config, admitted.id);
-    let (url, input) = fetch_input(state, id, job, replacements).await?;
+    let (url, input) = fetch_input(state, admitted, job, replacements).await?;
     tracing::info!(job = id, "analyzing");
     set_progress(state, |p| p.set(Phase::Analyzing, "Analyzing video", 10.0));
-    let folder = job
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("job-{id}")));
-    let report = run_engine(state, input, config.outputs().join(&folder)).await;
+    let folder = admitted.folder.clone().unwrap_or_default();
+    let report = run_engine(
+        state,
+        input,
+        config.outputs().join(&folder),
+        &admitted.cancel,
+    )
+    .await;
     if admitted.cleaned_up(state) {
         tracing::info!(job = id, "cancelled by cleanup");
         return Ok(cleaned_body(state, admitted, job, report.as_ref().ok()));
@@ -246,7 +429,7 @@ async fn process(
 /// downloaded file will name the URL the client sent.
 pub(super) async fn fetch_input(
     state: &Arc<AppState>,
-    id: u64,
+    admitted: &Admitted,
     job: &JobRequest,
     replacements: &mut Vec<(String, String)>,
 ) -> Result<(Url, PathBuf), JobError> {
@@ -259,7 +442,9 @@ pub(super) async fn fetch_input(
             })
         }
     };
-    tracing::info!(job = id, %url, "downloading");
+    let id = admitted.id;
+    let shown = redact(&url);
+    tracing::info!(job = id, url = %shown, "downloading");
     let config = &state.config;
     let download_dir = config.downloads().join(format!("job-{id}"));
     let progress_state = state.clone();
@@ -267,32 +452,32 @@ pub(super) async fn fetch_input(
         &url,
         &download_dir,
         &config.download,
+        &admitted.cancel,
         move |bytes, total| set_progress(&progress_state, |p| p.downloading(bytes, total)),
     )
     .await?;
     tracing::info!(job = id, bytes = downloaded.bytes, "downloaded");
-    replacements.insert(0, (downloaded.path.display().to_string(), url.to_string()));
+    replacements.insert(0, (downloaded.path.display().to_string(), shown));
     Ok((url, downloaded.path))
 }
 
 /// Runs the engine on `input` into `output_dir` off the async threads, its events feeding
-/// `/progress`; a cleanup cancels it through `state.running`.
+/// `/progress`; a cleanup or a shutdown cancels it through `cancel`.
 async fn run_engine(
     state: &Arc<AppState>,
     input: PathBuf,
     output_dir: PathBuf,
+    cancel: &CancelToken,
 ) -> Result<RunReport, JobError> {
     let options = state.config.run_options(output_dir);
     let event_state = state.clone();
-    let cancel = CancelToken::new();
-    *state.running.lock().unwrap_or_else(|e| e.into_inner()) = Some(cancel.clone());
+    let cancel = cancel.clone();
     let report = tokio::task::spawn_blocking(move || {
         crate::run::run(&input, &options, &cancel, &|event| {
             set_progress(&event_state, |p| p.on_event(&event.event))
         })
     })
     .await;
-    *state.running.lock().unwrap_or_else(|e| e.into_inner()) = None;
     let report = report.map_err(|e| JobError {
         status: StatusCode::INTERNAL_SERVER_ERROR,
         message: format!("the engine crashed: {e}"),
@@ -339,28 +524,23 @@ pub(super) fn clip_filename(stem: &str, clip: &Clip, compat: Compat) -> String {
 /// `POST /cleanup`: cancels the running job and the queued ones (they answer with no clips, as
 /// the optimized backend's job does), then removes downloads and outputs and resets progress.
 pub async fn cleanup(State(state): State<Arc<AppState>>) -> Response {
-    state.cleanups.fetch_add(1, Ordering::SeqCst);
-    if let Some(running) = state
-        .running
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-    {
-        running.cancel();
-    }
-    // Queued jobs take the slot first (the lock is fair) and end at once, seeing the cleanup.
-    let _slot = state.job_slot.lock().await;
+    cancel_all(&state);
+    // Queued jobs take the slot first (the lock is fair) and end at once, seeing the cleanup;
+    // the running one stops within a moment (its download or ffmpeg is cancelled). Bounded all
+    // the same: the answer never waits on a job.
+    let _slot =
+        tokio::time::timeout(state.config.limits.shutdown_timeout, state.job_slot.lock()).await;
     let mut removed = 0usize;
     let mut queue_extra = Value::Null;
     if let Some(queue) = &state.queue {
         let (jobs, tasks) = match queue.cancel_all().await {
             Ok(counts) => counts,
-            Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            Err(e) => return engine_error(e),
         };
         for prefix in ["clips", "sources"] {
             match queue.store.delete_prefix(prefix).await {
                 Ok(n) => removed += n,
-                Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+                Err(e) => return engine_error(e),
             }
         }
         queue_extra = json!({"jobs_cancelled": jobs, "tasks_removed": tasks});

@@ -3,27 +3,33 @@
 //!
 //! A thin adapter: requests are parsed here, jobs run the library's [`crate::run()`] one at a
 //! time (further requests wait in a bounded queue), and the engine's events drive `/progress`.
-//! Work folder layout: `downloads/job-N/` for fetched inputs, `outputs/<name>/` for clips.
+//! Work folder layout: `downloads/job-N/` for fetched inputs (removed when the job ends),
+//! `outputs/<name>/` for a job's clips and bookkeeping, and the published clips (the only files
+//! `GET /<file>` serves) at the top of `outputs/`.
+//!
+//! Safe to expose: downloads go through the fetch guard, every caller passes [`access`], every
+//! connection and request is bounded ([`listen`]), outputs are kept for a while and a size
+//! ([`retention`]), and a shutdown cancels every job and its children.
 
+pub mod access;
 mod files;
 mod jobs;
+mod listen;
 mod progress;
 mod queued;
 mod request;
 mod responses;
+pub mod retention;
 
-use std::net::SocketAddr;
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, Method};
 use axum::routing::{get, post};
 use axum::Router;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
-use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use crate::allocate::Strategy;
 use crate::encode::Profile;
@@ -31,8 +37,11 @@ use crate::execute::CancelToken;
 use crate::plan::PlanOptions;
 use crate::tools::Tools;
 
+pub use access::Access;
+pub use listen::Limits;
 pub use progress::{Compat, ProgressState};
 pub use queued::QueueBackend;
+pub use retention::Retention;
 
 use crate::queue::QueueConfig;
 use crate::store::Store;
@@ -51,10 +60,13 @@ pub struct ServerConfig {
     pub compat: Compat,
     /// Requests that may wait behind the running job; more get 429.
     pub max_queue: usize,
-    /// Allowed CORS origins; empty allows any origin.
-    pub cors_origins: Vec<String>,
-    /// Largest request body accepted, bytes.
-    pub max_body_bytes: usize,
+    /// Who may call, from which origins and hosts.
+    pub access: Access,
+    /// Connection, request and body limits.
+    pub limits: Limits,
+    /// How long and how much output is kept.
+    pub retention: Retention,
+    /// Downloads: guard, deadline, rate, size and free space.
     pub download: crate::fetch::DownloadOptions,
     pub tools: Tools,
     /// Queue-backed: jobs become tasks on this queue, run by `worker`s (with `store`).
@@ -65,7 +77,8 @@ pub struct ServerConfig {
 
 impl ServerConfig {
     /// Defaults: the optimized backend's dialect, `auto` strategy, `optimized` profile, fixed
-    /// 30/25 plan with a 15 s last clip, a queue of 4, any CORS origin, 64 KiB bodies.
+    /// 30/25 plan with a 15 s last clip, a queue of 4, loopback origins and hosts only, no API
+    /// key, the fetch guard on, and the default [`Limits`] and [`Retention`].
     pub fn new(workdir: impl Into<PathBuf>) -> Self {
         ServerConfig {
             workdir: workdir.into(),
@@ -78,8 +91,12 @@ impl ServerConfig {
             reuse_overlaps: false,
             compat: Compat::Optimized,
             max_queue: 4,
-            cors_origins: Vec::new(),
-            max_body_bytes: 64 * 1024,
+            access: Access {
+                check_host: true,
+                ..Access::default()
+            },
+            limits: Limits::default(),
+            retention: Retention::default(),
             download: crate::fetch::DownloadOptions::default(),
             tools: Tools::from_env(),
             queue: None,
@@ -120,8 +137,10 @@ pub struct AppState {
     job_slot: tokio::sync::Mutex<()>,
     /// Jobs running or waiting.
     jobs_in_system: AtomicUsize,
-    /// The running job's cancel token, for `/cleanup`.
-    running: Mutex<Option<CancelToken>>,
+    /// Every admitted job's cancel token, for `/cleanup` and shutdown.
+    running: Mutex<HashMap<u64, CancelToken>>,
+    /// Output folders of admitted jobs: retention never touches them, no other job takes them.
+    folders_in_use: Mutex<HashSet<String>>,
     /// Cleanups so far: a job admitted before the latest one is cancelled.
     cleanups: AtomicU64,
     next_job: AtomicU64,
@@ -138,29 +157,17 @@ impl AppState {
             progress: Mutex::new(ProgressState::idle()),
             job_slot: tokio::sync::Mutex::new(()),
             jobs_in_system: AtomicUsize::new(0),
-            running: Mutex::new(None),
+            running: Mutex::new(HashMap::new()),
+            folders_in_use: Mutex::new(HashSet::new()),
             cleanups: AtomicU64::new(0),
             next_job: AtomicU64::new(1),
         })
     }
 }
 
-/// The router with every endpoint, CORS and request logging.
+/// The router with every endpoint, the access rules, the limits and request logging.
 pub fn router(state: Arc<AppState>) -> Router {
-    let cors = if state.config.cors_origins.is_empty() {
-        CorsLayer::new().allow_origin(Any)
-    } else {
-        let origins: Vec<HeaderValue> = state
-            .config
-            .cors_origins
-            .iter()
-            .filter_map(|o| HeaderValue::from_str(o).ok())
-            .collect();
-        CorsLayer::new().allow_origin(AllowOrigin::list(origins))
-    }
-    .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
-    .allow_headers(Any);
-    Router::new()
+    let routes = Router::new()
         .route("/generate_shorts", post(jobs::generate_shorts))
         .route("/generate_shorts_optimized", post(jobs::generate_shorts))
         .route("/progress", get(progress::get_progress))
@@ -168,27 +175,38 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/cleanup", post(jobs::cleanup))
         .route("/system_info", get(responses::system_info))
         .route("/{*path}", get(files::serve_clip))
-        // The handlers enforce the body limit themselves, to answer 413 with a JSON body.
-        .layer(DefaultBodyLimit::disable())
-        .layer(cors)
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
-                .on_request(DefaultOnRequest::new().level(Level::DEBUG))
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::enforce,
+        ));
+    listen::with_limits(routes, &state.config.limits)
+        .layer(state.config.access.cors())
+        .layer(listen::trace_layer())
         .with_state(state)
 }
 
-/// Serves on an already-bound listener until the future is dropped or the process ends.
-///
-/// A queue-backed configuration connects to its queue and opens its store first: an error
-/// there is returned before anything is served.
+/// Serves on an already-bound listener until the process ends (see [`serve_until`]).
 pub async fn serve(listener: tokio::net::TcpListener, config: ServerConfig) -> crate::Result<()> {
+    serve_until(listener, config, std::future::pending()).await
+}
+
+/// Serves on an already-bound listener until `shutdown` resolves, then stops accepting,
+/// cancels every job (their ffmpeg and yt-dlp children are killed and their partial files
+/// removed) and returns within `config.limits.shutdown_timeout`.
+///
+/// The work folder is swept first (downloads and `.partial` files of a previous life, outputs
+/// past retention). A queue-backed configuration connects to its queue and opens its store
+/// first: an error there is returned before anything is served.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> crate::Result<()> {
     for dir in [config.downloads(), config.outputs()] {
         std::fs::create_dir_all(&dir)
             .map_err(|e| crate::EngineError::io("cannot create", &dir, e))?;
     }
+    retention::sweep_at_start(&config.downloads(), &config.outputs());
     let queue = match (&config.queue, &config.store) {
         (Some(queue), Some(store)) => {
             Some(QueueBackend::connect(queue.clone(), Store::open(store)?).await?)
@@ -200,11 +218,30 @@ pub async fn serve(listener: tokio::net::TcpListener, config: ServerConfig) -> c
             ))
         }
     };
-    let app = router(AppState::new(config, queue));
-    axum::serve(
+    let state = AppState::new(config, queue);
+    let sweeper = tokio::spawn(retention::keep_sweeping(state.clone()));
+    let served = listen::accept_until(
         listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
+        router(state.clone()),
+        &state.config.limits,
+        async {
+            shutdown.await;
+            tracing::info!("shutting down: cancelling every job");
+            jobs::cancel_all(&state);
+        },
     )
-    .await
-    .map_err(|e| crate::EngineError::Internal(format!("the server stopped: {e}")))
+    .await;
+    sweeper.abort();
+    // Jobs see their cancellation within a moment; wait for them (bounded) so their children
+    // are reaped and their partial files removed before the process exits.
+    let deadline = tokio::time::Instant::now() + state.config.limits.shutdown_timeout;
+    while state
+        .jobs_in_system
+        .load(std::sync::atomic::Ordering::SeqCst)
+        > 0
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    served
 }

@@ -10,13 +10,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::responses::error;
 use super::AppState;
 use crate::execute::Event;
 use crate::queue::state::{JobPhase, JobState};
@@ -316,7 +314,7 @@ pub async fn get_progress(State(state): State<Arc<AppState>>) -> Response {
                     job.map_or_else(ProgressState::idle, |j| ProgressState::of_queued(&j));
                 Json(progress.view(state.config.compat)).into_response()
             }
-            Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            Err(e) => super::responses::engine_error(e),
         };
     }
     let progress = state.progress.lock().unwrap_or_else(|e| e.into_inner());

@@ -91,12 +91,6 @@ pub async fn run_job(
     let id = state::create(&mut conn).await.map_err(|e| queue.err(e))?;
     tracing::info!(job = %id, "queued job created");
     let result = process(state, queue, &id, admitted, job, replacements).await;
-    // The source is in the store now (or the job failed): the download is not needed.
-    let download = state
-        .config
-        .downloads()
-        .join(format!("job-{}", admitted.id));
-    let _ = tokio::fs::remove_dir_all(download).await;
     match &result {
         Ok(_) => {}
         Err(e) => {
@@ -115,7 +109,7 @@ async fn process(
     replacements: &mut Vec<(String, String)>,
 ) -> Result<Value, JobError> {
     let mut conn = queue.conn();
-    let (url, input) = fetch_input(state, admitted.id, job, replacements).await?;
+    let (url, input) = fetch_input(state, admitted, job, replacements).await?;
     state::set_phase(&mut conn, id, JobPhase::Analyzing, "Analyzing video")
         .await
         .map_err(|e| queue.err(e))?;
@@ -135,13 +129,13 @@ async fn process(
         RedisStorage::<ClipTask>::new(conn.clone()).with_config(queue.config.apalis());
     storage.push_bulk(tasks.clone()).await.map_err(|e| {
         JobError::from(EngineError::Queue {
-            url: queue.config.url.clone(),
+            url: queue.config.shown_url(),
             detail: e.to_string(),
         })
     })?;
     let (queued_ms, analysis_s) = (crate::queue::now_ms(), analysed.elapsed().as_secs_f64());
     tracing::info!(job = %id, tasks = tasks.len(), "tasks queued");
-    let Some(results) = wait_for_results(queue, id, tasks.len()).await? else {
+    let Some(results) = wait_for_results(queue, id, tasks.len(), &admitted.cancel).await? else {
         tracing::info!(job = %id, "cancelled by cleanup");
         return Ok(cancelled_body(state, admitted, &title, &prepared));
     };
@@ -209,18 +203,22 @@ fn tasks_for(
         .collect()
 }
 
-/// Polls the job's state until every task has a result (`Some`) or the job is cancelled
-/// (`None`); 503 when the queue stays down for [`QUEUE_DOWN_GRACE`].
+/// Polls the job's state until every task has a result (`Some`) or the job is cancelled, in
+/// the queue or through `cancel` (`None`); 503 when the queue stays down for [`QUEUE_DOWN_GRACE`].
 async fn wait_for_results(
     queue: &QueueBackend,
     id: &str,
     tasks: usize,
+    cancel: &crate::execute::CancelToken,
 ) -> Result<Option<Vec<(usize, TaskResult)>>, JobError> {
     let mut conn = queue.conn();
     let mut down_since: Option<Instant> = None;
     let mut no_worker_since: Option<Instant> = None;
     let mut polls = 0u64;
     loop {
+        if cancel.is_draining() {
+            return Ok(None);
+        }
         polls += 1;
         // About once a second: is any worker alive to take the tasks?
         if polls % 10 == 0 {
@@ -429,8 +427,7 @@ pub async fn serve_clip(
         return not_found();
     }
     let key = clip_key(filename);
-    let unavailable =
-        |e: EngineError| super::responses::error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    let unavailable = super::responses::engine_error;
     let size = match queue.store.size(&key).await {
         Ok(Some(size)) => size,
         Ok(None) => return not_found(),

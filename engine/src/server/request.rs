@@ -1,7 +1,7 @@
 //! A job request as the backends take it (`{"url": …, "output_dir": …}`, checked strictly) and
 //! a job's failure as the status and message they answer with.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 
 use axum::http::StatusCode;
 use serde_json::Value;
@@ -41,15 +41,24 @@ pub fn parse_request(body: &[u8]) -> Result<JobRequest, String> {
     Ok(JobRequest { url, output_dir })
 }
 
-/// An `output_dir` is a relative folder inside the server's `outputs/` (no `..`, no root).
+/// Longest `output_dir` accepted, characters.
+pub const MAX_FOLDER_NAME: usize = 64;
+
+/// An `output_dir` is one folder name inside the server's `outputs/`: letters, digits, `-`,
+/// `_` and `.` (not only dots), at most [`MAX_FOLDER_NAME`] characters. Nothing else can reach
+/// a path, a file list for ffmpeg or a published file name.
 fn safe_folder_name(dir: &str) -> Result<PathBuf, String> {
-    let path = Path::new(dir);
-    let ok = path.components().all(|c| matches!(c, Component::Normal(_)));
+    let ok = !dir.is_empty()
+        && dir.chars().count() <= MAX_FOLDER_NAME
+        && dir
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && !dir.chars().all(|c| c == '.');
     if ok {
-        Ok(path.to_owned())
+        Ok(PathBuf::from(dir))
     } else {
         Err(format!(
-            "output_dir {dir:?} must be a relative folder name inside the server's outputs folder"
+            "output_dir must be one folder name of at most {MAX_FOLDER_NAME} letters, digits, '-', '_' or '.'"
         ))
     }
 }
@@ -67,11 +76,14 @@ impl From<EngineError> for JobError {
             EngineError::UnsupportedScheme(_) | EngineError::PageNeedsYtDlp { .. } => {
                 StatusCode::BAD_REQUEST
             }
+            EngineError::UrlForbidden { .. } => StatusCode::FORBIDDEN,
+            EngineError::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
             EngineError::Download { .. } => StatusCode::BAD_GATEWAY,
             EngineError::Queue { .. } | EngineError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::FileMissing(_)
             | EngineError::UrlRefused { .. }
             | EngineError::NotMedia { .. }
+            | EngineError::NotAVideo { .. }
             | EngineError::NoVideoStream(_)
             | EngineError::ZeroDuration(_)
             | EngineError::InvalidOption(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -80,9 +92,19 @@ impl From<EngineError> for JobError {
             | EngineError::Internal(_)
             | EngineError::Cancelled => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        // A file-system error names a server folder: the client gets what failed, not where.
+        // A file-system error names a server folder, a queue or store error an internal
+        // address: the client gets what failed, the log says where.
         let message = match &e {
             EngineError::Io { action, cause, .. } => format!("the server {action}: {cause}"),
+            EngineError::Queue { .. } => {
+                tracing::warn!("{e}");
+                "the job queue is not answering: start it (`redis-server`) or fix --queue (the server's log has the details)".to_owned()
+            }
+            EngineError::Store(_) => {
+                tracing::warn!("{e}");
+                "the store is not answering: check --store (the server's log has the details)"
+                    .to_owned()
+            }
             _ => e.to_string(),
         };
         JobError { status, message }
@@ -92,6 +114,26 @@ impl From<EngineError> for JobError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        // Fuzzing of the request parser: any bytes, and JSON objects with hostile fields.
+        #[test]
+        fn fuzz_request_parser_never_panics_and_keeps_names_safe(
+            noise in prop::collection::vec(any::<u8>(), 0..256),
+            url in ".{0,64}",
+            dir in ".{0,80}",
+        ) {
+            let _ = parse_request(&noise);
+            let body = serde_json::json!({"url": url, "output_dir": dir}).to_string();
+            if let Ok(JobRequest { output_dir: Some(dir), .. }) = parse_request(body.as_bytes()) {
+                let name = dir.to_string_lossy();
+                prop_assert!(name.len() <= MAX_FOLDER_NAME);
+                prop_assert!(!name.contains(['/', '\\', '\n', '\r', '\'']) && name != "..");
+            }
+        }
+    }
 
     #[test]
     fn requests_are_parsed_strictly() {
@@ -116,11 +158,27 @@ mod tests {
             .unwrap_err()
             .contains("not valid JSON"));
         assert!(parse_request(b"[1]").unwrap_err().contains("JSON object"));
-        for bad in ["../x", "/etc", "a/../../b"] {
+        let long = "a".repeat(MAX_FOLDER_NAME + 1);
+        for bad in [
+            "../x",
+            "/etc",
+            "a/../../b",
+            "a/b",
+            "..",
+            "a\\nb",
+            "a\\u0007",
+            "é",
+            &long,
+        ] {
             let body = format!(r#"{{"url": "http://h/v.mp4", "output_dir": "{bad}"}}"#);
-            assert!(parse_request(body.as_bytes())
-                .unwrap_err()
-                .contains("relative folder"));
+            assert!(
+                parse_request(body.as_bytes())
+                    .unwrap_err()
+                    .contains("one folder name"),
+                "{bad}"
+            );
         }
+        let body = br#"{"url": "http://h/v.mp4", "output_dir": "job.2026-12_a"}"#;
+        assert!(parse_request(body).is_ok());
     }
 }

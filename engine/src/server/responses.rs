@@ -24,6 +24,13 @@ pub fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
+/// An engine error as an answer: its status and a message that names no server path or
+/// internal address ([`JobError`]'s).
+pub fn engine_error(e: crate::EngineError) -> Response {
+    let e = super::request::JobError::from(e);
+    error(e.status, e.message)
+}
+
 /// `GET /health`: the optimized backend's answer, plus who we are under `clipbench`.
 pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
     Json(json!({

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use axum::http::header;
 use axum::routing::get;
 use axum::Router;
+use clipbench_engine::fetch::guard::UrlGuard;
 use clipbench_engine::server::{serve, ServerConfig};
 use serde_json::Value;
 use tower_http::services::ServeDir;
@@ -33,6 +34,8 @@ pub async fn file_server(dir: &Path) -> SocketAddr {
 /// Our server with a small plan suited to tiny inputs.
 pub async fn engine_server(workdir: &Path, tune: impl FnOnce(&mut ServerConfig)) -> String {
     let mut config = ServerConfig::new(workdir);
+    // The media comes from a loopback file server.
+    config.download.guard = std::sync::Arc::new(UrlGuard::allow_all());
     config.plan.policy = "fixed:1:4:3".parse().unwrap();
     tune(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,261 @@
+//! `serve`: its flags (what it runs, who may call, what it fetches, its limits and retention)
+//! and the command itself, which owns the signals: SIGTERM or Ctrl-C stops it cleanly, a
+//! second one exits at once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytesize::ByteSize;
+use clap::Args;
+use clipbench_engine::fetch::guard::UrlGuard;
+use clipbench_engine::server::{Compat, ServerConfig};
+use clipbench_engine::{Policy, Profile, Strategy};
+
+use super::EXIT_INTERRUPTED;
+use crate::{HeartbeatArgs, PlanArgs};
+
+/// `serve`'s flags.
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:5001")]
+    bind: String,
+    /// Work folder for downloads and outputs.
+    #[arg(long, default_value = "clipbench-serve")]
+    workdir: PathBuf,
+    #[arg(long, default_value = "auto")]
+    strategy: Strategy,
+    /// Encoding profile: original, optimized, seed, copy or smart.
+    #[arg(long, default_value = "optimized")]
+    profile: Profile,
+    #[command(flatten)]
+    plan: PlanArgs,
+    /// Requests that may wait behind the running job (default 4; in queue mode, jobs in
+    /// flight, default 64); more get 429.
+    #[arg(long)]
+    max_queue: Option<usize>,
+    /// Encode each moment once (see `run --reuse-overlaps`).
+    #[arg(long)]
+    reuse_overlaps: bool,
+    /// The backend to stand in for where the two disagree: `original` (current_clip = clip
+    /// started, errors in `error`, its answer's shape and plan) or `optimized`.
+    #[arg(long, default_value = "optimized")]
+    compat: Compat,
+    #[command(flatten)]
+    access: AccessArgs,
+    #[command(flatten)]
+    fetch: FetchArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// Published clips and job folders are removed once older than this.
+    #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+    keep_for: Duration,
+    /// Outputs beyond this size are removed, oldest first (never a running job's).
+    #[arg(long, default_value = "20GiB")]
+    max_disk: ByteSize,
+    /// Queue-backed: split each job into tasks on this Redis queue (`redis://HOST:PORT`, or
+    /// `rediss://` for TLS; a password as `redis://:PASSWORD@HOST`), made by `worker`s; needs
+    /// --store. Jobs then run side by side (--max-queue of them, default 64).
+    #[arg(long, requires = "store", value_name = "URL")]
+    queue: Option<String>,
+    /// Where sources and clips are kept in queue mode: `file:///abs/folder` or
+    /// `s3://bucket/prefix` (AWS_* variables for credentials and endpoint).
+    #[arg(long, requires = "queue", value_name = "URL")]
+    store: Option<String>,
+    /// Queue mode: a job whose tasks no live worker takes for this long answers 503 and its
+    /// tasks are removed.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    no_worker_grace: Duration,
+    #[command(flatten)]
+    heartbeat: HeartbeatArgs,
+}
+
+/// Who may call.
+#[derive(Args)]
+struct AccessArgs {
+    /// Every route but /health then needs `Authorization: Bearer KEY`. Required when the
+    /// address is not loopback (or say --insecure-no-api-key).
+    #[arg(long, env = "CLIPBENCH_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Serve a non-loopback address without an API key: anyone who reaches it can run jobs.
+    #[arg(long)]
+    insecure_no_api_key: bool,
+    /// A web origin allowed to call from a browser besides loopback ones (repeatable; `*`:
+    /// any), e.g. https://app.example.com.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    cors_origins: Vec<String>,
+    /// On a loopback address, a Host header answered besides loopback names (repeatable).
+    #[arg(long = "allowed-host", value_name = "HOST")]
+    allowed_hosts: Vec<String>,
+}
+
+/// What is fetched, and how.
+#[derive(Args)]
+struct FetchArgs {
+    /// Fetch from any address, loopback and private ones included (tests, the harness,
+    /// private deployments). Off: such addresses are refused with 403.
+    #[arg(long)]
+    allow_private_urls: bool,
+    /// Allow one range or host although private: a CIDR (10.1.0.0/16), an address or a host
+    /// name (repeatable).
+    #[arg(long = "allow-url", value_name = "CIDR|HOST")]
+    allow_urls: Vec<String>,
+    /// Longest a download (or yt-dlp) may take, request to last byte.
+    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    download_deadline: Duration,
+    /// Slowest download accepted, per second over each 10 s (0: any).
+    #[arg(long, default_value = "64KiB")]
+    download_min_rate: ByteSize,
+    /// Largest download accepted.
+    #[arg(long, default_value = "4GiB")]
+    max_download: ByteSize,
+    /// Space a download must leave free on the work folder's disk.
+    #[arg(long, default_value = "1GiB")]
+    min_free: ByteSize,
+    /// Longest an ffprobe of a download may take.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    probe_timeout: Duration,
+}
+
+/// Connections and requests.
+#[derive(Args)]
+struct LimitArgs {
+    /// Open connections at most; more are closed.
+    #[arg(long, default_value_t = 256)]
+    max_connections: usize,
+    /// Requests answered at once; more get 503.
+    #[arg(long, default_value_t = 64)]
+    max_requests: usize,
+    /// Longest wait for a request's headers.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    header_timeout: Duration,
+    /// Longest a request body may take to arrive, and any answer but a job's.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    request_timeout: Duration,
+    /// Largest request body.
+    #[arg(long, default_value = "64KiB")]
+    max_body: ByteSize,
+    /// Longest a shutdown waits for jobs to stop.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    shutdown_timeout: Duration,
+}
+
+impl ServeArgs {
+    /// The server's configuration; refuses an exposed address without an API key.
+    fn config(self, bound: SocketAddr) -> anyhow::Result<ServerConfig> {
+        let loopback = bound.ip().is_loopback();
+        if !loopback && self.access.api_key.is_none() && !self.access.insecure_no_api_key {
+            anyhow::bail!(
+                "{bound} is reachable from other machines and no API key is set: set --api-key \
+                 (or CLIPBENCH_API_KEY), or pass --insecure-no-api-key to accept that anyone can run jobs"
+            );
+        }
+        if self.access.api_key.as_deref().is_some_and(|k| k.len() < 16) {
+            anyhow::bail!(
+                "--api-key is too short: use at least 16 characters (e.g. `openssl rand -hex 32`)"
+            );
+        }
+        let mut config = ServerConfig::new(self.workdir);
+        config.compat = self.compat;
+        config.strategy = self.strategy;
+        config.profile = self.profile;
+        config.plan = self.plan.options(match self.compat {
+            Compat::Original => Policy::ORIGINAL,
+            Compat::Optimized => Policy::OPTIMIZED,
+        });
+        config.max_queue = self
+            .max_queue
+            .unwrap_or(if self.queue.is_some() { 64 } else { 4 });
+        config.queue = self.queue.as_deref().map(|url| {
+            let mut queue = self.heartbeat.queue(url);
+            queue.no_worker_grace = self.no_worker_grace;
+            queue
+        });
+        config.store = self.store;
+        config.reuse_overlaps = self.reuse_overlaps;
+        config.access.api_key = self.access.api_key;
+        config.access.cors_origins = self.access.cors_origins;
+        config.access.allowed_hosts = self.access.allowed_hosts;
+        config.access.check_host = loopback;
+        let mut guard = UrlGuard {
+            allow_private: self.fetch.allow_private_urls,
+            ..UrlGuard::default()
+        };
+        for entry in &self.fetch.allow_urls {
+            guard.allow(entry).map_err(anyhow::Error::msg)?;
+        }
+        config.download.guard = Arc::new(guard);
+        config.download.deadline = self.fetch.download_deadline;
+        config.download.min_rate = self.fetch.download_min_rate.as_u64();
+        config.download.max_bytes = self.fetch.max_download.as_u64();
+        config.download.min_free_bytes = self.fetch.min_free.as_u64();
+        config.tools.probe_timeout = self.fetch.probe_timeout;
+        config.limits.max_connections = self.limits.max_connections.max(1);
+        config.limits.max_requests = self.limits.max_requests.max(1);
+        config.limits.header_timeout = self.limits.header_timeout;
+        config.limits.request_timeout = self.limits.request_timeout;
+        config.limits.max_body_bytes = self.limits.max_body.as_u64() as usize;
+        config.limits.shutdown_timeout = self.limits.shutdown_timeout;
+        config.retention.keep_for = self.keep_for;
+        config.retention.max_disk_bytes = self.max_disk.as_u64();
+        Ok(config)
+    }
+}
+
+/// `serve`: binds, prints the address on stdout, serves until SIGTERM or Ctrl-C, then cancels
+/// every job and exits 0 within --shutdown-timeout; a second signal exits 130 at once.
+pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let bind = args.bind.clone();
+        let listener = tokio::net::TcpListener::bind(&bind)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {bind}: is another server using it? pick another with --bind"
+                )
+            })?;
+        let address = listener.local_addr()?;
+        let config = args.config(address)?;
+        if config.download.guard.allow_private {
+            tracing::warn!("--allow-private-urls: jobs may fetch loopback and private addresses");
+        }
+        println!(
+            "listening on http://{address} (work folder {})",
+            config.workdir.display()
+        );
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        clipbench_engine::server::serve_until(listener, config, stop_signal())
+            .await
+            .context("server stopped")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Resolves at the first SIGTERM or SIGINT; the second one exits the process at once.
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut terminate), Ok(mut interrupt)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = terminate.recv() => {},
+        _ = interrupt.recv() => {},
+    }
+    eprintln!("stopping: cancelling jobs (send the signal again to exit at once)");
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = terminate.recv() => {},
+            _ = interrupt.recv() => {},
+        }
+        std::process::exit(i32::from(EXIT_INTERRUPTED));
+    });
+}

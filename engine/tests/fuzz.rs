@@ -1,0 +1,105 @@
+//! Fuzzing of what parses untrusted bytes, with real inputs mutated at random (proptest on
+//! stable Rust; bounded case counts so CI runs it every time, `PROPTEST_CASES=N` for longer):
+//! the MP4 join's reader on corrupted MP4 pieces, and the ffprobe JSON reader on corrupted
+//! ffprobe output. The property: an error or a result, never a panic.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use clipbench_engine::mp4join::{join_mp4, JoinPiece};
+use clipbench_engine::probe::parse_ffprobe_json;
+use proptest::prelude::*;
+
+/// A real 2 s H.264 + AAC MP4 and ffprobe's JSON of it, made once per test binary.
+fn seeds() -> &'static (PathBuf, Vec<u8>, String) {
+    static SEEDS: OnceLock<(PathBuf, Vec<u8>, String)> = OnceLock::new();
+    SEEDS.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap().keep();
+        let video = common::make_video(&dir, "seed.mp4", 2.0, true);
+        let json = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-print_format",
+                "json",
+                "-show_format",
+                "-show_streams",
+            ])
+            .arg(&video)
+            .output()
+            .unwrap()
+            .stdout;
+        let bytes = std::fs::read(&video).unwrap();
+        (dir, bytes, String::from_utf8(json).unwrap())
+    })
+}
+
+/// Up to `n` byte changes and an optional cut, applied to `data`.
+fn mutations(
+    n: usize,
+) -> impl Strategy<Value = (Vec<(prop::sample::Index, u8)>, Option<prop::sample::Index>)> {
+    (
+        prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..n),
+        prop::option::weighted(0.2, any::<prop::sample::Index>()),
+    )
+}
+
+fn mutate(
+    data: &[u8],
+    (changes, cut): &(Vec<(prop::sample::Index, u8)>, Option<prop::sample::Index>),
+) -> Vec<u8> {
+    let mut out = data.to_vec();
+    for (at, byte) in changes {
+        let i = at.index(out.len());
+        out[i] = *byte;
+    }
+    if let Some(cut) = cut {
+        out.truncate(cut.index(out.len()));
+    }
+    out
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn fuzz_mp4_join_of_corrupted_pieces_never_panics(changes in mutations(24)) {
+        let (_, seed, _) = seeds();
+        let dir = tempfile::tempdir().unwrap();
+        let bad = write(dir.path(), "bad.mp4", &mutate(seed, &changes));
+        let good = write(dir.path(), "good.mp4", seed);
+        let pieces = [
+            JoinPiece { path: &good, planned_s: 1.0 },
+            JoinPiece { path: &bad, planned_s: 1.0 },
+        ];
+        let _ = join_mp4(&pieces, Some(&bad), &dir.path().join("out.mp4"));
+    }
+
+    #[test]
+    fn fuzz_ffprobe_json_reader_never_panics(changes in mutations(8)) {
+        let (dir, _, json) = seeds();
+        let text = String::from_utf8_lossy(&mutate(json.as_bytes(), &changes)).into_owned();
+        let _ = parse_ffprobe_json(&dir.join("seed.mp4"), &text);
+    }
+}
+
+#[test]
+fn the_seeds_are_valid_so_the_mutations_start_from_real_inputs() {
+    let (dir, seed, json) = seeds();
+    let info = parse_ffprobe_json(&dir.join("seed.mp4"), json).unwrap();
+    assert!(info.duration > 1.5 && info.has_audio);
+    let copy = write(dir, "copy.mp4", seed);
+    let piece = [JoinPiece {
+        path: &copy,
+        planned_s: 2.0,
+    }];
+    join_mp4(&piece, Some(&copy), &dir.join("joined.mp4")).unwrap();
+}
