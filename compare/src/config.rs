@@ -124,6 +124,9 @@ pub struct HttpDialect {
     /// JSON body with `{url}` replaced by the sample's URL.
     pub body_template: Option<String>,
     pub timeout_s: Option<f64>,
+    /// The environment variable holding the server's API key (`serve --api-key`), sent as
+    /// `Authorization: Bearer` on every request; the key itself is never configured or recorded.
+    pub api_key_env: Option<String>,
 }
 
 impl HttpDialect {

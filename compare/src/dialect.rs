@@ -87,6 +87,9 @@ pub struct ResolvedDialect {
     pub current_clip: ClipCounter,
     pub body_template: String,
     pub timeout_s: f64,
+    /// The environment variable holding the API key, when the server needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
     /// What the server answered during detection, one line per probe.
     pub evidence: Vec<String>,
 }

@@ -67,8 +67,18 @@ fn engine_server(
     workdir: &Path,
     compat: clipbench_engine::server::Compat,
 ) -> (tokio::runtime::Runtime, String) {
+    engine_server_with_key(workdir, compat, None)
+}
+
+/// [`engine_server`] that answers only callers with `api_key`.
+fn engine_server_with_key(
+    workdir: &Path,
+    compat: clipbench_engine::server::Compat,
+    api_key: Option<&str>,
+) -> (tokio::runtime::Runtime, String) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut config = clipbench_engine::server::ServerConfig::new(workdir);
+    config.access.api_key = api_key.map(str::to_owned);
     // The samples come from the harness's loopback file server.
     config.download.guard =
         std::sync::Arc::new(clipbench_engine::fetch::guard::UrlGuard::allow_all());
@@ -878,4 +888,53 @@ fn batch_mode_keeps_k_jobs_in_flight_and_reports_jobs_per_hour() {
     ]);
     assert_eq!(unreachable.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unreachable.stderr).contains("does not answer"));
+}
+
+#[test]
+fn a_server_with_an_api_key_is_measured_with_the_key_from_the_environment() {
+    let bench = Bench::new();
+    let key = "e2e-key-0123456789abcdef";
+    let (_server, base) = engine_server_with_key(
+        &bench.path("serve"),
+        clipbench_engine::server::Compat::Optimized,
+        Some(key),
+    );
+    let config = bench.config(&format!(
+        r#"
+[run]
+samples = ["tiny"]
+runs = 1
+poll_interval_ms = 20
+
+[[target]]
+name = "guarded"
+kind = "http"
+base_url = "{base}"
+api_key_env = "E2E_SERVER_KEY"
+"#
+    ));
+    let args = [
+        "run",
+        "--config",
+        config.to_str().unwrap(),
+        "--manifest",
+        "data/manifest.toml",
+    ];
+    let without = bench.clipbench(&args);
+    let stderr = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        stderr.contains("api_key_env E2E_SERVER_KEY is not set"),
+        "{stderr}"
+    );
+    let with = bench
+        .command(&args)
+        .env("E2E_SERVER_KEY", key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&with.stderr);
+    assert_eq!(with.status.code(), Some(0), "{stderr}");
+    let results = std::fs::read_to_string(bench.latest().join("results.json")).unwrap();
+    let parsed: Value = serde_json::from_str(&results).unwrap();
+    assert_eq!(parsed["runs"][0]["status"], "ok", "{}", parsed["runs"][0]);
+    assert!(!results.contains(key), "the key is never recorded");
 }

@@ -412,9 +412,15 @@ pub fn audio_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
     args
 }
 
-/// One line of an ffmpeg concat-demuxer list naming `path` (single quotes escaped).
-pub fn concat_list_line(path: &Path) -> String {
-    format!("file '{}'\n", path.to_string_lossy().replace('\'', "'\\''"))
+/// One line of an ffmpeg concat-demuxer list naming `path`, quoted (a single quote written
+/// `'\''`); `None` for a path that is not UTF-8 or holds a control character (a line break
+/// would start a new directive: the list format cannot carry one).
+pub fn concat_list_line(path: &Path) -> Option<String> {
+    let text = path.to_str()?;
+    if text.chars().any(char::is_control) {
+        return None;
+    }
+    Some(format!("file '{}'\n", text.replace('\'', "'\\''")))
 }
 
 mod smart;

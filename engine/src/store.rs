@@ -198,6 +198,29 @@ impl Store {
         Ok(removed)
     }
 
+    /// Every object under `prefix`: (key, bytes, last modified).
+    pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64, std::time::SystemTime)>> {
+        let mut listing = self.inner.list(Some(&Key::from(prefix)));
+        let mut objects = Vec::new();
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| self.failed("cannot list", prefix, e))?;
+            objects.push((
+                meta.location.to_string(),
+                meta.size,
+                std::time::SystemTime::from(meta.last_modified),
+            ));
+        }
+        Ok(objects)
+    }
+
+    /// Deletes one object (gone already is fine).
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self.inner.delete(&Key::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.failed("cannot delete", key, e)),
+        }
+    }
+
     fn failed(&self, what: &str, key: &str, e: object_store::Error) -> EngineError {
         EngineError::Store(format!("{what} {key} in the store {}: {e}", self.url))
     }

@@ -571,3 +571,51 @@ fn an_exposed_address_without_a_key_is_refused_at_start() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outputs_go_after_keep_for_and_a_full_disk_is_refused_before_downloading() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = common::make_video(dir.path(), "v.mp4", 4.0, true);
+    let internal = internal_server(video).await;
+    let url = format!("http://{}/video.mp4", internal.address);
+    let server = Server::start(
+        &dir.path().join("a"),
+        &["--allow-private-urls", "--keep-for", "2s"],
+    );
+    let (status, body, text) = generate(&server.base, &url).await;
+    assert_eq!(status, 200, "{text}");
+    let name = body["clip_details"][0]["filename"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!server.clips().is_empty());
+    assert!(
+        std::fs::read_dir(server.workdir.join("downloads"))
+            .unwrap()
+            .count()
+            == 0,
+        "the download went with its job"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !server.clips().is_empty() {
+        assert!(Instant::now() < deadline, "the clips were never removed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let gone = client()
+        .get(format!("{}/{name}", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+
+    let full = Server::start(
+        &dir.path().join("b"),
+        &["--allow-private-urls", "--min-free", "1PiB"],
+    );
+    let (status, body, text) = generate(&full.base, &url).await;
+    assert_eq!(status, 507, "{text}");
+    assert!(
+        body["error"].as_str().unwrap().contains("--min-free"),
+        "{text}"
+    );
+}

@@ -14,6 +14,7 @@ fn dialect(flavor: Option<Flavor>) -> ResolvedDialect {
         current_clip: flavor.map_or(ClipCounter::Finished, Flavor::clip_counter),
         body_template: r#"{"url": "{url}"}"#.into(),
         timeout_s: 60.0,
+        api_key_env: None,
         evidence: Vec::new(),
     }
 }

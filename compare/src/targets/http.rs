@@ -13,6 +13,24 @@ use super::{Job, Measured, Sources};
 use crate::config::HttpDialect;
 use crate::dialect::{classify, interpret, ClipCounter, Flavor, Reading, ResolvedDialect};
 
+/// A client with `timeout` that sends the API key held by the environment variable
+/// `api_key_env` (when one is named) on every request.
+fn client_for(api_key_env: Option<&str>, timeout: Duration) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder().timeout(timeout);
+    if let Some(var) = api_key_env {
+        let key = std::env::var(var).map_err(|_| {
+            format!("api_key_env {var} is not set: export the server's API key in it")
+        })?;
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {key}"))
+            .map_err(|_| format!("{var} holds characters a header cannot carry"))?;
+        value.set_sensitive(true);
+        let headers =
+            reqwest::header::HeaderMap::from_iter([(reqwest::header::AUTHORIZATION, value)]);
+        builder = builder.default_headers(headers);
+    }
+    builder.build().map_err(|e| e.to_string())
+}
+
 /// The generate paths tried, in order, when none is configured.
 const GENERATE_PATHS: [&str; 2] = ["/generate_shorts", "/generate_shorts_optimized"];
 
@@ -21,10 +39,7 @@ const GENERATE_PATHS: [&str; 2] = ["/generate_shorts", "/generate_shorts_optimiz
 /// taken. The error is the reason the target is skipped.
 pub async fn check(config: &HttpDialect) -> Result<ResolvedDialect, String> {
     let expected = config.expected()?;
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client = client_for(config.api_key_env.as_deref(), Duration::from_secs(3))?;
     let mut tried = Vec::new();
     for base in config.candidate_base_urls()? {
         match detect(&client, &base, config, expected).await {
@@ -140,6 +155,7 @@ async fn detect(
             .clone()
             .unwrap_or_else(|| r#"{"url": "{url}"}"#.to_owned()),
         timeout_s: config.timeout_s.unwrap_or(1800.0),
+        api_key_env: config.api_key_env.clone(),
         evidence,
     })
 }
@@ -182,12 +198,10 @@ pub async fn run(dialect: &ResolvedDialect, job: &Job<'_>) -> Measured {
         return Measured::failure(0.0, "no URL for the sample (file server not running)");
     };
     let body = dialect.body_template.replace("{url}", sample_url);
-    let client = match reqwest::Client::builder()
-        .timeout(Duration::from_secs_f64(dialect.timeout_s))
-        .build()
-    {
+    let timeout = Duration::from_secs_f64(dialect.timeout_s);
+    let client = match client_for(dialect.api_key_env.as_deref(), timeout) {
         Ok(c) => c,
-        Err(e) => return Measured::failure(0.0, e.to_string()),
+        Err(e) => return Measured::failure(0.0, e),
     };
     let began = Instant::now();
     let mut readings = Vec::new();

@@ -182,9 +182,16 @@ fn assembly_copies_video_and_encodes_audio() {
         "{l}"
     );
     assert_eq!(
-        concat_list_line(Path::new("/o/it's.mp4")),
-        "file '/o/it'\\''s.mp4'\n"
+        concat_list_line(Path::new("/o/it's.mp4")).as_deref(),
+        Some("file '/o/it'\\''s.mp4'\n")
     );
+    for hostile in [
+        "/o/a\nfile '/etc/passwd'.mp4",
+        "/o/a\rb.mp4",
+        "/o/\u{7}.mp4",
+    ] {
+        assert_eq!(concat_list_line(Path::new(hostile)), None, "{hostile:?}");
+    }
     let copied = ffmpeg_args_line(assemble_args(
         Profile::Optimized,
         &AssembleJob {

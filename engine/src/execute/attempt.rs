@@ -270,8 +270,17 @@ impl TaskContext<'_> {
                 let list: String = task
                     .chunks
                     .iter()
-                    .map(|c| concat_list_line(&self.layout.chunk_path(c)))
-                    .collect();
+                    .map(|c| {
+                        let path = self.layout.chunk_path(c);
+                        concat_list_line(&path).ok_or_else(|| {
+                            format!(
+                                "{} has a control character or is not UTF-8: ffmpeg's concat \
+                                 list cannot name it (choose another output folder)",
+                                path.display()
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
                 let audio_file = self.layout.audio_path(span.number);
                 let audio = if task.parts.contains(&audio_part(span.number)) {
                     ClipAudio::Encoded(&audio_file)

@@ -241,6 +241,52 @@ mod tests {
         }
     }
 
+    /// A loopback server answering `inside` to every request.
+    async fn inside() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback(|| async { "inside" });
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        address
+    }
+
+    #[tokio::test]
+    async fn the_proxy_refuses_what_the_guard_refuses_and_relays_the_rest() {
+        let target = inside().await;
+        for (guard, allowed) in [(UrlGuard::default(), false), (UrlGuard::allow_all(), true)] {
+            let proxy = GuardedProxy::start(Arc::new(guard)).await.unwrap();
+            let client = reqwest::Client::builder()
+                .proxy(reqwest::Proxy::all(proxy.url()).unwrap())
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap();
+            let answer = client
+                .get(format!("http://{target}/x"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status().is_success(), allowed);
+            assert_eq!(answer.text().await.unwrap() == "inside", allowed);
+            assert_eq!(proxy.refusal().is_some(), !allowed);
+            // CONNECT (what https goes through) to the same place.
+            let mut tunnel = TcpStream::connect(proxy.address).await.unwrap();
+            tunnel
+                .write_all(
+                    format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes(),
+                )
+                .await
+                .unwrap();
+            let mut head = [0u8; 12];
+            tunnel.read_exact(&mut head).await.unwrap();
+            let expected: &[u8] = if allowed {
+                b"HTTP/1.1 200"
+            } else {
+                b"HTTP/1.1 403"
+            };
+            assert_eq!(&head, expected);
+        }
+    }
+
     #[test]
     fn heads_are_parsed_and_rewritten() {
         let connect = parse_head(b"CONNECT example.org:8443 HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();

@@ -1,6 +1,7 @@
 //! What the server keeps, and for how long: published clips and job folders are removed once
 //! older than `--keep-for`, and oldest first while the outputs exceed `--max-disk`; a running
-//! job's folder never. At start, downloads and `.partial` files of a previous life are removed.
+//! job's folder never. In queue mode the store's published clips likewise. At start, downloads
+//! and `.partial` files of a previous life are removed.
 //!
 //! [`to_remove`] decides (pure); [`sweep`] looks at the folder and removes.
 
@@ -11,6 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::AppState;
+use crate::store::Store;
 
 /// How long and how much output is kept.
 #[derive(Debug, Clone, Copy)]
@@ -148,13 +150,41 @@ fn remove_partials(dir: &Path) {
     }
 }
 
-/// Sweeps the outputs every minute (more often when `--keep-for` is short), for as long as
-/// the server runs.
+/// Removes what [`to_remove`] picks from the store's published clips (`clips/`, queue mode);
+/// how many. Sources stay: another server's running job may be reading one.
+pub async fn sweep_store(store: &Store, retention: &Retention) -> crate::Result<usize> {
+    let objects = store.list("clips").await?;
+    let entries: Vec<Entry> = objects
+        .iter()
+        .enumerate()
+        .map(|(i, (key, bytes, modified))| Entry {
+            name: key.clone(),
+            modified: *modified,
+            files: vec![(i as u64, *bytes)],
+            in_use: false,
+        })
+        .collect();
+    let removed = to_remove(&entries, SystemTime::now(), retention);
+    for &i in &removed {
+        store.delete(&entries[i].name).await?;
+    }
+    Ok(removed.len())
+}
+
+/// Sweeps the outputs (and a queue-backed server's published clips) every minute (more often
+/// when `--keep-for` is short), for as long as the server runs.
 pub async fn keep_sweeping(state: Arc<AppState>) {
     let retention = state.config.retention;
     let every = (retention.keep_for / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         tokio::time::sleep(every).await;
+        if let Some(queue) = &state.queue {
+            match sweep_store(&queue.store, &retention).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "retention: old clips removed from the store"),
+                Err(e) => tracing::warn!("retention: {e}"),
+            }
+        }
         let in_use = state
             .folders_in_use
             .lock()
@@ -230,5 +260,30 @@ mod tests {
         assert_eq!(sweep(outputs, &in_use, &keep_nothing), 2);
         assert!(!outputs.join("job-1").exists() && !outputs.join("v_clip_001.mp4").exists());
         assert!(outputs.join("job-2").exists());
+    }
+
+    #[tokio::test]
+    async fn the_stores_old_clips_go_and_its_sources_stay() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = reqwest::Url::from_directory_path(dir.path().join("store")).unwrap();
+        let store = Store::open(url.as_str()).unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"bytes").unwrap();
+        for key in [
+            "clips/a_clip_001.mp4",
+            "clips/a_clip_002.mp4",
+            "sources/abc.mp4",
+        ] {
+            store.put_file(key, &file).await.unwrap();
+        }
+        let keep = Retention::default();
+        assert_eq!(sweep_store(&store, &keep).await.unwrap(), 0);
+        let nothing = Retention {
+            keep_for: Duration::ZERO,
+            max_disk_bytes: 0,
+        };
+        assert_eq!(sweep_store(&store, &nothing).await.unwrap(), 2);
+        assert!(store.list("clips").await.unwrap().is_empty());
+        assert!(store.exists("sources/abc.mp4").await.unwrap());
     }
 }
