@@ -35,12 +35,12 @@ bench-data only="":
 # its output bytes and one clip's PSNR against the source); an empty third argument
 # runs no modes: just bench-engine bbb-720p-10m auto ''
 bench-engine sample="bbb-720p-10m" strategies="serial,python-optimized,auto" modes="reuse-overlaps,copy,smart,whole-file": (bench-data sample)
-    {{release}} -p clipbench-engine -- bench bench-data/{{sample}}.mp4 --strategies {{strategies}} --modes {{modes}} --out reports/bench-engine/{{sample}}
+    {{release}} --bin clipbench-engine -- bench bench-data/{{sample}}.mp4 --strategies {{strategies}} --modes {{modes}} --out reports/bench-engine/{{sample}}
 
 # Every mode on the corpus of real-world-shaped inputs (WebM, HEVC, VFR, rotated, 10-bit, …),
 # printing the corpus × mode table (clips valid / fallbacks / exit).
 corpus:
-    cargo test --release -p clipbench-engine --test corpus -- --nocapture --test-threads 1
+    cargo test --release -p clipbench-server --test corpus -- --nocapture --test-threads 1
 
 # The queue-backed mode against a local `serve` on the same machine and sample: redis-server
 # on a free port, `serve` (local) and `serve --queue` with WORKERS worker processes (2 slots
@@ -48,7 +48,7 @@ corpus:
 bench-queue sample="bbb-720p-60s" jobs="4" levels="1,2" workers="1": (bench-data sample)
     #!/usr/bin/env bash
     set -euo pipefail
-    cargo build --release --quiet -p clipbench -p clipbench-engine
+    cargo build --release --quiet -p clipbench -p clipbench-server
     engine=target/release/clipbench-engine; harness=target/release/clipbench
     work=$(mktemp -d); port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     pids=()

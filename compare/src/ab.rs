@@ -66,7 +66,9 @@ fn cargo_build(dir: &Path, target_dir: &Path) -> anyhow::Result<()> {
         .args([
             "build",
             "--release",
-            "-p",
+            // The binary's name, not its package: it moved from `clipbench-engine` to
+            // `clipbench-server`, and older revisions are built too.
+            "--bin",
             "clipbench-engine",
             "--target-dir",
         ])

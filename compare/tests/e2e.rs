@@ -65,7 +65,7 @@ impl Bench {
 /// the returned runtime.
 fn engine_server(
     workdir: &Path,
-    compat: clipbench_engine::server::Compat,
+    compat: clipbench_server::Compat,
 ) -> (tokio::runtime::Runtime, String) {
     engine_server_with_key(workdir, compat, None)
 }
@@ -73,22 +73,22 @@ fn engine_server(
 /// [`engine_server`] that answers only callers with `api_key`.
 fn engine_server_with_key(
     workdir: &Path,
-    compat: clipbench_engine::server::Compat,
+    compat: clipbench_server::Compat,
     api_key: Option<&str>,
 ) -> (tokio::runtime::Runtime, String) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let mut config = clipbench_engine::server::ServerConfig::new(workdir);
+    let mut config = clipbench_server::ServerConfig::new(workdir);
     config.access.api_key = api_key.map(str::to_owned);
     // The samples come from the harness's loopback file server.
     config.download.guard =
-        std::sync::Arc::new(clipbench_engine::fetch::guard::UrlGuard::allow_all());
+        std::sync::Arc::new(clipbench_server::fetch::guard::UrlGuard::allow_all());
     config.plan.policy = "fixed:1:2:2".parse().unwrap();
     config.compat = compat;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let address = listener.local_addr().unwrap();
-    runtime.spawn(clipbench_engine::server::serve(listener, config));
+    runtime.spawn(clipbench_server::serve(listener, config));
     (runtime, format!("http://{address}"))
 }
 
@@ -178,7 +178,7 @@ base_url = "http://127.0.0.1:1"
 #[test]
 fn a_full_run_writes_agreeing_reports_and_check_gates() {
     let bench = Bench::new();
-    use clipbench_engine::server::Compat;
+    use clipbench_server::Compat;
     let (_server, base) = engine_server(&bench.path("serve"), Compat::Optimized);
     let (_other, original_base) = engine_server(&bench.path("serve-original"), Compat::Original);
     let config = bench.config(&config_with_servers(&base, &original_base));
@@ -532,7 +532,7 @@ fn an_interrupted_run_keeps_its_finished_rows() {
 
 #[test]
 fn ab_of_two_servers_and_a_calibrated_check() {
-    use clipbench_engine::server::Compat;
+    use clipbench_server::Compat;
     let bench = Bench::new();
     let (_a, base) = engine_server(&bench.path("serve-a"), Compat::Optimized);
     let (_b, candidate) = engine_server(&bench.path("serve-b"), Compat::Original);
@@ -752,7 +752,7 @@ expect = { duration = 4.0, width = 160, height = 90, fps = 25.0, audio = true }
 
 #[test]
 fn real_world_samples_through_every_engine_mode_and_the_server() {
-    use clipbench_engine::server::Compat;
+    use clipbench_server::Compat;
     let bench = Bench::with_manifest(REAL_WORLD);
     let (_server, base) = engine_server(&bench.path("serve"), Compat::Optimized);
     let config = bench.config(&format!(
@@ -819,10 +819,7 @@ fn batch_mode_keeps_k_jobs_in_flight_and_reports_jobs_per_hour() {
         .status()
         .unwrap();
     assert!(made.success());
-    let (_server, base) = engine_server(
-        &bench.path("serve"),
-        clipbench_engine::server::Compat::Optimized,
-    );
+    let (_server, base) = engine_server(&bench.path("serve"), clipbench_server::Compat::Optimized);
     let out = bench.clipbench(&[
         "batch",
         "--base",
@@ -896,7 +893,7 @@ fn a_server_with_an_api_key_is_measured_with_the_key_from_the_environment() {
     let key = "e2e-key-0123456789abcdef";
     let (_server, base) = engine_server_with_key(
         &bench.path("serve"),
-        clipbench_engine::server::Compat::Optimized,
+        clipbench_server::Compat::Optimized,
         Some(key),
     );
     let config = bench.config(&format!(

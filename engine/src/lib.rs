@@ -7,7 +7,7 @@
 //! The plan, the allocation, the ffmpeg argument vector and the metrics are pure functions.
 //! The library never prints and never exits on its own: it returns typed results
 //! ([`EngineError`]) and emits [`Event`]s; the binaries own the terminal (and install the shared
-//! Ctrl-C handling, [`execute::cancel_on_ctrl_c`], themselves).
+//! Ctrl-C escalation, [`execute::escalate_ctrl_c`], with their own words and exit).
 //!
 //! ```no_run
 //! use clipbench_engine::{run, CancelToken, RunOptions};
@@ -23,7 +23,6 @@ pub mod chunks;
 pub mod encode;
 pub mod error;
 pub mod execute;
-pub mod fetch;
 pub mod files;
 pub mod ledger;
 pub mod memory;
@@ -32,13 +31,10 @@ pub mod mp4join;
 pub mod plan;
 pub mod probe;
 pub mod quality;
-pub mod queue;
 pub mod report;
 pub mod run;
 pub mod schedule;
-pub mod server;
 pub mod smart;
-pub mod store;
 pub mod tools;
 pub mod validate;
 

@@ -10,7 +10,7 @@ pub mod validate;
 
 use std::process::ExitCode;
 
-use clipbench_engine::execute::{cancel_on_ctrl_c, CtrlC, EXIT_INTERRUPTED};
+use clipbench_engine::execute::{escalate_ctrl_c, CtrlCStep, EXIT_INTERRUPTED};
 use clipbench_engine::CancelToken;
 
 /// Exit code when a run failed, a regression was found or the target was missed.
@@ -18,10 +18,15 @@ const EXIT_FAILED: u8 = 1;
 
 /// Ctrl-C: the first cancels (the running run is dropped, finished ones reported), the second
 /// exits at once (runs.csv already holds every finished run).
-const CTRL_C: CtrlC = CtrlC {
-    drain: None,
-    cancel: "interrupted: stopping the current run, writing the report of finished runs (Ctrl-C again to exit at once)",
-};
+fn on_ctrl_c(step: CtrlCStep) {
+    match step {
+        CtrlCStep::Drain => {}
+        CtrlCStep::Cancel => eprintln!(
+            "\ninterrupted: stopping the current run, writing the report of finished runs (Ctrl-C again to exit at once)"
+        ),
+        CtrlCStep::Exit => std::process::exit(i32::from(EXIT_INTERRUPTED)),
+    }
+}
 
 /// A runtime for the harness with the Ctrl-C handling installed; keep it alive while measuring.
 fn interruptible() -> anyhow::Result<(tokio::runtime::Runtime, CancelToken)> {
@@ -30,7 +35,7 @@ fn interruptible() -> anyhow::Result<(tokio::runtime::Runtime, CancelToken)> {
         .enable_all()
         .build()?;
     let cancel = CancelToken::new();
-    cancel_on_ctrl_c(runtime.handle(), &cancel, CTRL_C);
+    escalate_ctrl_c(runtime.handle(), &cancel, false, on_ctrl_c);
     Ok((runtime, cancel))
 }
 

@@ -64,37 +64,45 @@ impl CancelToken {
     }
 }
 
-/// What the terminal says at each Ctrl-C of [`cancel_on_ctrl_c`].
-#[derive(Debug, Clone, Copy)]
-pub struct CtrlC {
-    /// Said at the first Ctrl-C, which drains the token; `None`: the first Ctrl-C cancels.
-    pub drain: Option<&'static str>,
-    /// Said when the token is cancelled.
-    pub cancel: &'static str,
+/// One step of a long command's Ctrl-C escalation ([`escalate_ctrl_c`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CtrlCStep {
+    /// No new clip starts; running ones finish.
+    Drain,
+    /// Running ffmpeg children are killed and their partial files removed.
+    Cancel,
+    /// The user insists: the binary exits at once ([`EXIT_INTERRUPTED`]).
+    Exit,
 }
 
 /// Exit code of a process stopped by a last Ctrl-C (128 + SIGINT).
 pub const EXIT_INTERRUPTED: u8 = 130;
 
-/// Installs the Ctrl-C handling of a long command on `runtime`: drain (when `say.drain` is
-/// given), then cancel, then exit at once with [`EXIT_INTERRUPTED`]. The messages go to stderr.
-pub fn cancel_on_ctrl_c(runtime: &tokio::runtime::Handle, token: &CancelToken, say: CtrlC) {
+/// Escalates repeated Ctrl-C on `runtime`: the first drains `token` (when `drain_first`), the
+/// next cancels it, the next is [`CtrlCStep::Exit`]. `on_step` hears each step as it happens:
+/// the binary prints and, at `Exit`, exits — the library itself never prints or exits.
+pub fn escalate_ctrl_c(
+    runtime: &tokio::runtime::Handle,
+    token: &CancelToken,
+    drain_first: bool,
+    on_step: impl Fn(CtrlCStep) + Send + 'static,
+) {
     let token = token.clone();
     runtime.spawn(async move {
-        if let Some(message) = say.drain {
+        if drain_first {
             if tokio::signal::ctrl_c().await.is_err() {
                 return;
             }
-            eprintln!("\n{message}");
+            on_step(CtrlCStep::Drain);
             token.drain();
         }
         if tokio::signal::ctrl_c().await.is_err() {
             return;
         }
-        eprintln!("\n{}", say.cancel);
+        on_step(CtrlCStep::Cancel);
         token.cancel();
         if tokio::signal::ctrl_c().await.is_ok() {
-            std::process::exit(i32::from(EXIT_INTERRUPTED));
+            on_step(CtrlCStep::Exit);
         }
     });
 }

@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-pub use events::{cancel_on_ctrl_c, CancelToken, CtrlC, Event, TimedEvent, EXIT_INTERRUPTED};
+pub use events::{escalate_ctrl_c, CancelToken, CtrlCStep, Event, TimedEvent, EXIT_INTERRUPTED};
 pub use graph::clip_profile;
 pub use layout::CHUNK_DIR;
 pub use outcome::{ClipFailure, ClipOutcome, ClipStatus, Execution};

@@ -1,8 +1,8 @@
-//! Tiny real inputs made with ffmpeg's lavfi sources at test time.
+//! Tiny real inputs made with ffmpeg's lavfi sources at test time (the server crate's tests
+//! include this file too).
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod corpus;
-pub mod http;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

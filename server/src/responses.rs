@@ -10,14 +10,14 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use super::progress::Compat;
-use super::AppState;
-use crate::allocate::allocate;
-use crate::memory::{default_cache_dir, per_encoder_bytes, EncoderMemory};
-use crate::monitor::snapshot;
-use crate::plan::{plan, Clip};
-use crate::probe::MediaInfo;
-use crate::report::RunReport;
+use crate::compat::Compat;
+use crate::state::AppState;
+use clipbench_engine::allocate::allocate;
+use clipbench_engine::memory::{default_cache_dir, per_encoder_bytes, EncoderMemory};
+use clipbench_engine::monitor::snapshot;
+use clipbench_engine::plan::{plan, Clip};
+use clipbench_engine::probe::MediaInfo;
+use clipbench_engine::report::RunReport;
 
 /// `{"error": message}` with a status.
 pub fn error(status: StatusCode, message: String) -> Response {
@@ -26,8 +26,8 @@ pub fn error(status: StatusCode, message: String) -> Response {
 
 /// An engine error as an answer: its status and a message that names no server path or
 /// internal address ([`JobError`]'s).
-pub fn engine_error(e: crate::EngineError) -> Response {
-    let e = super::request::JobError::from(e);
+pub fn engine_error(e: clipbench_engine::EngineError) -> Response {
+    let e = crate::request::JobError::from(e);
     error(e.status, e.message)
 }
 
@@ -268,7 +268,7 @@ pub fn scrub_text(text: &str, replacements: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Priority;
+    use clipbench_engine::plan::Priority;
 
     fn published(number: u32, start: f64, end: f64) -> Published {
         Published {

@@ -11,9 +11,9 @@ use std::time::Duration;
 use anyhow::Context;
 use bytesize::ByteSize;
 use clap::Args;
-use clipbench_engine::fetch::guard::UrlGuard;
-use clipbench_engine::server::{Compat, ServerConfig};
 use clipbench_engine::{Policy, Profile, Strategy};
+use clipbench_server::fetch::guard::UrlGuard;
+use clipbench_server::{Compat, ServerConfig};
 
 use super::EXIT_INTERRUPTED;
 use crate::{HeartbeatArgs, PlanArgs};
@@ -230,7 +230,7 @@ pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        clipbench_engine::server::serve_until(listener, config, stop_signal())
+        clipbench_server::serve_until(listener, config, stop_signal())
             .await
             .context("server stopped")?;
         Ok(ExitCode::SUCCESS)

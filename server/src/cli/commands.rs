@@ -3,14 +3,14 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clipbench_engine::execute::{cancel_on_ctrl_c, CtrlC};
-use clipbench_engine::fetch::guard::UrlGuard;
-use clipbench_engine::fetch::{download, DownloadOptions, Input};
+use clipbench_engine::execute::{escalate_ctrl_c, CtrlCStep};
 use clipbench_engine::files::write_json_atomic;
 use clipbench_engine::probe::probe_with_keyframes;
 use clipbench_engine::{
     plan as make_plan, probe as probe_file, CancelToken, PlanOptions, RunOptions, RunReport, Tools,
 };
+use clipbench_server::fetch::guard::UrlGuard;
+use clipbench_server::fetch::{download, DownloadOptions, Input};
 
 use super::progress::RunProgress;
 use super::summary;
@@ -50,10 +50,17 @@ pub fn plan(file: &Path, options: &PlanOptions, json: bool) -> anyhow::Result<Ex
 }
 
 /// The CLI's Ctrl-C: drain, then cancel, then exit.
-pub const CTRL_C: CtrlC = CtrlC {
-    drain: Some("interrupted: finishing the running clips (Ctrl-C again to stop them now)"),
-    cancel: "stopping ffmpeg and removing partial files (Ctrl-C again to exit at once)",
-};
+pub fn on_ctrl_c(step: CtrlCStep) {
+    match step {
+        CtrlCStep::Drain => {
+            eprintln!("\ninterrupted: finishing the running clips (Ctrl-C again to stop them now)")
+        }
+        CtrlCStep::Cancel => {
+            eprintln!("\nstopping ffmpeg and removing partial files (Ctrl-C again to exit at once)")
+        }
+        CtrlCStep::Exit => std::process::exit(i32::from(EXIT_INTERRUPTED)),
+    }
+}
 
 /// Makes `input` a local file: paths pass through, URLs are downloaded into `scratch`.
 pub fn local_input(
@@ -95,7 +102,7 @@ pub fn local_input(
 pub fn run(input: &str, options: &RunOptions, json: Option<&Path>) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let cancel = CancelToken::new();
-    cancel_on_ctrl_c(runtime.handle(), &cancel, CTRL_C);
+    escalate_ctrl_c(runtime.handle(), &cancel, true, on_ctrl_c);
     let scratch = options.output_dir.join(".download");
     let local = local_input(&runtime, input, &scratch, &cancel);
     let report = local.and_then(|path| run_local(&path, options, &cancel));
@@ -128,12 +135,12 @@ pub fn run_local(
 
 /// `worker --queue URL --store URL`: takes tasks until Ctrl-C, then finishes the running ones.
 pub fn worker(
-    queue: clipbench_engine::queue::QueueConfig,
+    queue: clipbench_server::queue::QueueConfig,
     store: &str,
-    customise: impl FnOnce(&mut clipbench_engine::queue::worker::WorkerOptions),
+    customise: impl FnOnce(&mut clipbench_server::queue::worker::WorkerOptions),
 ) -> anyhow::Result<ExitCode> {
-    let store = clipbench_engine::store::Store::open(store)?;
-    let mut options = clipbench_engine::queue::worker::WorkerOptions::new(queue, store);
+    let store = clipbench_server::store::Store::open(store)?;
+    let mut options = clipbench_server::queue::worker::WorkerOptions::new(queue, store);
     customise(&mut options);
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
@@ -141,7 +148,7 @@ pub fn worker(
             let _ = tokio::signal::ctrl_c().await;
             eprintln!("interrupted: taking no more tasks, finishing the running ones");
         };
-        clipbench_engine::queue::worker::run(options, stop).await
+        clipbench_server::queue::worker::run(options, stop).await
     })?;
     Ok(ExitCode::SUCCESS)
 }

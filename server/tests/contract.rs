@@ -10,8 +10,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use clipbench_engine::server::Compat;
 use clipbench_engine::{Profile, Strategy};
+use clipbench_server::Compat;
 use serde_json::{json, Value};
 
 use common::http::{client, engine_server, file_server, get_json, poll_until, post, progress};

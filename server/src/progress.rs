@@ -12,37 +12,13 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::AppState;
-use crate::execute::Event;
+use crate::compat::Compat;
 use crate::queue::state::{JobPhase, JobState};
-
-/// The backend whose dialect the server speaks where the two disagree.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Compat {
-    /// The original backend (`current_clip` = clip started, errors in `error`).
-    Original,
-    /// The optimized backend (`current_clip` = clips finished, errors in `message`).
-    #[default]
-    Optimized,
-}
-
-impl std::str::FromStr for Compat {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "original" => Ok(Compat::Original),
-            "optimized" => Ok(Compat::Optimized),
-            other => Err(format!(
-                "unknown compat {other:?}: use original or optimized"
-            )),
-        }
-    }
-}
+use crate::state::AppState;
+use clipbench_engine::execute::Event;
 
 /// Where the job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -306,6 +282,12 @@ impl ProgressState {
 }
 
 /// `GET /progress`
+/// Changes the server's progress state (the running local job's).
+pub fn update(state: &AppState, change: impl FnOnce(&mut ProgressState)) {
+    change(&mut state.progress.lock().unwrap_or_else(|e| e.into_inner()));
+}
+
+/// `GET /progress`
 pub async fn get_progress(State(state): State<Arc<AppState>>) -> Response {
     if let Some(queue) = &state.queue {
         return match queue.latest().await {
@@ -314,7 +296,7 @@ pub async fn get_progress(State(state): State<Arc<AppState>>) -> Response {
                     job.map_or_else(ProgressState::idle, |j| ProgressState::of_queued(&j));
                 Json(progress.view(state.config.compat)).into_response()
             }
-            Err(e) => super::responses::engine_error(e),
+            Err(e) => crate::responses::engine_error(e),
         };
     }
     let progress = state.progress.lock().unwrap_or_else(|e| e.into_inner());

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
-use super::responses::error;
-use super::AppState;
+use crate::responses::error;
+use crate::state::AppState;
 
 /// Whether a requested name is a published clip's: one file name ending in `.mp4`.
 pub fn is_clip_name(name: &str) -> bool {
@@ -50,7 +50,7 @@ pub async fn serve_clip(State(state): State<Arc<AppState>>, request: Request) ->
         if !is_clip_name(name) {
             return error(StatusCode::NOT_FOUND, "no such clip".into());
         }
-        return super::queued::serve_clip(queue, name, range).await;
+        return crate::queued::serve_clip(queue, name, range).await;
     }
     let Some(path) = decoded.and_then(|p| resolve_inside(&state.config.outputs(), &p)) else {
         return error(StatusCode::NOT_FOUND, "no such clip".into());

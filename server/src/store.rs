@@ -12,7 +12,7 @@ use object_store::path::Path as Key;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::error::{EngineError, Result};
+use clipbench_engine::error::{EngineError, Result};
 
 /// A store of named objects, shared by the queue-backed server and its workers.
 #[derive(Clone)]
@@ -126,7 +126,7 @@ impl Store {
             .get(&Key::from(key))
             .await
             .map_err(|e| self.failed("cannot read", key, e))?;
-        let partial = crate::files::partial_path(file);
+        let partial = clipbench_engine::files::partial_path(file);
         let mut out = tokio::fs::File::create(&partial)
             .await
             .map_err(|e| EngineError::io("cannot create", &partial, e))?;

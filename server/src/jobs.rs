@@ -1,32 +1,35 @@
-//! `POST /generate_shorts[_optimized]` and `POST /cleanup`: admission into the bounded queue,
-//! one job at a time, the job itself (download → analyze → process → publish), and its answer
-//! in the backend's shape with no server path in it.
+//! `POST /generate_shorts[_optimized]` and `POST /cleanup`: a job from its request to its
+//! answer — admitted ([`crate::admission`]), one at a time (or on the queue, [`crate::queued`]),
+//! downloaded ([`crate::input`]), made by the engine, published under its names
+//! ([`crate::names`]) — in the backend's shape with no server path in it.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
 use reqwest::Url;
 
-use super::progress::{Compat, Phase};
-use super::request::{parse_request, JobError, JobRequest};
-use super::responses::{
+use crate::admission::{cancel_all, Admitted, JobPlace};
+use crate::compat::Compat;
+use crate::fetch::redact;
+use crate::input::fetch_input;
+use crate::names::{clip_filename, title_for};
+use crate::progress::ProgressState;
+use crate::progress::{self, Phase};
+use crate::request::{parse_request, JobError, JobRequest};
+use crate::responses::{
     engine_error, error, job_body, run_extras, scrub, scrub_text, JobSummary, Published,
 };
-use super::{AppState, ProgressState};
-use crate::error::EngineError;
-use crate::execute::CancelToken;
-use crate::fetch::{download, file_name_for, redact, Input};
-use crate::plan::Clip;
-use crate::probe::MediaInfo;
-use crate::report::RunReport;
+use crate::state::AppState;
+use clipbench_engine::error::EngineError;
+use clipbench_engine::execute::CancelToken;
+use clipbench_engine::probe::MediaInfo;
+use clipbench_engine::report::RunReport;
 
 /// `POST /generate_shorts` and `POST /generate_shorts_optimized`.
 pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -62,7 +65,7 @@ pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Reques
         Ok(Err(e)) => error(e.status, e.message),
         Err(e) => {
             tracing::error!(job = id, "the job failed unexpectedly: {e}");
-            set_progress(&state, |p| p.fail("the job failed unexpectedly".into()));
+            progress::update(&state, |p| p.fail("the job failed unexpectedly".into()));
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("job {id} failed unexpectedly (an engine bug): please report it"),
@@ -89,207 +92,6 @@ fn body_error(e: &axum::Error, limit: usize) -> Response {
     )
 }
 
-/// A job's place in the server, from admission to its end: counted against `--max-queue`,
-/// cancellable by `/cleanup` and shutdown, holding its output folder. Dropping it (also when
-/// the job panics) gives all of it back.
-struct JobPlace {
-    state: Arc<AppState>,
-    id: u64,
-    epoch: u64,
-    received: Instant,
-    cancel: CancelToken,
-    /// The job's folder under `outputs/` (local jobs).
-    folder: Option<String>,
-}
-
-/// Why a job is not admitted.
-#[derive(Debug)]
-enum NotAdmitted {
-    /// `--max-queue` jobs are running or waiting.
-    Busy(usize),
-    /// The `output_dir` holds another job's clips.
-    FolderTaken(String),
-    /// The job's folder cannot be created.
-    Folder(std::io::ErrorKind),
-}
-
-impl IntoResponse for NotAdmitted {
-    fn into_response(self) -> Response {
-        match self {
-            NotAdmitted::Busy(waiting) => {
-                let mut response = error(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    format!("{waiting} jobs are already running or queued: retry later"),
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("30"));
-                response
-            }
-            NotAdmitted::FolderTaken(name) => error(
-                StatusCode::CONFLICT,
-                format!("output_dir {name:?} holds another job's clips: choose another name"),
-            ),
-            NotAdmitted::Folder(kind) => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the server cannot create a job folder: {kind}"),
-            ),
-        }
-    }
-}
-
-impl JobPlace {
-    /// Admits a job: busy when the queue is full, refused when `output_dir` is another job's.
-    fn take(state: &Arc<AppState>, output_dir: Option<&Path>) -> Result<JobPlace, NotAdmitted> {
-        let waiting = state.jobs_in_system.fetch_add(1, Ordering::SeqCst);
-        let mut place = JobPlace {
-            state: state.clone(),
-            id: state.next_job.fetch_add(1, Ordering::SeqCst),
-            epoch: state.cleanups.load(Ordering::SeqCst),
-            received: Instant::now(),
-            cancel: CancelToken::new(),
-            folder: None,
-        };
-        if waiting > state.config.max_queue {
-            return Err(NotAdmitted::Busy(waiting));
-        }
-        if state.queue.is_none() {
-            place.folder = Some(place.reserve_folder(output_dir)?);
-        }
-        state
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(place.id, place.cancel.clone());
-        Ok(place)
-    }
-
-    /// Creates the job's folder: `output_dir` when given (taken when it exists: another
-    /// job's), else the first free `job-N` from the job's number on.
-    fn reserve_folder(&self, output_dir: Option<&Path>) -> Result<String, NotAdmitted> {
-        let outputs = self.state.config.outputs();
-        let mut in_use = self
-            .state
-            .folders_in_use
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let mut try_name = |name: String| -> Result<Option<String>, NotAdmitted> {
-            if in_use.contains(&name) {
-                return Ok(None);
-            }
-            match std::fs::create_dir(outputs.join(&name)) {
-                Ok(()) => {
-                    in_use.insert(name.clone());
-                    Ok(Some(name))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(None),
-                Err(e) => Err(NotAdmitted::Folder(e.kind())),
-            }
-        };
-        if let Some(dir) = output_dir {
-            let name = dir.to_string_lossy().into_owned();
-            return try_name(name.clone())?.ok_or(NotAdmitted::FolderTaken(name));
-        }
-        let mut n = self.id;
-        loop {
-            if let Some(name) = try_name(format!("job-{n}"))? {
-                return Ok(name);
-            }
-            n += 1;
-        }
-    }
-
-    /// What the job itself needs to know of its place.
-    fn admitted(&self) -> Admitted {
-        Admitted {
-            id: self.id,
-            epoch: self.epoch,
-            received: self.received,
-            cancel: self.cancel.clone(),
-            folder: self.folder.clone().map(PathBuf::from),
-        }
-    }
-}
-
-impl Drop for JobPlace {
-    fn drop(&mut self) {
-        let state = &self.state;
-        state.jobs_in_system.fetch_sub(1, Ordering::SeqCst);
-        state
-            .running
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
-        if let Some(folder) = &self.folder {
-            state
-                .folders_in_use
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(folder);
-        }
-    }
-}
-
-/// A request let into the queue.
-pub(super) struct Admitted {
-    pub(super) id: u64,
-    /// The number of cleanups before it: a cleanup since then cancels it.
-    epoch: u64,
-    pub(super) received: Instant,
-    /// Cancelled by `/cleanup` and by shutdown: stops the download and the engine.
-    pub(super) cancel: CancelToken,
-    /// The job's folder under `outputs/` (local jobs).
-    folder: Option<PathBuf>,
-}
-
-impl Admitted {
-    fn cleaned_up(&self, state: &AppState) -> bool {
-        state.cleanups.load(Ordering::SeqCst) != self.epoch
-    }
-}
-
-/// Cancels every admitted job (cleanup and shutdown): downloads stop, ffmpeg children are
-/// killed, waiting jobs end as soon as they start.
-pub fn cancel_all(state: &AppState) {
-    state.cleanups.fetch_add(1, Ordering::SeqCst);
-    for cancel in state
-        .running
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .values()
-    {
-        cancel.cancel();
-    }
-}
-
-fn set_progress(state: &AppState, update: impl FnOnce(&mut ProgressState)) {
-    update(&mut state.progress.lock().unwrap_or_else(|e| e.into_inner()));
-}
-
-/// The video's name: the URL's file name without its extension, safe as a file name part.
-pub(super) fn title_for(url: &Url) -> String {
-    let name = file_name_for(url);
-    let stem = name
-        .rsplit_once('.')
-        .map_or(name.as_str(), |(stem, _)| stem);
-    let safe: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(80)
-        .collect();
-    if safe.is_empty() {
-        "video".into()
-    } else {
-        safe
-    }
-}
-
 async fn run_job(
     state: &Arc<AppState>,
     admitted: &Admitted,
@@ -300,7 +102,7 @@ async fn run_job(
         tracing::info!(job = id, "cancelled by cleanup before it started");
         return Ok(cleaned_body(state, admitted, &job, None));
     }
-    set_progress(state, ProgressState::start);
+    progress::update(state, ProgressState::start);
     let shown_url = Url::parse(&job.url).map_or_else(|_| job.url.clone(), |u| redact(&u));
     let mut replacements = vec![(state.config.workdir.display().to_string(), String::new())];
     if let Ok(real) = state.config.workdir.canonicalize() {
@@ -308,7 +110,7 @@ async fn run_job(
     }
     let result = match &state.queue {
         Some(queue) => {
-            super::queued::run_job(state, queue, admitted, &job, &mut replacements).await
+            crate::queued::run_job(state, queue, admitted, &job, &mut replacements).await
         }
         None => process(state, admitted, &job, &mut replacements).await,
     };
@@ -340,7 +142,7 @@ async fn run_job(
     match &result {
         Ok(_) => {
             tracing::info!(job = id, "complete");
-            set_progress(state, |p| {
+            progress::update(state, |p| {
                 p.set(Phase::Complete, "Processing complete", 100.0)
             });
         }
@@ -348,7 +150,7 @@ async fn run_job(
             tracing::warn!(job = id, status = %e.status, "failed: {}", e.message);
             // `/progress` is everyone's: it says what failed, not which URL.
             let public = e.message.replace(&shown_url, "the video URL");
-            set_progress(state, |p| p.fail(public));
+            progress::update(state, |p| p.fail(public));
         }
     }
     result
@@ -387,7 +189,7 @@ async fn process(
     let (config, id) = (&state.config, admitted.id);
     let (url, input) = fetch_input(state, admitted, job, replacements).await?;
     tracing::info!(job = id, "analyzing");
-    set_progress(state, |p| p.set(Phase::Analyzing, "Analyzing video", 10.0));
+    progress::update(state, |p| p.set(Phase::Analyzing, "Analyzing video", 10.0));
     let folder = admitted.folder.clone().unwrap_or_default();
     let report = run_engine(
         state,
@@ -425,42 +227,6 @@ async fn process(
     }))
 }
 
-/// Downloads the job's URL into its own folder, reporting progress; messages about the
-/// downloaded file will name the URL the client sent.
-pub(super) async fn fetch_input(
-    state: &Arc<AppState>,
-    admitted: &Admitted,
-    job: &JobRequest,
-    replacements: &mut Vec<(String, String)>,
-) -> Result<(Url, PathBuf), JobError> {
-    let url = match Input::parse(&job.url)? {
-        Input::Url(url) => url,
-        Input::Path(_) => {
-            return Err(JobError {
-                status: StatusCode::BAD_REQUEST,
-                message: format!("{:?} is not an http(s) URL", job.url),
-            })
-        }
-    };
-    let id = admitted.id;
-    let shown = redact(&url);
-    tracing::info!(job = id, url = %shown, "downloading");
-    let config = &state.config;
-    let download_dir = config.downloads().join(format!("job-{id}"));
-    let progress_state = state.clone();
-    let downloaded = download(
-        &url,
-        &download_dir,
-        &config.download,
-        &admitted.cancel,
-        move |bytes, total| set_progress(&progress_state, |p| p.downloading(bytes, total)),
-    )
-    .await?;
-    tracing::info!(job = id, bytes = downloaded.bytes, "downloaded");
-    replacements.insert(0, (downloaded.path.display().to_string(), shown));
-    Ok((url, downloaded.path))
-}
-
 /// Runs the engine on `input` into `output_dir` off the async threads, its events feeding
 /// `/progress`; a cleanup or a shutdown cancels it through `cancel`.
 async fn run_engine(
@@ -473,8 +239,8 @@ async fn run_engine(
     let event_state = state.clone();
     let cancel = cancel.clone();
     let report = tokio::task::spawn_blocking(move || {
-        crate::run::run(&input, &options, &cancel, &|event| {
-            set_progress(&event_state, |p| p.on_event(&event.event))
+        clipbench_engine::run::run(&input, &options, &cancel, &|event| {
+            progress::update(&event_state, |p| p.on_event(&event.event))
         })
     })
     .await;
@@ -511,16 +277,6 @@ fn publish(
     Ok(published)
 }
 
-/// A clip's published file name: `STEM_clip_001.mp4`, and `STEM_clip_001_25s.mp4` for the
-/// original backend.
-pub(super) fn clip_filename(stem: &str, clip: &Clip, compat: Compat) -> String {
-    let number = clip.number;
-    match compat {
-        Compat::Original => format!("{stem}_clip_{number:03}_{}s.mp4", clip.start as u64),
-        Compat::Optimized => format!("{stem}_clip_{number:03}.mp4"),
-    }
-}
-
 /// `POST /cleanup`: cancels the running job and the queued ones (they answer with no clips, as
 /// the optimized backend's job does), then removes downloads and outputs and resets progress.
 pub async fn cleanup(State(state): State<Arc<AppState>>) -> Response {
@@ -555,7 +311,7 @@ pub async fn cleanup(State(state): State<Arc<AppState>>) -> Response {
             );
         }
     }
-    set_progress(&state, |p| *p = ProgressState::idle());
+    progress::update(&state, |p| *p = ProgressState::idle());
     tracing::info!(removed, "cleanup");
     Json(json!({
         "message": "All data cleaned up successfully.",

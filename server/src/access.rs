@@ -14,8 +14,8 @@ use axum::response::Response;
 use subtle::ConstantTimeEq;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
-use super::responses::error;
-use super::AppState;
+use crate::responses::error;
+use crate::state::AppState;
 
 /// The server's access rules.
 #[derive(Debug, Clone, Default)]

@@ -17,11 +17,11 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::encode::Profile;
-use crate::error::{EngineError, Result};
-use crate::plan::Clip;
-use crate::probe::{CutPoint, MediaInfo};
-use crate::report::FailureSummary;
+use clipbench_engine::encode::Profile;
+use clipbench_engine::error::{EngineError, Result};
+use clipbench_engine::plan::Clip;
+use clipbench_engine::probe::{CutPoint, MediaInfo};
+use clipbench_engine::report::FailureSummary;
 
 /// The apalis queue the tasks go on.
 pub const QUEUE_NAME: &str = "clipbench";
@@ -277,7 +277,7 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::Priority;
+    use clipbench_engine::plan::Priority;
     use proptest::prelude::*;
 
     fn task() -> ClipTask {

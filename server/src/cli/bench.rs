@@ -14,8 +14,8 @@ use clipbench_engine::{
 };
 use serde::Serialize;
 
-use super::commands::{run_local, CTRL_C};
-use clipbench_engine::execute::cancel_on_ctrl_c;
+use super::commands::{on_ctrl_c, run_local};
+use clipbench_engine::execute::escalate_ctrl_c;
 use clipbench_engine::files::write_json_atomic;
 
 /// An extra row besides the strategies.
@@ -204,7 +204,7 @@ fn quality_of(report: &RunReport) -> Option<f64> {
 pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let cancel = CancelToken::new();
-    cancel_on_ctrl_c(runtime.handle(), &cancel, CTRL_C);
+    escalate_ctrl_c(runtime.handle(), &cancel, true, on_ctrl_c);
     let duration = probe(&Tools::from_env(), &args.input)?.duration;
     let mut runs: Vec<(String, RunReport, Option<f64>)> = Vec::new();
     for Named {

@@ -120,8 +120,8 @@ struct HeartbeatArgs {
 }
 
 impl HeartbeatArgs {
-    fn queue(&self, url: &str) -> clipbench_engine::queue::QueueConfig {
-        let mut config = clipbench_engine::queue::QueueConfig::new(url);
+    fn queue(&self, url: &str) -> clipbench_server::queue::QueueConfig {
+        let mut config = clipbench_server::queue::QueueConfig::new(url);
         config.heartbeat = self.heartbeat;
         config.missed_heartbeats = self.missed_heartbeats;
         config

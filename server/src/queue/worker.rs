@@ -14,12 +14,12 @@ use redis::aio::ConnectionManager;
 
 use super::state;
 use super::{is_job_id, now_ms, ClipTask, QueueConfig, StoredClip, TaskResult, MAX_TASK_CLIPS};
-use crate::allocate::ThreadSetting;
-use crate::error::{EngineError, Result};
-use crate::execute::{execute, CancelToken, ExecuteOptions};
-use crate::report::{FailureSummary, RunReport};
 use crate::store::Store;
-use crate::tools::Tools;
+use clipbench_engine::allocate::ThreadSetting;
+use clipbench_engine::error::{EngineError, Result};
+use clipbench_engine::execute::{execute, CancelToken, ExecuteOptions};
+use clipbench_engine::report::{FailureSummary, RunReport};
+use clipbench_engine::tools::Tools;
 
 /// How a worker runs.
 #[derive(Debug, Clone)]

@@ -13,16 +13,18 @@ use axum::http::StatusCode;
 use redis::aio::ConnectionManager;
 use serde_json::{json, Value};
 
-use super::jobs::{fetch_input, title_for, Admitted};
-use super::request::{JobError, JobRequest};
-use super::responses::{job_body, JobSummary, Published};
-use super::AppState;
-use crate::error::EngineError;
+use crate::admission::Admitted;
+use crate::input::fetch_input;
+use crate::names::title_for;
 use crate::queue::state::{self, JobPhase, JobState};
 use crate::queue::{split, ClipTask, QueueConfig, TaskResult};
-use crate::report::FailureSummary;
-use crate::run::{prepare, Prepared};
+use crate::request::{JobError, JobRequest};
+use crate::responses::{job_body, JobSummary, Published};
+use crate::state::AppState;
 use crate::store::Store;
+use clipbench_engine::error::EngineError;
+use clipbench_engine::report::FailureSummary;
+use clipbench_engine::run::{prepare, Prepared};
 
 /// The queue and store a queue-backed server works through.
 pub struct QueueBackend {
@@ -41,7 +43,10 @@ const QUEUE_DOWN_GRACE: Duration = Duration::from_secs(15);
 
 impl QueueBackend {
     /// Connects to the queue (failing at once when it does not answer).
-    pub async fn connect(config: QueueConfig, store: Store) -> crate::Result<QueueBackend> {
+    pub async fn connect(
+        config: QueueConfig,
+        store: Store,
+    ) -> clipbench_engine::Result<QueueBackend> {
         let conn = config.connect().await?;
         Ok(QueueBackend {
             config,
@@ -59,14 +64,14 @@ impl QueueBackend {
     }
 
     /// The newest job's state.
-    pub async fn latest(&self) -> crate::Result<Option<JobState>> {
+    pub async fn latest(&self) -> clipbench_engine::Result<Option<JobState>> {
         state::latest(&mut self.conn())
             .await
             .map_err(|e| self.config.error(e))
     }
 
     /// Cancels every unfinished job and removes their pending tasks; (jobs, tasks removed).
-    pub async fn cancel_all(&self) -> crate::Result<(usize, usize)> {
+    pub async fn cancel_all(&self) -> clipbench_engine::Result<(usize, usize)> {
         let mut conn = self.conn();
         let ids = state::cancel_unfinished(&mut conn)
             .await
@@ -178,7 +183,7 @@ fn tasks_for(
     prepared: &Prepared,
     source: &str,
     stem: &str,
-    compat: super::Compat,
+    compat: crate::compat::Compat,
 ) -> Vec<ClipTask> {
     let options = &prepared.options;
     split(&prepared.clips, options.reuse_overlaps)
@@ -192,7 +197,7 @@ fn tasks_for(
             cut_points: prepared.media.cut_points.clone(),
             keys: clips
                 .iter()
-                .map(|c| clip_key(&super::jobs::clip_filename(stem, c, compat)))
+                .map(|c| clip_key(&crate::names::clip_filename(stem, c, compat)))
                 .collect(),
             clips,
             profile: options.profile,
@@ -209,7 +214,7 @@ async fn wait_for_results(
     queue: &QueueBackend,
     id: &str,
     tasks: usize,
-    cancel: &crate::execute::CancelToken,
+    cancel: &clipbench_engine::execute::CancelToken,
 ) -> Result<Option<Vec<(usize, TaskResult)>>, JobError> {
     let mut conn = queue.conn();
     let mut down_since: Option<Instant> = None;
@@ -418,7 +423,7 @@ pub async fn serve_clip(
     use axum::http::header;
     use axum::response::IntoResponse;
     let not_found =
-        || super::responses::error(StatusCode::NOT_FOUND, format!("/{filename} not found"));
+        || crate::responses::error(StatusCode::NOT_FOUND, format!("/{filename} not found"));
     if filename.is_empty()
         || filename.contains('/')
         || filename.contains('\\')
@@ -427,7 +432,7 @@ pub async fn serve_clip(
         return not_found();
     }
     let key = clip_key(filename);
-    let unavailable = super::responses::engine_error;
+    let unavailable = crate::responses::engine_error;
     let size = match queue.store.size(&key).await {
         Ok(Some(size)) => size,
         Ok(None) => return not_found(),

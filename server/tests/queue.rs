@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use clipbench_engine::fetch::guard::UrlGuard;
-use clipbench_engine::queue::QueueConfig;
-use clipbench_engine::server::ServerConfig;
 use clipbench_engine::{plan, probe, PlanOptions, Policy, Tools};
+use clipbench_server::fetch::guard::UrlGuard;
+use clipbench_server::queue::QueueConfig;
+use clipbench_server::ServerConfig;
 use serde_json::{json, Value};
 
 use common::http::{client, file_server, get_json, post};
@@ -224,7 +224,7 @@ impl Deployment {
         config.max_queue = 16;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(clipbench_engine::server::serve(listener, config));
+        tokio::spawn(clipbench_server::serve(listener, config));
         assert_eq!(get_json(&base, "/health").await["status"], "ok");
         Deployment {
             dir,
@@ -599,14 +599,14 @@ async fn a_malformed_task_fails_alone_with_its_reason_and_the_worker_carries_on(
         .await
         .unwrap();
     // A real job, and tasks of it a server would never make.
-    let job = clipbench_engine::queue::state::create(&mut conn)
+    let job = clipbench_server::queue::state::create(&mut conn)
         .await
         .unwrap();
-    let tasks: Vec<clipbench_engine::queue::ClipTask> = vec![
+    let tasks: Vec<clipbench_server::queue::ClipTask> = vec![
         serde_json::from_value(task("../../escape", 60.0)).unwrap(),
         serde_json::from_value(task(&job, 1e300)).unwrap(),
     ];
-    let mut storage = apalis_redis::RedisStorage::<clipbench_engine::queue::ClipTask>::new(conn)
+    let mut storage = apalis_redis::RedisStorage::<clipbench_server::queue::ClipTask>::new(conn)
         .with_config(QueueConfig::new(d.redis.url()).apalis());
     storage.push_bulk(tasks).await.unwrap();
     let mut conn = d.redis.connection().await;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use crate::error::EngineError;
+use clipbench_engine::error::EngineError;
 
 /// A parsed job request.
 #[derive(Debug, Clone, PartialEq)]

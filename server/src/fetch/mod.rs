@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 use reqwest::Url;
 use tokio::io::AsyncWriteExt;
 
-use crate::error::{EngineError, Result};
-use crate::execute::CancelToken;
+use clipbench_engine::error::{EngineError, Result};
+use clipbench_engine::execute::CancelToken;
 use guard::{find_refusal, GuardedResolver, Refusal, UrlGuard};
 use proxy::GuardedProxy;
 
@@ -272,7 +272,7 @@ fn over_deadline(deadline: Duration) -> String {
 
 /// Refuses a download that would leave less than `min_free` bytes on `dir`'s disk.
 fn check_free_space(dir: &Path, needed: u64, min_free: u64) -> Result<()> {
-    match crate::files::free_bytes(dir) {
+    match clipbench_engine::files::free_bytes(dir) {
         Some(free) if free < needed.saturating_add(min_free) => Err(EngineError::NoSpace {
             needed: needed.saturating_add(min_free),
             free,
@@ -315,7 +315,7 @@ async fn save_body(
     cancel: &CancelToken,
     on_progress: &impl Fn(u64, Option<u64>),
 ) -> Result<u64, Saving> {
-    let partial = crate::files::partial_path(path);
+    let partial = clipbench_engine::files::partial_path(path);
     let disk = |action, e| Saving::Local(EngineError::io(action, &partial, e));
     let result = async {
         let mut file = tokio::fs::File::create(&partial)
@@ -434,7 +434,7 @@ async fn fetch_page(
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    crate::tools::die_with_parent(&mut command);
+    clipbench_engine::tools::die_with_parent(&mut command);
     let child = tokio::process::Command::from(command)
         .kill_on_drop(true)
         .spawn();

@@ -20,7 +20,7 @@ use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnRequest, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use super::responses::error;
+use crate::responses::error;
 
 /// The server's limits; each is a `serve` flag.
 #[derive(Debug, Clone)]
@@ -132,7 +132,7 @@ pub async fn accept_until(
     app: Router,
     limits: &Limits,
     shutdown: impl Future<Output = ()>,
-) -> crate::Result<()> {
+) -> clipbench_engine::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());

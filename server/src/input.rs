@@ -1,0 +1,50 @@
+//! A job's input: its URL checked and downloaded (through the fetch guard, within the limits)
+//! into the job's own download folder, with progress.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use reqwest::Url;
+
+use crate::admission::Admitted;
+use crate::fetch::{download, redact, Input};
+use crate::progress;
+use crate::request::{JobError, JobRequest};
+use crate::state::AppState;
+
+/// Downloads the job's URL into its own folder, reporting progress; messages about the
+/// downloaded file will name the URL the client sent.
+pub async fn fetch_input(
+    state: &Arc<AppState>,
+    admitted: &Admitted,
+    job: &JobRequest,
+    replacements: &mut Vec<(String, String)>,
+) -> Result<(Url, PathBuf), JobError> {
+    let url = match Input::parse(&job.url)? {
+        Input::Url(url) => url,
+        Input::Path(_) => {
+            return Err(JobError {
+                status: StatusCode::BAD_REQUEST,
+                message: format!("{:?} is not an http(s) URL", job.url),
+            })
+        }
+    };
+    let id = admitted.id;
+    let shown = redact(&url);
+    tracing::info!(job = id, url = %shown, "downloading");
+    let config = &state.config;
+    let download_dir = config.downloads().join(format!("job-{id}"));
+    let progress_state = state.clone();
+    let downloaded = download(
+        &url,
+        &download_dir,
+        &config.download,
+        &admitted.cancel,
+        move |bytes, total| progress::update(&progress_state, |p| p.downloading(bytes, total)),
+    )
+    .await?;
+    tracing::info!(job = id, bytes = downloaded.bytes, "downloaded");
+    replacements.insert(0, (downloaded.path.display().to_string(), shown));
+    Ok((url, downloaded.path))
+}

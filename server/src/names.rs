@@ -1,0 +1,42 @@
+//! The names a job publishes under: the video's title from its URL, and each clip's file name
+//! in the dialect of the backend the server stands in for.
+
+use clipbench_engine::plan::Clip;
+use reqwest::Url;
+
+use crate::compat::Compat;
+use crate::fetch::file_name_for;
+
+/// The video's name: the URL's file name without its extension, safe as a file name part.
+pub fn title_for(url: &Url) -> String {
+    let name = file_name_for(url);
+    let stem = name
+        .rsplit_once('.')
+        .map_or(name.as_str(), |(stem, _)| stem);
+    let safe: String = stem
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(80)
+        .collect();
+    if safe.is_empty() {
+        "video".into()
+    } else {
+        safe
+    }
+}
+
+/// A clip's published file name: `STEM_clip_001.mp4`, and `STEM_clip_001_25s.mp4` for the
+/// original backend.
+pub fn clip_filename(stem: &str, clip: &Clip, compat: Compat) -> String {
+    let number = clip.number;
+    match compat {
+        Compat::Original => format!("{stem}_clip_{number:03}_{}s.mp4", clip.start as u64),
+        Compat::Optimized => format!("{stem}_clip_{number:03}.mp4"),
+    }
+}
