@@ -385,13 +385,19 @@ enum ContentKind {
     Media,
 }
 
-fn kind_of(content_type: &str) -> ContentKind {
-    let essence = content_type
+/// The media type of a `Content-Type` value: lower case, without its parameters
+/// (`Text/HTML; charset=utf-8` → `text/html`).
+pub fn media_type(content_type: &str) -> String {
+    content_type
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+fn kind_of(content_type: &str) -> ContentKind {
+    let essence = media_type(content_type);
     match essence.as_str() {
         "text/html" | "application/xhtml+xml" => ContentKind::Page,
         "application/json"
