@@ -42,8 +42,9 @@ async fn internal_server(video: PathBuf) -> Internal {
             }
         }
     };
+    // A playlist naming a local file and the internal server, an ffconcat list likewise.
     let playlist = format!(
-        "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nhttp://{address}/secret.mp4\n#EXT-X-ENDLIST\n"
+        "#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile:///etc/hostname\n#EXTINF:10,\nhttp://{address}/secret.mp4\n#EXT-X-ENDLIST\n"
     );
     let app = Router::new()
         .route(
@@ -76,7 +77,9 @@ async fn internal_server(video: PathBuf) -> Internal {
             get(counted(
                 hits.clone(),
                 "application/octet-stream",
-                format!("ffconcat version 1.0\nfile 'http://{address}/secret.txt'\n"),
+                format!(
+                    "ffconcat version 1.0\nfile '/etc/hostname'\nfile 'http://{address}/secret.txt'\n"
+                ),
             )),
         )
         .route(
