@@ -9,6 +9,7 @@
 //! - **clipbench-engine serve**: either of the above (`--compat`), plus an exact `clipbench`
 //!   object in `/progress` (phase, clips finished, workers) that the harness reads instead.
 
+use clipbench_engine::extras::{HealthExtras, ProgressExtras, ENGINE_NAME};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -143,15 +144,18 @@ pub struct Reading {
 }
 
 impl Reading {
-    /// Reads the fields the dialect gives meaning to.
+    /// Reads the fields the dialect gives meaning to (our server's [`ProgressExtras`] when it
+    /// sends them whole).
     pub fn parse(flavor: Option<Flavor>, progress: &Value, at_s: f64) -> Reading {
-        let extra = &progress["clipbench"];
-        if flavor == Some(Flavor::Clipbench) && extra.is_object() {
+        let extras = (flavor == Some(Flavor::Clipbench))
+            .then(|| ProgressExtras::deserialize(&progress["clipbench"]).ok())
+            .flatten();
+        if let Some(extras) = extras {
             return Reading {
                 at_s,
-                status: Status::parse(extra["phase"].as_str().unwrap_or_default()),
-                current_clip: extra["clips_finished"].as_u64().unwrap_or(0),
-                workers: extra["workers"].as_u64(),
+                status: Status::parse(extras.phase.as_str()),
+                current_clip: extras.clips_finished as u64,
+                workers: Some(extras.workers as u64),
             };
         }
         Reading {
@@ -239,13 +243,10 @@ pub fn classify(
     health: Option<&Value>,
     progress: Option<&Value>,
 ) -> (Option<Flavor>, Option<Flavor>) {
-    if let Some(health) = health {
-        if health["clipbench"]["engine"] == "clipbench-engine" {
-            let compat = health["clipbench"]["compat"]
-                .as_str()
-                .and_then(|c| Flavor::from_preset(c).ok());
-            return (Some(Flavor::Clipbench), compat);
-        }
+    let ours = health.and_then(|h| HealthExtras::deserialize(&h["clipbench"]).ok());
+    if let Some(ours) = ours.filter(|o| o.engine == ENGINE_NAME) {
+        let compat = Flavor::from_preset(ours.compat.as_str()).ok();
+        return (Some(Flavor::Clipbench), compat);
     }
     let progress_has = |key: &str| progress.is_some_and(|p| p.get(key).is_some());
     if progress_has("clipbench") {

@@ -105,24 +105,9 @@ fn preamble() -> Vec<OsString> {
     args
 }
 
-/// The demuxers a source may be opened with: the containers users send (MP4/MOV/3GP,
-/// Matroska/WebM, AVI, FLV, MPEG-TS/PS, ASF/WMV, Ogg, MXF). A downloaded file is hostile, so
-/// nothing that reads other files or URLs (playlists, concat lists, image sequences) or draws
-/// text (`tty`) is on the list.
-pub const MEDIA_DEMUXERS: &str = "mov,matroska,avi,flv,mpegts,mpeg,asf,ogg,mxf";
-
-/// Input options that open a file only as a local file, through a [`MEDIA_DEMUXERS`] demuxer
-/// (ffprobe takes the same ones).
-pub const SOURCE_INPUT_ARGS: [&str; 4] = [
-    "-protocol_whitelist",
-    "file",
-    "-format_whitelist",
-    MEDIA_DEMUXERS,
-];
-
-/// Pushes `-i path` for a media file, with [`SOURCE_INPUT_ARGS`].
+/// Pushes `-i path` for a media file, with [`crate::tools::SOURCE_INPUT_ARGS`].
 pub(crate) fn push_source(args: &mut Vec<OsString>, path: &Path) {
-    push(args, &SOURCE_INPUT_ARGS);
+    push(args, &crate::tools::SOURCE_INPUT_ARGS);
     args.push("-i".into());
     args.push(path.as_os_str().to_owned());
 }

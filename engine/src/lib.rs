@@ -23,6 +23,7 @@ pub mod chunks;
 pub mod encode;
 pub mod error;
 pub mod execute;
+pub mod extras;
 pub mod files;
 pub mod ledger;
 pub mod memory;

@@ -261,7 +261,7 @@ fn run_ffprobe(tools: &Tools, path: &Path, args: &[&str]) -> Result<String> {
     let mut command = Command::new(&tools.ffprobe);
     command
         .args(args)
-        .args(crate::encode::SOURCE_INPUT_ARGS)
+        .args(crate::tools::SOURCE_INPUT_ARGS)
         .arg("-i")
         .arg(path);
     let output = output_within(&mut command, tools.probe_timeout)

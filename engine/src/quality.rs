@@ -6,8 +6,8 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::encode::SOURCE_INPUT_ARGS;
 use crate::error::{EngineError, Result};
+use crate::tools::SOURCE_INPUT_ARGS;
 use crate::tools::{spawn_error, Tools};
 
 /// The mean PSNR (all planes, dB) in the last summary line of ffmpeg's `psnr` filter

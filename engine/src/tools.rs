@@ -6,6 +6,21 @@ use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+/// The demuxers a source may be opened with: the containers users send (MP4/MOV/3GP,
+/// Matroska/WebM, AVI, FLV, MPEG-TS/PS, ASF/WMV, Ogg, MXF). A downloaded file is hostile, so
+/// nothing that reads other files or URLs (playlists, concat lists, image sequences) or draws
+/// text (`tty`) is on the list.
+pub const MEDIA_DEMUXERS: &str = "mov,matroska,avi,flv,mpegts,mpeg,asf,ogg,mxf";
+
+/// Input options that open a file only as a local file, through a [`MEDIA_DEMUXERS`] demuxer
+/// (ffprobe takes the same ones).
+pub const SOURCE_INPUT_ARGS: [&str; 4] = [
+    "-protocol_whitelist",
+    "file",
+    "-format_whitelist",
+    MEDIA_DEMUXERS,
+];
+
 /// Paths of the external tools. Defaults to `ffmpeg`/`ffprobe` on `PATH`, overridable with the
 /// `CLIPBENCH_FFMPEG` and `CLIPBENCH_FFPROBE` environment variables.
 #[derive(Debug, Clone)]

@@ -15,7 +15,6 @@ use subtle::ConstantTimeEq;
 use tower_http::cors::{AllowOrigin, Any, CorsLayer};
 
 use crate::responses::error;
-use crate::state::AppState;
 
 /// The server's access rules.
 #[derive(Debug, Clone, Default)]
@@ -170,12 +169,8 @@ fn bearer_matches(authorization: Option<&str>, key: &str) -> bool {
 }
 
 /// The middleware: refuses what [`Access::check`] refuses, in the dialect's error shape.
-pub async fn enforce(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
-    let checked =
-        state
-            .config
-            .access
-            .check(request.method(), request.uri().path(), request.headers());
+pub async fn enforce(State(access): State<Arc<Access>>, request: Request, next: Next) -> Response {
+    let checked = access.check(request.method(), request.uri().path(), request.headers());
     match checked {
         Ok(()) => next.run(request).await,
         Err(refused) => {

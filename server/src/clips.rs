@@ -1,15 +1,13 @@
-//! `GET /<file>`: serves a published clip (a `.mp4` file at the top of the outputs folder),
-//! with its content type and HTTP Range support, and nothing else: no job folder, no
-//! bookkeeping, no unfinished file, nothing outside.
+//! `GET /<file>`: serves a published clip (a `.mp4` file at the top of the outputs folder, or
+//! in the store), with its content type and HTTP Range support, and nothing else: no job
+//! folder, no bookkeeping, no unfinished file, nothing outside.
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
+use axum::response::Response;
 
 use crate::responses::error;
 use crate::state::AppState;
@@ -41,24 +39,11 @@ pub async fn serve_clip(State(state): State<Arc<AppState>>, request: Request) ->
     // The raw path, percent-decoded once; `..` in any spelling fails the component check.
     let raw = request.uri().path().to_owned();
     let decoded = percent_decode(&raw);
-    if let Some(queue) = &state.queue {
-        let range = request
-            .headers()
-            .get(axum::http::header::RANGE)
-            .and_then(|v| v.to_str().ok());
-        let name = decoded.as_deref().unwrap_or("").trim_start_matches('/');
-        if !is_clip_name(name) {
-            return error(StatusCode::NOT_FOUND, "no such clip".into());
-        }
-        return crate::queued::serve_clip(queue, name, range).await;
-    }
-    let Some(path) = decoded.and_then(|p| resolve_inside(&state.config.outputs(), &p)) else {
+    let name = decoded.as_deref().unwrap_or("").trim_start_matches('/');
+    if !is_clip_name(name) {
         return error(StatusCode::NOT_FOUND, "no such clip".into());
-    };
-    match ServeFile::new(path).oneshot(request).await {
-        Ok(response) => response.into_response(),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
+    state.backend.clip(name, request).await
 }
 
 /// Decodes `%XX` escapes; `None` for malformed escapes or non-UTF-8 results.

@@ -2,24 +2,23 @@
 //! into the job's own download folder, with progress.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use axum::http::StatusCode;
 use reqwest::Url;
 
 use crate::admission::Admitted;
+use crate::config::ServerConfig;
 use crate::fetch::{download, redact, Input};
-use crate::progress;
 use crate::request::{JobError, JobRequest};
-use crate::state::AppState;
 
-/// Downloads the job's URL into its own folder, reporting progress; messages about the
-/// downloaded file will name the URL the client sent.
+/// Downloads the job's URL into its own folder, reporting `(bytes, total)` to `on_progress`;
+/// messages about the downloaded file will name the URL the client sent.
 pub async fn fetch_input(
-    state: &Arc<AppState>,
+    config: &ServerConfig,
     admitted: &Admitted,
     job: &JobRequest,
     replacements: &mut Vec<(String, String)>,
+    on_progress: impl Fn(u64, Option<u64>) + Send + Sync,
 ) -> Result<(Url, PathBuf), JobError> {
     let url = match Input::parse(&job.url)? {
         Input::Url(url) => url,
@@ -33,15 +32,13 @@ pub async fn fetch_input(
     let id = admitted.id;
     let shown = redact(&url);
     tracing::info!(job = id, url = %shown, "downloading");
-    let config = &state.config;
     let download_dir = config.downloads().join(format!("job-{id}"));
-    let progress_state = state.clone();
     let downloaded = download(
         &url,
         &download_dir,
         &config.download,
         &admitted.cancel,
-        move |bytes, total| progress::update(&progress_state, |p| p.downloading(bytes, total)),
+        on_progress,
     )
     .await?;
     tracing::info!(job = id, bytes = downloaded.bytes, "downloaded");

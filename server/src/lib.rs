@@ -18,12 +18,15 @@
 
 pub mod access;
 mod admission;
+mod backend;
 mod clips;
-pub mod compat;
+mod config;
 pub mod fetch;
+mod info;
 mod input;
 mod jobs;
 mod listen;
+mod local;
 mod names;
 pub mod progress;
 pub mod queue;
@@ -42,27 +45,31 @@ use axum::routing::{get, post};
 use axum::Router;
 
 pub use access::Access;
-pub use compat::Compat;
+pub use clipbench_engine::extras::Compat;
+pub use config::ServerConfig;
 pub use listen::Limits;
 pub use progress::ProgressState;
-pub use queued::QueueBackend;
 pub use retention::Retention;
-pub use state::{AppState, ServerConfig};
 
+use crate::admission::Admission;
+use crate::backend::JobBackend;
+use crate::local::LocalBackend;
+use crate::queued::QueueBackend;
+use crate::state::AppState;
 use crate::store::Store;
 
 /// The router with every endpoint, the access rules, the limits and request logging.
-pub fn router(state: Arc<AppState>) -> Router {
+fn router(state: Arc<AppState>) -> Router {
     let routes = Router::new()
         .route("/generate_shorts", post(jobs::generate_shorts))
         .route("/generate_shorts_optimized", post(jobs::generate_shorts))
-        .route("/progress", get(progress::get_progress))
-        .route("/health", get(responses::health))
+        .route("/progress", get(info::progress))
+        .route("/health", get(info::health))
         .route("/cleanup", post(jobs::cleanup))
-        .route("/system_info", get(responses::system_info))
+        .route("/system_info", get(info::system_info))
         .route("/{*path}", get(clips::serve_clip))
         .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
+            Arc::new(state.config.access.clone()),
             access::enforce,
         ));
     listen::with_limits(routes, &state.config.limits)
@@ -96,19 +103,34 @@ pub async fn serve_until(
             .map_err(|e| clipbench_engine::EngineError::io("cannot create", &dir, e))?;
     }
     retention::sweep_at_start(&config.downloads(), &config.outputs());
-    let queue = match (&config.queue, &config.store) {
+    let config = Arc::new(config);
+    let (backend, folders): (Arc<dyn JobBackend>, _) = match (&config.queue, &config.store) {
         (Some(queue), Some(store)) => {
-            Some(QueueBackend::connect(queue.clone(), Store::open(store)?).await?)
+            let store = Store::open(store)?;
+            let queued = QueueBackend::connect(config.clone(), queue.clone(), store).await?;
+            (Arc::new(queued), None)
         }
-        (None, None) => None,
+        (None, None) => (
+            Arc::new(LocalBackend::new(config.clone())),
+            Some(config.outputs()),
+        ),
         _ => {
             return Err(clipbench_engine::EngineError::InvalidOption(
                 "--queue and --store go together: give both or neither".into(),
             ))
         }
     };
-    let state = AppState::new(config, queue);
-    let sweeper = tokio::spawn(retention::keep_sweeping(state.clone()));
+    let state = Arc::new(AppState {
+        admission: Admission::new(config.max_queue, folders),
+        backend,
+        config,
+    });
+    let sweeper = tokio::spawn(retention::keep_sweeping(
+        state.config.retention,
+        state.config.outputs(),
+        state.admission.clone(),
+        state.backend.store().cloned(),
+    ));
     let served = listen::accept_until(
         listener,
         router(state.clone()),
@@ -116,7 +138,7 @@ pub async fn serve_until(
         async {
             shutdown.await;
             tracing::info!("shutting down: cancelling every job");
-            admission::cancel_all(&state);
+            state.admission.cancel_all();
         },
     )
     .await;
@@ -124,12 +146,7 @@ pub async fn serve_until(
     // Jobs see their cancellation within a moment; wait for them (bounded) so their children
     // are reaped and their partial files removed before the process exits.
     let deadline = tokio::time::Instant::now() + state.config.limits.shutdown_timeout;
-    while state
-        .jobs_in_system
-        .load(std::sync::atomic::Ordering::SeqCst)
-        > 0
-        && tokio::time::Instant::now() < deadline
-    {
+    while state.admission.jobs() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     served

@@ -6,31 +6,15 @@
 //! error's text goes to `error` on the original and to `message` on the optimized. Both send
 //! integers. The exact figures are always in the extra `clipbench` object.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
-use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::compat::Compat;
-use crate::queue::state::{JobPhase, JobState};
-use crate::state::AppState;
+use crate::queue::state::JobState;
 use clipbench_engine::execute::Event;
-
-/// Where the job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Phase {
-    Idle,
-    Downloading,
-    Analyzing,
-    Processing,
-    Complete,
-    Error,
-}
+use clipbench_engine::extras::Compat;
+pub use clipbench_engine::extras::Phase;
+use clipbench_engine::extras::ProgressExtras;
 
 /// The running (or last) job's progress.
 #[derive(Debug, Clone)]
@@ -93,12 +77,8 @@ impl ProgressState {
     pub fn of_queued(job: &JobState) -> Self {
         let mut progress = ProgressState::idle();
         progress.phase = match job.phase {
-            JobPhase::Downloading => Phase::Downloading,
-            JobPhase::Analyzing => Phase::Analyzing,
-            JobPhase::Processing => Phase::Processing,
-            JobPhase::Complete => Phase::Complete,
-            JobPhase::Error => Phase::Error,
-            JobPhase::Cancelled => Phase::Idle,
+            Phase::Cancelled => Phase::Idle,
+            phase => phase,
         };
         let share = job.tasks_done as f64 / job.tasks.max(1) as f64;
         progress.percent = match progress.phase {
@@ -106,7 +86,7 @@ impl ProgressState {
             Phase::Analyzing => 10.0,
             Phase::Processing => BEFORE_ENCODING + (100.0 - BEFORE_ENCODING) * share,
             Phase::Complete => 100.0,
-            Phase::Idle | Phase::Error => 0.0,
+            Phase::Idle | Phase::Error | Phase::Cancelled => 0.0,
         };
         progress.detail = match progress.phase {
             Phase::Processing => format!("Finished {} of {} tasks", job.tasks_done, job.tasks),
@@ -202,7 +182,7 @@ impl ProgressState {
     fn status_and_message(&self, compat: Compat) -> (&'static str, String) {
         let (total, begun, done) = (self.total_clips, self.clips_begun(), self.clips_finished);
         match (compat, self.phase) {
-            (_, Phase::Idle) => ("idle", String::new()),
+            (_, Phase::Idle | Phase::Cancelled) => ("idle", String::new()),
             (Compat::Original, Phase::Downloading) => {
                 ("downloading", "Downloading video...".into())
             }
@@ -238,18 +218,18 @@ impl ProgressState {
     /// (integers), plus the exact figures under `clipbench`.
     pub fn view(&self, compat: Compat) -> Value {
         let (status, message) = self.status_and_message(compat);
-        let extra = json!({
-            "phase": self.phase,
-            "detail": self.detail,
-            "progress": self.percent,
-            "clips_started": self.clips_begun(),
-            "clips_finished": self.clips_finished,
-            "total_clips": self.total_clips,
-            "workers": self.workers,
-            "elapsed_s": self.elapsed_s(),
-            "eta_s": self.eta_s(),
-            "error": self.error,
-        });
+        let extra = ProgressExtras {
+            phase: self.phase,
+            detail: self.detail.clone(),
+            progress: self.percent,
+            clips_started: self.clips_begun(),
+            clips_finished: self.clips_finished,
+            total_clips: self.total_clips,
+            workers: self.workers,
+            elapsed_s: self.elapsed_s(),
+            eta_s: self.eta_s(),
+            error: self.error.clone(),
+        };
         // Python's int(): the backends truncate.
         let progress = self.percent as u64;
         match compat {
@@ -279,28 +259,6 @@ impl ProgressState {
             }),
         }
     }
-}
-
-/// `GET /progress`
-/// Changes the server's progress state (the running local job's).
-pub fn update(state: &AppState, change: impl FnOnce(&mut ProgressState)) {
-    change(&mut state.progress.lock().unwrap_or_else(|e| e.into_inner()));
-}
-
-/// `GET /progress`
-pub async fn get_progress(State(state): State<Arc<AppState>>) -> Response {
-    if let Some(queue) = &state.queue {
-        return match queue.latest().await {
-            Ok(job) => {
-                let progress =
-                    job.map_or_else(ProgressState::idle, |j| ProgressState::of_queued(&j));
-                Json(progress.view(state.config.compat)).into_response()
-            }
-            Err(e) => crate::responses::engine_error(e),
-        };
-    }
-    let progress = state.progress.lock().unwrap_or_else(|e| e.into_inner());
-    Json(progress.view(state.config.compat)).into_response()
 }
 
 #[cfg(test)]

@@ -9,27 +9,34 @@ use std::time::{Duration, Instant};
 
 use apalis::prelude::TaskSink;
 use apalis_redis::RedisStorage;
+use async_trait::async_trait;
+use axum::extract::Request;
 use axum::http::StatusCode;
+use axum::response::Response;
 use redis::aio::ConnectionManager;
 use serde_json::{json, Value};
 
 use crate::admission::Admitted;
+use crate::backend::{cancelled_answer, Cleaned, JobBackend, Replacements};
+use crate::config::ServerConfig;
 use crate::input::fetch_input;
-use crate::names::title_for;
-use crate::queue::state::{self, JobPhase, JobState};
+use crate::names::{clip_filename, title_for};
+use crate::progress::ProgressState;
+use crate::queue::state::{self, JobState};
 use crate::queue::{split, ClipTask, QueueConfig, TaskResult};
 use crate::request::{JobError, JobRequest};
-use crate::responses::{job_body, JobSummary, Published};
-use crate::state::AppState;
+use crate::responses::{engine_error, error, job_body, JobSummary, Published};
 use crate::store::Store;
 use clipbench_engine::error::EngineError;
+use clipbench_engine::extras::{Compat, JobExtras, Phase, QueueFigures, TaskTiming};
 use clipbench_engine::report::FailureSummary;
 use clipbench_engine::run::{prepare, Prepared};
 
 /// The queue and store a queue-backed server works through.
 pub struct QueueBackend {
-    pub config: QueueConfig,
-    pub store: Store,
+    server: Arc<ServerConfig>,
+    config: QueueConfig,
+    store: Store,
     conn: ConnectionManager,
 }
 
@@ -44,11 +51,13 @@ const QUEUE_DOWN_GRACE: Duration = Duration::from_secs(15);
 impl QueueBackend {
     /// Connects to the queue (failing at once when it does not answer).
     pub async fn connect(
+        server: Arc<ServerConfig>,
         config: QueueConfig,
         store: Store,
     ) -> clipbench_engine::Result<QueueBackend> {
         let conn = config.connect().await?;
         Ok(QueueBackend {
+            server,
             config,
             store,
             conn,
@@ -64,14 +73,14 @@ impl QueueBackend {
     }
 
     /// The newest job's state.
-    pub async fn latest(&self) -> clipbench_engine::Result<Option<JobState>> {
+    async fn latest(&self) -> clipbench_engine::Result<Option<JobState>> {
         state::latest(&mut self.conn())
             .await
             .map_err(|e| self.config.error(e))
     }
 
     /// Cancels every unfinished job and removes their pending tasks; (jobs, tasks removed).
-    pub async fn cancel_all(&self) -> clipbench_engine::Result<(usize, usize)> {
+    async fn cancel_all(&self) -> clipbench_engine::Result<(usize, usize)> {
         let mut conn = self.conn();
         let ids = state::cancel_unfinished(&mut conn)
             .await
@@ -83,50 +92,89 @@ impl QueueBackend {
     }
 }
 
-/// A queued job from request to answer; a job that fails after it was created is marked so in
-/// the store, with its reason.
-pub async fn run_job(
-    state: &Arc<AppState>,
-    queue: &QueueBackend,
-    admitted: &Admitted,
-    job: &JobRequest,
-    replacements: &mut Vec<(String, String)>,
-) -> Result<Value, JobError> {
-    let mut conn = queue.conn();
-    let id = state::create(&mut conn).await.map_err(|e| queue.err(e))?;
-    tracing::info!(job = %id, "queued job created");
-    let result = process(state, queue, &id, admitted, job, replacements).await;
-    match &result {
-        Ok(_) => {}
-        Err(e) => {
+#[async_trait]
+impl JobBackend for QueueBackend {
+    /// A queued job from request to answer; a job that fails after it was created is marked so
+    /// in the store, with its reason. Queued jobs run side by side: the workers share out
+    /// their tasks.
+    async fn run(
+        &self,
+        admitted: &Admitted,
+        job: &JobRequest,
+        replacements: &mut Replacements,
+    ) -> Result<Value, JobError> {
+        if admitted.cleaned_up() {
+            let extras = JobExtras::cancelled(0, Some(0));
+            return Ok(cancelled_answer(
+                self.server.compat,
+                admitted,
+                job,
+                None,
+                extras,
+            ));
+        }
+        let mut conn = self.conn();
+        let id = state::create(&mut conn).await.map_err(|e| self.err(e))?;
+        tracing::info!(job = %id, "queued job created");
+        let result = process(self, &id, admitted, job, replacements).await;
+        if let Err(e) = &result {
             let _ = state::fail(&mut conn, &id, &e.message).await;
         }
+        result
     }
-    result
+
+    async fn progress(&self) -> Result<ProgressState, EngineError> {
+        let job = self.latest().await?;
+        Ok(job.map_or_else(ProgressState::idle, |j| ProgressState::of_queued(&j)))
+    }
+
+    async fn clean(&self) -> Result<Cleaned, EngineError> {
+        let (jobs, tasks) = self.cancel_all().await?;
+        let mut files_removed = 0;
+        for prefix in ["clips", "sources"] {
+            files_removed += self.store.delete_prefix(prefix).await?;
+        }
+        Ok(Cleaned {
+            files_removed,
+            queue: Some(json!({"jobs_cancelled": jobs, "tasks_removed": tasks})),
+        })
+    }
+
+    async fn clip(&self, name: &str, request: Request) -> Response {
+        let range = request
+            .headers()
+            .get(axum::http::header::RANGE)
+            .and_then(|v| v.to_str().ok());
+        serve_clip(self, name, range).await
+    }
+
+    fn store(&self) -> Option<&Store> {
+        Some(&self.store)
+    }
 }
 
 async fn process(
-    state: &Arc<AppState>,
     queue: &QueueBackend,
     id: &str,
     admitted: &Admitted,
     job: &JobRequest,
-    replacements: &mut Vec<(String, String)>,
+    replacements: &mut Replacements,
 ) -> Result<Value, JobError> {
     let mut conn = queue.conn();
-    let (url, input) = fetch_input(state, admitted, job, replacements).await?;
-    state::set_phase(&mut conn, id, JobPhase::Analyzing, "Analyzing video")
+    let server = &queue.server;
+    let (url, input) = fetch_input(server, admitted, job, replacements, |_, _| {}).await?;
+    state::set_phase(&mut conn, id, Phase::Analyzing, "Analyzing video")
         .await
         .map_err(|e| queue.err(e))?;
     let analysed = Instant::now();
-    let prepared = analyse(state, input.clone()).await?;
+    let prepared = analyse(server, input.clone()).await?;
     let source = source_key(&prepared, &input);
     if !queue.store.exists(&source).await? {
         queue.store.put_file(&source, &input).await?;
     }
     let title = title_for(&url);
     let stem = format!("{title}_{id}");
-    let tasks = tasks_for(id, &prepared, &source, &stem, state.config.compat);
+    let tasks = tasks_for(id, &prepared, &source, &stem, server.compat);
     state::start_processing(&mut conn, id, tasks.len(), prepared.clips.len())
         .await
         .map_err(|e| queue.err(e))?;
@@ -142,7 +190,15 @@ async fn process(
     tracing::info!(job = %id, tasks = tasks.len(), "tasks queued");
     let Some(results) = wait_for_results(queue, id, tasks.len(), &admitted.cancel).await? else {
         tracing::info!(job = %id, "cancelled by cleanup");
-        return Ok(cancelled_body(state, admitted, &title, &prepared));
+        let extras = JobExtras::cancelled(prepared.clips.len(), None);
+        let media = Some(&prepared.media);
+        return Ok(cancelled_answer(
+            server.compat,
+            admitted,
+            job,
+            media,
+            extras,
+        ));
     };
     let job = QueuedJob {
         id,
@@ -152,12 +208,12 @@ async fn process(
         queued_ms,
         analysis_s,
     };
-    answer(state, queue, admitted, &job, results).await
+    answer(queue, admitted, &job, results).await
 }
 
 /// Probes and plans the input as a local run would (off the async threads).
-async fn analyse(state: &Arc<AppState>, input: PathBuf) -> Result<Prepared, JobError> {
-    let options = state.config.run_options(state.config.outputs());
+async fn analyse(server: &ServerConfig, input: PathBuf) -> Result<Prepared, JobError> {
+    let options = server.run_options(server.outputs());
     tokio::task::spawn_blocking(move || prepare(&input, &options))
         .await
         .map_err(|e| JobError {
@@ -183,7 +239,7 @@ fn tasks_for(
     prepared: &Prepared,
     source: &str,
     stem: &str,
-    compat: crate::compat::Compat,
+    compat: Compat,
 ) -> Vec<ClipTask> {
     let options = &prepared.options;
     split(&prepared.clips, options.reuse_overlaps)
@@ -197,7 +253,7 @@ fn tasks_for(
             cut_points: prepared.media.cut_points.clone(),
             keys: clips
                 .iter()
-                .map(|c| clip_key(&crate::names::clip_filename(stem, c, compat)))
+                .map(|c| clip_key(&clip_filename(stem, c, compat)))
                 .collect(),
             clips,
             profile: options.profile,
@@ -236,7 +292,7 @@ async fn wait_for_results(
             }
         }
         match state::read(&mut conn, id).await {
-            Ok(Some(job)) if job.phase == JobPhase::Cancelled => return Ok(None),
+            Ok(Some(job)) if job.phase == Phase::Cancelled => return Ok(None),
             Ok(None) => return Ok(None),
             Ok(Some(job)) if job.tasks_done >= tasks => {
                 return state::results(&mut conn, id)
@@ -299,7 +355,6 @@ async fn abandon(queue: &QueueBackend, conn: &mut ConnectionManager, id: &str) -
 
 /// The job's answer from its task results, in the backend's shape.
 async fn answer(
-    state: &Arc<AppState>,
     queue: &QueueBackend,
     admitted: &Admitted,
     job: &QueuedJob<'_>,
@@ -315,7 +370,7 @@ async fn answer(
     } = *job;
     let mut published = Vec::new();
     let mut failures: Vec<FailureSummary> = Vec::new();
-    let mut workers: Vec<&str> = Vec::new();
+    let mut workers: Vec<String> = Vec::new();
     for (index, result) in &results {
         for stored in &result.clips {
             let Some(clip) = tasks[*index]
@@ -332,8 +387,8 @@ async fn answer(
             });
         }
         failures.extend(result.failures.iter().cloned());
-        if !workers.contains(&result.worker.as_str()) {
-            workers.push(&result.worker);
+        if !workers.contains(&result.worker) {
+            workers.push(result.worker.clone());
         }
     }
     published.sort_by_key(|p| p.clip.number);
@@ -347,83 +402,57 @@ async fn answer(
             message: format!("no clip could be made: {reason}"),
         });
     }
-    state::set_phase(&mut conn, id, JobPhase::Complete, "Processing complete")
+    state::set_phase(&mut conn, id, Phase::Complete, "Processing complete")
         .await
         .map_err(|e| queue.err(e))?;
     // Each task's timings, for the queue's overhead: outside `execute_s` is the queue's share.
-    let task_timings: Vec<Value> = results
+    let task_timings = results
         .iter()
-        .map(|(index, r)| {
-            json!({
-                "index": index,
-                "worker": r.worker,
-                "received_ms": r.received_ms,
-                "finished_ms": r.finished_ms,
-                "fetch_s": r.fetch_s,
-                "execute_s": r.execute_s,
-                "upload_s": r.upload_s,
-                "wall_s": r.wall_s,
-            })
+        .map(|(index, r)| TaskTiming {
+            index: *index,
+            worker: r.worker.clone(),
+            received_ms: r.received_ms,
+            finished_ms: r.finished_ms,
+            fetch_s: r.fetch_s,
+            execute_s: r.execute_s,
+            upload_s: r.upload_s,
+            wall_s: r.wall_s,
         })
         .collect();
     let options = &prepared.options;
     Ok(job_body(&JobSummary {
-        compat: state.config.compat,
+        compat: queue.server.compat,
         title,
         media: &prepared.media,
         clips: &published,
         total_time: admitted.received.elapsed().as_secs_f64(),
-        extra: json!({
-            "engine_version": env!("CARGO_PKG_VERSION"),
-            "profile": options.profile,
-            "policy": options.plan.policy,
-            "reuse_overlaps": options.reuse_overlaps,
-            "clips_planned": prepared.clips.len(),
-            "clips_failed": failures.len(),
-            "failures": failures,
-            "notes": prepared.notes,
-            "queue": {
-                "job": id,
-                "tasks": tasks.len(),
-                "workers": workers,
-                "queued_ms": queued_ms,
-                "analysis_s": analysis_s,
-                "task_timings": task_timings,
-            },
-        }),
+        extra: JobExtras {
+            engine_version: Some(env!("CARGO_PKG_VERSION").into()),
+            profile: Some(options.profile),
+            policy: Some(options.plan.policy),
+            reuse_overlaps: Some(options.reuse_overlaps),
+            clips_planned: prepared.clips.len(),
+            clips_failed: Some(failures.len()),
+            failures,
+            notes: prepared.notes.clone(),
+            queue: Some(QueueFigures {
+                job: id.to_owned(),
+                tasks: tasks.len(),
+                workers,
+                queued_ms,
+                analysis_s,
+                task_timings,
+            }),
+            ..JobExtras::default()
+        },
     }))
 }
 
-/// The answer of a job that a cleanup cancelled: success and no clips, as the local server.
-fn cancelled_body(
-    state: &AppState,
-    admitted: &Admitted,
-    title: &str,
-    prepared: &Prepared,
-) -> Value {
-    job_body(&JobSummary {
-        compat: state.config.compat,
-        title,
-        media: &prepared.media,
-        clips: &[],
-        total_time: admitted.received.elapsed().as_secs_f64(),
-        extra: json!({
-            "cancelled_by_cleanup": true,
-            "clips_planned": prepared.clips.len(),
-        }),
-    })
-}
-
 /// `GET /<filename>` in queue mode: the clip from the store, with Range support.
-pub async fn serve_clip(
-    queue: &QueueBackend,
-    filename: &str,
-    range_header: Option<&str>,
-) -> axum::response::Response {
+async fn serve_clip(queue: &QueueBackend, filename: &str, range_header: Option<&str>) -> Response {
     use axum::http::header;
     use axum::response::IntoResponse;
-    let not_found =
-        || crate::responses::error(StatusCode::NOT_FOUND, format!("/{filename} not found"));
+    let not_found = || error(StatusCode::NOT_FOUND, format!("/{filename} not found"));
     if filename.is_empty()
         || filename.contains('/')
         || filename.contains('\\')
@@ -432,7 +461,7 @@ pub async fn serve_clip(
         return not_found();
     }
     let key = clip_key(filename);
-    let unavailable = crate::responses::engine_error;
+    let unavailable = engine_error;
     let size = match queue.store.size(&key).await {
         Ok(Some(size)) => size,
         Ok(None) => return not_found(),

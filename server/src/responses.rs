@@ -1,23 +1,15 @@
-//! Response bodies: errors, `/health`, `/system_info`, and the job's success body carrying both
-//! existing backends' shapes.
+//! Response bodies: errors, and the job's success body carrying both existing backends' shapes;
+//! no server path in any of them ([`scrub`]).
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::compat::Compat;
-use crate::state::AppState;
-use clipbench_engine::allocate::allocate;
-use clipbench_engine::memory::{default_cache_dir, per_encoder_bytes, EncoderMemory};
-use clipbench_engine::monitor::snapshot;
-use clipbench_engine::plan::{plan, Clip};
+use clipbench_engine::extras::Compat;
+use clipbench_engine::extras::JobExtras;
+use clipbench_engine::plan::Clip;
 use clipbench_engine::probe::MediaInfo;
-use clipbench_engine::report::RunReport;
 
 /// `{"error": message}` with a status.
 pub fn error(status: StatusCode, message: String) -> Response {
@@ -29,61 +21,6 @@ pub fn error(status: StatusCode, message: String) -> Response {
 pub fn engine_error(e: clipbench_engine::EngineError) -> Response {
     let e = crate::request::JobError::from(e);
     error(e.status, e.message)
-}
-
-/// `GET /health`: the optimized backend's answer, plus who we are under `clipbench`.
-pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "clipbench": {
-            "engine": "clipbench-engine",
-            "compat": state.config.compat,
-            // Jobs running or waiting in the queue.
-            "jobs": state.jobs_in_system.load(std::sync::atomic::Ordering::SeqCst),
-        },
-    }))
-}
-
-/// `GET /system_info`: the machine and the allocation the configured strategy would choose for
-/// a typical job (a 10-minute 720p25 video under the configured plan).
-pub async fn system_info(State(state): State<Arc<AppState>>) -> Json<Value> {
-    let system = tokio::task::spawn_blocking(|| snapshot(Duration::from_millis(100)))
-        .await
-        .unwrap_or_else(|_| snapshot(Duration::ZERO));
-    let typical = MediaInfo {
-        duration: 600.0,
-        width: 1280,
-        height: 720,
-        fps: 25.0,
-        size_bytes: 120_000_000,
-        ..Default::default()
-    };
-    let clips = plan(&typical, &state.config.plan).len();
-    let measured = default_cache_dir()
-        .map(|dir| EncoderMemory::load(&dir))
-        .and_then(|m| m.measured(state.config.profile, typical.width, typical.height));
-    let (per_encoder, _) = per_encoder_bytes(measured, typical.width, typical.height);
-    let allocation = allocate(state.config.strategy, &system, &typical, clips, per_encoder);
-    Json(json!({
-        "cpu_count": system.logical_cpus,
-        "logical_cores": system.logical_cpus,
-        "physical_cores": system.physical_cpus,
-        "memory_total_gb": system.total_memory_bytes as f64 / 1e9,
-        "memory_available_gb": system.available_memory_bytes as f64 / 1e9,
-        "cpu_percent": system.cpu_usage_percent,
-        "load_average": system.load_average_1m,
-        "strategy": state.config.strategy,
-        "profile": state.config.profile,
-        "policy": state.config.plan.policy,
-        "allocation": {
-            "for": "a 10-minute 720p25 video",
-            "clips": clips,
-            "workers": allocation.workers,
-            "ffmpeg_threads": allocation.ffmpeg_threads,
-            "reason": allocation.reason,
-        },
-    }))
 }
 
 /// A written clip as the client sees it.
@@ -115,7 +52,7 @@ pub struct JobSummary<'a> {
     /// Request received to answer, seconds.
     pub total_time: f64,
     /// Our own figures, sent under `clipbench`.
-    pub extra: Value,
+    pub extra: JobExtras,
 }
 
 /// The success body in the backend's shape: `processing_summary`, `statistics` and
@@ -203,40 +140,6 @@ pub fn job_body(job: &JobSummary) -> Value {
     }
 }
 
-/// Our own figures of a finished run, sent under `clipbench`.
-pub fn run_extras(report: &RunReport) -> Value {
-    let m = &report.metrics;
-    let media = &report.input;
-    json!({
-        "engine_version": env!("CARGO_PKG_VERSION"),
-        "strategy": report.strategy,
-        "workers": report.allocation.workers,
-        "profile": report.profile,
-        "policy": report.plan_options.policy,
-        "reuse_overlaps": report.reuse_overlaps,
-        "clips_planned": report.plan.len(),
-        "clips_failed": m.clips_failed,
-        "failures": report.failures,
-        "clips_fallback": m.clips_fallback,
-        "notes": report.notes,
-        "analysis_s": report.analysis_s,
-        "encode_s": m.wall_s,
-        "time_to_first_clip_s": m.time_to_first_clip_s,
-        "realtime_factor": m.realtime_factor,
-        "work_cpu_s": m.work_cpu_s,
-        "efficiency": m.efficiency,
-        "utilisation": m.utilisation,
-        "source": {
-            "width": media.width,
-            "height": media.height,
-            "video_codec": media.video_codec,
-            "audio_codec": media.audio_codec,
-            "size_bytes": media.size_bytes,
-            "bit_rate": media.bit_rate,
-        },
-    })
-}
-
 /// `YYYY-MM-DD HH:MM:SS` (UTC), as the original backend stamps its answers.
 fn timestamp() -> String {
     let rfc3339 = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
@@ -299,7 +202,7 @@ mod tests {
             media: &media,
             clips: &clips,
             total_time: 12.0,
-            extra: json!({}),
+            extra: JobExtras::default(),
         });
         let first = &body["clip_details"][0];
         assert!(first["duration"].is_u64() && first["end_time"].is_u64());

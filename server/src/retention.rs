@@ -7,11 +7,11 @@
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::state::AppState;
+use crate::admission::Admission;
 use crate::store::Store;
 
 /// How long and how much output is kept.
@@ -171,26 +171,27 @@ pub async fn sweep_store(store: &Store, retention: &Retention) -> clipbench_engi
     Ok(removed.len())
 }
 
-/// Sweeps the outputs (and a queue-backed server's published clips) every minute (more often
-/// when `--keep-for` is short), for as long as the server runs.
-pub async fn keep_sweeping(state: Arc<AppState>) {
-    let retention = state.config.retention;
+/// Sweeps `outputs` (but the folders admitted jobs hold) and a queue-backed server's published
+/// clips in `store` every minute (more often when `--keep-for` is short), for as long as the
+/// server runs.
+pub async fn keep_sweeping(
+    retention: Retention,
+    outputs: PathBuf,
+    admission: Arc<Admission>,
+    store: Option<Store>,
+) {
     let every = (retention.keep_for / 4).clamp(Duration::from_secs(1), Duration::from_secs(60));
     loop {
         tokio::time::sleep(every).await;
-        if let Some(queue) = &state.queue {
-            match sweep_store(&queue.store, &retention).await {
+        if let Some(store) = &store {
+            match sweep_store(store, &retention).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(removed = n, "retention: old clips removed from the store"),
                 Err(e) => tracing::warn!("retention: {e}"),
             }
         }
-        let in_use = state
-            .folders_in_use
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let outputs = state.config.outputs();
+        let in_use = admission.folders_in_use();
+        let outputs = outputs.clone();
         let removed =
             tokio::task::spawn_blocking(move || sweep(&outputs, &in_use, &retention)).await;
         if let Ok(n @ 1..) = removed {

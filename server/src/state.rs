@@ -1,139 +1,17 @@
-//! The server's configuration and the state its handlers share.
+//! The state the handlers share: the configuration, admission, and the job backend chosen at
+//! start.
 
-use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use clipbench_engine::allocate::Strategy;
-use clipbench_engine::encode::Profile;
-use clipbench_engine::execute::CancelToken;
-use clipbench_engine::plan::PlanOptions;
-use clipbench_engine::tools::Tools;
-
-use crate::access::Access;
-use crate::compat::Compat;
-use crate::listen::Limits;
-use crate::progress::ProgressState;
-use crate::queue::QueueConfig;
-use crate::queued::QueueBackend;
-use crate::retention::Retention;
-
-/// How the server runs jobs.
-#[derive(Debug, Clone)]
-pub struct ServerConfig {
-    /// Holds `downloads/` and `outputs/`.
-    pub workdir: PathBuf,
-    pub strategy: Strategy,
-    pub profile: Profile,
-    pub plan: PlanOptions,
-    /// Encode each moment once (`--reuse-overlaps`).
-    pub reuse_overlaps: bool,
-    /// The backend whose dialect is spoken where the two disagree.
-    pub compat: Compat,
-    /// Requests that may wait behind the running job; more get 429.
-    pub max_queue: usize,
-    /// Who may call, from which origins and hosts.
-    pub access: Access,
-    /// Connection, request and body limits.
-    pub limits: Limits,
-    /// How long and how much output is kept.
-    pub retention: Retention,
-    /// Downloads: guard, deadline, rate, size and free space.
-    pub download: crate::fetch::DownloadOptions,
-    pub tools: Tools,
-    /// Queue-backed: jobs become tasks on this queue, run by `worker`s (with `store`).
-    pub queue: Option<QueueConfig>,
-    /// Where a queue-backed server keeps sources and clips (`file:///…` or `s3://…`).
-    pub store: Option<String>,
-}
-
-impl ServerConfig {
-    /// Defaults: the optimized backend's dialect, `auto` strategy, `optimized` profile, fixed
-    /// 30/25 plan with a 15 s last clip, a queue of 4, loopback origins and hosts only, no API
-    /// key, the fetch guard on, and the default [`Limits`] and [`Retention`].
-    pub fn new(workdir: impl Into<PathBuf>) -> Self {
-        ServerConfig {
-            workdir: workdir.into(),
-            strategy: Strategy::Auto,
-            profile: Profile::Optimized,
-            plan: PlanOptions {
-                policy: clipbench_engine::plan::Policy::OPTIMIZED,
-                ..Default::default()
-            },
-            reuse_overlaps: false,
-            compat: Compat::Optimized,
-            max_queue: 4,
-            access: Access {
-                check_host: true,
-                ..Access::default()
-            },
-            limits: Limits::default(),
-            retention: Retention::default(),
-            download: crate::fetch::DownloadOptions::default(),
-            tools: Tools::from_env(),
-            queue: None,
-            store: None,
-        }
-    }
-
-    /// The engine's options for one of this server's jobs, writing into `output_dir`.
-    pub(crate) fn run_options(&self, output_dir: PathBuf) -> clipbench_engine::run::RunOptions {
-        let setup = clipbench_engine::run::Setup {
-            strategy: self.strategy,
-            profile: self.profile,
-            policy: self.plan.policy,
-            threads: None,
-            reuse_overlaps: self.reuse_overlaps,
-        };
-        let mut options = clipbench_engine::run::RunOptions::with_setup(output_dir, setup);
-        options.plan = self.plan;
-        options.tools = self.tools.clone();
-        options
-    }
-
-    pub(crate) fn downloads(&self) -> PathBuf {
-        self.workdir.join("downloads")
-    }
-
-    pub(crate) fn outputs(&self) -> PathBuf {
-        self.workdir.join("outputs")
-    }
-}
+use crate::admission::Admission;
+use crate::backend::JobBackend;
+use crate::config::ServerConfig;
 
 /// State shared by the handlers.
 pub struct AppState {
-    pub(crate) config: ServerConfig,
-    /// The running job's progress, as `/progress` shows it.
-    pub(crate) progress: Mutex<ProgressState>,
-    /// Held by the running job; tokio's mutex is fair, so queued jobs run in arrival order.
-    pub(crate) job_slot: tokio::sync::Mutex<()>,
-    /// Jobs running or waiting.
-    pub(crate) jobs_in_system: AtomicUsize,
-    /// Every admitted job's cancel token, for `/cleanup` and shutdown.
-    pub(crate) running: Mutex<HashMap<u64, CancelToken>>,
-    /// Output folders of admitted jobs: retention never touches them, no other job takes them.
-    pub(crate) folders_in_use: Mutex<HashSet<String>>,
-    /// Cleanups so far: a job admitted before the latest one is cancelled.
-    pub(crate) cleanups: AtomicU64,
-    pub(crate) next_job: AtomicU64,
-    /// The queue and store of a queue-backed server.
-    pub(crate) queue: Option<QueueBackend>,
-}
-
-impl AppState {
-    /// The state of a local server, or of a queue-backed one when `queue` is given.
-    pub fn new(config: ServerConfig, queue: Option<QueueBackend>) -> Arc<AppState> {
-        Arc::new(AppState {
-            queue,
-            config,
-            progress: Mutex::new(ProgressState::idle()),
-            job_slot: tokio::sync::Mutex::new(()),
-            jobs_in_system: AtomicUsize::new(0),
-            running: Mutex::new(HashMap::new()),
-            folders_in_use: Mutex::new(HashSet::new()),
-            cleanups: AtomicU64::new(0),
-            next_job: AtomicU64::new(1),
-        })
-    }
+    pub config: Arc<ServerConfig>,
+    /// Every job's place from request to end.
+    pub admission: Arc<Admission>,
+    /// Local or queued, chosen once at start.
+    pub backend: Arc<dyn JobBackend>,
 }

@@ -1,6 +1,7 @@
 //! Tests of the `dialect` module.
 
 use super::*;
+use clipbench_engine::extras::{Compat, Phase};
 
 fn dialect(flavor: Option<Flavor>) -> ResolvedDialect {
     ResolvedDialect {
@@ -77,9 +78,20 @@ fn the_same_trace_read_with_the_wrong_meaning_is_wrong() {
 
 #[test]
 fn clipbench_extras_win_over_the_compat_fields() {
+    let extras = ProgressExtras {
+        phase: Phase::Processing,
+        detail: "Created clip 1/4".into(),
+        progress: 36.25,
+        clips_started: 3,
+        clips_finished: 1,
+        total_clips: 4,
+        workers: 2,
+        elapsed_s: 2.0,
+        eta_s: 6.0,
+        error: None,
+    };
     let progress = serde_json::json!({
-        "status": "processing", "current_clip": 3,
-        "clipbench": {"phase": "processing", "clips_finished": 1, "workers": 2}
+        "status": "processing", "current_clip": 3, "clipbench": extras
     });
     let r = Reading::parse(Some(Flavor::Clipbench), &progress, 2.0);
     assert_eq!((r.current_clip, r.workers), (1, Some(2)));
@@ -104,8 +116,12 @@ fn classification_from_health_and_progress() {
         classify(Some(&health), Some(&optimized)),
         (Some(Flavor::Optimized), None)
     );
-    let ours = serde_json::json!({"status": "ok", "version": "0.1.0",
-        "clipbench": {"engine": "clipbench-engine", "compat": "original"}});
+    let extras = HealthExtras {
+        engine: ENGINE_NAME.into(),
+        compat: Compat::Original,
+        jobs: 0,
+    };
+    let ours = serde_json::json!({"status": "ok", "version": "0.1.0", "clipbench": extras});
     assert_eq!(
         classify(Some(&ours), Some(&original)),
         (Some(Flavor::Clipbench), Some(Flavor::Original))

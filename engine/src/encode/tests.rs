@@ -1,6 +1,7 @@
 //! Tests of the `encode` module.
 
 use super::*;
+use crate::tools::{MEDIA_DEMUXERS, SOURCE_INPUT_ARGS};
 
 fn job(threads: ThreadSetting) -> EncodeJob<'static> {
     EncodeJob {

@@ -7,57 +7,13 @@ use redis::aio::ConnectionManager;
 use redis::AsyncCommands;
 
 use super::{now_ms, TaskResult};
-
-/// Where a queued job is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum JobPhase {
-    Downloading,
-    Analyzing,
-    Processing,
-    Complete,
-    Error,
-    Cancelled,
-}
-
-impl JobPhase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JobPhase::Downloading => "downloading",
-            JobPhase::Analyzing => "analyzing",
-            JobPhase::Processing => "processing",
-            JobPhase::Complete => "complete",
-            JobPhase::Error => "error",
-            JobPhase::Cancelled => "cancelled",
-        }
-    }
-
-    fn parse(text: &str) -> Option<JobPhase> {
-        [
-            JobPhase::Downloading,
-            JobPhase::Analyzing,
-            JobPhase::Processing,
-            JobPhase::Complete,
-            JobPhase::Error,
-            JobPhase::Cancelled,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == text)
-    }
-
-    /// Whether the job has ended.
-    pub fn ended(self) -> bool {
-        matches!(
-            self,
-            JobPhase::Complete | JobPhase::Error | JobPhase::Cancelled
-        )
-    }
-}
+use clipbench_engine::extras::Phase;
 
 /// A job's state as read from Redis.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobState {
     pub id: String,
-    pub phase: JobPhase,
+    pub phase: Phase,
     pub detail: String,
     pub error: Option<String>,
     pub tasks: usize,
@@ -92,7 +48,7 @@ pub async fn create(conn: &mut ConnectionManager) -> redis::RedisResult<String> 
         .hset_multiple(
             job_key(&id),
             &[
-                ("phase", JobPhase::Downloading.as_str().to_owned()),
+                ("phase", Phase::Downloading.as_str().to_owned()),
                 ("created_ms", now_ms().to_string()),
             ],
         )
@@ -110,7 +66,7 @@ pub async fn create(conn: &mut ConnectionManager) -> redis::RedisResult<String> 
 pub async fn set_phase(
     conn: &mut ConnectionManager,
     id: &str,
-    phase: JobPhase,
+    phase: Phase,
     detail: &str,
 ) -> redis::RedisResult<()> {
     let mut pipe = redis::pipe();
@@ -132,7 +88,7 @@ pub async fn set_phase(
 /// Records why a job failed and ends it.
 pub async fn fail(conn: &mut ConnectionManager, id: &str, error: &str) -> redis::RedisResult<()> {
     let _: () = conn.hset(job_key(id), "error", error).await?;
-    set_phase(conn, id, JobPhase::Error, "Failed").await
+    set_phase(conn, id, Phase::Error, "Failed").await
 }
 
 /// Starts the processing phase: `tasks` tasks making `clips` clips.
@@ -149,7 +105,7 @@ pub async fn start_processing(
         )
         .await?;
     let detail = format!("Processing {clips} clips as {tasks} queued tasks");
-    set_phase(conn, id, JobPhase::Processing, &detail).await
+    set_phase(conn, id, Phase::Processing, &detail).await
 }
 
 /// Records a task's result unless one is recorded already; whether this one was.
@@ -201,8 +157,8 @@ pub async fn read(conn: &mut ConnectionManager, id: &str) -> redis::RedisResult<
         id: id.to_owned(),
         phase: fields
             .get("phase")
-            .and_then(|p| JobPhase::parse(p))
-            .unwrap_or(JobPhase::Error),
+            .and_then(|p| Phase::parse(p))
+            .unwrap_or(Phase::Error),
         detail: fields.get("detail").cloned().unwrap_or_default(),
         error: fields.get("error").cloned(),
         tasks: number("tasks").unwrap_or(0) as usize,
@@ -240,7 +196,7 @@ pub async fn results(
 pub async fn cancel_unfinished(conn: &mut ConnectionManager) -> redis::RedisResult<Vec<String>> {
     let ids: Vec<String> = conn.smembers(UNFINISHED).await?;
     for id in &ids {
-        set_phase(conn, id, JobPhase::Cancelled, "Cancelled by cleanup").await?;
+        set_phase(conn, id, Phase::Cancelled, "Cancelled by cleanup").await?;
     }
     let _: () = conn.del(LATEST).await?;
     Ok(ids)
@@ -249,7 +205,7 @@ pub async fn cancel_unfinished(conn: &mut ConnectionManager) -> redis::RedisResu
 /// Whether a job was cancelled (a missing job counts as cancelled: its state was cleaned up).
 pub async fn is_cancelled(conn: &mut ConnectionManager, id: &str) -> redis::RedisResult<bool> {
     let phase: Option<String> = conn.hget(job_key(id), "phase").await?;
-    Ok(phase.is_none_or(|p| p == JobPhase::Cancelled.as_str()))
+    Ok(phase.is_none_or(|p| p == Phase::Cancelled.as_str()))
 }
 
 /// Removes the pending (not yet delivered) tasks of the jobs `ids` from the apalis queue (its

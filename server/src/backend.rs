@@ -1,0 +1,84 @@
+//! The job backend, chosen once at start: [`crate::local`] runs jobs here, one at a time;
+//! [`crate::queued`] hands their clips to workers through a queue. The handlers see only this
+//! trait; both backends build on the same leaf modules (admission, input, names, responses).
+
+use async_trait::async_trait;
+use axum::extract::Request;
+use axum::response::Response;
+use reqwest::Url;
+use serde_json::Value;
+
+use crate::admission::Admitted;
+use crate::names::title_for;
+use crate::progress::ProgressState;
+use crate::request::{JobError, JobRequest};
+use crate::responses::{job_body, JobSummary};
+use crate::store::Store;
+use clipbench_engine::extras::Compat;
+use clipbench_engine::extras::JobExtras;
+use clipbench_engine::probe::MediaInfo;
+use clipbench_engine::EngineError;
+
+/// Server paths and the text that replaces them in every answer (see [`crate::responses::scrub`]).
+pub type Replacements = Vec<(String, String)>;
+
+/// Where jobs are made.
+#[async_trait]
+pub trait JobBackend: Send + Sync {
+    /// Makes the job's clips and answers in the backend's shape. A download it makes names
+    /// its path in `replacements`. A job cleaned up before or while it runs answers
+    /// [`cancelled_answer`] (or fails; the caller answers for it then).
+    async fn run(
+        &self,
+        admitted: &Admitted,
+        job: &JobRequest,
+        replacements: &mut Replacements,
+    ) -> Result<Value, JobError>;
+
+    /// A job has ended: its answer was made, or its public error message.
+    fn ended(&self, _outcome: Result<(), String>) {}
+
+    /// What `/progress` shows now.
+    async fn progress(&self) -> Result<ProgressState, EngineError>;
+
+    /// After `/cleanup` cancelled every job: waits (bounded) for them to stop, removes what the
+    /// backend keeps beside the work folder, and says what it did (`clipbench.queue`).
+    async fn clean(&self) -> Result<Cleaned, EngineError>;
+
+    /// `GET /<name>` for a published clip's name (checked to be one).
+    async fn clip(&self, name: &str, request: Request) -> Response;
+
+    /// The store published clips live in, swept by retention (queued jobs).
+    fn store(&self) -> Option<&Store> {
+        None
+    }
+}
+
+/// What a backend's cleanup removed.
+#[derive(Debug, Default)]
+pub struct Cleaned {
+    /// Files removed from the store.
+    pub files_removed: usize,
+    /// The queue's share, when there is one.
+    pub queue: Option<Value>,
+}
+
+/// The answer of a job that a cleanup cancelled: success, no clips (as the optimized backend),
+/// and under `clipbench` how far the engine got before it was stopped.
+pub fn cancelled_answer(
+    compat: Compat,
+    admitted: &Admitted,
+    job: &JobRequest,
+    media: Option<&MediaInfo>,
+    extras: JobExtras,
+) -> Value {
+    let title = Url::parse(&job.url).map_or("video".into(), |u| title_for(&u));
+    job_body(&JobSummary {
+        compat,
+        title: &title,
+        media: media.unwrap_or(&MediaInfo::default()),
+        clips: &[],
+        total_time: admitted.received.elapsed().as_secs_f64(),
+        extra: extras,
+    })
+}

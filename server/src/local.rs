@@ -1,0 +1,224 @@
+//! The local job backend: jobs run here one at a time (in arrival order), downloaded
+//! ([`crate::input`]), made by the engine with its events driving `/progress`, and published
+//! under their names ([`crate::names`]) at the top of `outputs/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::Value;
+use tower::ServiceExt;
+use tower_http::services::ServeFile;
+
+use crate::admission::Admitted;
+use crate::backend::{cancelled_answer, Cleaned, JobBackend, Replacements};
+use crate::clips::resolve_inside;
+use crate::config::ServerConfig;
+use crate::input::fetch_input;
+use crate::names::{clip_filename, title_for};
+use crate::progress::{Phase, ProgressState};
+use crate::request::{JobError, JobRequest};
+use crate::responses::{error, job_body, JobSummary, Published};
+use clipbench_engine::error::EngineError;
+use clipbench_engine::execute::CancelToken;
+use clipbench_engine::extras::{Compat, JobExtras};
+use clipbench_engine::report::RunReport;
+
+/// Runs jobs on this machine, one at a time.
+pub struct LocalBackend {
+    config: Arc<ServerConfig>,
+    /// The running job's progress, as `/progress` shows it.
+    progress: Arc<Mutex<ProgressState>>,
+    /// Held by the running job; tokio's mutex is fair, so waiting jobs run in arrival order.
+    job_slot: tokio::sync::Mutex<()>,
+}
+
+impl LocalBackend {
+    pub fn new(config: Arc<ServerConfig>) -> LocalBackend {
+        LocalBackend {
+            config,
+            progress: Arc::new(Mutex::new(ProgressState::idle())),
+            job_slot: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn update(&self, change: impl FnOnce(&mut ProgressState)) {
+        update(&self.progress, change);
+    }
+
+    /// The job itself: download → analyze and encode (the engine) → publish the clips.
+    async fn process(
+        &self,
+        admitted: &Admitted,
+        job: &JobRequest,
+        replacements: &mut Replacements,
+    ) -> Result<Value, JobError> {
+        let (config, id) = (&self.config, admitted.id);
+        let progress = self.progress.clone();
+        let (url, input) = fetch_input(config, admitted, job, replacements, move |bytes, total| {
+            update(&progress, |p| p.downloading(bytes, total))
+        })
+        .await?;
+        tracing::info!(job = id, "analyzing");
+        self.update(|p| p.set(Phase::Analyzing, "Analyzing video", 10.0));
+        let folder = admitted.folder.clone().unwrap_or_default();
+        let output_dir = config.outputs().join(&folder);
+        let report = self.run_engine(input, output_dir, &admitted.cancel).await;
+        if admitted.cleaned_up() {
+            tracing::info!(job = id, "cancelled by cleanup");
+            let report = report.as_ref().ok();
+            let extras = JobExtras::cancelled(
+                report.map_or(0, |r| r.plan.len()),
+                Some(report.map_or(0, |r| r.metrics.clips_done)),
+            );
+            let media = report.map(|r| &r.input);
+            return Ok(cancelled_answer(
+                config.compat,
+                admitted,
+                job,
+                media,
+                extras,
+            ));
+        }
+        let report = report?;
+        if report.metrics.clips_done == 0 {
+            let reason = report
+                .failures
+                .first()
+                .map_or("no clip was planned".to_owned(), |f| f.reason.clone());
+            return Err(JobError {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: format!("no clip could be made: {reason}"),
+            });
+        }
+        let title = title_for(&url);
+        let tag = folder.to_string_lossy().replace(['/', '\\'], "-");
+        let stem = format!("{title}_{tag}");
+        let clips = publish(&report, &config.outputs(), &stem, config.compat)?;
+        Ok(job_body(&JobSummary {
+            compat: config.compat,
+            title: &title,
+            media: &report.input,
+            clips: &clips,
+            total_time: admitted.received.elapsed().as_secs_f64(),
+            extra: JobExtras::of_run(&report),
+        }))
+    }
+
+    /// Runs the engine on `input` into `output_dir` off the async threads, its events feeding
+    /// `/progress`; a cleanup or a shutdown cancels it through `cancel`.
+    async fn run_engine(
+        &self,
+        input: PathBuf,
+        output_dir: PathBuf,
+        cancel: &CancelToken,
+    ) -> Result<RunReport, JobError> {
+        let options = self.config.run_options(output_dir);
+        let progress = self.progress.clone();
+        let cancel = cancel.clone();
+        let report = tokio::task::spawn_blocking(move || {
+            clipbench_engine::run::run(&input, &options, &cancel, &|event| {
+                update(&progress, |p| p.on_event(&event.event))
+            })
+        })
+        .await;
+        let report = report.map_err(|e| JobError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("the engine crashed: {e}"),
+        })?;
+        Ok(report?)
+    }
+}
+
+fn update(progress: &Mutex<ProgressState>, change: impl FnOnce(&mut ProgressState)) {
+    change(&mut progress.lock().unwrap_or_else(|e| e.into_inner()));
+}
+
+#[async_trait]
+impl JobBackend for LocalBackend {
+    async fn run(
+        &self,
+        admitted: &Admitted,
+        job: &JobRequest,
+        replacements: &mut Replacements,
+    ) -> Result<Value, JobError> {
+        let _slot = self.job_slot.lock().await;
+        if admitted.cleaned_up() {
+            tracing::info!(job = admitted.id, "cancelled by cleanup before it started");
+            let extras = JobExtras::cancelled(0, Some(0));
+            return Ok(cancelled_answer(
+                self.config.compat,
+                admitted,
+                job,
+                None,
+                extras,
+            ));
+        }
+        self.update(ProgressState::start);
+        self.process(admitted, job, replacements).await
+    }
+
+    fn ended(&self, outcome: Result<(), String>) {
+        match outcome {
+            Ok(()) => self.update(|p| p.set(Phase::Complete, "Processing complete", 100.0)),
+            Err(message) => self.update(|p| p.fail(message)),
+        }
+    }
+
+    async fn progress(&self) -> Result<ProgressState, EngineError> {
+        Ok(self
+            .progress
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone())
+    }
+
+    async fn clean(&self) -> Result<Cleaned, EngineError> {
+        // Waiting jobs take the slot first (the lock is fair) and end at once, seeing the
+        // cleanup; the running one stops within a moment (its download or ffmpeg is
+        // cancelled). Bounded all the same: the answer never waits on a job.
+        let timeout = self.config.limits.shutdown_timeout;
+        let _slot = tokio::time::timeout(timeout, self.job_slot.lock()).await;
+        self.update(|p| *p = ProgressState::idle());
+        Ok(Cleaned::default())
+    }
+
+    async fn clip(&self, name: &str, request: Request) -> Response {
+        let Some(path) = resolve_inside(&self.config.outputs(), name) else {
+            return error(StatusCode::NOT_FOUND, "no such clip".into());
+        };
+        match ServeFile::new(path).oneshot(request).await {
+            Ok(response) => response.into_response(),
+            Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        }
+    }
+}
+
+/// Gives every written clip a bare file name in the outputs folder (a hard link to the clip in
+/// the job's folder, replacing an older one of that name), so `GET /<filename>` serves it as
+/// the backends do: `STEM_clip_001.mp4`, and `STEM_clip_001_25s.mp4` for the original.
+fn publish(
+    report: &RunReport,
+    outputs: &Path,
+    stem: &str,
+    compat: Compat,
+) -> Result<Vec<Published>, JobError> {
+    let mut published = Vec::new();
+    for outcome in report.clips.iter().filter(|c| c.status.is_written()) {
+        let Some(path) = &outcome.path else { continue };
+        let filename = clip_filename(stem, &outcome.clip, compat);
+        let link = outputs.join(&filename);
+        let _ = std::fs::remove_file(&link);
+        std::fs::hard_link(path, &link)
+            .map_err(|e| EngineError::io("cannot publish a clip", &link, e))?;
+        published.push(Published {
+            clip: outcome.clip,
+            filename,
+            bytes: outcome.bytes,
+        });
+    }
+    Ok(published)
+}
