@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::allocate::{Allocation, Strategy, SystemSnapshot};
 use crate::encode::Profile;
-use crate::execute::{ClipOutcome, ClipStatus, Execution};
+use crate::execute::{ClipOutcome, ClipStatus, Execution, FailureKind};
 use crate::monitor::MonitorSummary;
 use crate::plan::{Clip, PlanOptions};
 use crate::probe::MediaInfo;
@@ -183,6 +183,9 @@ pub fn worker_timelines(
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FailureSummary {
     pub clip: u32,
+    /// What kind of failure (reports written before kinds existed read as `exited`).
+    #[serde(default)]
+    pub kind: FailureKind,
     pub reason: String,
     pub stderr_tail: String,
 }
@@ -237,6 +240,7 @@ impl RunReport {
             .filter(|o| o.status == ClipStatus::Failed)
             .map(|o| FailureSummary {
                 clip: o.clip.number,
+                kind: o.failure.as_ref().map(|f| f.kind).unwrap_or_default(),
                 reason: o
                     .failure
                     .as_ref()

@@ -189,19 +189,28 @@ pub struct HeadEncoder {
     pub pyramid: bool,
 }
 
+/// Why a source's heads cannot be encoded to join its copied frames.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoHeadEncoder {
+    #[error("H.264 profile {0:?}")]
+    Profile(String),
+    #[error("a reordering depth of {0} frames")]
+    ReorderDepth(u32),
+}
+
 /// The encoder for `media`'s heads, or why there is none.
-pub fn head_encoder(media: &MediaInfo) -> Result<HeadEncoder, String> {
+pub fn head_encoder(media: &MediaInfo) -> Result<HeadEncoder, NoHeadEncoder> {
     let profile = match media.video_profile.as_str() {
         "High" => "high",
         "Main" => "main",
         "Baseline" | "Constrained Baseline" => "baseline",
-        other => return Err(format!("H.264 profile {other:?}")),
+        other => return Err(NoHeadEncoder::Profile(other.to_owned())),
     };
     let (bframes, pyramid) = match (media.video_reorder_frames, profile) {
         (0, _) => (0, false),
         (1, "main" | "high") => (3, false),
         (2, "main" | "high") => (3, true),
-        (depth, _) => return Err(format!("a reordering depth of {depth} frames")),
+        (depth, _) => return Err(NoHeadEncoder::ReorderDepth(depth)),
     };
     let level = match media.video_level {
         level if level <= 0 => None,
@@ -233,7 +242,7 @@ pub fn smart_problem(media: &MediaInfo) -> Option<String> {
     if media.keyframes.as_ref().is_none_or(Vec::is_empty) || media.cut_points.is_none() {
         return Some("no keyframe index".to_owned());
     }
-    head_encoder(media).err()
+    head_encoder(media).err().map(|e| e.to_string())
 }
 
 #[cfg(test)]

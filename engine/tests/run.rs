@@ -5,7 +5,7 @@ mod common;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use clipbench_engine::execute::{execute, ExecuteOptions};
+use clipbench_engine::execute::{execute, ExecuteOptions, FailureKind, Subject};
 use clipbench_engine::{
     plan, probe, run, CancelToken, Clip, ClipStatus, Event, PlanOptions, Policy, Priority, Profile,
     RunOptions, Strategy, ThreadSetting, TimedEvent, Tools,
@@ -105,7 +105,11 @@ fn high_priority_clips_start_first_then_longest() {
         &options,
         &CancelToken::new(),
         &|e: &TimedEvent| {
-            if let Event::Started { clip, .. } = e.event {
+            if let Event::Started {
+                subject: Subject::Clip(clip),
+                ..
+            } = e.event
+            {
                 started.lock().unwrap().push(clip);
             }
         },
@@ -151,7 +155,7 @@ fn one_failing_clip_keeps_the_others() {
     assert_eq!(report.clips[1].attempts, 2, "one retry");
     assert_eq!(report.failures.len(), 1);
     assert!(
-        report.failures[0].reason.contains("exited with code"),
+        report.failures[0].kind == FailureKind::Exited,
         "{:?}",
         report.failures
     );
@@ -194,7 +198,7 @@ fn cancellation_kills_children_and_leaves_no_temporary_files() {
         .iter()
         .filter(|c| c.status == ClipStatus::Cancelled)
     {
-        assert_eq!(clip.failure.as_ref().unwrap().reason, "cancelled");
+        assert_eq!(clip.failure.as_ref().unwrap().kind, FailureKind::Cancelled);
     }
     // No ffmpeg of this run is left: none has the output folder on its command line.
     let ours = out.to_string_lossy().into_owned();
@@ -340,7 +344,11 @@ fn resume_skips_valid_clips_and_redoes_a_truncated_one() {
     opts.resume = true;
     let started = Mutex::new(Vec::new());
     let second = run(&input, &opts, &CancelToken::new(), &|e: &TimedEvent| {
-        if let Event::Started { clip, .. } = e.event {
+        if let Event::Started {
+            subject: Subject::Clip(clip),
+            ..
+        } = e.event
+        {
             started.lock().unwrap().push(clip);
         }
     })

@@ -36,7 +36,7 @@ pub trait JobBackend: Send + Sync {
     ) -> Result<Value, JobError>;
 
     /// A job has ended: its answer was made, or its public error message.
-    fn ended(&self, _outcome: Result<(), String>) {}
+    fn ended(&self, _admitted: &Admitted, _outcome: Result<(), String>) {}
 
     /// What `/progress` shows now.
     async fn progress(&self) -> Result<ProgressState, EngineError>;

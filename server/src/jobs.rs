@@ -35,7 +35,7 @@ pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Reques
         Ok(place) => place,
         Err(refusal) => return refusal.into_response(),
     };
-    let (id, admitted) = (place.id, place.admitted());
+    let (id, admitted, watched) = (place.id, place.admitted(), place.admitted());
     // The job runs in its own task: a client that disconnects does not stop it. The place is
     // freed when the task ends, also by a panic.
     let task_state = state.clone();
@@ -48,9 +48,8 @@ pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Reques
         Ok(Err(e)) => error(e.status, e.message),
         Err(e) => {
             tracing::error!(job = id, "the job failed unexpectedly: {e}");
-            state
-                .backend
-                .ended(Err("the job failed unexpectedly".into()));
+            let failed = Err("the job failed unexpectedly".into());
+            state.backend.ended(&watched, failed);
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("job {id} failed unexpectedly (an engine bug): please report it"),
@@ -118,16 +117,15 @@ async fn run_job(
         Ok(mut body) => {
             scrub(&mut body, &replacements);
             tracing::info!(job = id, "complete");
-            state.backend.ended(Ok(()));
+            state.backend.ended(admitted, Ok(()));
             Ok(body)
         }
         Err(mut e) => {
             e.message = scrub_text(&e.message, &replacements);
             tracing::warn!(job = id, status = %e.status, "failed: {}", e.message);
             // `/progress` is everyone's: it says what failed, not which URL.
-            state
-                .backend
-                .ended(Err(e.message.replace(&shown_url, "the video URL")));
+            let public = e.message.replace(&shown_url, "the video URL");
+            state.backend.ended(admitted, Err(public));
             Err(e)
         }
     }

@@ -161,7 +161,11 @@ impl JobBackend for LocalBackend {
         self.process(admitted, job, replacements).await
     }
 
-    fn ended(&self, outcome: Result<(), String>) {
+    fn ended(&self, admitted: &Admitted, outcome: Result<(), String>) {
+        // A cleanup since the job came in reset `/progress` (or will): it stays so.
+        if admitted.cleaned_up() {
+            return;
+        }
         match outcome {
             Ok(()) => self.update(|p| p.set(Phase::Complete, "Processing complete", 100.0)),
             Err(message) => self.update(|p| p.fail(message)),

@@ -11,7 +11,7 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 use crate::queue::state::JobState;
-use clipbench_engine::execute::Event;
+use clipbench_engine::execute::{Event, Subject};
 use clipbench_engine::extras::Compat;
 pub use clipbench_engine::extras::Phase;
 use clipbench_engine::extras::ProgressExtras;
@@ -130,10 +130,18 @@ impl ProgressState {
                     BEFORE_ENCODING,
                 );
             }
-            Event::Started { attempt: 1, .. } => {
+            Event::Started {
+                subject: Subject::Clip(_),
+                attempt: 1,
+                ..
+            } => {
                 self.clips_started = (self.clips_started + 1).min(self.total_clips);
             }
-            Event::Finished { wall_s, .. } => {
+            Event::Finished {
+                subject: Subject::Clip(_),
+                wall_s,
+                ..
+            } => {
                 self.clips_finished += 1;
                 self.clip_seconds.push(*wall_s);
                 let done = self.clips_finished as f64 / self.total_clips.max(1) as f64;
@@ -145,13 +153,13 @@ impl ProgressState {
                 );
             }
             Event::Failed {
-                clip,
+                subject,
                 reason,
                 will_retry,
                 ..
             } => {
                 let retry = if *will_retry { ", retrying" } else { "" };
-                self.detail = format!("Clip {clip} failed: {reason}{retry}");
+                self.detail = format!("{subject} failed: {reason}{retry}");
             }
             _ => {}
         }
@@ -267,7 +275,7 @@ mod tests {
 
     fn started(clip: u32) -> Event {
         Event::Started {
-            clip,
+            subject: Subject::Clip(clip),
             worker: 0,
             attempt: 1,
         }
@@ -275,7 +283,7 @@ mod tests {
 
     fn finished(clip: u32) -> Event {
         Event::Finished {
-            clip,
+            subject: Subject::Clip(clip),
             worker: 0,
             wall_s: 2.0,
             cpu_s: 2.0,

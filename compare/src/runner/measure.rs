@@ -12,7 +12,7 @@ use super::progress::{Progress, RunLabel};
 use crate::config::TargetConfig;
 use crate::export::csv::RunsCsv;
 use crate::record::{JobShape, RunRecord, RunStatus, Timeline};
-use crate::targets::{self, Job, Measured, Ready};
+use crate::targets::{Job, Measured, Target};
 
 /// A sample ready to run on: its name, file and probe.
 pub struct ReadySample {
@@ -23,7 +23,7 @@ pub struct ReadySample {
 
 /// What the runs share.
 pub struct Bench<'a> {
-    pub targets: &'a [Ready],
+    pub targets: &'a [&'a dyn Target],
     pub samples: &'a [ReadySample],
     pub warmup_rounds: usize,
     /// Where the HTTP targets fetch the samples (the harness's file server).
@@ -57,11 +57,11 @@ impl Bench<'_> {
                 recorded.interrupted = true;
                 break;
             }
-            let (ready, sample) = (&self.targets[t], &self.samples[s]);
+            let (target, sample) = (self.targets[t], &self.samples[s]);
             let label = RunLabel {
                 position,
                 total: order.len(),
-                target: ready.target.name(),
+                target: target.config().name(),
                 sample: &sample.name,
                 warmup: round < self.warmup_rounds,
             };
@@ -72,7 +72,7 @@ impl Bench<'_> {
             });
             let run_began = Instant::now();
             let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
-            let (measured, monitored) = self.run_once(ready, sample, position)?;
+            let (measured, monitored) = self.run_once(target, sample, position)?;
             took.push(((t, s), run_began.elapsed().as_secs_f64()));
             (self.observe)(&Progress::Finished {
                 run: &label,
@@ -100,7 +100,7 @@ impl Bench<'_> {
                 order: position,
                 started_at: started_at.to_string(),
             };
-            let record = record(&ready.target, sample, &at, &measured, &monitored);
+            let record = record(target.config(), sample, &at, &measured, &monitored);
             csv.append(&record)?;
             if record.status != RunStatus::Ok {
                 (self.observe)(&Progress::Problem(format!(
@@ -113,10 +113,10 @@ impl Bench<'_> {
         Ok(recorded)
     }
 
-    /// One run of `ready` on `sample` in its own scratch folder, under the monitor.
+    /// One run of `target` on `sample` in its own scratch folder, under the monitor.
     fn run_once(
         &self,
-        ready: &Ready,
+        target: &dyn Target,
         sample: &ReadySample,
         position: usize,
     ) -> anyhow::Result<(Measured, MonitorSummary)> {
@@ -145,7 +145,7 @@ impl Bench<'_> {
             tools: self.tools,
         };
         let monitor = Monitor::start(self.monitor_interval);
-        let measured = targets::run(ready, &job);
+        let measured = target.run(&job);
         let monitored = monitor.stop();
         let _ = std::fs::remove_dir_all(&scratch);
         Ok((measured, monitored))
@@ -240,39 +240,4 @@ fn record(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn no_rate_is_derived_from_a_failed_or_invalid_run() {
-        let target = TargetConfig::from_spec("engine:serial").unwrap().unwrap();
-        let sample = ReadySample {
-            name: "s".into(),
-            path: PathBuf::new(),
-            media: MediaInfo {
-                duration: 60.0,
-                ..Default::default()
-            },
-        };
-        let at = Placed {
-            run: 1,
-            order: 0,
-            started_at: String::new(),
-        };
-        let monitored = MonitorSummary::default();
-        let rate = |m: &Measured| record(&target, &sample, &at, m, &monitored).realtime_factor;
-        let ok = Measured {
-            wall_s: 2.0,
-            clips: 2,
-            clips_valid: 2,
-            ..Default::default()
-        };
-        assert_eq!(rate(&ok), Some(30.0));
-        let invalid = Measured {
-            clips_valid: 1,
-            ..ok.clone()
-        };
-        assert_eq!(rate(&invalid), None);
-        assert_eq!(rate(&Measured::failure(0.003, "answered 500")), None);
-    }
-}
+mod tests;

@@ -23,7 +23,7 @@ use crate::machine::Machine;
 use crate::record::{Results, Skipped, TargetDialect, RESULTS_SCHEMA_VERSION};
 use crate::samples::{Builder, Manifest};
 use crate::summary::summarize;
-use crate::targets::{self, Ready};
+use crate::targets::{self, Ready, Target};
 use measure::{Bench, ReadySample, Recorded};
 use order::schedule;
 
@@ -95,8 +95,9 @@ pub fn run(
     let mut csv = export::csv::RunsCsv::create(&dir.join("runs.csv"))?;
     let machine = Machine::detect(&tools);
     observe(&Progress::Scheduled { runs: order.len() });
+    let targets: Vec<&dyn Target> = available.iter().map(|r| r as &dyn Target).collect();
     let bench = Bench {
-        targets: &available,
+        targets: &targets,
         samples: &samples,
         warmup_rounds: plan.warmup,
         file_server,

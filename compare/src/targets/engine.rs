@@ -3,6 +3,7 @@
 use std::sync::Mutex;
 use std::time::Instant;
 
+use clipbench_engine::execute::Subject;
 use clipbench_engine::run::Setup;
 use clipbench_engine::{
     probe, run as run_engine, Event, RunOptions, RunReport, Strategy, ThreadSetting, Tools,
@@ -26,7 +27,13 @@ pub fn run(setup: Setup, job: &Job) -> Measured {
     let began = Instant::now();
     let committed = Mutex::new(Vec::<f64>::new());
     let result = run_engine(job.input, &options, job.cancel, &|event| {
-        if matches!(event.event, Event::Finished { .. }) {
+        if matches!(
+            event.event,
+            Event::Finished {
+                subject: Subject::Clip(_),
+                ..
+            }
+        ) {
             let at = began.elapsed().as_secs_f64();
             committed.lock().unwrap_or_else(|e| e.into_inner()).push(at);
         }

@@ -1,5 +1,6 @@
 //! Targets: how to run one job. Each kind has a `check` (is it there?) and a `run` (one job,
-//! measured); the runner wraps both with the sampler and turns the result into a record.
+//! measured); a checked target is a [`Target`], which the runner measures under the sampler
+//! and turns into a record (and tests replace with a fake).
 
 mod command;
 mod engine;
@@ -101,8 +102,26 @@ pub fn check(
     })
 }
 
+/// What the runner measures: a target that passed its check.
+pub trait Target: Sync {
+    /// The target as configured (its name, kind and sweep).
+    fn config(&self) -> &TargetConfig;
+    /// Runs one job, measured.
+    fn run(&self, job: &Job) -> Measured;
+}
+
+impl Target for Ready {
+    fn config(&self) -> &TargetConfig {
+        &self.target
+    }
+
+    fn run(&self, job: &Job) -> Measured {
+        run(self, job)
+    }
+}
+
 /// Runs one job.
-pub fn run(ready: &Ready, job: &Job) -> Measured {
+fn run(ready: &Ready, job: &Job) -> Measured {
     let target = &ready.target;
     match target {
         TargetConfig::Engine {

@@ -1,15 +1,16 @@
-//! One task, attempt by attempt: build ffmpeg's arguments, run the child, check what it wrote
-//! and give it its final name, or say (typed) why the attempt failed and retry.
+//! One attempt of one task with real ffmpeg (the pool's [`TaskRunner`]): build ffmpeg's
+//! arguments, run the child, check what it wrote and give it its final name, or say (typed) why
+//! the attempt failed.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use super::child::{run_ffmpeg, ChildResult, End, Limits};
+use super::child::{run_ffmpeg, ChildResult, Limits};
 use super::events::{CancelToken, Emitter};
 use super::graph::{audio_part, Task};
 use super::layout::{parse_segment_list, Layout};
-use super::outcome::{ClipFailure, ClipOutcome, ClipStatus};
+use super::outcome::AttemptError;
+use super::pool::{Attempt, TaskRunner, Written};
 use super::ExecuteOptions;
 use crate::allocate::ThreadSetting;
 use crate::encode::{
@@ -19,83 +20,7 @@ use crate::encode::{
 use crate::files::partial_path;
 use crate::probe::MediaInfo;
 use crate::schedule::TaskKind;
-use crate::validate::{read_mp4, validate_file, Validation};
-
-/// Why one attempt failed (its `Display` is the one-line reason reported).
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum AttemptError {
-    #[error("cannot start ffmpeg: {0}")]
-    SpawnFailed(String),
-    #[error("ffmpeg exited with code {0}")]
-    Exited(i32),
-    #[error("ffmpeg killed by signal {0}")]
-    Signaled(i32),
-    #[error("ffmpeg made no progress for {:.1} s and was killed", .0.as_secs_f64())]
-    Stalled(Duration),
-    #[error("ffmpeg timed out after {:.1} s and was killed", .0.as_secs_f64())]
-    TimedOut(Duration),
-    #[error("cancelled")]
-    Cancelled,
-    #[error("invalid output: {}", .0.join("; "))]
-    InvalidOutput(Vec<String>),
-    #[error("unreadable audio {}", .0.display())]
-    UnreadableAudio(PathBuf),
-    #[error("audio of clip {clip} is {written:.3} s, planned {planned:.3} s")]
-    AudioLength {
-        clip: u32,
-        written: f64,
-        planned: f64,
-    },
-    #[error("no segment list {}: {cause}", .path.display())]
-    NoSegmentList {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
-    #[error("ffmpeg wrote {written} pieces, {planned} chunks were planned")]
-    PieceCount { written: usize, planned: usize },
-    #[error("chunk {chunk} is {written:.3} s, planned {planned:.3} s")]
-    ChunkLength {
-        chunk: u32,
-        written: f64,
-        planned: f64,
-    },
-    #[error("smart-cut {piece} of clip {clip} is {written:.3} s, planned {planned:.3} s")]
-    PieceLength {
-        clip: u32,
-        piece: &'static str,
-        written: f64,
-        planned: f64,
-    },
-    #[error("cannot join the smart-cut pieces: {0}")]
-    Join(crate::mp4join::JoinError),
-    #[error("cannot rename {}: {cause}", .path.display())]
-    Rename {
-        path: PathBuf,
-        cause: std::io::Error,
-    },
-}
-
-impl AttemptError {
-    /// Why a child that did not exit cleanly failed (`None` for a clean exit).
-    fn of_child(end: &End, timeout: Duration) -> Option<AttemptError> {
-        Some(match end {
-            End::Exited(0) => return None,
-            End::Exited(code) => AttemptError::Exited(*code),
-            End::Signaled(signal) => AttemptError::Signaled(*signal),
-            End::Stalled(after) => AttemptError::Stalled(*after),
-            End::TimedOut => AttemptError::TimedOut(timeout),
-            End::Cancelled => AttemptError::Cancelled,
-            End::SpawnFailed(e) => AttemptError::SpawnFailed(e.clone()),
-        })
-    }
-}
-
-/// What an attempt that passed its checks wrote.
-pub(super) struct Written {
-    pub bytes: u64,
-    pub path: Option<PathBuf>,
-    pub validation: Option<Validation>,
-}
+use crate::validate::{read_mp4, validate_file};
 
 /// What every task of one execution shares.
 pub(super) struct TaskContext<'a> {
@@ -115,72 +40,28 @@ pub(super) fn rename(from: &Path, to: &Path) -> Result<u64, AttemptError> {
     Ok(std::fs::metadata(to).map(|m| m.len()).unwrap_or(0))
 }
 
-impl TaskContext<'_> {
-    /// Runs one task, with retries, and returns its outcome.
-    pub fn run_task(&self, task: &Task, worker: usize, threads: ThreadSetting) -> ClipOutcome {
-        let (options, cancel) = (self.options, self.cancel);
-        let mut outcome = ClipOutcome::pending_task(task.spec.span, task.spec.kind);
-        outcome.worker = Some(worker);
-        outcome.threads = Some(threads);
-        outcome.fallback = task.fallback.clone();
-        // A fast path is not tried twice: the board re-encodes the clip when it fails.
-        let attempts = if task.falls_back() {
-            1
-        } else {
-            1 + options.retries
+impl TaskRunner for TaskContext<'_> {
+    fn attempt(&self, task: &Task, worker: usize, threads: ThreadSetting) -> Attempt {
+        let (child, error) = self.run_once(task, worker, threads);
+        let result = match error {
+            None => self.commit(task),
+            Some(error) => Err(error),
         };
-        for attempt in 1..=attempts {
-            if cancel.is_draining() {
-                // A drained run retries nothing; a task never tried stays not started.
-                if attempt == 1 {
-                    outcome.worker = None;
-                }
-                break;
-            }
-            outcome.attempts = attempt;
-            outcome.started_s.get_or_insert(self.events.now_s());
-            self.events.started(task, worker, attempt);
-            let (result, error) = self.run_once(task, worker, threads);
-            outcome.cpu_s += result.cpu_s;
-            outcome.peak_rss_bytes = outcome.peak_rss_bytes.max(result.peak_rss_bytes);
-            outcome.wall_s = result.wall_s;
-            let checked = match error {
-                None => self.commit(task),
-                Some(error) => Err(error),
-            };
-            outcome.finished_s = Some(self.events.now_s());
-            let error = match checked {
-                Ok(written) => {
-                    outcome.bytes = written.bytes;
-                    outcome.path = written.path;
-                    outcome.validation = written.validation;
-                    outcome.status = ClipStatus::Done;
-                    outcome.failure = None;
-                    self.events.finished(task, worker, &outcome);
-                    return outcome;
-                }
-                Err(error) => error,
-            };
-            self.layout.clean_up(task);
-            let reason = error.to_string();
-            outcome.failure = Some(ClipFailure {
-                reason: reason.clone(),
-                stderr_tail: result.stderr_tail,
-            });
-            if matches!(error, AttemptError::Cancelled) || cancel.is_cancelled() {
-                outcome.status = ClipStatus::Cancelled;
-                break;
-            }
-            outcome.status = ClipStatus::Failed;
-            // A clip whose fast path or smart-cut pieces fail is re-encoded from the source.
-            let retried =
-                attempt < attempts || task.falls_back() || task.spec.kind == TaskKind::Cut;
-            self.events.failed(task, worker, attempt, reason, retried);
+        Attempt {
+            wall_s: child.wall_s,
+            cpu_s: child.cpu_s,
+            peak_rss_bytes: child.peak_rss_bytes,
+            stderr_tail: child.stderr_tail,
+            result,
         }
-        self.layout.clean_up(task);
-        outcome
     }
 
+    fn clean_up(&self, task: &Task) {
+        self.layout.clean_up(task);
+    }
+}
+
+impl TaskContext<'_> {
     /// Runs the task once: its ffmpeg, or, for a smart cut's join, the join in this thread
     /// (its CPU time counted as a child's would be).
     fn run_once(
@@ -198,16 +79,19 @@ impl TaskContext<'_> {
             result.cpu_s = thread_cpu_s() - cpu;
             return (result, joined.err());
         }
-        let result = self.spawn(task, worker, threads);
-        let error = AttemptError::of_child(&result.end, self.options.timeout);
-        (result, error)
+        self.spawn(task, worker, threads)
     }
 
-    /// Runs the task's ffmpeg once.
-    fn spawn(&self, task: &Task, worker: usize, threads: ThreadSetting) -> ChildResult {
+    /// Runs the task's ffmpeg once (not at all when its arguments cannot be made).
+    fn spawn(
+        &self,
+        task: &Task,
+        worker: usize,
+        threads: ThreadSetting,
+    ) -> (ChildResult, Option<AttemptError>) {
         let args = match self.ffmpeg_args(task, threads) {
             Ok(args) => args,
-            Err(e) => return ChildResult::not_started(e),
+            Err(e) => return (ChildResult::not_started(String::new()), Some(e)),
         };
         tracing::debug!(
             "clip {} {:?}: ffmpeg {}",
@@ -223,18 +107,24 @@ impl TaskContext<'_> {
             stall: self.options.stall_timeout,
         };
         let on_progress = |done_s: f64| self.events.progress(task, worker, done_s);
-        run_ffmpeg(
+        let result = run_ffmpeg(
             &self.options.tools.ffmpeg,
             &args,
             limits,
             self.cancel,
             &on_progress,
-        )
+        );
+        let error = AttemptError::of_child(&result.end, self.options.timeout);
+        (result, error)
     }
 
     /// The ffmpeg arguments of one attempt (writing the concat list of an assembly first), or
     /// why there are none.
-    fn ffmpeg_args(&self, task: &Task, threads: ThreadSetting) -> Result<Vec<OsString>, String> {
+    fn ffmpeg_args(
+        &self,
+        task: &Task,
+        threads: ThreadSetting,
+    ) -> Result<Vec<OsString>, AttemptError> {
         if let Some(cut) = &task.cut {
             return self.smart_args(task, cut, threads);
         }
@@ -272,13 +162,7 @@ impl TaskContext<'_> {
                     .iter()
                     .map(|c| {
                         let path = self.layout.chunk_path(c);
-                        concat_list_line(&path).ok_or_else(|| {
-                            format!(
-                                "{} has a control character or is not UTF-8: ffmpeg's concat \
-                                 list cannot name it (choose another output folder)",
-                                path.display()
-                            )
-                        })
+                        concat_list_line(&path).ok_or(AttemptError::ConcatListName(path))
                     })
                     .collect::<Result<_, _>>()?;
                 let audio_file = self.layout.audio_path(span.number);
@@ -301,7 +185,7 @@ impl TaskContext<'_> {
         task: &Task,
         list: &str,
         audio: ClipAudio,
-    ) -> Result<Vec<OsString>, String> {
+    ) -> Result<Vec<OsString>, AttemptError> {
         let span = &task.spec.span;
         let list_path = self.layout.concat_list_path(span.number);
         write_concat_list(&list_path, list)?;
@@ -418,6 +302,6 @@ fn thread_cpu_s() -> f64 {
 }
 
 /// Writes an ffmpeg concat list, as the reason an attempt could not start.
-fn write_concat_list(path: &Path, list: &str) -> Result<(), String> {
-    std::fs::write(path, list).map_err(|e| format!("cannot write the concat list: {e}"))
+fn write_concat_list(path: &Path, list: &str) -> Result<(), AttemptError> {
+    std::fs::write(path, list).map_err(AttemptError::ConcatList)
 }

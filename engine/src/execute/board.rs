@@ -202,7 +202,7 @@ impl Board {
 #[cfg(test)]
 mod tests {
     use super::super::graph::{pending_outcomes, plan_tasks};
-    use super::super::outcome::ClipFailure;
+    use super::super::outcome::{ClipFailure, FailureKind};
     use super::*;
     use crate::encode::Profile;
     use crate::plan::{Clip, Priority};
@@ -246,6 +246,7 @@ mod tests {
         outcome.finished_s = Some(1.0);
         if status != ClipStatus::Done {
             outcome.failure = Some(ClipFailure {
+                kind: FailureKind::Exited,
                 reason: "ffmpeg exited with code 1".into(),
                 stderr_tail: "boom".into(),
             });

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::graph::Task;
-use super::outcome::ClipOutcome;
+use super::outcome::{AttemptError, ClipOutcome, FailureKind};
 use crate::schedule::TaskKind;
 
 /// Stops a run from another thread, in two steps: [`drain`](CancelToken::drain) starts no new
@@ -107,63 +107,69 @@ pub fn escalate_ctrl_c(
     });
 }
 
-/// Something that happened to a clip.
+/// What an event is about: a clip, or with `--reuse-overlaps` a chunk the clips are joined
+/// from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    Clip(u32),
+    Chunk(u32),
+}
+
+impl Subject {
+    /// The clip's number, when the subject is a clip.
+    pub fn clip(self) -> Option<u32> {
+        match self {
+            Subject::Clip(n) => Some(n),
+            Subject::Chunk(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subject::Clip(n) => write!(f, "clip {n}"),
+            Subject::Chunk(n) => write!(f, "chunk {n}"),
+        }
+    }
+}
+
+/// Something that happened during a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The plan is made and the workers chosen; encoding starts next.
-    Planned {
-        clips: usize,
-        workers: usize,
-    },
-    Queued {
-        clip: u32,
-    },
+    Planned { clips: usize, workers: usize },
+    /// A clip is on the board.
+    Queued { clip: u32 },
+    /// An attempt began.
     Started {
-        clip: u32,
+        subject: Subject,
         worker: usize,
         attempt: u32,
     },
-    /// ffmpeg reported having written `done_s` of the clip's `total_s` seconds.
+    /// ffmpeg reported having written `done_s` of the subject's `total_s` seconds.
     Progress {
-        clip: u32,
+        subject: Subject,
         worker: usize,
         done_s: f64,
         total_s: f64,
     },
+    /// Written and valid.
     Finished {
-        clip: u32,
+        subject: Subject,
         worker: usize,
         wall_s: f64,
         cpu_s: f64,
         bytes: u64,
     },
+    /// An attempt failed (a chunk's clips fail when it is not retried).
     Failed {
-        clip: u32,
+        subject: Subject,
         worker: usize,
         attempt: u32,
-        reason: String,
-        will_retry: bool,
-    },
-    /// `--reuse-overlaps`: a chunk started (`done_s` 0) or ffmpeg reported progress on it.
-    ChunkProgress {
-        chunk: u32,
-        worker: usize,
-        done_s: f64,
-        total_s: f64,
-    },
-    /// `--reuse-overlaps`: a chunk is encoded and valid.
-    ChunkFinished {
-        chunk: u32,
-        worker: usize,
-        wall_s: f64,
-        cpu_s: f64,
-    },
-    /// `--reuse-overlaps`: a chunk attempt failed (its clips fail when it is not retried).
-    ChunkFailed {
-        chunk: u32,
-        worker: usize,
-        attempt: u32,
+        kind: FailureKind,
         reason: String,
         will_retry: bool,
     },
@@ -177,8 +183,7 @@ pub struct TimedEvent {
     pub event: Event,
 }
 
-/// Turns what happens to tasks into [`Event`]s stamped with the time since `started`. A clip's
-/// separate audio reports only its failures (as the clip's); chunks report as chunks.
+/// Turns what happens to tasks into [`Event`]s stamped with the time since `started`.
 pub(super) struct Emitter<'a> {
     pub started: Instant,
     pub on_event: &'a (dyn Fn(&TimedEvent) + Sync),
@@ -198,79 +203,70 @@ impl Emitter<'_> {
     }
 
     pub fn started(&self, task: &Task, worker: usize, attempt: u32) {
-        let number = task.spec.span.number;
-        self.emit(match task.spec.kind {
-            TaskKind::Audio | TaskKind::Cut => return,
-            TaskKind::Chunk => Event::ChunkProgress {
-                chunk: number,
-                worker,
-                done_s: 0.0,
-                total_s: task.spec.span.duration(),
-            },
-            _ => Event::Started {
-                clip: number,
+        if let Some(subject) = subject_of(task) {
+            self.emit(Event::Started {
+                subject,
                 worker,
                 attempt,
-            },
-        })
+            });
+        }
     }
 
     pub fn progress(&self, task: &Task, worker: usize, done_s: f64) {
-        let (number, total_s) = (task.spec.span.number, task.spec.span.duration());
-        self.emit(match task.spec.kind {
-            TaskKind::Audio | TaskKind::Cut => return,
-            TaskKind::Chunk => Event::ChunkProgress {
-                chunk: number,
+        if let Some(subject) = subject_of(task) {
+            self.emit(Event::Progress {
+                subject,
                 worker,
                 done_s,
-                total_s,
-            },
-            _ => Event::Progress {
-                clip: number,
-                worker,
-                done_s,
-                total_s,
-            },
-        })
+                total_s: task.spec.span.duration(),
+            });
+        }
     }
 
     pub fn finished(&self, task: &Task, worker: usize, outcome: &ClipOutcome) {
-        let number = task.spec.span.number;
-        self.emit(match task.spec.kind {
-            TaskKind::Audio | TaskKind::Cut => return,
-            TaskKind::Chunk => Event::ChunkFinished {
-                chunk: number,
-                worker,
-                wall_s: outcome.wall_s,
-                cpu_s: outcome.cpu_s,
-            },
-            _ => Event::Finished {
-                clip: number,
+        if let Some(subject) = subject_of(task) {
+            self.emit(Event::Finished {
+                subject,
                 worker,
                 wall_s: outcome.wall_s,
                 cpu_s: outcome.cpu_s,
                 bytes: outcome.bytes,
-            },
-        })
+            });
+        }
     }
 
-    pub fn failed(&self, task: &Task, worker: usize, attempt: u32, reason: String, retry: bool) {
+    /// A failed attempt; a clip's separate audio or smart-cut pieces fail as the clip.
+    pub fn failed(
+        &self,
+        task: &Task,
+        worker: usize,
+        attempt: u32,
+        error: &AttemptError,
+        retry: bool,
+    ) {
         let number = task.spec.span.number;
-        self.emit(match task.spec.kind {
-            TaskKind::Chunk => Event::ChunkFailed {
-                chunk: number,
-                worker,
-                attempt,
-                reason,
-                will_retry: retry,
-            },
-            _ => Event::Failed {
-                clip: number,
-                worker,
-                attempt,
-                reason,
-                will_retry: retry,
-            },
-        })
+        let subject = match task.spec.kind {
+            TaskKind::Chunk => Subject::Chunk(number),
+            _ => Subject::Clip(number),
+        };
+        self.emit(Event::Failed {
+            subject,
+            worker,
+            attempt,
+            kind: error.kind(),
+            reason: error.to_string(),
+            will_retry: retry,
+        });
+    }
+}
+
+/// What a task's start, progress and end are reported as: a clip's separate audio and
+/// smart-cut pieces report only their failures (as the clip's).
+fn subject_of(task: &Task) -> Option<Subject> {
+    let number = task.spec.span.number;
+    match task.spec.kind {
+        TaskKind::Audio | TaskKind::Cut => None,
+        TaskKind::Chunk => Some(Subject::Chunk(number)),
+        _ => Some(Subject::Clip(number)),
     }
 }

@@ -11,10 +11,11 @@
 //! estimated.
 //!
 //! The rooms: [`events`] (what the run tells the world, how the world stops it), [`outcome`]
-//! (what became of each clip), `graph` (the tasks, pure), `board` (the shared state machine),
-//! `layout` (file names), `attempt` (one try of one task: argv, child, checks, commit), `smart`
-//! (a smart cut's argv and piece checks) and `child` (one supervised ffmpeg process). This
-//! file holds the options and the worker pool.
+//! (what became of each clip, and why an attempt failed), `graph` (the tasks, pure), `board`
+//! (the shared state machine), `pool` (the workers, retries, drain; runs tasks through a
+//! `TaskRunner`), `layout` (file names), `attempt` (the runner: one try of one task with
+//! ffmpeg — argv, child, checks, commit), `smart` (a smart cut's argv and piece checks) and
+//! `child` (one supervised ffmpeg process). This file holds the options and puts them together.
 
 mod attempt;
 mod board;
@@ -23,29 +24,32 @@ pub mod events;
 mod graph;
 mod layout;
 pub mod outcome;
+mod pool;
 mod smart;
 
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-pub use events::{escalate_ctrl_c, CancelToken, CtrlCStep, Event, TimedEvent, EXIT_INTERRUPTED};
+pub use events::{
+    escalate_ctrl_c, CancelToken, CtrlCStep, Event, Subject, TimedEvent, EXIT_INTERRUPTED,
+};
 pub use graph::clip_profile;
 pub use layout::CHUNK_DIR;
-pub use outcome::{ClipFailure, ClipOutcome, ClipStatus, Execution};
+pub use outcome::{ClipFailure, ClipOutcome, ClipStatus, Execution, FailureKind};
 
 use crate::allocate::ThreadSetting;
 use crate::encode::Profile;
 use crate::error::{EngineError, Result};
 use crate::plan::Clip;
 use crate::probe::{ffmpeg_version, MediaInfo};
-use crate::schedule::{memory_allows, TaskKind};
+use crate::schedule::TaskKind;
 use crate::tools::Tools;
 use attempt::TaskContext;
 use board::Board;
 use events::Emitter;
 use graph::{pending_outcomes, plan_tasks, Task};
 use layout::Layout;
+use pool::{run_pool, Pool};
 
 /// How the executor runs.
 #[derive(Debug, Clone)]
@@ -152,7 +156,13 @@ pub fn execute(
         events: &events,
         layout: &layout,
     };
-    let board = run_pool(board, workers, &context);
+    let pool = Pool {
+        options,
+        cancel,
+        events: &events,
+        runner: &context,
+    };
+    let board = run_pool(board, workers, &pool);
     if with_parts {
         let _ = std::fs::remove_dir_all(&layout.chunk_dir);
     }
@@ -186,74 +196,4 @@ fn prepare_folders(options: &ExecuteOptions, with_chunks: bool) -> Result<Layout
         output_dir: output_dir.clone(),
         chunk_dir,
     })
-}
-
-/// Runs `workers` threads, each taking tasks off the board until none is left; returns the
-/// board with every outcome.
-fn run_pool(board: Board, workers: usize, context: &TaskContext) -> Board {
-    let board = Mutex::new(board);
-    let wakeup = Condvar::new();
-    std::thread::scope(|scope| {
-        for worker in 0..workers {
-            let (board, wakeup) = (&board, &wakeup);
-            scope.spawn(move || {
-                while let Some((task, threads)) = next_task(board, wakeup, context) {
-                    let outcome = context.run_task(&task, worker, threads);
-                    lock(board).finish(&task, outcome);
-                    wakeup.notify_all();
-                }
-                wakeup.notify_all();
-            });
-        }
-    });
-    board.into_inner().unwrap_or_else(|e| e.into_inner())
-}
-
-fn lock(board: &Mutex<Board>) -> MutexGuard<'_, Board> {
-    board.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-const MIB: u64 = 1024 * 1024;
-
-/// Waits for the next task a worker may start: `None` when nothing is left (or the run is
-/// drained). Holds a task back while memory is short and other tasks are running.
-fn next_task(
-    board: &Mutex<Board>,
-    wakeup: &Condvar,
-    context: &TaskContext,
-) -> Option<(Task, ThreadSetting)> {
-    let mut guard = lock(board);
-    let mut warned = false;
-    loop {
-        if context.cancel.is_draining() || guard.is_empty() {
-            return None;
-        }
-        let held_since = Instant::now();
-        if !guard.ready.is_empty() {
-            let allowed = context.options.memory.is_none_or(|gate| {
-                let available = (gate.available_bytes)();
-                let allowed = memory_allows(available, guard.per_encoder_bytes, guard.running);
-                if !allowed && !warned {
-                    warned = true;
-                    tracing::warn!(
-                        "holding a clip back: {} MiB available, one encoder needs about {} MiB",
-                        available / MIB,
-                        guard.per_encoder_bytes / MIB
-                    );
-                }
-                allowed
-            });
-            if allowed {
-                return guard.take_next(context.options);
-            }
-        }
-        let waiting_on_memory = !guard.ready.is_empty();
-        guard = wakeup
-            .wait_timeout(guard, Duration::from_millis(100))
-            .unwrap_or_else(|e| e.into_inner())
-            .0;
-        if waiting_on_memory {
-            guard.memory_hold_s += held_since.elapsed().as_secs_f64();
-        }
-    }
 }

@@ -1,9 +1,11 @@
 //! What became of each clip (and each chunk) of an execution.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::child::End;
 use crate::allocate::ThreadSetting;
 use crate::plan::Clip;
 use crate::schedule::TaskKind;
@@ -28,9 +30,39 @@ impl ClipStatus {
     }
 }
 
+/// What kind of failure ended an attempt (or a queued task).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// ffmpeg could not be started (or its arguments not made).
+    SpawnFailed,
+    /// ffmpeg exited with an error code.
+    #[default]
+    Exited,
+    /// ffmpeg was killed by a signal it was not sent by us.
+    Signaled,
+    /// The watchdog killed ffmpeg: no progress for too long.
+    Stalled,
+    /// The attempt ran past its timeout and was killed.
+    TimedOut,
+    /// Cleanup, shutdown or Ctrl-C stopped it.
+    Cancelled,
+    /// What was written failed its checks (validation, lengths, piece count).
+    InvalidOutput,
+    /// A smart cut's pieces could not be joined.
+    Join,
+    /// A file could not be read, written or renamed.
+    Io,
+    /// A queued task could not run at all (source, store, or the task itself).
+    Task,
+}
+
 /// Why an attempt failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClipFailure {
+    /// What kind of failure (reports written before kinds existed read as `exited`).
+    #[serde(default)]
+    pub kind: FailureKind,
     /// One line: exit code, signal, timeout, or validation problem.
     pub reason: String,
     /// The last lines ffmpeg wrote to stderr.
@@ -112,4 +144,115 @@ pub struct Execution {
     pub wall_s: f64,
     /// Worker-seconds spent holding a task back because memory was short.
     pub memory_hold_s: f64,
+}
+
+/// Why one attempt failed (its `Display` is the one-line reason reported, [`FailureKind`] its
+/// kind).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum AttemptError {
+    #[error("cannot start ffmpeg: {0}")]
+    SpawnFailed(String),
+    #[error("{} has a control character or is not UTF-8: ffmpeg's concat list cannot name it (choose another output folder)", .0.display())]
+    ConcatListName(PathBuf),
+    #[error("cannot write the concat list: {0}")]
+    ConcatList(std::io::Error),
+    #[error("the source cannot be smart-cut: {0}")]
+    NoHeadEncoder(#[from] crate::smart::NoHeadEncoder),
+    #[error("clip {0} has no smart-cut process")]
+    NoSmartProcess(u32),
+    #[error("ffmpeg exited with code {0}")]
+    Exited(i32),
+    #[error("ffmpeg killed by signal {0}")]
+    Signaled(i32),
+    #[error("ffmpeg made no progress for {:.1} s and was killed", .0.as_secs_f64())]
+    Stalled(Duration),
+    #[error("ffmpeg timed out after {:.1} s and was killed", .0.as_secs_f64())]
+    TimedOut(Duration),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("invalid output: {}", .0.join("; "))]
+    InvalidOutput(Vec<String>),
+    #[error("unreadable audio {}", .0.display())]
+    UnreadableAudio(PathBuf),
+    #[error("audio of clip {clip} is {written:.3} s, planned {planned:.3} s")]
+    AudioLength {
+        clip: u32,
+        written: f64,
+        planned: f64,
+    },
+    #[error("no segment list {}: {cause}", .path.display())]
+    NoSegmentList {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("ffmpeg wrote {written} pieces, {planned} chunks were planned")]
+    PieceCount { written: usize, planned: usize },
+    #[error("chunk {chunk} is {written:.3} s, planned {planned:.3} s")]
+    ChunkLength {
+        chunk: u32,
+        written: f64,
+        planned: f64,
+    },
+    #[error("smart-cut {piece} of clip {clip} is {written:.3} s, planned {planned:.3} s")]
+    PieceLength {
+        clip: u32,
+        piece: &'static str,
+        written: f64,
+        planned: f64,
+    },
+    #[error("cannot join the smart-cut pieces: {0}")]
+    Join(crate::mp4join::JoinError),
+    #[error("cannot rename {}: {cause}", .path.display())]
+    Rename {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+}
+
+impl AttemptError {
+    /// The failure's kind.
+    pub fn kind(&self) -> FailureKind {
+        use AttemptError as E;
+        match self {
+            E::SpawnFailed(_)
+            | E::ConcatListName(_)
+            | E::NoHeadEncoder(_)
+            | E::NoSmartProcess(_) => FailureKind::SpawnFailed,
+            E::Exited(_) => FailureKind::Exited,
+            E::Signaled(_) => FailureKind::Signaled,
+            E::Stalled(_) => FailureKind::Stalled,
+            E::TimedOut(_) => FailureKind::TimedOut,
+            E::Cancelled => FailureKind::Cancelled,
+            E::InvalidOutput(_)
+            | E::UnreadableAudio(_)
+            | E::AudioLength { .. }
+            | E::PieceCount { .. }
+            | E::ChunkLength { .. }
+            | E::PieceLength { .. } => FailureKind::InvalidOutput,
+            E::Join(_) => FailureKind::Join,
+            E::ConcatList(_) | E::NoSegmentList { .. } | E::Rename { .. } => FailureKind::Io,
+        }
+    }
+
+    /// The failure as an outcome records it.
+    pub fn failure(&self, stderr_tail: String) -> ClipFailure {
+        ClipFailure {
+            kind: self.kind(),
+            reason: self.to_string(),
+            stderr_tail,
+        }
+    }
+
+    /// Why a child that did not exit cleanly failed (`None` for a clean exit).
+    pub(super) fn of_child(end: &End, timeout: Duration) -> Option<AttemptError> {
+        Some(match end {
+            End::Exited(0) => return None,
+            End::Exited(code) => AttemptError::Exited(*code),
+            End::Signaled(signal) => AttemptError::Signaled(*signal),
+            End::Stalled(after) => AttemptError::Stalled(*after),
+            End::TimedOut => AttemptError::TimedOut(timeout),
+            End::Cancelled => AttemptError::Cancelled,
+            End::SpawnFailed(e) => AttemptError::SpawnFailed(e.clone()),
+        })
+    }
 }

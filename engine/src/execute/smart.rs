@@ -5,8 +5,9 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::attempt::{rename, AttemptError, TaskContext};
+use super::attempt::{rename, TaskContext};
 use super::graph::Task;
+use super::outcome::AttemptError;
 use crate::adapt::audio_copyable;
 use crate::allocate::ThreadSetting;
 use crate::encode::{smart_copy_args, smart_pieces_args, SmartJob};
@@ -23,7 +24,7 @@ impl TaskContext<'_> {
         task: &Task,
         cut: &SmartCut,
         threads: ThreadSetting,
-    ) -> Result<Vec<OsString>, String> {
+    ) -> Result<Vec<OsString>, AttemptError> {
         let (media, span) = (self.media, &task.spec.span);
         let job = SmartJob {
             input: &media.path,
@@ -51,7 +52,7 @@ impl TaskContext<'_> {
                 let audio = partial_path(&self.layout.audio_path(span.number));
                 Ok(smart_pieces_args(&job, cut, &encoder, &outputs, &audio))
             }
-            _ => Err(format!("clip {} has no smart-cut process", span.number)),
+            _ => Err(AttemptError::NoSmartProcess(span.number)),
         }
     }
 

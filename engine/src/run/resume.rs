@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 use super::RunOptions;
 use crate::error::Result;
-use crate::execute::{clip_profile, ClipOutcome, ClipStatus, Event, TimedEvent};
+use crate::execute::{clip_profile, ClipOutcome, ClipStatus, Event, Subject, TimedEvent};
 use crate::ledger::{self, DoneClip, Ledger};
 use crate::plan::Clip;
 use crate::probe::MediaInfo;
@@ -65,7 +65,12 @@ impl Resume {
 
     /// Records a committed clip in the ledger (a warning when it cannot be written).
     pub fn on_event(&self, event: &TimedEvent) {
-        if let Event::Finished { clip, bytes, .. } = event.event {
+        if let Event::Finished {
+            subject: Subject::Clip(clip),
+            bytes,
+            ..
+        } = event.event
+        {
             let mut ledger = self.ledger.lock().unwrap_or_else(|e| e.into_inner());
             ledger.done.push(DoneClip {
                 number: clip,

@@ -83,73 +83,60 @@ impl Bars {
     fn update(&mut self, event: &Event) {
         match event {
             Event::Started {
-                clip,
+                subject,
                 worker,
                 attempt,
             } => {
-                self.running.insert(*clip, 0.0);
+                if let Some(clip) = subject.clip() {
+                    self.running.insert(clip, 0.0);
+                }
                 let retry = if *attempt > 1 {
                     format!(" (attempt {attempt})")
                 } else {
                     String::new()
                 };
-                self.worker(*worker, format!("clip {clip}{retry}: starting"));
+                self.worker(*worker, format!("{subject}{retry}: starting"));
             }
             Event::Progress {
-                clip,
+                subject,
                 worker,
                 done_s,
                 total_s,
             } => {
-                self.running
-                    .insert(*clip, done_s.min(*total_s) / total_s.max(1e-9));
-                self.worker(*worker, format!("clip {clip}: {done_s:.1}/{total_s:.1} s"));
+                if let Some(clip) = subject.clip() {
+                    let share = done_s.min(*total_s) / total_s.max(1e-9);
+                    self.running.insert(clip, share);
+                }
+                self.worker(*worker, format!("{subject}: {done_s:.1}/{total_s:.1} s"));
             }
             Event::Finished {
-                clip,
+                subject,
                 worker,
                 wall_s,
                 ..
             } => {
-                self.running.remove(clip);
-                self.finished_s += 1.0;
-                self.clips_done += 1;
-                self.worker(*worker, format!("clip {clip}: done in {wall_s:.1} s"));
+                if let Some(clip) = subject.clip() {
+                    self.running.remove(&clip);
+                    self.finished_s += 1.0;
+                    self.clips_done += 1;
+                }
+                self.worker(*worker, format!("{subject}: done in {wall_s:.1} s"));
             }
             Event::Failed {
-                clip,
+                subject,
                 worker,
                 reason,
                 will_retry,
                 ..
             } => {
-                self.running.remove(clip);
-                if !will_retry {
-                    self.finished_s += 1.0;
+                if let Some(clip) = subject.clip() {
+                    self.running.remove(&clip);
+                    if !will_retry {
+                        self.finished_s += 1.0;
+                    }
                 }
-                self.worker(*worker, format!("clip {clip}: {reason}"));
+                self.worker(*worker, format!("{subject}: {reason}"));
             }
-            Event::ChunkProgress {
-                chunk,
-                worker,
-                done_s,
-                total_s,
-            } => self.worker(
-                *worker,
-                format!("chunk {chunk}: {done_s:.1}/{total_s:.1} s"),
-            ),
-            Event::ChunkFinished {
-                chunk,
-                worker,
-                wall_s,
-                ..
-            } => self.worker(*worker, format!("chunk {chunk}: done in {wall_s:.1} s")),
-            Event::ChunkFailed {
-                chunk,
-                worker,
-                reason,
-                ..
-            } => self.worker(*worker, format!("chunk {chunk}: {reason}")),
             Event::Planned { .. } | Event::Queued { .. } => {}
         }
         let partial: f64 = self.running.values().sum();

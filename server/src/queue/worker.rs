@@ -17,6 +17,7 @@ use super::{is_job_id, now_ms, ClipTask, QueueConfig, StoredClip, TaskResult, MA
 use crate::store::Store;
 use clipbench_engine::allocate::ThreadSetting;
 use clipbench_engine::error::{EngineError, Result};
+use clipbench_engine::execute::FailureKind;
 use clipbench_engine::execute::{execute, CancelToken, ExecuteOptions};
 use clipbench_engine::report::{FailureSummary, RunReport};
 use clipbench_engine::tools::Tools;
@@ -232,6 +233,7 @@ fn failed(worker: &str, task: &ClipTask, reason: String, received_ms: u64) -> Ta
             .take(MAX_TASK_CLIPS)
             .map(|c| FailureSummary {
                 clip: c.number,
+                kind: FailureKind::Task,
                 reason: reason.clone(),
                 stderr_tail: String::new(),
             })

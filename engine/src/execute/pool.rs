@@ -1,0 +1,179 @@
+//! The worker pool: `workers` threads take tasks off the board in schedule order (holding one
+//! back while memory is short), run each through a [`TaskRunner`] attempt by attempt (retries,
+//! drain, cancel) and put the outcome back on the board. No process is started here: the runner
+//! does the work (`attempt.rs` with real ffmpeg), so the pool's rules are unit-tested with a
+//! fake one.
+
+use std::path::PathBuf;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::board::Board;
+use super::events::{CancelToken, Emitter};
+use super::graph::Task;
+use super::outcome::AttemptError;
+use super::outcome::{ClipOutcome, ClipStatus};
+use super::ExecuteOptions;
+use crate::allocate::ThreadSetting;
+use crate::schedule::{memory_allows, TaskKind};
+use crate::validate::Validation;
+
+/// Runs one attempt of one task.
+pub(super) trait TaskRunner: Sync {
+    /// Runs `task` once with `threads` on `worker`: what it measured, and what it wrote or why
+    /// it failed.
+    fn attempt(&self, task: &Task, worker: usize, threads: ThreadSetting) -> Attempt;
+    /// Removes what a failed (or abandoned) attempt left behind.
+    fn clean_up(&self, task: &Task);
+}
+
+/// One attempt's figures and result.
+pub(super) struct Attempt {
+    pub wall_s: f64,
+    /// CPU time of its child (or of the in-process join).
+    pub cpu_s: f64,
+    pub peak_rss_bytes: u64,
+    /// The last lines ffmpeg wrote to stderr.
+    pub stderr_tail: String,
+    pub result: Result<Written, AttemptError>,
+}
+
+/// What an attempt that passed its checks wrote.
+pub(super) struct Written {
+    pub bytes: u64,
+    pub path: Option<PathBuf>,
+    pub validation: Option<Validation>,
+}
+
+/// What every worker of one execution shares besides the board.
+pub(super) struct Pool<'a> {
+    pub options: &'a ExecuteOptions,
+    pub cancel: &'a CancelToken,
+    pub events: &'a Emitter<'a>,
+    pub runner: &'a dyn TaskRunner,
+}
+
+/// Runs `workers` threads, each taking tasks off the board until none is left; returns the
+/// board with every outcome.
+pub(super) fn run_pool(board: Board, workers: usize, pool: &Pool) -> Board {
+    let board = Mutex::new(board);
+    let wakeup = Condvar::new();
+    std::thread::scope(|scope| {
+        for worker in 0..workers {
+            let (board, wakeup) = (&board, &wakeup);
+            scope.spawn(move || {
+                while let Some((task, threads)) = next_task(board, wakeup, pool) {
+                    let outcome = run_task(pool, &task, worker, threads);
+                    lock(board).finish(&task, outcome);
+                    wakeup.notify_all();
+                }
+                wakeup.notify_all();
+            });
+        }
+    });
+    board.into_inner().unwrap_or_else(|e| e.into_inner())
+}
+
+fn lock(board: &Mutex<Board>) -> MutexGuard<'_, Board> {
+    board.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const MIB: u64 = 1024 * 1024;
+
+/// Waits for the next task a worker may start: `None` when nothing is left (or the run is
+/// drained). Holds a task back while memory is short and other tasks are running.
+fn next_task(board: &Mutex<Board>, wakeup: &Condvar, pool: &Pool) -> Option<(Task, ThreadSetting)> {
+    let mut guard = lock(board);
+    let mut warned = false;
+    loop {
+        if pool.cancel.is_draining() || guard.is_empty() {
+            return None;
+        }
+        let held_since = Instant::now();
+        if !guard.ready.is_empty() {
+            let allowed = pool.options.memory.is_none_or(|gate| {
+                let available = (gate.available_bytes)();
+                let allowed = memory_allows(available, guard.per_encoder_bytes, guard.running);
+                if !allowed && !warned {
+                    warned = true;
+                    tracing::warn!(
+                        "holding a clip back: {} MiB available, one encoder needs about {} MiB",
+                        available / MIB,
+                        guard.per_encoder_bytes / MIB
+                    );
+                }
+                allowed
+            });
+            if allowed {
+                return guard.take_next(pool.options);
+            }
+        }
+        let waiting_on_memory = !guard.ready.is_empty();
+        guard = wakeup
+            .wait_timeout(guard, Duration::from_millis(100))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        if waiting_on_memory {
+            guard.memory_hold_s += held_since.elapsed().as_secs_f64();
+        }
+    }
+}
+
+/// Runs one task, with retries, and returns its outcome.
+fn run_task(pool: &Pool, task: &Task, worker: usize, threads: ThreadSetting) -> ClipOutcome {
+    let (options, cancel, events) = (pool.options, pool.cancel, pool.events);
+    let mut outcome = ClipOutcome::pending_task(task.spec.span, task.spec.kind);
+    outcome.worker = Some(worker);
+    outcome.threads = Some(threads);
+    outcome.fallback = task.fallback.clone();
+    // A fast path is not tried twice: the board re-encodes the clip when it fails.
+    let attempts = if task.falls_back() {
+        1
+    } else {
+        1 + options.retries
+    };
+    for attempt in 1..=attempts {
+        if cancel.is_draining() {
+            // A drained run retries nothing; a task never tried stays not started.
+            if attempt == 1 {
+                outcome.worker = None;
+            }
+            break;
+        }
+        outcome.attempts = attempt;
+        outcome.started_s.get_or_insert(events.now_s());
+        events.started(task, worker, attempt);
+        let tried = pool.runner.attempt(task, worker, threads);
+        outcome.cpu_s += tried.cpu_s;
+        outcome.peak_rss_bytes = outcome.peak_rss_bytes.max(tried.peak_rss_bytes);
+        outcome.wall_s = tried.wall_s;
+        outcome.finished_s = Some(events.now_s());
+        let error = match tried.result {
+            Ok(written) => {
+                outcome.bytes = written.bytes;
+                outcome.path = written.path;
+                outcome.validation = written.validation;
+                outcome.status = ClipStatus::Done;
+                outcome.failure = None;
+                events.finished(task, worker, &outcome);
+                return outcome;
+            }
+            Err(error) => error,
+        };
+        pool.runner.clean_up(task);
+        outcome.failure = Some(error.failure(tried.stderr_tail));
+        if matches!(error, AttemptError::Cancelled) || cancel.is_cancelled() {
+            outcome.status = ClipStatus::Cancelled;
+            break;
+        }
+        outcome.status = ClipStatus::Failed;
+        // A clip whose fast path or smart-cut pieces fail is re-encoded from the source.
+        let retried = attempt < attempts || task.falls_back() || task.spec.kind == TaskKind::Cut;
+        events.failed(task, worker, attempt, &error, retried);
+    }
+    pool.runner.clean_up(task);
+    outcome
+}
+
+#[cfg(test)]
+mod tests;
