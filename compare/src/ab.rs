@@ -178,27 +178,22 @@ pub fn targets_for(side: &Side, engine_targets: &[TargetConfig]) -> Vec<TargetCo
         Side::Build { label, binary, .. } => engine_targets
             .iter()
             .filter_map(|t| match t {
-                TargetConfig::Engine {
-                    name,
-                    strategy,
-                    profile,
-                    policy,
-                    threads,
-                    reuse_overlaps,
-                    ..
-                } => {
+                TargetConfig::Engine { name, setup, .. } => {
                     let mut command: Vec<String> = vec![
                         binary.display().to_string(),
                         "run".into(),
                         "{input}".into(),
                         "-o".into(),
                         "{outdir}".into(),
-                        format!("--strategy={strategy}"),
-                        format!("--profile={profile}"),
-                        format!("--policy={policy}"),
+                        format!("--strategy={}", setup.strategy),
+                        format!("--profile={}", setup.profile),
+                        format!("--policy={}", setup.plan.policy),
+                        format!("--max-clips={}", setup.plan.max_clips),
+                        format!("--priority-clips={}", setup.plan.high_priority_clips),
                     ];
-                    command.extend(threads.map(|t| format!("--threads={t}")));
-                    command.extend(reuse_overlaps.then(|| "--reuse-overlaps".to_owned()));
+                    command.extend(setup.threads.map(|t| format!("--threads={t}")));
+                    let reuse = setup.reuse_overlaps.then(|| "--reuse-overlaps".to_owned());
+                    command.extend(reuse);
                     Some(TargetConfig::Command {
                         name: format!("{label} {name}"),
                         command,

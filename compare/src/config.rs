@@ -2,7 +2,8 @@
 
 use std::path::Path;
 
-use clipbench_engine::{Policy, Profile, Strategy, ThreadSetting};
+use clipbench_engine::run::Setup;
+use clipbench_engine::{Strategy, ThreadSetting};
 
 use crate::dialect::{ClipCounter, Flavor};
 use serde::{Deserialize, Serialize};
@@ -59,17 +60,10 @@ pub enum TargetConfig {
     /// The engine library in-process.
     Engine {
         name: String,
-        #[serde(default = "default_strategy")]
-        strategy: Strategy,
-        #[serde(default = "default_profile")]
-        profile: Profile,
-        #[serde(default = "default_policy")]
-        policy: Policy,
-        #[serde(default)]
-        threads: Option<ThreadSetting>,
-        /// Encode each moment once (`run --reuse-overlaps`).
-        #[serde(default)]
-        reuse_overlaps: bool,
+        /// The engine's choices (`strategy`, `profile`, `policy`, `threads`,
+        /// `reuse_overlaps`…), each optional with the engine's default.
+        #[serde(flatten)]
+        setup: Setup,
         /// Set by `--sweep workers=…`.
         #[serde(default)]
         sweep_workers: Option<usize>,
@@ -92,15 +86,6 @@ pub enum TargetConfig {
     },
 }
 
-fn default_strategy() -> Strategy {
-    Strategy::Auto
-}
-fn default_profile() -> Profile {
-    Profile::Optimized
-}
-fn default_policy() -> Policy {
-    Policy::OPTIMIZED
-}
 fn default_timeout_s() -> f64 {
     1800.0
 }
@@ -189,16 +174,17 @@ impl TargetConfig {
                 Some((s, p)) => (s, Some(p)),
                 None => (rest, None),
             };
+            let defaults = Setup::default();
             return Ok(Some(TargetConfig::Engine {
                 name: spec.to_owned(),
-                strategy: strategy.parse()?,
-                profile: profile
-                    .map(str::parse)
-                    .transpose()?
-                    .unwrap_or(Profile::Optimized),
-                policy: Policy::OPTIMIZED,
-                threads: None,
-                reuse_overlaps: false,
+                setup: Setup {
+                    strategy: strategy.parse()?,
+                    profile: profile
+                        .map(str::parse)
+                        .transpose()?
+                        .unwrap_or(defaults.profile),
+                    ..defaults
+                },
                 sweep_workers: None,
             }));
         }
@@ -306,11 +292,9 @@ impl Config {
     /// thread each) per N, with the profile and policy of `like` (the first engine target) when
     /// there is one.
     pub fn sweep(spec: &str, like: Option<&TargetConfig>) -> Result<Vec<TargetConfig>, String> {
-        let (profile, policy) = match like {
-            Some(TargetConfig::Engine {
-                profile, policy, ..
-            }) => (*profile, *policy),
-            _ => (Profile::Optimized, Policy::OPTIMIZED),
+        let like = match like {
+            Some(TargetConfig::Engine { setup, .. }) => *setup,
+            _ => Setup::default(),
         };
         let range = spec
             .strip_prefix("workers=")
@@ -330,11 +314,12 @@ impl Config {
         Ok((from..=to)
             .map(|n| TargetConfig::Engine {
                 name: format!("workers-{n}"),
-                strategy: Strategy::Fixed(n),
-                profile,
-                policy,
-                threads: Some(ThreadSetting::Fixed(1)),
-                reuse_overlaps: false,
+                setup: Setup {
+                    strategy: Strategy::Fixed(n),
+                    threads: Some(ThreadSetting::Fixed(1)),
+                    reuse_overlaps: false,
+                    ..like
+                },
                 sweep_workers: Some(n),
             })
             .collect())

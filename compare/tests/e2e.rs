@@ -82,7 +82,7 @@ fn engine_server_with_key(
     // The samples come from the harness's loopback file server.
     config.download.guard =
         std::sync::Arc::new(clipbench_server::fetch::guard::UrlGuard::allow_all());
-    config.plan.policy = "fixed:1:2:2".parse().unwrap();
+    config.setup.plan.policy = "fixed:1:2:2".parse().unwrap();
     config.compat = compat;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))

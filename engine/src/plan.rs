@@ -140,8 +140,9 @@ impl TryFrom<String> for Policy {
     }
 }
 
-/// Everything that shapes a plan.
+/// Everything that shapes a plan (each key optional, with its default).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PlanOptions {
     pub policy: Policy,
     /// Upper bound on the number of clips (the backends use 100).
@@ -151,9 +152,11 @@ pub struct PlanOptions {
 }
 
 impl Default for PlanOptions {
+    /// The optimized backend's plan (fixed 30/25, last clip at least 15 s), at most 100 clips,
+    /// the first 3 first.
     fn default() -> Self {
         PlanOptions {
-            policy: Policy::ORIGINAL,
+            policy: Policy::OPTIMIZED,
             max_clips: 100,
             high_priority_clips: 3,
         }

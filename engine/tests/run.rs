@@ -14,11 +14,11 @@ use common::{files_ending, make_video, make_video_sized};
 
 fn options(dir: &std::path::Path, policy: Policy, strategy: Strategy) -> RunOptions {
     let mut options = RunOptions::new(dir);
-    options.plan = PlanOptions {
+    options.setup.plan = PlanOptions {
         policy,
         ..Default::default()
     };
-    options.strategy = strategy;
+    options.setup.strategy = strategy;
     options
 }
 
@@ -174,7 +174,7 @@ fn cancellation_kills_children_and_leaves_no_temporary_files() {
     let input = make_video_sized(dir.path(), "in.mp4", 8.0, true, "640x360");
     let out = dir.path().join("out");
     let mut opts = options(&out, "fixed:1:4:2".parse().unwrap(), Strategy::Fixed(2));
-    opts.profile = Profile::Original;
+    opts.setup.profile = Profile::Original;
     let cancel = CancelToken::new();
     let report = run(&input, &opts, &cancel, &|e: &TimedEvent| {
         if matches!(e.event, Event::Started { .. }) {
@@ -218,7 +218,7 @@ fn copy_profile_and_thread_override() {
     let input = make_video(dir.path(), "in.mp4", 6.0, true);
     let out = dir.path().join("out");
     let mut opts = options(&out, "fixed:1:3:3".parse().unwrap(), Strategy::Serial);
-    opts.profile = Profile::Copy;
+    opts.setup.profile = Profile::Copy;
     let report = run(&input, &opts, &CancelToken::new(), &|_| {}).unwrap();
     assert!(report.all_valid(), "{:?}", report.failures);
     let mut opts = options(
@@ -226,7 +226,7 @@ fn copy_profile_and_thread_override() {
         "fixed:1:3:3".parse().unwrap(),
         Strategy::Serial,
     );
-    opts.threads = Some(ThreadSetting::Fixed(1));
+    opts.setup.threads = Some(ThreadSetting::Fixed(1));
     let report = run(&input, &opts, &CancelToken::new(), &|_| {}).unwrap();
     assert_eq!(report.allocation.ffmpeg_threads, ThreadSetting::Fixed(1));
     assert!(report.all_valid());
@@ -265,7 +265,7 @@ fn draining_lets_running_clips_finish_and_starts_no_more() {
     let input = make_video(dir.path(), "in.mp4", 8.0, true);
     let out = dir.path().join("out");
     let mut opts = options(&out, "fixed:1:2:2".parse().unwrap(), Strategy::Fixed(2));
-    opts.plan.high_priority_clips = 0;
+    opts.setup.plan.high_priority_clips = 0;
     let cancel = CancelToken::new();
     let report = run(&input, &opts, &cancel, &|e: &TimedEvent| {
         if matches!(e.event, Event::Started { .. }) {
@@ -301,7 +301,7 @@ fn keyframe_snapped_copies_are_exact() {
     let input = make_video(dir.path(), "in.mp4", 70.0, true);
     let out = dir.path().join("out");
     let mut opts = options(&out, Policy::Adaptive, Strategy::Auto);
-    opts.profile = Profile::Copy;
+    opts.setup.profile = Profile::Copy;
     let report = run(&input, &opts, &CancelToken::new(), &|_| {}).unwrap();
     assert!(report.all_valid(), "{:?}", report.failures);
     assert!(report
@@ -370,7 +370,7 @@ fn resume_skips_valid_clips_and_redoes_a_truncated_one() {
         ]
     );
     // Other settings make another key: nothing is reused.
-    opts.profile = Profile::Seed;
+    opts.setup.profile = Profile::Seed;
     let third = run(&input, &opts, &CancelToken::new(), &|_| {}).unwrap();
     assert!(third.clips.iter().all(|c| c.status == ClipStatus::Done));
 }

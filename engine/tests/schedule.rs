@@ -52,12 +52,12 @@ fn decode_errors(path: &Path) -> String {
 
 fn run_options(out: &Path, reuse_overlaps: bool) -> RunOptions {
     let mut options = RunOptions::new(out);
-    options.plan = PlanOptions {
+    options.setup.plan = PlanOptions {
         policy: "fixed:2:4:3".parse().unwrap(),
         ..Default::default()
     };
-    options.strategy = clipbench_engine::Strategy::Fixed(2);
-    options.reuse_overlaps = reuse_overlaps;
+    options.setup.strategy = clipbench_engine::Strategy::Fixed(2);
+    options.setup.reuse_overlaps = reuse_overlaps;
     options.memory_cache = None;
     options
 }
@@ -133,7 +133,7 @@ fn reuse_overlaps_refuses_the_copy_profile() {
     let dir = tempfile::tempdir().unwrap();
     let input = make_video(dir.path(), "in.mp4", 5.0, false);
     let mut options = run_options(&dir.path().join("out"), true);
-    options.profile = clipbench_engine::Profile::Copy;
+    options.setup.profile = clipbench_engine::Profile::Copy;
     let error = run(&input, &options, &CancelToken::new(), &|_| {}).unwrap_err();
     assert!(error.to_string().contains("--reuse-overlaps"), "{error}");
 }

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use clipbench_engine::schedule::TaskKind;
-use clipbench_engine::{run, CancelToken, Profile, RunOptions, RunReport, Setup, Strategy};
+use clipbench_engine::{
+    run, CancelToken, PlanOptions, Profile, RunOptions, RunReport, Setup, Strategy,
+};
 
 /// 13 s at 160x90 25 fps, a keyframe every 2 s (closed GOPs), B-pyramids (frames decoded two
 /// before they are shown), AAC audio; `x264_params` on top.
@@ -36,7 +38,10 @@ fn smart_run(input: &Path, out: &Path, policy: &str) -> RunReport {
     let setup = Setup {
         strategy: Strategy::Fixed(2),
         profile: Profile::Smart,
-        policy: policy.parse().unwrap(),
+        plan: PlanOptions {
+            policy: policy.parse().unwrap(),
+            ..PlanOptions::default()
+        },
         ..Setup::default()
     };
     let options = RunOptions::with_setup(out, setup);

@@ -2,9 +2,7 @@
 
 use std::path::PathBuf;
 
-use clipbench_engine::allocate::Strategy;
-use clipbench_engine::encode::Profile;
-use clipbench_engine::plan::PlanOptions;
+use clipbench_engine::run::{RunOptions, Setup};
 use clipbench_engine::tools::Tools;
 
 use crate::access::Access;
@@ -19,11 +17,8 @@ use clipbench_engine::extras::Compat;
 pub struct ServerConfig {
     /// Holds `downloads/` and `outputs/`.
     pub workdir: PathBuf,
-    pub strategy: Strategy,
-    pub profile: Profile,
-    pub plan: PlanOptions,
-    /// Encode each moment once (`--reuse-overlaps`).
-    pub reuse_overlaps: bool,
+    /// How jobs are encoded.
+    pub setup: Setup,
     /// The backend whose dialect is spoken where the two disagree.
     pub compat: Compat,
     /// Requests that may wait behind the running job; more get 429.
@@ -44,19 +39,12 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// Defaults: the optimized backend's dialect, `auto` strategy, `optimized` profile, fixed
-    /// 30/25 plan with a 15 s last clip, a queue of 4, loopback origins and hosts only, no API
+    /// Defaults: the optimized backend's dialect, the default [`Setup`], a queue of 4, loopback origins and hosts only, no API
     /// key, the fetch guard on, and the default [`Limits`] and [`Retention`].
     pub fn new(workdir: impl Into<PathBuf>) -> Self {
         ServerConfig {
             workdir: workdir.into(),
-            strategy: Strategy::Auto,
-            profile: Profile::Optimized,
-            plan: PlanOptions {
-                policy: clipbench_engine::plan::Policy::OPTIMIZED,
-                ..Default::default()
-            },
-            reuse_overlaps: false,
+            setup: Setup::default(),
             compat: Compat::Optimized,
             max_queue: 4,
             access: Access {
@@ -73,16 +61,8 @@ impl ServerConfig {
     }
 
     /// The engine's options for one of this server's jobs, writing into `output_dir`.
-    pub(crate) fn run_options(&self, output_dir: PathBuf) -> clipbench_engine::run::RunOptions {
-        let setup = clipbench_engine::run::Setup {
-            strategy: self.strategy,
-            profile: self.profile,
-            policy: self.plan.policy,
-            threads: None,
-            reuse_overlaps: self.reuse_overlaps,
-        };
-        let mut options = clipbench_engine::run::RunOptions::with_setup(output_dir, setup);
-        options.plan = self.plan;
+    pub(crate) fn run_options(&self, output_dir: PathBuf) -> RunOptions {
+        let mut options = RunOptions::with_setup(output_dir, self.setup);
         options.tools = self.tools.clone();
         options
     }

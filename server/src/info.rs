@@ -52,12 +52,18 @@ pub async fn system_info(State(state): State<Arc<AppState>>) -> Json<Value> {
         size_bytes: 120_000_000,
         ..Default::default()
     };
-    let clips = plan(&typical, &state.config.plan).len();
+    let clips = plan(&typical, &state.config.setup.plan).len();
     let measured = default_cache_dir()
         .map(|dir| EncoderMemory::load(&dir))
-        .and_then(|m| m.measured(state.config.profile, typical.width, typical.height));
+        .and_then(|m| m.measured(state.config.setup.profile, typical.width, typical.height));
     let (per_encoder, _) = per_encoder_bytes(measured, typical.width, typical.height);
-    let allocation = allocate(state.config.strategy, &system, &typical, clips, per_encoder);
+    let allocation = allocate(
+        state.config.setup.strategy,
+        &system,
+        &typical,
+        clips,
+        per_encoder,
+    );
     Json(json!({
         "cpu_count": system.logical_cpus,
         "logical_cores": system.logical_cpus,
@@ -66,9 +72,9 @@ pub async fn system_info(State(state): State<Arc<AppState>>) -> Json<Value> {
         "memory_available_gb": system.available_memory_bytes as f64 / 1e9,
         "cpu_percent": system.cpu_usage_percent,
         "load_average": system.load_average_1m,
-        "strategy": state.config.strategy,
-        "profile": state.config.profile,
-        "policy": state.config.plan.policy,
+        "strategy": state.config.setup.strategy,
+        "profile": state.config.setup.profile,
+        "policy": state.config.setup.plan.policy,
         "allocation": {
             "for": "a 10-minute 720p25 video",
             "clips": clips,

@@ -190,12 +190,11 @@ impl EncodeArgs {
         let setup = Setup {
             strategy: self.strategy,
             profile: self.profile,
-            policy: plan.policy,
+            plan,
             threads: self.threads,
             reuse_overlaps: self.reuse_overlaps,
         };
         let mut options = RunOptions::with_setup(output, setup);
-        options.plan = plan;
         options.retries = self.retries;
         options.stall_timeout =
             (self.stall_timeout > 0.0).then(|| Duration::from_secs_f64(self.stall_timeout));

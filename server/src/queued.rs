@@ -242,7 +242,7 @@ fn tasks_for(
     compat: Compat,
 ) -> Vec<ClipTask> {
     let options = &prepared.options;
-    split(&prepared.clips, options.reuse_overlaps)
+    split(&prepared.clips, options.setup.reuse_overlaps)
         .into_iter()
         .enumerate()
         .map(|(index, clips)| ClipTask {
@@ -256,8 +256,7 @@ fn tasks_for(
                 .map(|c| clip_key(&clip_filename(stem, c, compat)))
                 .collect(),
             clips,
-            profile: options.profile,
-            reuse_overlaps: options.reuse_overlaps,
+            setup: options.setup,
             timeout_s: prepared.timeout.as_secs_f64(),
             retries: options.retries,
         })
@@ -428,9 +427,9 @@ async fn answer(
         total_time: admitted.received.elapsed().as_secs_f64(),
         extra: JobExtras {
             engine_version: Some(env!("CARGO_PKG_VERSION").into()),
-            profile: Some(options.profile),
-            policy: Some(options.plan.policy),
-            reuse_overlaps: Some(options.reuse_overlaps),
+            profile: Some(options.setup.profile),
+            policy: Some(options.setup.plan.policy),
+            reuse_overlaps: Some(options.setup.reuse_overlaps),
             clips_planned: prepared.clips.len(),
             clips_failed: Some(failures.len()),
             failures,

@@ -83,9 +83,9 @@ async fn replay(compat: Compat, media_dir: &Path, workdir: &Path) -> (String, Va
     let media = file_server(media_dir).await;
     let base = engine_server(workdir, |c| {
         c.compat = compat;
-        c.strategy = Strategy::Serial;
-        c.profile = Profile::Optimized;
-        c.plan.policy = match compat {
+        c.setup.strategy = Strategy::Serial;
+        c.setup.profile = Profile::Optimized;
+        c.setup.plan.policy = match compat {
             Compat::Original => clipbench_engine::Policy::ORIGINAL,
             Compat::Optimized => clipbench_engine::Policy::OPTIMIZED,
         };
@@ -271,9 +271,9 @@ async fn cleanup_during_a_job_answers_it_with_no_clips() {
     let files = file_server(&media).await;
     let workdir = dir.path().join("work");
     let base = engine_server(&workdir, |c| {
-        c.strategy = Strategy::Serial;
-        c.profile = Profile::Original;
-        c.plan.policy = "fixed:1:5:5".parse().unwrap();
+        c.setup.strategy = Strategy::Serial;
+        c.setup.profile = Profile::Original;
+        c.setup.plan.policy = "fixed:1:5:5".parse().unwrap();
     })
     .await;
     let url = format!("http://{files}/in70.mp4");

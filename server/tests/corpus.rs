@@ -151,7 +151,7 @@ async fn through_the_server() {
     let media = file_server(inputs[0].path.parent().unwrap()).await;
     let work = tempfile::tempdir().unwrap();
     let base = engine_server(work.path(), |c| {
-        c.plan.policy = clipbench_engine::Policy::OPTIMIZED;
+        c.setup.plan.policy = clipbench_engine::Policy::OPTIMIZED;
     })
     .await;
     let served = [

@@ -62,7 +62,7 @@ async fn fixture() -> Fixture {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_job_with_progress_downloads_and_ranges() {
     let f = fixture().await;
-    let base = engine_server(&f.workdir, |c| c.strategy = Strategy::Serial).await;
+    let base = engine_server(&f.workdir, |c| c.setup.strategy = Strategy::Serial).await;
     let url = format!("http://{}/tiny.mp4", f.media);
     let job = tokio::spawn({
         let base = base.clone();
@@ -261,9 +261,9 @@ async fn one_job_at_a_time_with_a_bounded_queue() {
     let f = fixture().await;
     let base = engine_server(&f.workdir, |c| {
         c.max_queue = 1;
-        c.strategy = Strategy::Serial;
-        c.profile = Profile::Original;
-        c.plan.policy = "fixed:1:4:4".parse().unwrap();
+        c.setup.strategy = Strategy::Serial;
+        c.setup.profile = Profile::Original;
+        c.setup.plan.policy = "fixed:1:4:4".parse().unwrap();
     })
     .await;
     let url = format!("http://{}/slow.mp4", f.media);
@@ -329,7 +329,7 @@ async fn one_job_at_a_time_with_a_bounded_queue() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_disconnects_does_not_stop_the_job() {
     let f = fixture().await;
-    let base = engine_server(&f.workdir, |c| c.strategy = Strategy::Serial).await;
+    let base = engine_server(&f.workdir, |c| c.setup.strategy = Strategy::Serial).await;
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(200))
         .build()
@@ -356,7 +356,7 @@ async fn a_client_that_disconnects_does_not_stop_the_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_system_info_and_cors() {
     let f = fixture().await;
-    let base = engine_server(&f.workdir, |c| c.strategy = Strategy::Fixed(3)).await;
+    let base = engine_server(&f.workdir, |c| c.setup.strategy = Strategy::Fixed(3)).await;
     let health = get_json(&base, "/health").await;
     assert_eq!(health["status"], "ok");
     assert_eq!(health["clipbench"]["jobs"], 0);

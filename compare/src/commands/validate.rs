@@ -36,13 +36,8 @@ fn engine_target(strategy: &str, reuse: bool) -> anyhow::Result<TargetConfig> {
     let mut target = TargetConfig::from_spec(&format!("engine:{strategy}"))
         .map_err(anyhow::Error::msg)?
         .context("bad strategy")?;
-    if let TargetConfig::Engine {
-        name,
-        reuse_overlaps,
-        ..
-    } = &mut target
-    {
-        *reuse_overlaps = reuse;
+    if let TargetConfig::Engine { name, setup, .. } = &mut target {
+        setup.reuse_overlaps = reuse;
         if reuse {
             name.push_str("+reuse-overlaps");
         }
@@ -97,18 +92,14 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
 /// How one ffmpeg of `target`'s profile speeds up with a second thread, for the projection past
 /// the clip count (`None`, with a warning, when it cannot be measured).
 fn measured_speedup(target: &TargetConfig, input: &Path) -> Option<f64> {
-    let TargetConfig::Engine {
-        profile, policy, ..
-    } = target
-    else {
+    let TargetConfig::Engine { setup, .. } = target else {
         return None;
     };
     let setup = EngineSetup {
         strategy: Strategy::Fixed(1),
-        profile: *profile,
-        policy: *policy,
         threads: None,
         reuse_overlaps: false,
+        ..*setup
     };
     two_thread_speedup(setup, input, &Tools::from_env())
         .inspect_err(|e| {

@@ -1,6 +1,7 @@
 //! Tests of the `config` module.
 
 use super::*;
+use clipbench_engine::Profile;
 
 #[test]
 fn the_embedded_default_parses() {
@@ -22,7 +23,10 @@ fn the_embedded_default_parses() {
     assert!(matches!(
         config.targets[4],
         TargetConfig::Engine {
-            reuse_overlaps: true,
+            setup: Setup {
+                reuse_overlaps: true,
+                ..
+            },
             ..
         }
     ));
@@ -31,7 +35,10 @@ fn the_embedded_default_parses() {
     assert!(matches!(
         config.targets[5],
         TargetConfig::Engine {
-            profile: Profile::Smart,
+            setup: Setup {
+                profile: Profile::Smart,
+                ..
+            },
             ..
         }
     ));
@@ -100,8 +107,11 @@ fn sweeps_and_specs() {
     assert!(matches!(
         t,
         TargetConfig::Engine {
-            strategy: Strategy::Fixed(2),
-            profile: Profile::Copy,
+            setup: Setup {
+                strategy: Strategy::Fixed(2),
+                profile: Profile::Copy,
+                ..
+            },
             ..
         }
     ));

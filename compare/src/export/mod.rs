@@ -78,3 +78,6 @@ pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

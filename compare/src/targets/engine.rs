@@ -135,7 +135,7 @@ pub fn two_thread_speedup(
             ..setup
         };
         let mut options = RunOptions::with_setup(dir.join(format!("threads-{threads}")), setup);
-        options.plan.max_clips = 1;
+        options.setup.plan.max_clips = 1;
         options.tools = tools.clone();
         let report = run_engine(
             input,

@@ -124,23 +124,7 @@ impl Target for Ready {
 fn run(ready: &Ready, job: &Job) -> Measured {
     let target = &ready.target;
     match target {
-        TargetConfig::Engine {
-            strategy,
-            profile,
-            policy,
-            threads,
-            reuse_overlaps,
-            ..
-        } => engine::run(
-            EngineSetup {
-                strategy: *strategy,
-                profile: *profile,
-                policy: *policy,
-                threads: *threads,
-                reuse_overlaps: *reuse_overlaps,
-            },
-            job,
-        ),
+        TargetConfig::Engine { setup, .. } => engine::run(*setup, job),
         TargetConfig::Http { .. } => match &ready.dialect {
             Some(dialect) => job.runtime.block_on(http::run(dialect, job)),
             None => Measured::failure(0.0, "the HTTP target was not checked"),

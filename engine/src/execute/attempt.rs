@@ -4,8 +4,9 @@
 
 use std::ffi::OsString;
 use std::path::Path;
+use std::time::Duration;
 
-use super::child::{run_ffmpeg, ChildResult, Limits};
+use super::child::{run_ffmpeg, ChildResult, End, Limits};
 use super::events::{CancelToken, Emitter};
 use super::graph::{audio_part, Task};
 use super::layout::{parse_segment_list, Layout};
@@ -114,7 +115,7 @@ impl TaskContext<'_> {
             self.cancel,
             &on_progress,
         );
-        let error = AttemptError::of_child(&result.end, self.options.timeout);
+        let error = failure_of_child(&result.end, self.options.timeout);
         (result, error)
     }
 
@@ -304,4 +305,17 @@ fn thread_cpu_s() -> f64 {
 /// Writes an ffmpeg concat list, as the reason an attempt could not start.
 fn write_concat_list(path: &Path, list: &str) -> Result<(), AttemptError> {
     std::fs::write(path, list).map_err(AttemptError::ConcatList)
+}
+
+/// Why a child that did not exit cleanly failed (`None` for a clean exit).
+fn failure_of_child(end: &End, timeout: Duration) -> Option<AttemptError> {
+    Some(match end {
+        End::Exited(0) => return None,
+        End::Exited(code) => AttemptError::Exited(*code),
+        End::Signaled(signal) => AttemptError::Signaled(*signal),
+        End::Stalled(after) => AttemptError::Stalled(*after),
+        End::TimedOut => AttemptError::TimedOut(timeout),
+        End::Cancelled => AttemptError::Cancelled,
+        End::SpawnFailed(e) => AttemptError::SpawnFailed(e.clone()),
+    })
 }

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::child::End;
 use crate::allocate::ThreadSetting;
 use crate::plan::Clip;
 use crate::schedule::TaskKind;
@@ -241,18 +240,5 @@ impl AttemptError {
             reason: self.to_string(),
             stderr_tail,
         }
-    }
-
-    /// Why a child that did not exit cleanly failed (`None` for a clean exit).
-    pub(super) fn of_child(end: &End, timeout: Duration) -> Option<AttemptError> {
-        Some(match end {
-            End::Exited(0) => return None,
-            End::Exited(code) => AttemptError::Exited(*code),
-            End::Signaled(signal) => AttemptError::Signaled(*signal),
-            End::Stalled(after) => AttemptError::Stalled(*after),
-            End::TimedOut => AttemptError::TimedOut(timeout),
-            End::Cancelled => AttemptError::Cancelled,
-            End::SpawnFailed(e) => AttemptError::SpawnFailed(e.clone()),
-        })
     }
 }

@@ -37,11 +37,11 @@ pub fn run(
     cancel: &CancelToken,
     on_event: &(dyn Fn(&TimedEvent) + Sync),
 ) -> Result<RunReport> {
-    if options.reuse_overlaps && !options.profile.reencodes() {
+    if options.setup.reuse_overlaps && !options.setup.profile.reencodes() {
         return Err(EngineError::InvalidOption(format!(
             "--reuse-overlaps re-encodes each moment once; the {} profile copies instead: \
              drop one of them",
-            options.profile
+            options.setup.profile
         )));
     }
     let began = Instant::now();
@@ -136,16 +136,18 @@ fn analyse_and_plan(
 ) -> Result<(Analysis, RunOptions, Vec<Clip>, Vec<String>)> {
     let analysis = analyse(input, options)?;
     // What this file allows: from here on the options are those of the sound mode.
-    let mode = adapt(options.profile, options.reuse_overlaps, &analysis.media);
+    let mode = adapt(
+        options.setup.profile,
+        options.setup.reuse_overlaps,
+        &analysis.media,
+    );
     for note in &mode.notes {
         tracing::info!("{note}");
     }
-    let options = RunOptions {
-        profile: mode.profile,
-        reuse_overlaps: mode.reuse_overlaps,
-        ..options.clone()
-    };
-    let clips = plan(&analysis.media, &options.plan);
+    let mut options = options.clone();
+    options.setup.profile = mode.profile;
+    options.setup.reuse_overlaps = mode.reuse_overlaps;
+    let clips = plan(&analysis.media, &options.setup.plan);
     Ok((analysis, options, clips, mode.notes))
 }
 
@@ -164,8 +166,8 @@ struct Analysis {
 fn analyse(input: &Path, options: &RunOptions) -> Result<Analysis> {
     // Exact stream copies need the keyframes: the adaptive plan snaps clip starts to them, and
     // a smart cut copies from them.
-    let keyframes = match options.profile {
-        Profile::Copy => options.plan.policy == Policy::Adaptive,
+    let keyframes = match options.setup.profile {
+        Profile::Copy => options.setup.plan.policy == Policy::Adaptive,
         Profile::Smart => true,
         _ => false,
     };
@@ -173,7 +175,7 @@ fn analyse(input: &Path, options: &RunOptions) -> Result<Analysis> {
     let lost = |what: &str| EngineError::Internal(format!("the {what} thread panicked"));
     let (media, version, system, hash) = std::thread::scope(|scope| {
         let version = scope.spawn(|| timed(|| ffmpeg_version(tools)));
-        let system = scope.spawn(|| timed(|| snapshot(options.strategy.cpu_sample())));
+        let system = scope.spawn(|| timed(|| snapshot(options.setup.strategy.cpu_sample())));
         let hash = scope.spawn(|| timed(|| ledger::content_hash(input)));
         let media = timed(|| match keyframes {
             true => probe_with_keyframes(tools, input),
@@ -215,21 +217,21 @@ fn allocate_workers(
     let media = &analysis.media;
     let measured = memory
         .as_ref()
-        .and_then(|m| m.measured(options.profile, media.width, media.height));
+        .and_then(|m| m.measured(options.setup.profile, media.width, media.height));
     let (per_encoder, memory_source) = per_encoder_bytes(measured, media.width, media.height);
     let mut allocation = allocate(
-        options.strategy,
+        options.setup.strategy,
         &analysis.system,
         media,
         clips,
         per_encoder,
     );
-    if options.strategy == Strategy::Auto {
+    if options.setup.strategy == Strategy::Auto {
         allocation
             .reason
             .push_str(&format!(" ({memory_source} encoder memory)"));
     }
-    if let Some(threads) = options.threads {
+    if let Some(threads) = options.setup.threads {
         allocation.ffmpeg_threads = threads;
         allocation
             .reason
@@ -247,7 +249,7 @@ fn execute_options(
     timeout: Duration,
 ) -> ExecuteOptions {
     ExecuteOptions {
-        profile: options.profile,
+        profile: options.setup.profile,
         threads: allocation.ffmpeg_threads,
         workers: allocation.workers,
         timeout,
@@ -256,8 +258,8 @@ fn execute_options(
         output_dir: options.output_dir.clone(),
         tools: options.tools.clone(),
         cores: system.logical_cpus,
-        tail_boost: options.strategy == Strategy::Auto && options.threads.is_none(),
-        reuse_overlaps: options.reuse_overlaps,
+        tail_boost: options.setup.strategy == Strategy::Auto && options.setup.threads.is_none(),
+        reuse_overlaps: options.setup.reuse_overlaps,
         memory: Some(MemoryGate {
             per_encoder_bytes,
             available_bytes: available_memory_bytes,
@@ -292,10 +294,10 @@ fn assemble_report(
         ffmpeg_version: analysis.ffmpeg_version,
         failures: RunReport::failures_of(&execution),
         input: analysis.media,
-        plan_options: options.plan,
+        plan_options: options.setup.plan,
         plan: planned.clips,
-        strategy: options.strategy,
-        profile: options.profile,
+        strategy: options.setup.strategy,
+        profile: options.setup.profile,
         system: analysis.system,
         allocation: planned.allocation,
         analysis_s: planned.analysis_s,
@@ -304,7 +306,7 @@ fn assemble_report(
         workers: worker_timelines(clips, chunks, metrics.wall_s),
         metrics,
         cancelled: execution.cancelled,
-        reuse_overlaps: options.reuse_overlaps,
+        reuse_overlaps: options.setup.reuse_overlaps,
         clips: execution.outcomes,
         chunks: execution.chunks,
         monitor,
@@ -325,7 +327,7 @@ fn remember_encoder_memory(
     options: &RunOptions,
     media: &MediaInfo,
 ) {
-    if !options.profile.reencodes() {
+    if !options.setup.profile.reencodes() {
         return;
     }
     let encoders = |o: &&ClipOutcome| matches!(o.kind, TaskKind::Encode | TaskKind::Chunk);
@@ -334,5 +336,5 @@ fn remember_encoder_memory(
         .map(|o| o.peak_rss_bytes)
         .max()
         .unwrap_or(0);
-    memory.record(options.profile, media.width, media.height, peak);
+    memory.record(options.setup.profile, media.width, media.height, peak);
 }

@@ -1,35 +1,45 @@
-//! What a run is asked to do: [`Setup`] (the choices the CLI, the server and the harness all
-//! make) inside [`RunOptions`] (everything else, with the engine's defaults).
+//! What a run is asked to do: [`Setup`] (the choices the CLI, the server, the harness and a
+//! queued task all make, each declared once here with its default) inside [`RunOptions`]
+//! (everything else, with the engine's defaults). The executor's own options are derived from
+//! these once, when the run is allocated (`run::execute_options`).
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use crate::allocate::{Strategy, ThreadSetting};
 use crate::encode::Profile;
 use crate::memory::default_cache_dir;
-use crate::plan::{PlanOptions, Policy};
+use crate::plan::PlanOptions;
 use crate::tools::Tools;
 
-/// How the engine encodes: the choices every front end makes.
-#[derive(Debug, Clone, Copy, PartialEq)]
+/// How the engine encodes: the choices every front end makes. Serialized flat (`strategy`,
+/// `profile`, `policy`, `max_clips`, `high_priority_clips`, `threads`, `reuse_overlaps`), each
+/// key optional with the default below.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Setup {
     pub strategy: Strategy,
     pub profile: Profile,
-    pub policy: Policy,
+    /// How the video is cut into clips.
+    #[serde(flatten)]
+    pub plan: PlanOptions,
     /// Overrides the strategy's ffmpeg thread setting (e.g. `Fixed(1)` for a W_ref run).
     pub threads: Option<ThreadSetting>,
-    /// Encode each moment once (disjoint chunks joined by stream copy).
+    /// Encode each moment once (disjoint chunks joined by stream copy). Re-encoding profiles
+    /// only.
     pub reuse_overlaps: bool,
 }
 
 impl Default for Setup {
-    /// `auto` strategy, `optimized` profile and policy, the strategy's threads, overlaps
-    /// encoded twice (as the backends).
+    /// `auto` strategy, `optimized` profile, the default plan (the optimized backend's), the
+    /// strategy's threads, overlaps encoded twice (as the backends).
     fn default() -> Self {
         Setup {
             strategy: Strategy::Auto,
             profile: Profile::Optimized,
-            policy: Policy::OPTIMIZED,
+            plan: PlanOptions::default(),
             threads: None,
             reuse_overlaps: false,
         }
@@ -40,11 +50,8 @@ impl Default for Setup {
 #[derive(Debug, Clone)]
 pub struct RunOptions {
     pub output_dir: PathBuf,
-    pub strategy: Strategy,
-    pub profile: Profile,
-    pub plan: PlanOptions,
-    /// Overrides the strategy's ffmpeg thread setting (e.g. `Fixed(1)` for a W_ref run).
-    pub threads: Option<ThreadSetting>,
+    /// The choices every front end makes.
+    pub setup: Setup,
     /// Per-clip timeout; `None` picks [`default_timeout`].
     pub timeout: Option<Duration>,
     /// Kill (and retry) a clip whose ffmpeg reports no progress for this long.
@@ -53,9 +60,6 @@ pub struct RunOptions {
     /// Reuse the clips a previous run of the same input and settings validated (the ledger in
     /// the output folder); only missing or broken clips are encoded.
     pub resume: bool,
-    /// Encode each moment of the video once (disjoint chunks joined by stream copy) instead of
-    /// encoding every overlap twice. Re-encoding profiles only.
-    pub reuse_overlaps: bool,
     /// Where measured encoder memory is remembered between runs (`None`: not remembered).
     pub memory_cache: Option<PathBuf>,
     /// How often the monitor samples CPU and memory.
@@ -75,18 +79,11 @@ impl RunOptions {
     pub fn with_setup(output_dir: impl Into<PathBuf>, setup: Setup) -> Self {
         RunOptions {
             output_dir: output_dir.into(),
-            strategy: setup.strategy,
-            profile: setup.profile,
-            plan: PlanOptions {
-                policy: setup.policy,
-                ..Default::default()
-            },
-            threads: setup.threads,
+            setup,
             timeout: None,
             stall_timeout: Some(Duration::from_secs(60)),
             retries: 1,
             resume: false,
-            reuse_overlaps: setup.reuse_overlaps,
             memory_cache: default_cache_dir(),
             monitor_interval: Duration::from_millis(100),
             tools: Tools::from_env(),

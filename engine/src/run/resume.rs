@@ -29,7 +29,7 @@ impl Resume {
         media: &MediaInfo,
         options: &RunOptions,
     ) -> Result<Resume> {
-        let key = ledger::key(content_hash, options.profile, &options.plan);
+        let key = ledger::key(content_hash, options.setup.profile, &options.setup.plan);
         let previous = options
             .resume
             .then(|| Ledger::load_matching(&options.output_dir, &key))
@@ -102,7 +102,7 @@ fn reusable_clips(
             if bytes != recorded.bytes {
                 return None;
             }
-            let profile = clip_profile(options.profile, media, clip);
+            let profile = clip_profile(options.setup.profile, media, clip);
             let validation = validate_file(&options.tools, &path, clip, media, profile);
             validation.valid.then(|| ClipOutcome {
                 status: ClipStatus::Resumed,

@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::commands::{on_ctrl_c, run_local};
 use clipbench_engine::execute::escalate_ctrl_c;
 use clipbench_engine::files::write_json_atomic;
+use clipbench_engine::plan::PlanOptions;
 
 /// An extra row besides the strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -112,7 +113,10 @@ struct BenchFile {
 fn setups(args: &BenchArgs, duration: f64) -> Vec<Named> {
     let base = Setup {
         profile: args.profile,
-        policy: args.policy,
+        plan: PlanOptions {
+            policy: args.policy,
+            ..PlanOptions::default()
+        },
         ..Setup::default()
     };
     let named = |name: &str, setup: Setup| Named {
@@ -149,7 +153,10 @@ fn setups(args: &BenchArgs, duration: f64) -> Vec<Named> {
                 "auto copy adaptive",
                 Setup {
                     profile: Profile::Copy,
-                    policy: Policy::Adaptive,
+                    plan: PlanOptions {
+                        policy: Policy::Adaptive,
+                        ..base.plan
+                    },
                     ..base
                 },
             ),
@@ -166,10 +173,13 @@ fn setups(args: &BenchArgs, duration: f64) -> Vec<Named> {
                     "whole file, one ffmpeg",
                     Setup {
                         strategy: Strategy::FfmpegThreads,
-                        policy: Policy::Fixed {
-                            clip_len: duration,
-                            step: duration,
-                            min_last: 0.0,
+                        plan: PlanOptions {
+                            policy: Policy::Fixed {
+                                clip_len: duration,
+                                step: duration,
+                                min_last: 0.0,
+                            },
+                            ..base.plan
                         },
                         ..base
                     },

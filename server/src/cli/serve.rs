@@ -161,9 +161,9 @@ impl ServeArgs {
         }
         let mut config = ServerConfig::new(self.workdir);
         config.compat = self.compat;
-        config.strategy = self.strategy;
-        config.profile = self.profile;
-        config.plan = self.plan.options(match self.compat {
+        config.setup.strategy = self.strategy;
+        config.setup.profile = self.profile;
+        config.setup.plan = self.plan.options(match self.compat {
             Compat::Original => Policy::ORIGINAL,
             Compat::Optimized => Policy::OPTIMIZED,
         });
@@ -176,7 +176,7 @@ impl ServeArgs {
             queue
         });
         config.store = self.store;
-        config.reuse_overlaps = self.reuse_overlaps;
+        config.setup.reuse_overlaps = self.reuse_overlaps;
         config.access.api_key = self.access.api_key;
         config.access.cors_origins = self.access.cors_origins;
         config.access.allowed_hosts = self.access.allowed_hosts;

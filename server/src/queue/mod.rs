@@ -17,11 +17,11 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
-use clipbench_engine::encode::Profile;
 use clipbench_engine::error::{EngineError, Result};
 use clipbench_engine::plan::Clip;
 use clipbench_engine::probe::{CutPoint, MediaInfo};
 use clipbench_engine::report::FailureSummary;
+use clipbench_engine::run::Setup;
 
 /// The apalis queue the tasks go on.
 pub const QUEUE_NAME: &str = "clipbench";
@@ -45,8 +45,9 @@ pub struct ClipTask {
     pub clips: Vec<Clip>,
     /// Store key of each clip, in the order of `clips`.
     pub keys: Vec<String>,
-    pub profile: Profile,
-    pub reuse_overlaps: bool,
+    /// The job's setup: its profile and `reuse_overlaps` decide how the clips are made (the
+    /// worker's own slots and threads decide how many at once).
+    pub setup: Setup,
     /// Longest one attempt of one clip may take, seconds.
     pub timeout_s: f64,
     /// Executor retries per clip.
@@ -277,6 +278,7 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clipbench_engine::encode::Profile;
     use clipbench_engine::plan::Priority;
     use proptest::prelude::*;
 
@@ -295,8 +297,7 @@ mod tests {
                 "clips/v_j1_clip_001.mp4".into(),
                 "clips/v_j1_clip_002.mp4".into(),
             ],
-            profile: Profile::Optimized,
-            reuse_overlaps: false,
+            setup: Setup::default(),
             timeout_s: 60.0,
             retries: 1,
         }
@@ -398,8 +399,10 @@ mod tests {
             media,
             clips: clips(2),
             keys: vec!["clips/a.mp4".into(), "clips/b.mp4".into()],
-            profile: Profile::Smart,
-            reuse_overlaps: false,
+            setup: Setup {
+                profile: Profile::Smart,
+                ..Setup::default()
+            },
             timeout_s: 60.0,
             retries: 1,
         };

@@ -262,11 +262,11 @@ async fn make(shared: &Shared, task: &ClipTask, received_ms: u64) -> Result<Task
     media.path = source;
     media.cut_points = task.cut_points.clone();
     let mut execute_options = ExecuteOptions::new(&out, options.tools.clone());
-    execute_options.profile = task.profile;
+    execute_options.profile = task.setup.profile;
     execute_options.threads = ThreadSetting::Fixed(options.threads);
     execute_options.timeout = Duration::from_secs_f64(task.timeout_s.max(1.0));
     execute_options.retries = task.retries;
-    execute_options.reuse_overlaps = task.reuse_overlaps;
+    execute_options.reuse_overlaps = task.setup.reuse_overlaps;
     let clips = task.clips.clone();
     let executed = Instant::now();
     let execution = tokio::task::spawn_blocking(move || {

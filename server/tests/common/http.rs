@@ -36,7 +36,7 @@ pub async fn engine_server(workdir: &Path, tune: impl FnOnce(&mut ServerConfig))
     let mut config = ServerConfig::new(workdir);
     // The media comes from a loopback file server.
     config.download.guard = std::sync::Arc::new(UrlGuard::allow_all());
-    config.plan.policy = "fixed:1:4:3".parse().unwrap();
+    config.setup.plan.policy = "fixed:1:4:3".parse().unwrap();
     tune(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();

@@ -1,0 +1,91 @@
+//! Golden tests: every exporter renders the fixture `tests/fixtures/two-targets.json` to the
+//! bytes kept in `tests/golden/`. A change to a format shows up here as a diff to review; after
+//! reviewing it, `UPDATE_GOLDEN=1 cargo test -p clipbench --lib golden` rewrites the files.
+//! Charts are left out of the page (they are tested in `plots`).
+
+use std::path::PathBuf;
+
+use super::*;
+
+fn golden_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+/// Every file each exporter but the plots makes from the fixture.
+fn rendered() -> Vec<(String, Vec<u8>)> {
+    let fixture = include_str!("../../tests/fixtures/two-targets.json");
+    let results: Results = serde_json::from_str(fixture).unwrap();
+    let report = Report {
+        results: &results,
+        charts: Vec::new(),
+    };
+    let exporters: [Box<dyn Exporter>; 5] = [
+        Box::new(csv::RunsTable),
+        Box::new(csv::SummaryTable),
+        Box::new(json::ResultsJson),
+        Box::new(markdown::SummaryMarkdown),
+        Box::new(html::IndexHtml),
+    ];
+    exporters
+        .iter()
+        .flat_map(|e| e.files(&report).unwrap())
+        .filter(|(name, _)| name != "results.schema.json")
+        .collect()
+}
+
+#[test]
+fn golden_every_exporter_renders_the_fixture_as_kept() {
+    let files = rendered();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "runs.csv",
+            "summary.csv",
+            "results.json",
+            "summary.md",
+            "index.html"
+        ]
+    );
+    let update = std::env::var_os("UPDATE_GOLDEN").is_some();
+    for (name, bytes) in files {
+        let path = golden_dir().join(&name);
+        if update {
+            std::fs::write(&path, &bytes).unwrap();
+            continue;
+        }
+        let kept = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+        if kept != bytes {
+            let (kept, made) = (
+                String::from_utf8_lossy(&kept),
+                String::from_utf8_lossy(&bytes),
+            );
+            let line = kept
+                .lines()
+                .zip(made.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or_else(|| kept.lines().count().min(made.lines().count()));
+            panic!(
+                "{name} differs from {} at line {}:\n kept: {:?}\n made: {:?}\n(review, then \
+                 UPDATE_GOLDEN=1 to accept)",
+                path.display(),
+                line + 1,
+                kept.lines().nth(line),
+                made.lines().nth(line)
+            );
+        }
+    }
+}
+
+#[test]
+fn golden_results_json_reads_back_as_the_fixture() {
+    let fixture: Results =
+        serde_json::from_str(include_str!("../../tests/fixtures/two-targets.json")).unwrap();
+    let kept = std::fs::read(golden_dir().join("results.json")).unwrap();
+    let back: Results = serde_json::from_slice(&kept).unwrap();
+    assert_eq!(
+        serde_json::to_value(&back).unwrap(),
+        serde_json::to_value(&fixture).unwrap()
+    );
+}
