@@ -303,7 +303,7 @@ pub struct Request {
 }
 
 /// What `ab` found: the report folder, the results and a verdict per pair and sample.
-pub struct Outcome {
+pub struct AbReport {
     pub dir: PathBuf,
     pub results: Results,
     pub verdicts: Vec<PairVerdict>,
@@ -325,7 +325,7 @@ pub fn run(
     request: &Request,
     cancel: &clipbench_engine::CancelToken,
     observe: &dyn Fn(&crate::runner::Progress),
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<AbReport> {
     let say = &|line: String| observe(&crate::runner::Progress::Note(line));
     anyhow::ensure!(request.rounds >= 2, "--rounds must be at least 2");
     let servers = [&request.base, &request.candidate]
@@ -388,7 +388,7 @@ pub fn run(
         verdicts: &verdicts,
     };
     clipbench_engine::files::write_json_atomic(&finished.dir.join("ab.json"), &file)?;
-    Ok(Outcome {
+    Ok(AbReport {
         dir: finished.dir,
         results: finished.results,
         verdicts,

@@ -129,7 +129,7 @@ pub fn mismatch(info: &MediaInfo, expect: &Expect) -> Option<String> {
 
 /// What [`ensure`] did for one sample.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
+pub enum Ensured {
     /// Already present and valid.
     Valid,
     /// Built now.
@@ -147,7 +147,7 @@ pub struct Builder<'a> {
 
 impl Builder<'_> {
     /// Makes sure the named samples (and what they are built from) exist and are valid.
-    pub fn ensure(&self, names: &[String]) -> Result<Vec<(String, PathBuf, Outcome)>, SampleError> {
+    pub fn ensure(&self, names: &[String]) -> Result<Vec<(String, PathBuf, Ensured)>, SampleError> {
         let mut done = Vec::new();
         let mut seen = HashSet::new();
         for name in names {
@@ -181,7 +181,7 @@ impl Builder<'_> {
         &self,
         name: &str,
         seen: &mut HashSet<String>,
-        done: &mut Vec<(String, PathBuf, Outcome)>,
+        done: &mut Vec<(String, PathBuf, Ensured)>,
     ) -> Result<PathBuf, SampleError> {
         if let Some((_, path, _)) = done.iter().find(|(n, _, _)| n == name) {
             return Ok(path.clone());
@@ -194,7 +194,7 @@ impl Builder<'_> {
         }
         if let Some(source) = self.manifest.sources.iter().find(|s| s.name == name) {
             let path = self.fetch(source)?;
-            done.push((name.to_owned(), path.clone(), Outcome::Valid));
+            done.push((name.to_owned(), path.clone(), Ensured::Valid));
             return Ok(path);
         }
         let sample = self.manifest.sample(name)?;
@@ -203,7 +203,7 @@ impl Builder<'_> {
             match probe(&self.tools, &path) {
                 Ok(info) if mismatch(&info, &sample.expect).is_none() => {
                     (self.on_status)(name, "valid, skipped");
-                    done.push((name.to_owned(), path.clone(), Outcome::Valid));
+                    done.push((name.to_owned(), path.clone(), Ensured::Valid));
                     return Ok(path);
                 }
                 Ok(info) => (self.on_status)(
@@ -221,7 +221,7 @@ impl Builder<'_> {
             args.push(self.substitute(arg, seen, done)?);
         }
         self.build(sample, &args, &path)?;
-        done.push((name.to_owned(), path.clone(), Outcome::Built));
+        done.push((name.to_owned(), path.clone(), Ensured::Built));
         Ok(path)
     }
 
@@ -230,7 +230,7 @@ impl Builder<'_> {
         &self,
         arg: &str,
         seen: &mut HashSet<String>,
-        done: &mut Vec<(String, PathBuf, Outcome)>,
+        done: &mut Vec<(String, PathBuf, Ensured)>,
     ) -> Result<String, SampleError> {
         match arg.strip_prefix('{').and_then(|a| a.strip_suffix('}')) {
             Some(dep) => Ok(self

@@ -9,7 +9,7 @@ use crate::stats::Summary;
 
 /// The verdict of a target validation.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Validation {
+pub struct TargetVerdict {
     pub target_s: f64,
     pub wall: Summary,
     /// Passes when the whole 95 % interval of the median is under the target.
@@ -136,7 +136,7 @@ pub fn judge(
     sample: &str,
     target_s: f64,
     two_thread_speedup: Option<f64>,
-) -> Option<Validation> {
+) -> Option<TargetVerdict> {
     let runs: Vec<_> = results
         .runs
         .iter()
@@ -151,7 +151,7 @@ pub fn judge(
         }
         _ => Vec::new(),
     };
-    Some(Validation {
+    Some(TargetVerdict {
         target_s,
         pass: wall.median_ci.1 < target_s,
         margin_s: target_s - wall.median,
@@ -184,7 +184,7 @@ pub fn structure_of(results: &Results, target: &str, sample: &str) -> Option<Str
 }
 
 /// The verdict for the terminal.
-pub fn describe(v: &Validation, sample: &str) -> String {
+pub fn describe(v: &TargetVerdict, sample: &str) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,

@@ -11,7 +11,7 @@ pub const FALLBACK_PROFILE: Profile = Profile::Optimized;
 
 /// The mode a file is run in.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Mode {
+pub struct FileMode {
     pub profile: Profile,
     pub reuse_overlaps: bool,
     /// One line per change made, saying what and why.
@@ -48,8 +48,8 @@ fn copy_problem(media: &MediaInfo) -> Option<String> {
 
 /// The sound mode for `media`: a copy of what MP4 players refuse is re-encoded, and so is a
 /// smart cut of what it cannot join; chunks cut by frame number need a constant frame rate.
-pub fn adapt(profile: Profile, reuse_overlaps: bool, media: &MediaInfo) -> Mode {
-    let mut mode = Mode {
+pub fn adapt(profile: Profile, reuse_overlaps: bool, media: &MediaInfo) -> FileMode {
+    let mut mode = FileMode {
         profile,
         reuse_overlaps,
         notes: Vec::new(),

@@ -408,8 +408,8 @@ pub fn concat_list_line(path: &Path) -> Option<String> {
     Some(format!("file '{}'\n", text.replace('\'', "'\\''")))
 }
 
-mod smart;
-pub use smart::{smart_copy_args, smart_pieces_args, SmartJob};
+mod smart_args;
+pub use smart_args::{smart_copy_args, smart_pieces_args, SmartJob};
 
 #[cfg(test)]
 mod tests;

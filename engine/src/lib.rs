@@ -36,6 +36,7 @@ pub mod report;
 pub mod run;
 pub mod schedule;
 pub mod smart;
+pub mod task;
 pub mod tools;
 pub mod validate;
 

@@ -76,7 +76,7 @@ pub fn snapshot(cpu_sample: Duration) -> SystemSnapshot {
 
 /// One reading of the background sampler.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Sample {
+pub struct UsageSample {
     /// Seconds since the monitor started.
     pub at_s: f64,
     /// Overall CPU use, 0–100.
@@ -96,12 +96,12 @@ pub struct MonitorSummary {
     pub memory_peak_bytes: u64,
     /// CPU time the sampler thread itself used, in seconds.
     pub sampler_cpu_s: f64,
-    pub samples: Vec<Sample>,
+    pub samples: Vec<UsageSample>,
 }
 
 impl MonitorSummary {
     /// Summarises samples (pure; the mean skips nothing, the peak is the highest reading).
-    pub fn from_samples(interval: Duration, samples: Vec<Sample>, sampler_cpu_s: f64) -> Self {
+    pub fn from_samples(interval: Duration, samples: Vec<UsageSample>, sampler_cpu_s: f64) -> Self {
         let n = samples.len().max(1) as f32;
         MonitorSummary {
             interval_s: interval.as_secs_f64(),
@@ -124,7 +124,7 @@ pub struct Monitor {
     interval: Duration,
     /// Dropping it wakes and ends the sampler.
     stop: Option<mpsc::Sender<()>>,
-    samples: Arc<Mutex<Vec<Sample>>>,
+    samples: Arc<Mutex<Vec<UsageSample>>>,
     handle: Option<JoinHandle<f64>>,
 }
 
@@ -191,7 +191,7 @@ fn thread_cpu_seconds() -> f64 {
 fn sample_until(
     interval: Duration,
     stopped: &mpsc::Receiver<()>,
-    samples: &Mutex<Vec<Sample>>,
+    samples: &Mutex<Vec<UsageSample>>,
 ) -> f64 {
     let Some(mut system) = new_system() else {
         return thread_cpu_seconds();
@@ -206,7 +206,7 @@ fn sample_until(
         }
         system.refresh_cpu_usage();
         system.refresh_memory();
-        let sample = Sample {
+        let sample = UsageSample {
             at_s: started.elapsed().as_secs_f64(),
             cpu_percent: system.global_cpu_usage(),
             per_cpu_percent: system.cpus().iter().map(|c| c.usage()).collect(),
@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn summary_of_samples() {
-        let sample = |cpu: f32, mem: u64| Sample {
+        let sample = |cpu: f32, mem: u64| UsageSample {
             at_s: 0.0,
             cpu_percent: cpu,
             per_cpu_percent: vec![cpu],

@@ -108,151 +108,6 @@ impl MediaInfo {
     }
 }
 
-#[derive(Deserialize)]
-struct ProbeJson {
-    #[serde(default)]
-    streams: Vec<StreamJson>,
-    format: Option<FormatJson>,
-}
-
-#[derive(Deserialize)]
-struct StreamJson {
-    codec_type: Option<String>,
-    codec_name: Option<String>,
-    width: Option<u32>,
-    height: Option<u32>,
-    avg_frame_rate: Option<String>,
-    r_frame_rate: Option<String>,
-    sample_rate: Option<String>,
-    duration: Option<String>,
-    start_time: Option<String>,
-    has_b_frames: Option<u32>,
-    pix_fmt: Option<String>,
-    profile: Option<String>,
-    level: Option<i32>,
-    disposition: Option<Disposition>,
-    #[serde(default)]
-    side_data_list: Vec<SideData>,
-    #[serde(default)]
-    tags: std::collections::HashMap<String, String>,
-}
-
-#[derive(Deserialize)]
-struct SideData {
-    rotation: Option<f64>,
-}
-
-#[derive(Deserialize)]
-struct Disposition {
-    #[serde(default)]
-    attached_pic: u8,
-}
-
-#[derive(Deserialize)]
-struct FormatJson {
-    duration: Option<String>,
-    start_time: Option<String>,
-    bit_rate: Option<String>,
-    size: Option<String>,
-}
-
-/// Parses a rate such as `25/1` or `30000/1001`; `0/0` and garbage give `None`.
-fn parse_rate(rate: &str) -> Option<f64> {
-    let (num, den) = rate.split_once('/').unwrap_or((rate, "1"));
-    let (num, den) = (
-        num.trim().parse::<f64>().ok()?,
-        den.trim().parse::<f64>().ok()?,
-    );
-    (num > 0.0 && den > 0.0).then(|| num / den)
-}
-
-/// Builds a [`MediaInfo`] from the JSON of `ffprobe -show_format -show_streams -of json`.
-pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
-    let parsed: ProbeJson = serde_json::from_str(json).map_err(|e| EngineError::NotMedia {
-        path: path.to_owned(),
-        detail: format!("unreadable ffprobe output: {e}"),
-    })?;
-    let format = parsed.format.as_ref();
-    let number = |s: Option<&String>| s.and_then(|v| v.parse::<f64>().ok());
-    let start_time = number(format.and_then(|f| f.start_time.as_ref()))
-        .filter(|t| t.is_finite())
-        .unwrap_or(0.0);
-    // Where the streams' content ends (when every stream says), from the timeline's start: a
-    // container may announce more (an MP4 whose edit list starts late counts the empty start
-    // twice).
-    let content = parsed
-        .streams
-        .iter()
-        .map(|s| {
-            let begins = number(s.start_time.as_ref()).unwrap_or(start_time);
-            Some(begins + number(s.duration.as_ref())? - start_time)
-        })
-        .collect::<Option<Vec<f64>>>()
-        .and_then(|ends| ends.into_iter().reduce(f64::max))
-        .filter(|d| d.is_finite() && *d > 0.0);
-    let duration = number(format.and_then(|f| f.duration.as_ref()))
-        .filter(|d| d.is_finite())
-        .map_or(content, |announced| {
-            Some(content.map_or(announced, |c| c.min(announced)))
-        })
-        .unwrap_or(0.0);
-    if duration <= 0.0 {
-        return Err(EngineError::ZeroDuration(path.to_owned()));
-    }
-    let video = parsed
-        .streams
-        .iter()
-        .find(|s| {
-            s.codec_type.as_deref() == Some("video")
-                && s.disposition.as_ref().is_none_or(|d| d.attached_pic == 0)
-        })
-        .ok_or_else(|| EngineError::NoVideoStream(path.to_owned()))?;
-    let audio = parsed
-        .streams
-        .iter()
-        .find(|s| s.codec_type.as_deref() == Some("audio"));
-    let average = video.avg_frame_rate.as_deref().and_then(parse_rate);
-    let real = video.r_frame_rate.as_deref().and_then(parse_rate);
-    let fps = average.or(real).unwrap_or(0.0);
-    // A constant-rate file has the same real (base) and average rate.
-    let variable_frame_rate = average
-        .zip(real)
-        .is_some_and(|(a, r)| (a - r).abs() > 0.01 * r);
-    // The display matrix (ffprobe ≥ 5) or the older `rotate` tag.
-    let rotation = video
-        .side_data_list
-        .iter()
-        .find_map(|d| d.rotation)
-        .or_else(|| video.tags.get("rotate")?.parse().ok())
-        .map_or(0, |r: f64| (r.round() as i32).rem_euclid(360));
-    Ok(MediaInfo {
-        path: path.to_owned(),
-        duration,
-        width: video.width.unwrap_or(0),
-        height: video.height.unwrap_or(0),
-        fps,
-        video_codec: video.codec_name.clone().unwrap_or_default(),
-        audio_codec: audio.and_then(|a| a.codec_name.clone()),
-        has_audio: audio.is_some(),
-        audio_sample_rate: audio.and_then(|a| a.sample_rate.as_ref()?.parse().ok()),
-        bit_rate: format.and_then(|f| f.bit_rate.as_ref()?.parse().ok()),
-        size_bytes: format
-            .and_then(|f| f.size.as_ref()?.parse().ok())
-            .unwrap_or(0),
-        video_reorder_frames: video.has_b_frames.unwrap_or(0),
-        pix_fmt: video.pix_fmt.clone().unwrap_or_default(),
-        rotation,
-        variable_frame_rate,
-        start_time,
-        reorder_delay_s: None,
-        keyframes: None,
-        cut_points: None,
-        open_gop: false,
-        video_profile: video.profile.clone().unwrap_or_default(),
-        video_level: video.level.unwrap_or(0),
-    })
-}
-
 /// Runs ffprobe and returns its standard output, mapping failures to typed errors.
 fn run_ffprobe(tools: &Tools, path: &Path, args: &[&str]) -> Result<String> {
     if !path.exists() {
@@ -425,6 +280,10 @@ pub fn version_of_banner(line: &str) -> String {
         .unwrap_or(line)
         .to_owned()
 }
+
+mod json;
+
+pub use json::parse_ffprobe_json;
 
 #[cfg(test)]
 mod tests;

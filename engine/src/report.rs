@@ -260,7 +260,7 @@ impl RunReport {
 mod tests {
     use super::*;
     use crate::plan::Priority;
-    use crate::schedule::TaskKind;
+    use crate::task::TaskKind;
 
     fn outcome(number: u32, finished: f64, wall: f64, cpu: f64, status: ClipStatus) -> ClipOutcome {
         ClipOutcome {

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use clipbench_engine::execute::{execute, ExecuteOptions, MemoryGate, CHUNK_DIR};
-use clipbench_engine::schedule::TaskKind;
+use clipbench_engine::task::TaskKind;
 use clipbench_engine::{
     probe, run, CancelToken, Clip, ClipStatus, PlanOptions, Priority, RunOptions, ThreadSetting,
     Tools,

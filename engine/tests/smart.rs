@@ -8,7 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use clipbench_engine::schedule::TaskKind;
+use clipbench_engine::task::TaskKind;
 use clipbench_engine::{
     run, CancelToken, PlanOptions, Profile, RunOptions, RunReport, Setup, Strategy,
 };

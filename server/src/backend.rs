@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::admission::Admitted;
 use crate::names::title_for;
-use crate::progress::ProgressState;
+use crate::progress_state::ProgressState;
 use crate::request::{JobError, JobRequest};
 use crate::responses::{job_body, JobSummary};
 use crate::store::Store;

@@ -28,7 +28,7 @@ mod jobs;
 mod listen;
 mod local;
 mod names;
-pub mod progress;
+pub mod progress_state;
 pub mod queue;
 mod queued;
 mod request;
@@ -48,7 +48,7 @@ pub use access::Access;
 pub use clipbench_engine::extras::Compat;
 pub use config::ServerConfig;
 pub use listen::Limits;
-pub use progress::ProgressState;
+pub use progress_state::ProgressState;
 pub use retention::Retention;
 
 use crate::admission::Admission;

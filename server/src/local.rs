@@ -19,7 +19,7 @@ use crate::clips::resolve_inside;
 use crate::config::ServerConfig;
 use crate::input::fetch_input;
 use crate::names::{clip_filename, title_for};
-use crate::progress::{Phase, ProgressState};
+use crate::progress_state::{Phase, ProgressState};
 use crate::request::{JobError, JobRequest};
 use crate::responses::{error, job_body, JobSummary, Published};
 use clipbench_engine::error::EngineError;

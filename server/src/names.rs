@@ -40,3 +40,8 @@ pub fn clip_filename(stem: &str, clip: &Clip, compat: Compat) -> String {
         Compat::Optimized => format!("{stem}_clip_{number:03}.mp4"),
     }
 }
+
+/// The store key of a published clip.
+pub fn clip_key(filename: &str) -> String {
+    format!("clips/{filename}")
+}

@@ -172,7 +172,7 @@ pub fn calibrate(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     plan.warmup = 1;
     plan.baseline = None;
     let (_runtime, cancel) = super::interruptible()?;
-    let terminal = super::progress::Terminal::new(false);
+    let terminal = super::bars::Terminal::new(false);
     let finished = runner::run(&plan, &cancel, &|p| terminal.observe(p))?;
     let calibration =
         Calibration::of(&finished.results, target, sample, block).with_context(|| {
@@ -222,7 +222,7 @@ pub fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
         manifest: args.manifest,
     };
     let (_runtime, cancel) = super::interruptible()?;
-    let terminal = super::progress::Terminal::new(false);
+    let terminal = super::bars::Terminal::new(false);
     let outcome = ab::run(&request, &cancel, &|p| terminal.observe(p))?;
     let mut regressed = 0;
     for v in &outcome.verdicts {

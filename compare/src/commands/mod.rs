@@ -1,10 +1,10 @@
 //! The `clipbench` subcommands: each turns its arguments into a call of the library and the
 //! library's answer into lines on stdout and an exit code.
 
+pub mod bars;
 pub mod batch;
 pub mod data;
 pub mod gates;
-pub mod progress;
 pub mod run;
 pub mod validate;
 

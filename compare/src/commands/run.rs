@@ -93,7 +93,7 @@ fn plan_from(args: &RunArgs) -> anyhow::Result<Plan> {
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let plan = plan_from(&args)?;
     let (_runtime, cancel) = super::interruptible()?;
-    let terminal = super::progress::Terminal::new(args.quiet || args.json);
+    let terminal = super::bars::Terminal::new(args.quiet || args.json);
     let finished = runner::run(&plan, &cancel, &|p| terminal.observe(p))?;
     let results = &finished.results;
     if args.json {

@@ -57,7 +57,7 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     plan.warmup = 0;
     plan.baseline = None;
     let (_runtime, cancel) = super::interruptible()?;
-    let terminal = super::progress::Terminal::new(false);
+    let terminal = super::bars::Terminal::new(false);
     let finished = runner::run(&plan, &cancel, &|p| terminal.observe(p))?;
     if finished.results.interrupted {
         return Ok(super::exit_code(true, false));

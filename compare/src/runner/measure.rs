@@ -7,8 +7,8 @@ use std::time::Instant;
 use clipbench_engine::monitor::{Monitor, MonitorSummary};
 use clipbench_engine::{CancelToken, MediaInfo, Tools};
 
+use super::observer::{Progress, RunLabel};
 use super::order::{eta_s, Slot};
-use super::progress::{Progress, RunLabel};
 use crate::config::TargetConfig;
 use crate::export::csv::RunsCsv;
 use crate::record::{JobShape, RunRecord, RunStatus, Timeline};

@@ -4,8 +4,8 @@
 //! here.
 
 mod measure;
+mod observer;
 mod order;
-mod progress;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +14,8 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 use clipbench_engine::{probe, CancelToken, Tools};
 
+pub use observer::{Progress, RunLabel};
 pub use order::Slot;
-pub use progress::{Progress, RunLabel};
 
 use crate::config::{Config, TargetConfig};
 use crate::export;

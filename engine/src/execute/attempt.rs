@@ -20,7 +20,7 @@ use crate::encode::{
 };
 use crate::files::partial_path;
 use crate::probe::MediaInfo;
-use crate::schedule::TaskKind;
+use crate::task::TaskKind;
 use crate::validate::{read_mp4, validate_file};
 
 /// What every task of one execution shares.

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::graph::Task;
 use super::outcome::{AttemptError, ClipOutcome, FailureKind};
-use crate::schedule::TaskKind;
+use crate::task::TaskKind;
 
 /// Stops a run from another thread, in two steps: [`drain`](CancelToken::drain) starts no new
 /// clip but lets running ones finish; [`cancel`](CancelToken::cancel) also kills running ffmpeg

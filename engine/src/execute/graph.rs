@@ -7,8 +7,9 @@ use crate::chunks::{chunks_of, group_chunks, plan_chunks};
 use crate::encode::Profile;
 use crate::plan::{Clip, Priority};
 use crate::probe::MediaInfo;
-use crate::schedule::{CostModel, TaskKind, TaskSpec, AUDIO_CPU_PER_SECOND, PROCESS_START_CPU_S};
+use crate::schedule::{CostModel, AUDIO_CPU_PER_SECOND, PROCESS_START_CPU_S};
 use crate::smart::{split, SmartCut};
+use crate::task::{TaskKind, TaskSpec};
 
 use super::outcome::ClipOutcome;
 

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use super::graph::Task;
 use crate::files::partial_path;
 use crate::plan::Clip;
-use crate::schedule::TaskKind;
 use crate::smart::Piece;
+use crate::task::TaskKind;
 
 /// Folder (inside the output folder) that holds the chunks of a `reuse_overlaps` run; removed
 /// when the run ends.

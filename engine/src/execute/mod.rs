@@ -25,7 +25,7 @@ mod graph;
 mod layout;
 pub mod outcome;
 mod pool;
-mod smart;
+mod smart_attempt;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -42,7 +42,7 @@ use crate::encode::Profile;
 use crate::error::{EngineError, Result};
 use crate::plan::Clip;
 use crate::probe::{ffmpeg_version, MediaInfo};
-use crate::schedule::TaskKind;
+use crate::task::TaskKind;
 use crate::tools::Tools;
 use attempt::TaskContext;
 use board::Board;

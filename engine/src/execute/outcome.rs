@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::allocate::ThreadSetting;
 use crate::plan::Clip;
-use crate::schedule::TaskKind;
+use crate::task::TaskKind;
 use crate::validate::Validation;
 
 /// Final state of a clip.

@@ -15,7 +15,8 @@ use super::outcome::AttemptError;
 use super::outcome::{ClipOutcome, ClipStatus};
 use super::ExecuteOptions;
 use crate::allocate::ThreadSetting;
-use crate::schedule::{memory_allows, TaskKind};
+use crate::schedule::memory_allows;
+use crate::task::TaskKind;
 use crate::validate::Validation;
 
 /// Runs one attempt of one task.

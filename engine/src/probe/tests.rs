@@ -1,5 +1,6 @@
 //! Tests of the `probe` module.
 
+use super::json::parse_rate;
 use super::*;
 
 #[test]

@@ -23,7 +23,7 @@ use crate::monitor::{available_memory_bytes, snapshot, Monitor, MonitorSummary};
 use crate::plan::{plan, Clip, Policy};
 use crate::probe::{ffmpeg_version, probe, probe_with_keyframes, MediaInfo};
 use crate::report::{worker_timelines, Metrics, RunReport, Startup, REPORT_SCHEMA_VERSION};
-use crate::schedule::TaskKind;
+use crate::task::TaskKind;
 use resume::Resume;
 
 /// Processes a local video file into clips and reports what happened.

@@ -21,7 +21,7 @@ use clipbench_engine::plan::PlanOptions;
 
 /// An extra row besides the strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Mode {
+pub enum ExtraRow {
     /// `auto` with `--reuse-overlaps`: each moment encoded once.
     ReuseOverlaps,
     /// `auto`, `--profile copy --policy adaptive`: keyframe-snapped stream copies.
@@ -52,7 +52,7 @@ pub struct BenchArgs {
         num_args = 0..,
         default_value = "reuse-overlaps,copy,smart,whole-file"
     )]
-    modes: Vec<Mode>,
+    modes: Vec<ExtraRow>,
     #[arg(long, default_value = "optimized")]
     profile: Profile,
     #[arg(long, default_value = "fixed:15")]
@@ -142,14 +142,14 @@ fn setups(args: &BenchArgs, duration: f64) -> Vec<Named> {
     }));
     for mode in &args.modes {
         setups.push(match mode {
-            Mode::ReuseOverlaps => named(
+            ExtraRow::ReuseOverlaps => named(
                 "auto --reuse-overlaps",
                 Setup {
                     reuse_overlaps: true,
                     ..base
                 },
             ),
-            Mode::Copy => named(
+            ExtraRow::Copy => named(
                 "auto copy adaptive",
                 Setup {
                     profile: Profile::Copy,
@@ -160,14 +160,14 @@ fn setups(args: &BenchArgs, duration: f64) -> Vec<Named> {
                     ..base
                 },
             ),
-            Mode::Smart => named(
+            ExtraRow::Smart => named(
                 "auto smart",
                 Setup {
                     profile: Profile::Smart,
                     ..base
                 },
             ),
-            Mode::WholeFile => Named {
+            ExtraRow::WholeFile => Named {
                 measure_quality: false,
                 ..named(
                     "whole file, one ffmpeg",

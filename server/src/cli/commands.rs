@@ -12,7 +12,7 @@ use clipbench_engine::{
 use clipbench_server::fetch::guard::UrlGuard;
 use clipbench_server::fetch::{download, DownloadOptions, Input};
 
-use super::progress::RunProgress;
+use super::bars::RunProgress;
 use super::summary;
 use super::{EXIT_CLIPS_FAILED, EXIT_INTERRUPTED};
 
@@ -73,7 +73,7 @@ pub fn local_input(
         Input::Path(path) => return Ok(path),
         Input::Url(url) => url,
     };
-    let bar = super::progress::download_bar(&url);
+    let bar = super::bars::download_bar(&url);
     // The user's own URL on the user's own machine: any address, no rate or time limit
     // (Ctrl-C stops it).
     let download_options = DownloadOptions {

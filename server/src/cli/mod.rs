@@ -1,8 +1,8 @@
 //! The command-line front end: commands, progress display and summaries. Owns the terminal.
 
+pub mod bars;
 pub mod bench;
 pub mod commands;
-pub mod progress;
 pub mod serve;
 pub mod summary;
 

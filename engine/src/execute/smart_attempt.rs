@@ -13,8 +13,8 @@ use crate::allocate::ThreadSetting;
 use crate::encode::{smart_copy_args, smart_pieces_args, SmartJob};
 use crate::files::partial_path;
 use crate::mp4join::{join_mp4, JoinPiece};
-use crate::schedule::TaskKind;
 use crate::smart::{head_encoder, SmartCut};
+use crate::task::TaskKind;
 use crate::validate::read_mp4;
 
 impl TaskContext<'_> {

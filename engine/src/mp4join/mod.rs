@@ -1,0 +1,235 @@
+//! Joins a smart cut's video pieces and the clip's audio into one MP4, in this process (no
+//! ffmpeg start per clip): the pieces' samples are laid end to end on one timeline, each at
+//! its planned start, and written with the sample tables, interleaved, `moov` first.
+//!
+//! The re-encoded heads and feet and the copied frames come from different encoders: each
+//! keyframe carries its piece's parameter sets in-band, as after ffmpeg's concat demuxer. The
+//! sample descriptions (`stsd`) and the audio's edit list are
+//! copied as they are, so nothing the sources say is lost.
+//!
+//! The rooms: `read` (an MP4's box tree checked, then one track's samples read), `write` (the
+//! joined tracks written as boxes), this file (the join itself: timelines, parameter sets).
+
+mod read;
+mod write;
+
+use std::path::Path;
+
+use read::read_track;
+use write::write_mp4;
+
+/// One video piece: its file and how long it is planned to show (seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct JoinPiece<'a> {
+    pub path: &'a Path,
+    pub planned_s: f64,
+}
+
+/// Why a join failed (one line).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct JoinError(String);
+
+pub(super) fn fail<T>(what: impl Into<String>) -> Result<T, JoinError> {
+    Err(JoinError(what.into()))
+}
+
+/// The movie timescale of the output (milliseconds, as ffmpeg writes).
+pub(super) const MOVIE_TIMESCALE: u64 = 1000;
+/// Largest sample time accepted, in ticks of the track's timescale (2^40: years at 90 kHz).
+pub(super) const MAX_TICKS: u64 = 1 << 40;
+/// Samples of one track are written in chunks of at most this many seconds.
+pub(super) const CHUNK_S: f64 = 0.5;
+
+/// One sample on the output timeline (media timescale of its track).
+#[derive(Debug, Clone)]
+pub(super) struct TrackSample {
+    pub dts: i64,
+    pub cts_offset: i64,
+    pub duration: i64,
+    pub sync: bool,
+    pub bytes: Vec<u8>,
+}
+
+/// One output track.
+#[derive(Debug)]
+pub(super) struct Track {
+    pub video: bool,
+    pub timescale: u32,
+    pub stsd: Vec<u8>,
+    pub tkhd_matrix: [i32; 9],
+    pub width: u32,
+    pub height: u32,
+    /// Edit list entries `(segment duration in movie units, media time)`.
+    pub edits: Vec<(u64, i64)>,
+    pub samples: Vec<TrackSample>,
+}
+
+/// Joins `pieces` (video) and `audio` (a file whose audio track is the clip's) into `output`;
+/// returns the bytes written.
+pub fn join_mp4(
+    pieces: &[JoinPiece],
+    audio: Option<&Path>,
+    output: &Path,
+) -> Result<u64, JoinError> {
+    let video = join_video(pieces)?;
+    let mut tracks = vec![video];
+    if let Some(path) = audio {
+        let read = read_track(path, false)?;
+        let edits = read
+            .edits
+            .iter()
+            .map(|&(d, t)| {
+                (
+                    rescale(d as i64, read.movie_timescale, MOVIE_TIMESCALE as u32) as u64,
+                    t,
+                )
+            })
+            .collect();
+        tracks.push(Track {
+            video: false,
+            timescale: read.timescale,
+            stsd: read.stsd,
+            tkhd_matrix: read.matrix,
+            width: 0,
+            height: 0,
+            edits,
+            samples: read.samples,
+        });
+    }
+    write_mp4(&tracks, output)
+}
+
+fn rescale(value: i64, from: u32, to: u32) -> i64 {
+    let scaled = value as i128 * to as i128;
+    let from = from as i128;
+    (if scaled >= 0 {
+        (scaled + from / 2) / from
+    } else {
+        (scaled - from / 2) / from
+    }) as i64
+}
+
+/// The pieces' samples on one timeline: piece `p` shows from the sum of the planned lengths
+/// before it; decoding times keep the pieces' own reordering delay.
+fn join_video(pieces: &[JoinPiece]) -> Result<Track, JoinError> {
+    let reads = pieces
+        .iter()
+        .map(|p| read_track(p.path, true))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Some(longest) = reads.iter().max_by_key(|r| r.samples.len()) else {
+        return fail("no pieces to join");
+    };
+    let timescale = longest.timescale;
+    // Every keyframe carries its piece's parameter sets in-band: Chromium puts the track's
+    // description's sets in front of a keyframe that has none, which breaks the pieces of the
+    // other encoder (its browser test fails without this).
+    // Per piece: its first decoding time and when it shows its first frame. Each piece is
+    // decoded from its planned start on, and shown `delay` later: the largest lead of shown
+    // over decoded of any piece (the source's and x264's can differ), so that no piece's
+    // decoding overlaps the one before it and no frame is shown before it is decoded.
+    let starts: Vec<(i64, i64)> = reads
+        .iter()
+        .map(|r| {
+            let shown = r.samples.iter().map(|s| s.dts + s.cts_offset).min();
+            let first_dts = r.samples.first().map_or(0, |s| s.dts);
+            (first_dts, shown.unwrap_or(first_dts))
+        })
+        .collect();
+    let delay = reads
+        .iter()
+        .zip(&starts)
+        .map(|(r, (dts, shown))| rescale(shown - dts, r.timescale, timescale))
+        .max()
+        .unwrap_or(0);
+    let mut samples: Vec<TrackSample> = Vec::new();
+    let mut planned = 0.0;
+    for ((read, piece), (first_dts, shown)) in reads.iter().zip(pieces).zip(&starts) {
+        let offset = (planned * timescale as f64).round() as i64;
+        let sets = parameter_sets(&read.stsd)?;
+        for s in &read.samples {
+            let dts = offset + rescale(s.dts - first_dts, read.timescale, timescale);
+            let shown_at = s.dts + s.cts_offset - shown;
+            let pts = offset + delay + rescale(shown_at, read.timescale, timescale);
+            if samples.last().is_some_and(|last| last.dts >= dts) || pts < dts {
+                return fail(format!(
+                    "the decoding times of {} overlap the piece before it",
+                    piece.path.display()
+                ));
+            }
+            let mut bytes = Vec::new();
+            if s.sync {
+                bytes = sets.in_band();
+            }
+            bytes.extend_from_slice(&s.bytes);
+            samples.push(TrackSample {
+                dts,
+                cts_offset: pts - dts,
+                duration: rescale(s.duration, read.timescale, timescale),
+                sync: s.sync,
+                bytes,
+            });
+        }
+        planned += piece.planned_s;
+    }
+    for i in 1..samples.len() {
+        samples[i - 1].duration = samples[i].dts - samples[i - 1].dts;
+    }
+    let movie_length = (planned * MOVIE_TIMESCALE as f64).round() as u64;
+    Ok(Track {
+        video: true,
+        timescale,
+        stsd: longest.stsd.clone(),
+        tkhd_matrix: longest.matrix,
+        width: longest.width,
+        height: longest.height,
+        edits: vec![(movie_length, delay)],
+        samples,
+    })
+}
+
+/// An `avcC`'s SPS and PPS, and the length of its NAL size fields.
+#[derive(Debug, PartialEq)]
+struct ParameterSets {
+    length_size: usize,
+    nals: Vec<Vec<u8>>,
+}
+
+impl ParameterSets {
+    /// The sets as length-prefixed NAL units, to go in front of a sample.
+    fn in_band(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for nal in &self.nals {
+            let len = (nal.len() as u32).to_be_bytes();
+            out.extend_from_slice(&len[4 - self.length_size..]);
+            out.extend_from_slice(nal);
+        }
+        out
+    }
+}
+
+/// The parameter sets of the `avcC` inside an `stsd` box.
+fn parameter_sets(stsd: &[u8]) -> Result<ParameterSets, JoinError> {
+    let bad = || JoinError("the video's sample description has no readable avcC".into());
+    let at = stsd.windows(4).position(|w| w == b"avcC").ok_or_else(bad)? + 4;
+    let config = stsd.get(at..).ok_or_else(bad)?;
+    let length_size = (*config.get(4).ok_or_else(bad)? as usize & 3) + 1;
+    let mut pos = 5;
+    let mut nals = Vec::new();
+    for mask in [0x1f, 0xff] {
+        let count = *config.get(pos).ok_or_else(bad)? as usize & mask;
+        pos += 1;
+        for _ in 0..count {
+            let len = u16::from_be_bytes([
+                *config.get(pos).ok_or_else(bad)?,
+                *config.get(pos + 1).ok_or_else(bad)?,
+            ]) as usize;
+            nals.push(config.get(pos + 2..pos + 2 + len).ok_or_else(bad)?.to_vec());
+            pos += 2 + len;
+        }
+    }
+    Ok(ParameterSets { length_size, nals })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,114 @@
+//! Tests of the MP4 join: hostile box trees never hang or panic the reader.
+
+use super::read::{boxes, raw_stsd, well_formed};
+use super::write::chunk_order;
+use super::*;
+use proptest::prelude::*;
+
+/// Box headers with any size field (0, 1 with a 64-bit size, tiny, huge) around payloads
+/// that are themselves boxes or noise: the shapes that break a box reader.
+fn hostile_boxes() -> impl Strategy<Value = Vec<u8>> {
+    let kinds = prop::sample::select(vec![
+        *b"moov", *b"trak", *b"mdia", *b"minf", *b"stbl", *b"stsd", *b"hdlr", *b"avcC", *b"free",
+    ]);
+    let one = (
+        kinds,
+        prop::sample::select(vec![0u32, 1, 7, 8, 16, 0xffff_ffff]),
+        any::<u64>(),
+        prop::collection::vec(any::<u8>(), 0..64),
+    )
+        .prop_map(|(kind, size, large, payload)| {
+            let mut out = size.to_be_bytes().to_vec();
+            out.extend_from_slice(&kind);
+            if size == 1 {
+                out.extend_from_slice(&large.to_be_bytes());
+            }
+            out.extend_from_slice(&payload);
+            out
+        });
+    prop::collection::vec(one, 0..12).prop_map(|boxes| boxes.concat())
+}
+
+proptest! {
+    // Fuzzing of the box reader: no input panics (CI runs the default cases; set
+    // PROPTEST_CASES for a longer run).
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+    #[test]
+    fn fuzz_box_reader_never_panics(
+        noise in prop::collection::vec(any::<u8>(), 0..512),
+        shaped in hostile_boxes(),
+    ) {
+        for data in [&noise, &shaped] {
+            let _ = well_formed(data, true, 0);
+            let _ = boxes(data).count();
+            let _ = raw_stsd(data, b"vide");
+            let _ = parameter_sets(data);
+        }
+    }
+}
+
+#[test]
+fn rescaling_rounds_to_the_nearest_tick() {
+    assert_eq!(rescale(1024, 12800, 90000), 7200);
+    assert_eq!(rescale(-512, 12800, 1000), -40);
+    assert_eq!(rescale(1, 3, 2), 1);
+}
+
+#[test]
+fn parameter_sets_come_out_length_prefixed() {
+    // avcC: version, profile, compat, level, 4-byte lengths, 1 SPS [0x67 0x64], 1 PPS [0x68].
+    let avcc = [
+        1, 0x64, 0, 0x1f, 0xff, 0xe1, 0, 2, 0x67, 0x64, 1, 0, 1, 0x68,
+    ];
+    let stsd = [b"xxxxavcC".as_slice(), &avcc].concat();
+    let sets = parameter_sets(&stsd).unwrap();
+    assert_eq!(sets.length_size, 4);
+    assert_eq!(
+        sets.in_band(),
+        vec![0, 0, 0, 2, 0x67, 0x64, 0, 0, 0, 1, 0x68]
+    );
+    assert!(parameter_sets(b"no config here").is_err());
+}
+
+#[test]
+fn a_piece_that_is_not_an_mp4_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let piece = dir.path().join("head.mp4");
+    std::fs::write(&piece, b"not a video").unwrap();
+    let output = dir.path().join("clip.mp4.partial");
+    let pieces = [JoinPiece {
+        path: &piece,
+        planned_s: 1.0,
+    }];
+    let error = join_mp4(&pieces, None, &output).unwrap_err().to_string();
+    assert!(
+        error.starts_with("cannot read ") && error.contains("head.mp4"),
+        "{error}"
+    );
+    assert!(!output.exists());
+}
+
+#[test]
+fn chunks_interleave_by_time() {
+    let sample = |dts| TrackSample {
+        dts,
+        cts_offset: 0,
+        duration: 1,
+        sync: true,
+        bytes: vec![0],
+    };
+    let track = |video, timescale, n: i64, step| Track {
+        video,
+        timescale,
+        stsd: Vec::new(),
+        tkhd_matrix: [0; 9],
+        width: 0,
+        height: 0,
+        edits: Vec::new(),
+        samples: (0..n).map(|i| sample(i * step)).collect(),
+    };
+    // Video at 10 ticks/s, a sample each 0.1 s; audio at 100 ticks/s, each 0.25 s.
+    let tracks = [track(true, 10, 10, 1), track(false, 100, 4, 25)];
+    let order = chunk_order(&tracks);
+    assert_eq!(order, vec![(0, 0, 5), (1, 0, 2), (0, 5, 5), (1, 2, 2)]);
+}
