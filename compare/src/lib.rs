@@ -6,9 +6,11 @@
 //! writes CSV, JSON, Markdown, plots and an HTML report; gates regressions against a saved
 //! baseline and validates the sub-one-minute target. The binary `clipbench` is a thin front end.
 //!
-//! HTTP targets are read through their [`dialect`], detected from what they answer.
+//! HTTP targets are read through their [`dialect`], detected from what they answer (our own
+//! server's `clipbench` extras are read as the engine's [`clipbench_engine::extras`] types).
+//! The harness depends on the pipeline library only, never on the server crate.
 //!
-//! Data flows one way: [`config`] → [`runner`] (with [`targets`] and [`samples`]) →
+//! Data flows one way: [`config`] → [`runner`] (measuring [`targets::Target`]s on [`samples`]) →
 //! [`record::RunRecord`]s → [`summary`] / [`stats`] → [`export`]ers; [`check`] and
 //! [`target_validation`] read the same [`record::Results`].
 

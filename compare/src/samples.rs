@@ -1,5 +1,5 @@
 //! Sample videos: `bench-data/manifest.toml` names each one with its recipe and expected
-//! properties; [`ensure`] builds the missing ones in dependency order, checks them with ffprobe
+//! properties; [`Builder::ensure`] builds the missing ones in dependency order, checks them with ffprobe
 //! and skips files that are already valid.
 
 use std::collections::HashSet;
@@ -127,7 +127,7 @@ pub fn mismatch(info: &MediaInfo, expect: &Expect) -> Option<String> {
     (!problems.is_empty()).then(|| problems.join(", "))
 }
 
-/// What [`ensure`] did for one sample.
+/// What [`Builder::ensure`] did for one sample.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ensured {
     /// Already present and valid.

@@ -22,7 +22,7 @@ pub fn snap_to_frame(t: f64, fps: f64) -> f64 {
 
 /// The disjoint chunks covering `clips` (numbered from 1 in time order). A chunk is high
 /// priority when it lies in a high-priority clip; the first clip is also cut into `workers`
-/// equal shares (see [`first_clip_cuts`]); `first_clip_audio_s` is the work of its separately
+/// equal shares (see `first_clip_cuts`); `first_clip_audio_s` is the work of its separately
 /// encoded audio in seconds of video (0 when it has none), which the last share makes room for.
 pub fn plan_chunks(clips: &[Clip], fps: f64, workers: usize, first_clip_audio_s: f64) -> Vec<Clip> {
     let half_frame = 0.5 / if fps > 0.0 { fps } else { 25.0 };

@@ -6,14 +6,16 @@
 //! [`store`] both use, and the guarded URL [`fetch`]. The `clipbench-engine` binary (every
 //! command, the pipeline's too) lives here; the pipeline library has no HTTP, queue or store.
 //!
-//! A thin adapter: requests are parsed here, jobs run the library's [`clipbench_engine::run()`] one at a
-//! time (further requests wait in a bounded queue), and the engine's events drive `/progress`.
-//! Work folder layout: `downloads/job-N/` for fetched inputs (removed when the job ends),
-//! `outputs/<name>/` for a job's clips and bookkeeping, and the published clips (the only files
-//! `GET /<file>` serves) at the top of `outputs/`.
+//! A thin adapter, flowing one way: a request is parsed (`request`), admitted
+//! (`admission`) and handed to the job backend chosen at start (`backend`: `local`, jobs
+//! here one at a time with the library's [`clipbench_engine::run()`], or `queued`, clips made
+//! by workers); both build on the same leaves (`input`, `names`, `responses`,
+//! [`progress_state`]). Work folder layout: `downloads/job-N/` for fetched inputs (removed
+//! when the job ends), `outputs/<name>/` for a job's clips and bookkeeping, and the published
+//! clips (the only files `GET /<file>` serves) at the top of `outputs/`.
 //!
 //! Safe to expose: downloads go through the fetch guard, every caller passes [`access`], every
-//! connection and request is bounded ([`listen`]), outputs are kept for a while and a size
+//! connection and request is bounded (`listen`), outputs are kept for a while and a size
 //! ([`retention`]), and a shutdown cancels every job and its children.
 
 pub mod access;

@@ -20,6 +20,7 @@ fn every_input_in(mode: &str, args: &[&str]) {
     for input in corpus() {
         let dir = tempfile::tempdir().unwrap();
         let (out, report) = (dir.path().join("out"), dir.path().join("report.json"));
+        let began = std::time::Instant::now();
         let run = Command::new(env!("CARGO_BIN_EXE_clipbench-engine"))
             .arg("run")
             .arg(&input.path)
@@ -57,8 +58,9 @@ fn every_input_in(mode: &str, args: &[&str]) {
             );
         }
         println!(
-            "{:<22} {mode:<9} exit 0: {}/{} clips valid, {} re-encoded after a fast path failed{}",
+            "{:<22} {mode:<9} {:>5.1} s exit 0: {}/{} clips valid, {} re-encoded after a fast path failed{}",
             input.name,
+            began.elapsed().as_secs_f64(),
             report["metrics"]["clips_done"],
             report["plan"].as_array().unwrap().len(),
             report["metrics"]["clips_fallback"],

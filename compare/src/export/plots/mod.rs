@@ -1,6 +1,6 @@
 //! Plots rendered with plotters as SVG and PNG: one small data struct per chart kind (bars with
 //! error bars, lines, a Gantt chart), built from the results by one function per chart
-//! ([`specs`]) and drawn by one function per kind ([`draw`]).
+//! (`specs`) and drawn by one function per kind (`draw`).
 
 mod draw;
 mod specs;
