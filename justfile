@@ -40,7 +40,7 @@ bench-engine sample="bbb-720p-10m" strategies="serial,python-optimized,auto" mod
 # Every mode on the corpus of real-world-shaped inputs (WebM, HEVC, VFR, rotated, 10-bit, …),
 # printing the corpus × mode table (clips valid / fallbacks / exit).
 corpus:
-    cargo test --release -p clipbench-server --test corpus -- --nocapture --test-threads 1
+    cargo test --release -p clipbench-server --test serve corpus:: -- --nocapture --test-threads 1
 
 # The queue-backed mode against a local `serve` on the same machine and sample: redis-server
 # on a free port, `serve` (local) and `serve --queue` with WORKERS worker processes (2 slots
@@ -68,7 +68,7 @@ bench-queue sample="bbb-720p-60s" jobs="4" levels="1,2" workers="1": (bench-data
 
 # Criterion benchmarks of the pure code (plan, allocate).
 bench-pure:
-    cargo bench -p clipbench-engine --bench pure
+    cargo bench -p clipbench-benches --bench pure
 
 # Check the sub-one-minute target on the 10-minute sample with the engine's best strategy.
 validate runs="3":

@@ -231,9 +231,7 @@ impl QueueConfig {
     /// itself once Redis does.
     pub async fn connect(&self) -> Result<ConnectionManager> {
         if self.url.starts_with("rediss://") {
-            // Two TLS back ends are compiled in (reqwest's and object_store's): name one for
-            // the queue's connections. A provider already installed stays.
-            let _ = rustls::crypto::ring::default_provider().install_default();
+            crate::use_ring_for_tls();
         }
         let client = redis::Client::open(self.url.as_str()).map_err(|e| self.error(e))?;
         let config = ConnectionManagerConfig::new()

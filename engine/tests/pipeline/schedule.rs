@@ -1,7 +1,7 @@
 //! The executor's scheduling with real ffmpeg: `--reuse-overlaps` clips against the overlapping
 //! encode, the tail thread boost and the memory hold-back.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

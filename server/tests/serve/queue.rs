@@ -2,7 +2,7 @@
 //! by `.ci/setup`), our server on its queue and a local-folder store, and `clipbench-engine
 //! worker` processes. Every wait is bounded.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

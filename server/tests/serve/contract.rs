@@ -5,7 +5,7 @@
 //! (generate, progress, health, cleanup) gets what it expects. Real server, real ffmpeg, on an
 //! ephemeral loopback port; every polling loop is bounded.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! `clipbench-engine serve` against real HTTP: our server and a loopback file server on
 //! ephemeral 127.0.0.1 ports, a reqwest client, real ffmpeg. Every polling loop is bounded.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! the MP4 join's reader on corrupted MP4 pieces, and the ffprobe JSON reader on corrupted
 //! ffprobe output. The property: an error or a result, never a panic.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

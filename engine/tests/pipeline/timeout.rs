@@ -1,7 +1,7 @@
 //! A hung ffmpeg is killed by the per-clip timeout and reaped (no zombie). Alone in its own
 //! test binary so that no other test's children are counted.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The `clipbench-engine` binary: exit codes and one-line errors for each bad input.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -1,7 +1,7 @@
 //! The stall watchdog kills an ffmpeg that reports no progress and retries it. Alone in its
 //! own test binary so that no other test's children are counted.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

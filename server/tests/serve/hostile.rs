@@ -4,7 +4,7 @@
 //! and hostile requests. Every loop is bounded in count and time; all traffic stays on
 //! 127.0.0.1 (the guard refuses before connecting, so no test names another address).
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, Read, Write};
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! source it cannot smart-cut re-encoded instead, and a joined clip played in headless
 //! Chromium before and after its join.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,6 +1,6 @@
 //! The engine end to end with real ffmpeg on tiny generated inputs.
 
-mod common;
+use crate::common;
 
 use std::sync::Mutex;
 use std::time::Duration;
