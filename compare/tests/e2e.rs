@@ -1,5 +1,6 @@
 //! The harness end to end: the `clipbench` binary against the in-process engine and the
-//! engine's HTTP server on an ephemeral 127.0.0.1 port, on a tiny sample it builds itself.
+//! engine's HTTP server (the `clipbench-engine serve` binary) on an ephemeral 127.0.0.1 port, on
+//! a tiny sample it builds itself.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -61,35 +62,74 @@ impl Bench {
     }
 }
 
-/// The engine's HTTP server on an ephemeral port in the dialect of `compat`, kept alive by
-/// the returned runtime.
-fn engine_server(
-    workdir: &Path,
-    compat: clipbench_server::Compat,
-) -> (tokio::runtime::Runtime, String) {
+/// A `clipbench-engine serve` process, stopped (SIGTERM, then killed) when dropped.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The `clipbench-engine` binary, built beside `clipbench` by `cargo test --workspace` (the
+/// harness does not link the server: it talks to it over HTTP, as to any backend).
+fn engine_binary() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_clipbench")).with_file_name("clipbench-engine");
+    assert!(
+        path.is_file(),
+        "{} is missing: run the tests with `cargo test --workspace`, or build it first with \
+         `cargo build -p clipbench-server --bin clipbench-engine`",
+        path.display()
+    );
+    path
+}
+
+/// The engine's HTTP server (the real binary) on an ephemeral port in the dialect of `compat`
+/// (`original` or `optimized`), until the returned guard is dropped.
+fn engine_server(workdir: &Path, compat: &str) -> (Served, String) {
     engine_server_with_key(workdir, compat, None)
 }
 
 /// [`engine_server`] that answers only callers with `api_key`.
-fn engine_server_with_key(
-    workdir: &Path,
-    compat: clipbench_server::Compat,
-    api_key: Option<&str>,
-) -> (tokio::runtime::Runtime, String) {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let mut config = clipbench_server::ServerConfig::new(workdir);
-    config.access.api_key = api_key.map(str::to_owned);
-    // The samples come from the harness's loopback file server.
-    config.download.guard =
-        std::sync::Arc::new(clipbench_server::fetch::guard::UrlGuard::allow_all());
-    config.setup.plan.policy = "fixed:1:2:2".parse().unwrap();
-    config.compat = compat;
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+fn engine_server_with_key(workdir: &Path, compat: &str, api_key: Option<&str>) -> (Served, String) {
+    use std::io::BufRead;
+    let mut command = Command::new(engine_binary());
+    command
+        .args(["serve", "--bind", "127.0.0.1:0", "--compat", compat])
+        .arg("--workdir")
+        .arg(workdir)
+        // Clips of 2 s, and the samples come from the harness's loopback file server.
+        .args(["--policy", "fixed:1:2:2", "--allow-private-urls"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    if let Some(key) = api_key {
+        command.args(["--api-key", key]);
+    }
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let served = Served(child);
+    // "listening on http://ADDRESS (work folder …)"; the pipe closes if the server fails.
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
         .unwrap();
-    let address = listener.local_addr().unwrap();
-    runtime.spawn(clipbench_server::serve(listener, config));
-    (runtime, format!("http://{address}"))
+    let base = line
+        .strip_prefix("listening on ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("the server did not start: {line:?}"))
+        .to_owned();
+    (served, base)
 }
 
 fn read_json(path: &Path) -> Value {
@@ -178,9 +218,8 @@ base_url = "http://127.0.0.1:1"
 #[test]
 fn a_full_run_writes_agreeing_reports_and_check_gates() {
     let bench = Bench::new();
-    use clipbench_server::Compat;
-    let (_server, base) = engine_server(&bench.path("serve"), Compat::Optimized);
-    let (_other, original_base) = engine_server(&bench.path("serve-original"), Compat::Original);
+    let (_server, base) = engine_server(&bench.path("serve"), "optimized");
+    let (_other, original_base) = engine_server(&bench.path("serve-original"), "original");
     let config = bench.config(&config_with_servers(&base, &original_base));
     let out = bench.clipbench(&[
         "run",
@@ -532,10 +571,9 @@ fn an_interrupted_run_keeps_its_finished_rows() {
 
 #[test]
 fn ab_of_two_servers_and_a_calibrated_check() {
-    use clipbench_server::Compat;
     let bench = Bench::new();
-    let (_a, base) = engine_server(&bench.path("serve-a"), Compat::Optimized);
-    let (_b, candidate) = engine_server(&bench.path("serve-b"), Compat::Original);
+    let (_a, base) = engine_server(&bench.path("serve-a"), "optimized");
+    let (_b, candidate) = engine_server(&bench.path("serve-b"), "original");
     let out = bench.clipbench(&[
         "ab",
         &format!("http:{base}"),
@@ -752,9 +790,8 @@ expect = { duration = 4.0, width = 160, height = 90, fps = 25.0, audio = true }
 
 #[test]
 fn real_world_samples_through_every_engine_mode_and_the_server() {
-    use clipbench_server::Compat;
     let bench = Bench::with_manifest(REAL_WORLD);
-    let (_server, base) = engine_server(&bench.path("serve"), Compat::Optimized);
+    let (_server, base) = engine_server(&bench.path("serve"), "optimized");
     let config = bench.config(&format!(
         r#"
 [run]
@@ -819,7 +856,7 @@ fn batch_mode_keeps_k_jobs_in_flight_and_reports_jobs_per_hour() {
         .status()
         .unwrap();
     assert!(made.success());
-    let (_server, base) = engine_server(&bench.path("serve"), clipbench_server::Compat::Optimized);
+    let (_server, base) = engine_server(&bench.path("serve"), "optimized");
     let out = bench.clipbench(&[
         "batch",
         "--base",
@@ -891,11 +928,7 @@ fn batch_mode_keeps_k_jobs_in_flight_and_reports_jobs_per_hour() {
 fn a_server_with_an_api_key_is_measured_with_the_key_from_the_environment() {
     let bench = Bench::new();
     let key = "e2e-key-0123456789abcdef";
-    let (_server, base) = engine_server_with_key(
-        &bench.path("serve"),
-        clipbench_server::Compat::Optimized,
-        Some(key),
-    );
+    let (_server, base) = engine_server_with_key(&bench.path("serve"), "optimized", Some(key));
     let config = bench.config(&format!(
         r#"
 [run]

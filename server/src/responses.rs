@@ -55,13 +55,10 @@ pub struct JobSummary<'a> {
     pub extra: JobExtras,
 }
 
-/// The success body in the backend's shape: `processing_summary`, `statistics` and
-/// `clip_details` (original) or `processing_metrics`, `original_metadata` and `clip_details`
-/// (optimized), every key and JSON type as in the recordings, plus `clipbench`.
-pub fn job_body(job: &JobSummary) -> Value {
+/// `clip_details`: one object per published clip, as both backends write them.
+fn clip_details(job: &JobSummary) -> Vec<Value> {
     let cut = |c: &Clip| c.end >= job.media.duration - 1e-6;
-    let details: Vec<Value> = job
-        .clips
+    job.clips
         .iter()
         .map(|p| {
             json!({
@@ -74,7 +71,15 @@ pub fn job_body(job: &JobSummary) -> Value {
                 "start_time": planned(p.clip.start, false),
             })
         })
-        .collect();
+        .collect()
+}
+
+/// The success body in the backend's shape: `processing_summary`, `statistics` and
+/// `clip_details` (original) or `processing_metrics`, `original_metadata` and `clip_details`
+/// (optimized), every key and JSON type as in the recordings, plus `clipbench`.
+pub fn job_body(job: &JobSummary) -> Value {
+    let cut = |c: &Clip| c.end >= job.media.duration - 1e-6;
+    let details = clip_details(job);
     let count = job.clips.len();
     match job.compat {
         Compat::Original => {

@@ -37,6 +37,8 @@ pub fn check(command: &[String], shell: bool) -> Result<(), String> {
     }
 }
 
+/// Runs the command on one job (killed at `timeout` or when the run is interrupted) and checks
+/// the clips it wrote.
 pub fn run(command: &[String], shell: bool, timeout: Duration, job: &Job) -> Measured {
     let args: Vec<String> = command.iter().map(|a| substitute(a, job)).collect();
     let mut cmd = if shell {
@@ -88,6 +90,11 @@ pub fn run(command: &[String], shell: bool, timeout: Duration, job: &Job) -> Mea
         }
         Err(reason) => return Measured::failure(wall_s, reason),
     }
+    check_outputs(wall_s, job)
+}
+
+/// What the command wrote into the scratch folder: every `.mp4` counted and probed.
+fn check_outputs(wall_s: f64, job: &Job) -> Measured {
     let mut outputs: Vec<_> = std::fs::read_dir(job.scratch)
         .map(|d| {
             d.flatten()

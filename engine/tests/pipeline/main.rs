@@ -1,5 +1,5 @@
 //! The pipeline with real ffmpeg on tiny generated videos, one test binary (one link) for all
-//! of them: runs, scheduling, smart cuts, the timeout, the watchdog, and the MP4 reader and
+//! of them: runs, scheduling, smart cuts, the watchdog, and the MP4 reader and
 //! ffprobe parser fuzzed from a fixed seed.
 
 #[path = "../common/mod.rs"]
@@ -9,5 +9,4 @@ mod fuzz;
 mod run;
 mod schedule;
 mod smart;
-mod timeout;
 mod watchdog;

@@ -1,5 +1,4 @@
-//! The stall watchdog kills an ffmpeg that reports no progress and retries it. Alone in its
-//! own test binary so that no other test's children are counted.
+//! The stall watchdog kills an ffmpeg that reports no progress and retries it.
 
 use crate::common;
 

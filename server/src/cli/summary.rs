@@ -64,6 +64,24 @@ pub fn plan_table(info: &MediaInfo, options: &PlanOptions, clips: &[Clip]) -> St
     out
 }
 
+/// How some valid clips were made: reused by `--resume`, re-encoded after a fast path failed.
+fn how_made(report: &RunReport) -> String {
+    let reused = report
+        .clips
+        .iter()
+        .filter(|c| c.status == ClipStatus::Resumed)
+        .count();
+    let mut how = String::new();
+    if reused > 0 {
+        how += &format!(" ({reused} reused by --resume)");
+    }
+    let fallback = report.metrics.clips_fallback;
+    if fallback > 0 {
+        how += &format!(" ({fallback} re-encoded after a fast path failed)");
+    }
+    how
+}
+
 /// The one-screen summary after a run.
 pub fn run(report: &RunReport, output_dir: &Path) -> String {
     let m = &report.metrics;
@@ -97,22 +115,7 @@ pub fn run(report: &RunReport, output_dir: &Path) -> String {
         report.allocation.ffmpeg_threads,
         report.allocation.reason
     );
-    let reused = report
-        .clips
-        .iter()
-        .filter(|c| c.status == ClipStatus::Resumed)
-        .count();
-    let mut reused = if reused > 0 {
-        format!(" ({reused} reused by --resume)")
-    } else {
-        String::new()
-    };
-    if m.clips_fallback > 0 {
-        reused += &format!(
-            " ({} re-encoded after a fast path failed)",
-            m.clips_fallback
-        );
-    }
+    let reused = how_made(report);
     let _ = writeln!(
         out,
         "clips      {} valid{reused}, {} failed{} → {}",

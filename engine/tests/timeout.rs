@@ -1,7 +1,7 @@
-//! A hung ffmpeg is killed by the per-clip timeout and reaped (no zombie). Alone in its own
-//! test binary so that no other test's children are counted.
+//! A hung ffmpeg is killed by the per-clip timeout and reaped (no zombie). In a test binary of
+//! its own (the others share one) so that no other test's children are counted.
 
-use crate::common;
+mod common;
 
 use std::path::Path;
 use std::time::Duration;
