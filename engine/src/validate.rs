@@ -25,7 +25,36 @@ pub struct Validation {
     /// Largest allowed |duration - planned| (`None` when the file could not be read).
     pub tolerance: Option<f64>,
     /// What is wrong, empty when valid.
-    pub problems: Vec<String>,
+    pub problems: Vec<Problem>,
+}
+
+/// What is wrong with an output file (its `Display` is the one-line reason reported).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[serde(tag = "problem", rename_all = "snake_case")]
+pub enum Problem {
+    #[error("no decodable video stream")]
+    NoVideo,
+    #[error("audio missing (the source has audio)")]
+    NoAudio,
+    #[error("shows {} where the source shows {} (display rotation lost)", shape(*shown_portrait), shape(!shown_portrait))]
+    RotationLost { shown_portrait: bool },
+    #[error("duration {written:.3} s differs from the planned {planned:.3} s by {:.3} s (allowed {allowed:.3} s)", (written - planned).abs())]
+    Duration {
+        written: f64,
+        planned: f64,
+        allowed: f64,
+    },
+    /// The file could not be read at all (ffprobe's reason).
+    #[error("{0}")]
+    Unreadable(String),
+}
+
+fn shape(portrait: bool) -> &'static str {
+    if portrait {
+        "portrait"
+    } else {
+        "landscape"
+    }
 }
 
 /// Checks a probed output against its plan: video present, audio present when the source has
@@ -36,18 +65,15 @@ pub fn check(output: &MediaInfo, clip: &Clip, source: &MediaInfo, profile: Profi
     let mut problems = Vec::new();
     let has_video = output.width > 0 && output.height > 0;
     if !has_video {
-        problems.push("no decodable video stream".to_owned());
+        problems.push(Problem::NoVideo);
     }
     if source.has_audio && !output.has_audio {
-        problems.push("audio missing (the source has audio)".to_owned());
+        problems.push(Problem::NoAudio);
     }
-    let shape = |portrait: bool| if portrait { "portrait" } else { "landscape" };
     if has_video && source.width != source.height && output.is_portrait() != source.is_portrait() {
-        problems.push(format!(
-            "shows {} where the source shows {} (display rotation lost)",
-            shape(output.is_portrait()),
-            shape(source.is_portrait())
-        ));
+        problems.push(Problem::RotationLost {
+            shown_portrait: output.is_portrait(),
+        });
     }
     // One frame of the source's video, one AAC frame of the output's audio, 1 ms for container
     // timestamp rounding, and for a copy the frames decoded before they are shown: measured from
@@ -61,11 +87,11 @@ pub fn check(output: &MediaInfo, clip: &Clip, source: &MediaInfo, profile: Profi
     let tolerance = frame + reordered + output.audio_frame_duration() + 0.001;
     let off = (output.duration - clip.duration()).abs();
     if off > tolerance {
-        problems.push(format!(
-            "duration {:.3} s differs from the planned {:.3} s by {off:.3} s (allowed {tolerance:.3} s)",
-            output.duration,
-            clip.duration()
-        ));
+        problems.push(Problem::Duration {
+            written: output.duration,
+            planned: clip.duration(),
+            allowed: tolerance,
+        });
     }
     Validation {
         valid: problems.is_empty(),
@@ -165,7 +191,7 @@ pub fn validate_file(
             has_video: false,
             has_audio: false,
             tolerance: None,
-            problems: vec![e.to_string()],
+            problems: vec![Problem::Unreadable(e.to_string())],
         },
     }
 }
@@ -208,13 +234,16 @@ mod tests {
         assert!(check(&output(30.05, true), &CLIP, &source(), Profile::Optimized).valid);
         assert!(check(&output(29.95, true), &CLIP, &source(), Profile::Optimized).valid);
         let v = check(&output(30.2, true), &CLIP, &source(), Profile::Optimized);
-        assert!(!v.valid && v.problems[0].contains("differs"), "{v:?}");
+        assert!(
+            !v.valid && matches!(v.problems[..], [Problem::Duration { .. }]),
+            "{v:?}"
+        );
     }
 
     #[test]
     fn missing_audio_or_video() {
         let v = check(&output(30.0, false), &CLIP, &source(), Profile::Optimized);
-        assert!(!v.valid && v.problems[0].contains("audio"));
+        assert_eq!(v.problems, [Problem::NoAudio]);
         let no_video = MediaInfo {
             width: 0,
             height: 0,
@@ -268,6 +297,15 @@ mod tests {
         assert!(check(&turned, &CLIP, &phone, Profile::Optimized).valid);
         let lost = check(&output(30.0, true), &CLIP, &phone, Profile::Optimized);
         assert!(!lost.valid);
-        assert!(lost.problems[0].contains("shows landscape where the source shows portrait"));
+        assert_eq!(
+            lost.problems,
+            [Problem::RotationLost {
+                shown_portrait: false
+            }]
+        );
+        assert_eq!(
+            lost.problems[0].to_string(),
+            "shows landscape where the source shows portrait (display rotation lost)"
+        );
     }
 }

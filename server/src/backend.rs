@@ -35,8 +35,8 @@ pub trait JobBackend: Send + Sync {
         replacements: &mut Replacements,
     ) -> Result<Value, JobError>;
 
-    /// A job has ended: its answer was made, or its public error message.
-    fn ended(&self, _admitted: &Admitted, _outcome: Result<(), String>) {}
+    /// A job has ended.
+    fn ended(&self, _admitted: &Admitted, _end: JobEnd) {}
 
     /// What `/progress` shows now.
     async fn progress(&self) -> Result<ProgressState, EngineError>;
@@ -52,6 +52,15 @@ pub trait JobBackend: Send + Sync {
     fn store(&self) -> Option<&Store> {
         None
     }
+}
+
+/// How a job ended, as `/progress` may tell it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobEnd {
+    /// Its answer was made.
+    Answered,
+    /// It failed; the message is public (no URL, no server path).
+    Failed(String),
 }
 
 /// What a backend's cleanup removed.

@@ -13,7 +13,7 @@ use reqwest::Url;
 use serde_json::{json, Value};
 
 use crate::admission::{Admitted, JobPlace};
-use crate::backend::cancelled_answer;
+use crate::backend::{cancelled_answer, JobEnd};
 use crate::fetch::redact;
 use crate::request::{parse_request, JobError, JobRequest};
 use crate::responses::{engine_error, error, scrub, scrub_text};
@@ -29,7 +29,7 @@ pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Reques
     };
     let job = match parse_request(&body) {
         Ok(job) => job,
-        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+        Err(refused) => return error(StatusCode::BAD_REQUEST, refused.to_string()),
     };
     let place = match JobPlace::take(&state.admission, job.output_dir.as_deref()) {
         Ok(place) => place,
@@ -48,7 +48,7 @@ pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Reques
         Ok(Err(e)) => error(e.status, e.message),
         Err(e) => {
             tracing::error!(job = id, "the job failed unexpectedly: {e}");
-            let failed = Err("the job failed unexpectedly".into());
+            let failed = JobEnd::Failed("the job failed unexpectedly".into());
             state.backend.ended(&watched, failed);
             error(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -117,7 +117,7 @@ async fn run_job(
         Ok(mut body) => {
             scrub(&mut body, &replacements);
             tracing::info!(job = id, "complete");
-            state.backend.ended(admitted, Ok(()));
+            state.backend.ended(admitted, JobEnd::Answered);
             Ok(body)
         }
         Err(mut e) => {
@@ -125,7 +125,7 @@ async fn run_job(
             tracing::warn!(job = id, status = %e.status, "failed: {}", e.message);
             // `/progress` is everyone's: it says what failed, not which URL.
             let public = e.message.replace(&shown_url, "the video URL");
-            state.backend.ended(admitted, Err(public));
+            state.backend.ended(admitted, JobEnd::Failed(public));
             Err(e)
         }
     }

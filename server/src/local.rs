@@ -14,7 +14,7 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use crate::admission::Admitted;
-use crate::backend::{cancelled_answer, Cleaned, JobBackend, Replacements};
+use crate::backend::{cancelled_answer, Cleaned, JobBackend, JobEnd, Replacements};
 use crate::clips::resolve_inside;
 use crate::config::ServerConfig;
 use crate::input::fetch_input;
@@ -161,14 +161,16 @@ impl JobBackend for LocalBackend {
         self.process(admitted, job, replacements).await
     }
 
-    fn ended(&self, admitted: &Admitted, outcome: Result<(), String>) {
+    fn ended(&self, admitted: &Admitted, end: JobEnd) {
         // A cleanup since the job came in reset `/progress` (or will): it stays so.
         if admitted.cleaned_up() {
             return;
         }
-        match outcome {
-            Ok(()) => self.update(|p| p.set(Phase::Complete, "Processing complete", 100.0)),
-            Err(message) => self.update(|p| p.fail(message)),
+        match end {
+            JobEnd::Answered => {
+                self.update(|p| p.set(Phase::Complete, "Processing complete", 100.0))
+            }
+            JobEnd::Failed(message) => self.update(|p| p.fail(message)),
         }
     }
 

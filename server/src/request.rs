@@ -16,27 +16,42 @@ pub struct JobRequest {
     pub output_dir: Option<PathBuf>,
 }
 
-/// Parses the JSON body; the error is the message for a 400 answer.
-pub fn parse_request(body: &[u8]) -> Result<JobRequest, String> {
+/// Why a job request is refused (400; its `Display` is the message the backends answer with).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum BadRequest {
+    #[error("URL is required")]
+    NoUrl,
+    #[error("request body is not valid JSON ({0}): send {{\"url\": \"...\"}}")]
+    NotJson(String),
+    #[error("request body must be a JSON object: {{\"url\": \"...\"}}")]
+    NotAnObject,
+    #[error("url must be a string")]
+    UrlNotAString,
+    #[error("output_dir must be a string")]
+    OutputDirNotAString,
+    #[error("output_dir must be one folder name of at most {MAX_FOLDER_NAME} letters, digits, '-', '_' or '.'")]
+    OutputDirName,
+}
+
+/// Parses the JSON body.
+pub fn parse_request(body: &[u8]) -> Result<JobRequest, BadRequest> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err("URL is required".into());
+        return Err(BadRequest::NoUrl);
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| format!("request body is not valid JSON ({e}): send {{\"url\": \"...\"}}"))?;
-    let object = value
-        .as_object()
-        .ok_or("request body must be a JSON object: {\"url\": \"...\"}")?;
+    let value: Value =
+        serde_json::from_slice(body).map_err(|e| BadRequest::NotJson(e.to_string()))?;
+    let object = value.as_object().ok_or(BadRequest::NotAnObject)?;
     let url = match object.get("url") {
-        None | Some(Value::Null) => return Err("URL is required".into()),
-        Some(Value::String(s)) if s.trim().is_empty() => return Err("URL is required".into()),
+        None | Some(Value::Null) => return Err(BadRequest::NoUrl),
+        Some(Value::String(s)) if s.trim().is_empty() => return Err(BadRequest::NoUrl),
         Some(Value::String(s)) => s.trim().to_owned(),
-        Some(_) => return Err("url must be a string".into()),
+        Some(_) => return Err(BadRequest::UrlNotAString),
     };
     let output_dir = match object.get("output_dir") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.trim().is_empty() => None,
         Some(Value::String(s)) => Some(safe_folder_name(s)?),
-        Some(_) => return Err("output_dir must be a string".into()),
+        Some(_) => return Err(BadRequest::OutputDirNotAString),
     };
     Ok(JobRequest { url, output_dir })
 }
@@ -47,7 +62,7 @@ pub const MAX_FOLDER_NAME: usize = 64;
 /// An `output_dir` is one folder name inside the server's `outputs/`: letters, digits, `-`,
 /// `_` and `.` (not only dots), at most [`MAX_FOLDER_NAME`] characters. Nothing else can reach
 /// a path, a file list for ffmpeg or a published file name.
-fn safe_folder_name(dir: &str) -> Result<PathBuf, String> {
+fn safe_folder_name(dir: &str) -> Result<PathBuf, BadRequest> {
     let ok = !dir.is_empty()
         && dir.chars().count() <= MAX_FOLDER_NAME
         && dir
@@ -57,9 +72,7 @@ fn safe_folder_name(dir: &str) -> Result<PathBuf, String> {
     if ok {
         Ok(PathBuf::from(dir))
     } else {
-        Err(format!(
-            "output_dir must be one folder name of at most {MAX_FOLDER_NAME} letters, digits, '-', '_' or '.'"
-        ))
+        Err(BadRequest::OutputDirName)
     }
 }
 
@@ -144,20 +157,20 @@ mod tests {
                 output_dir: Some("mine".into())
             })
         );
-        assert_eq!(parse_request(b""), Err("URL is required".into()));
-        assert_eq!(parse_request(b"{}"), Err("URL is required".into()));
-        assert_eq!(
-            parse_request(br#"{"url": ""}"#),
-            Err("URL is required".into())
-        );
+        assert_eq!(parse_request(b""), Err(BadRequest::NoUrl));
+        assert_eq!(parse_request(b"{}"), Err(BadRequest::NoUrl));
+        assert_eq!(parse_request(br#"{"url": ""}"#), Err(BadRequest::NoUrl));
         assert_eq!(
             parse_request(br#"{"url": 5}"#),
-            Err("url must be a string".into())
+            Err(BadRequest::UrlNotAString)
         );
-        assert!(parse_request(b"{not json")
-            .unwrap_err()
-            .contains("not valid JSON"));
-        assert!(parse_request(b"[1]").unwrap_err().contains("JSON object"));
+        assert!(matches!(
+            parse_request(b"{not json"),
+            Err(BadRequest::NotJson(_))
+        ));
+        assert_eq!(parse_request(b"[1]"), Err(BadRequest::NotAnObject));
+        // The messages are the backends' (`contract/peers/`).
+        assert_eq!(BadRequest::NoUrl.to_string(), "URL is required");
         let long = "a".repeat(MAX_FOLDER_NAME + 1);
         for bad in [
             "../x",
@@ -171,10 +184,9 @@ mod tests {
             &long,
         ] {
             let body = format!(r#"{{"url": "http://h/v.mp4", "output_dir": "{bad}"}}"#);
-            assert!(
-                parse_request(body.as_bytes())
-                    .unwrap_err()
-                    .contains("one folder name"),
+            assert_eq!(
+                parse_request(body.as_bytes()),
+                Err(BadRequest::OutputDirName),
                 "{bad}"
             );
         }

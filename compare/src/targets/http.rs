@@ -359,8 +359,9 @@ async fn validate_clips(
         if verdict.valid {
             m.clips_valid += 1;
         } else {
+            let problems: Vec<String> = verdict.problems.iter().map(|p| p.to_string()).collect();
             m.problems
-                .push(format!("clip {number}: {}", verdict.problems.join(", ")));
+                .push(format!("clip {number}: {}", problems.join(", ")));
         }
         let _ = tokio::fs::remove_file(&local).await;
     }

@@ -169,8 +169,8 @@ pub(crate) enum AttemptError {
     TimedOut(Duration),
     #[error("cancelled")]
     Cancelled,
-    #[error("invalid output: {}", .0.join("; "))]
-    InvalidOutput(Vec<String>),
+    #[error("invalid output: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    InvalidOutput(Vec<crate::validate::Problem>),
     #[error("unreadable audio {}", .0.display())]
     UnreadableAudio(PathBuf),
     #[error("audio of clip {clip} is {written:.3} s, planned {planned:.3} s")]

@@ -186,7 +186,7 @@ impl ServeArgs {
             ..UrlGuard::default()
         };
         for entry in &self.fetch.allow_urls {
-            guard.allow(entry).map_err(anyhow::Error::msg)?;
+            guard.allow(entry)?;
         }
         config.download.guard = Arc::new(guard);
         config.download.deadline = self.fetch.download_deadline;

@@ -154,6 +154,11 @@ pub struct UrlGuard {
     pub allowed_hosts: Vec<String>,
 }
 
+/// An `--allow-url` entry that is neither a CIDR, an address nor a host name.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("--allow-url {0:?}: give a CIDR (10.0.0.0/8), an address or a host name")]
+pub struct BadAllowEntry(pub String);
+
 impl UrlGuard {
     /// A guard that allows everything: for a command-line user fetching their own URL.
     pub fn allow_all() -> Self {
@@ -164,7 +169,7 @@ impl UrlGuard {
     }
 
     /// Adds an `--allow-url` entry: a CIDR, an address or a host name.
-    pub fn allow(&mut self, entry: &str) -> Result<(), String> {
+    pub fn allow(&mut self, entry: &str) -> Result<(), BadAllowEntry> {
         let entry = entry.trim();
         if let Ok(net) = entry.parse::<IpNet>() {
             self.allowed_nets.push(net);
@@ -177,9 +182,7 @@ impl UrlGuard {
         {
             self.allowed_hosts.push(entry.to_ascii_lowercase());
         } else {
-            return Err(format!(
-                "--allow-url {entry:?}: give a CIDR (10.0.0.0/8), an address or a host name"
-            ));
+            return Err(BadAllowEntry(entry.to_owned()));
         }
         Ok(())
     }

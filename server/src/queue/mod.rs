@@ -46,7 +46,9 @@ pub struct ClipTask {
     /// Store key of each clip, in the order of `clips`.
     pub keys: Vec<String>,
     /// The job's setup: its profile and `reuse_overlaps` decide how the clips are made (the
-    /// worker's own slots and threads decide how many at once).
+    /// worker's own slots and threads decide how many at once). Flat in the task's JSON, as
+    /// `profile` and `reuse_overlaps` were before, so workers read tasks of either version.
+    #[serde(flatten)]
     pub setup: Setup,
     /// Longest one attempt of one clip may take, seconds.
     pub timeout_s: f64,
