@@ -72,6 +72,13 @@ pub struct Cleaned {
     pub queue: Option<Value>,
 }
 
+/// The answer of a job that a cleanup stopped before it had a report (before it started, or
+/// while it downloaded): [`cancelled_answer`] with nothing planned or done.
+pub fn cancelled_early(compat: Compat, admitted: &Admitted, job: &JobRequest) -> Value {
+    let extras = JobExtras::cancelled(0, Some(0));
+    cancelled_answer(compat, admitted, job, None, extras)
+}
+
 /// The answer of a job that a cleanup cancelled: success, no clips (as the optimized backend),
 /// and under `clipbench` how far the engine got before it was stopped.
 pub fn cancelled_answer(

@@ -13,12 +13,11 @@ use reqwest::Url;
 use serde_json::{json, Value};
 
 use crate::admission::{Admitted, JobPlace};
-use crate::backend::{cancelled_answer, JobEnd};
+use crate::backend::{cancelled_early, JobEnd};
 use crate::fetch::redact;
 use crate::request::{parse_request, JobError, JobRequest};
 use crate::responses::{engine_error, error, scrub, scrub_text};
 use crate::state::AppState;
-use clipbench_engine::extras::JobExtras;
 
 /// `POST /generate_shorts` and `POST /generate_shorts_optimized`.
 pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -90,20 +89,18 @@ async fn run_job(
     if let Ok(real) = config.workdir.canonicalize() {
         replacements.insert(0, (real.display().to_string(), String::new()));
     }
-    let result = state.backend.run(admitted, &job, &mut replacements).await;
+    let result = if admitted.cleaned_up() {
+        tracing::info!(job = id, "cancelled by cleanup before it started");
+        Ok(cancelled_early(config.compat, admitted, &job))
+    } else {
+        state.backend.run(admitted, &job, &mut replacements).await
+    };
     // A job stopped by a cleanup (or a shutdown) before it had a report, e.g. while it
     // downloaded, answers as one stopped later: success with no clips.
     let result = match result {
         Err(_) if admitted.cleaned_up() => {
             tracing::info!(job = id, "cancelled by cleanup");
-            let extras = JobExtras::cancelled(0, Some(0));
-            Ok(cancelled_answer(
-                config.compat,
-                admitted,
-                &job,
-                None,
-                extras,
-            ))
+            Ok(cancelled_early(config.compat, admitted, &job))
         }
         other => other,
     };

@@ -14,7 +14,9 @@ use tower::ServiceExt;
 use tower_http::services::ServeFile;
 
 use crate::admission::Admitted;
-use crate::backend::{cancelled_answer, Cleaned, JobBackend, JobEnd, Replacements};
+use crate::backend::{
+    cancelled_answer, cancelled_early, Cleaned, JobBackend, JobEnd, Replacements,
+};
 use crate::clips::resolve_inside;
 use crate::config::ServerConfig;
 use crate::input::fetch_input;
@@ -148,14 +150,7 @@ impl JobBackend for LocalBackend {
         let _slot = self.job_slot.lock().await;
         if admitted.cleaned_up() {
             tracing::info!(job = admitted.id, "cancelled by cleanup before it started");
-            let extras = JobExtras::cancelled(0, Some(0));
-            return Ok(cancelled_answer(
-                self.config.compat,
-                admitted,
-                job,
-                None,
-                extras,
-            ));
+            return Ok(cancelled_early(self.config.compat, admitted, job));
         }
         self.update(ProgressState::start);
         self.process(admitted, job, replacements).await

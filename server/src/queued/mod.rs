@@ -100,16 +100,6 @@ impl JobBackend for QueueBackend {
         job: &JobRequest,
         replacements: &mut Replacements,
     ) -> Result<Value, JobError> {
-        if admitted.cleaned_up() {
-            let extras = JobExtras::cancelled(0, Some(0));
-            return Ok(cancelled_answer(
-                self.server.compat,
-                admitted,
-                job,
-                None,
-                extras,
-            ));
-        }
         let mut conn = self.conn();
         let id = state::create(&mut conn).await.map_err(|e| self.err(e))?;
         tracing::info!(job = %id, "queued job created");

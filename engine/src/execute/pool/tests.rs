@@ -86,6 +86,20 @@ fn clip(number: u32, start: f64, end: f64, priority: Priority) -> Clip {
     }
 }
 
+/// `count` clips of 10 s, one after the other, from 10 s on.
+fn ten_second_clips(count: u32) -> Vec<Clip> {
+    (1..=count)
+        .map(|n| {
+            clip(
+                n,
+                f64::from(n) * 10.0,
+                f64::from(n) * 10.0 + 10.0,
+                Priority::Normal,
+            )
+        })
+        .collect()
+}
+
 fn options(workers: usize) -> ExecuteOptions {
     ExecuteOptions {
         workers,
@@ -156,16 +170,7 @@ fn one_worker_takes_high_priority_first_then_the_longest() {
 
 #[test]
 fn workers_run_side_by_side() {
-    let clips: Vec<Clip> = (1..=4)
-        .map(|n| {
-            clip(
-                n,
-                f64::from(n) * 10.0,
-                f64::from(n) * 10.0 + 10.0,
-                Priority::Normal,
-            )
-        })
-        .collect();
+    let clips = ten_second_clips(4);
     let fake = Fake {
         rendezvous: (2, Duration::from_secs(5)),
         ..Fake::default()
@@ -244,16 +249,7 @@ fn a_cancelled_attempt_is_not_retried() {
 
 #[test]
 fn a_drain_lets_the_running_task_finish_and_starts_nothing_new() {
-    let clips: Vec<Clip> = (1..=3)
-        .map(|n| {
-            clip(
-                n,
-                f64::from(n) * 10.0,
-                f64::from(n) * 10.0 + 10.0,
-                Priority::Normal,
-            )
-        })
-        .collect();
+    let clips = ten_second_clips(3);
     let cancel = CancelToken::new();
     let fake = Fake {
         drain_during: Some((1, cancel.clone())),
@@ -272,16 +268,7 @@ fn a_drain_lets_the_running_task_finish_and_starts_nothing_new() {
 
 #[test]
 fn short_memory_holds_tasks_back_until_the_running_one_ends() {
-    let clips: Vec<Clip> = (1..=3)
-        .map(|n| {
-            clip(
-                n,
-                f64::from(n) * 10.0,
-                f64::from(n) * 10.0 + 10.0,
-                Priority::Normal,
-            )
-        })
-        .collect();
+    let clips = ten_second_clips(3);
     let gate = |available_bytes: fn() -> u64| MemoryGate {
         per_encoder_bytes: 1 << 30,
         available_bytes,
@@ -314,16 +301,7 @@ fn short_memory_holds_tasks_back_until_the_running_one_ends() {
 
 #[test]
 fn the_tail_boost_reaches_the_runner() {
-    let clips: Vec<Clip> = (1..=3)
-        .map(|n| {
-            clip(
-                n,
-                f64::from(n) * 10.0,
-                f64::from(n) * 10.0 + 10.0,
-                Priority::Normal,
-            )
-        })
-        .collect();
+    let clips = ten_second_clips(3);
     let options = ExecuteOptions {
         threads: ThreadSetting::Fixed(1),
         tail_boost: true,
