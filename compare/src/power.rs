@@ -8,13 +8,16 @@
 //!   `calibrate` would measure (or none, to show what ignoring it costs).
 //! - `ab` compares runs made side by side: each round is four consecutive runs read as
 //!   A B B A, and rounds are drawn from anywhere in the recording.
+//!
+//! Trials run on every core, each drawn with its own generator ([`task_rng`]): the same seed
+//! gives the same table whatever the number of threads.
 
-use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
-use rand::SeedableRng;
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::gate::{self, Verdict};
+use crate::stats::task_rng;
 
 /// The verdict counts of one design at one injected change.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -65,9 +68,10 @@ pub fn check_power(
     if first.len() < n || second.len() < n || n < 2 {
         return None;
     }
-    let mut rng = StdRng::seed_from_u64(seed);
     let verdicts: Vec<Verdict> = (0..trials)
-        .filter_map(|_| {
+        .into_par_iter()
+        .filter_map(|trial| {
+            let mut rng = task_rng(seed, trial as u64);
             let a: Vec<f64> = first.choose_multiple(&mut rng, n).copied().collect();
             let b: Vec<f64> = second
                 .choose_multiple(&mut rng, n)
@@ -105,9 +109,10 @@ pub fn ab_power(
     if rounds.len() < per_trial || per_trial < 2 {
         return None;
     }
-    let mut rng = StdRng::seed_from_u64(seed);
     let verdicts: Vec<Verdict> = (0..trials)
-        .filter_map(|_| {
+        .into_par_iter()
+        .filter_map(|trial| {
+            let mut rng = task_rng(seed, trial as u64);
             let drawn: Vec<f64> = rounds
                 .choose_multiple(&mut rng, per_trial)
                 .copied()
@@ -142,6 +147,8 @@ pub fn table(rows: &[PowerRow]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
 
     /// 40 runs of 4 s with a seeded 2.9 % spread and no drift.
     fn steady() -> Vec<f64> {
@@ -159,6 +166,36 @@ mod tests {
         use rand::Rng;
         let (u, v): (f64, f64) = (rng.random::<f64>().max(1e-12), rng.random());
         (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+
+    /// `f` on a pool of `threads` threads.
+    fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(f)
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_table_on_any_number_of_threads() {
+        let walls = steady();
+        let rows = || {
+            [
+                check_power(&walls, 10, 0.05, 200, 3, (0.01, 0.0)),
+                ab_power(&walls, 10, 0.05, 200, 3, 0.01),
+            ]
+        };
+        let one = on_threads(1, rows);
+        assert_eq!(one, on_threads(2, rows));
+        assert_eq!(one, on_threads(3, rows));
+        let ratio = |threads, seed| {
+            on_threads(threads, || {
+                crate::stats::ratio_of_medians(&walls[..20], &walls[20..], seed)
+            })
+        };
+        assert_eq!(ratio(1, 5), ratio(2, 5));
+        assert_ne!(ratio(2, 5), ratio(2, 6), "a seed changes the draws");
     }
 
     #[test]

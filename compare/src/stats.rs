@@ -1,6 +1,8 @@
 //! Statistics as pure functions: summaries with a bootstrap confidence interval of the median,
 //! MAD-based outlier flags, speed ratios with bootstrap intervals, and the bootstrap t-test the
-//! regression gate uses. Resampling is seeded, so the same data gives the same intervals.
+//! regression gate uses. Resampling is seeded, so the same data gives the same intervals; it
+//! runs on every core (rayon), each task with its own seed ([`task_rng`]), so the figures do not
+//! depend on how many threads there are.
 //!
 //! References: Efron & Tibshirani, *An Introduction to the Bootstrap* (percentile intervals);
 //! Iglewicz & Hoaglin (modified z-score 0.6745·(x − median)/MAD > 3.5 flags an outlier);
@@ -8,10 +10,26 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// Bootstrap resamples per interval.
 pub const RESAMPLES: usize = 10_000;
+
+/// Bootstrap resamples per parallel task (each with its own generator).
+const RESAMPLES_PER_TASK: usize = 250;
+
+/// The random generator of task `task` of a computation seeded with `seed`: independent of the
+/// other tasks' and of which thread runs it (SplitMix64 of both, as the seed).
+pub fn task_rng(seed: u64, task: u64) -> StdRng {
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    StdRng::seed_from_u64(mix(seed ^ mix(task)))
+}
 
 /// Median of a sample (mean of the middle two for an even count); NaN when empty.
 pub fn median(values: &[f64]) -> f64 {
@@ -50,20 +68,33 @@ fn percentile_sorted(sorted: &[f64], p: f64) -> f64 {
 }
 
 /// The bootstrap distribution of `statistic`, sorted: [`RESAMPLES`] times, each sample is
-/// resampled with replacement (independently) and the statistic computed on the resamples.
-fn bootstrap(samples: &[&[f64]], seed: u64, statistic: impl Fn(&[Vec<f64>]) -> f64) -> Vec<f64> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut buffers: Vec<Vec<f64>> = samples
-        .iter()
-        .map(|s| Vec::with_capacity(s.len()))
-        .collect();
-    let mut estimates: Vec<f64> = (0..RESAMPLES)
-        .map(|_| {
-            for (sample, buffer) in samples.iter().zip(&mut buffers) {
-                buffer.clear();
-                buffer.extend((0..sample.len()).map(|_| sample[rng.random_range(0..sample.len())]));
+/// resampled with replacement (independently) and the statistic computed on the resamples;
+/// in parallel tasks of [`RESAMPLES_PER_TASK`].
+fn bootstrap(
+    samples: &[&[f64]],
+    seed: u64,
+    statistic: impl Fn(&[Vec<f64>]) -> f64 + Sync,
+) -> Vec<f64> {
+    let tasks = RESAMPLES.div_ceil(RESAMPLES_PER_TASK);
+    let mut estimates: Vec<f64> = (0..tasks)
+        .into_par_iter()
+        .flat_map_iter(|task| {
+            let mut rng = task_rng(seed, task as u64);
+            let mut buffers: Vec<Vec<f64>> = samples
+                .iter()
+                .map(|s| Vec::with_capacity(s.len()))
+                .collect();
+            let count = RESAMPLES_PER_TASK.min(RESAMPLES - task * RESAMPLES_PER_TASK);
+            let mut out = Vec::with_capacity(count);
+            for _ in 0..count {
+                for (sample, buffer) in samples.iter().zip(&mut buffers) {
+                    buffer.clear();
+                    let drawn = (0..sample.len()).map(|_| sample[rng.random_range(0..sample.len())]);
+                    buffer.extend(drawn);
+                }
+                out.push(statistic(&buffers));
             }
-            statistic(&buffers)
+            out
         })
         .collect();
     estimates.sort_by(f64::total_cmp);
@@ -84,7 +115,7 @@ pub fn bootstrap_ci(
     values: &[f64],
     level: f64,
     seed: u64,
-    statistic: impl Fn(&[f64]) -> f64,
+    statistic: impl Fn(&[f64]) -> f64 + Sync,
 ) -> (f64, f64) {
     if values.is_empty() {
         return (f64::NAN, f64::NAN);
