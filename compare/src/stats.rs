@@ -89,7 +89,8 @@ fn bootstrap(
             for _ in 0..count {
                 for (sample, buffer) in samples.iter().zip(&mut buffers) {
                     buffer.clear();
-                    let drawn = (0..sample.len()).map(|_| sample[rng.random_range(0..sample.len())]);
+                    let drawn =
+                        (0..sample.len()).map(|_| sample[rng.random_range(0..sample.len())]);
                     buffer.extend(drawn);
                 }
                 out.push(statistic(&buffers));
