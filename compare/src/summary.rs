@@ -14,8 +14,28 @@ pub fn valid_walls<'a>(
         .filter(move |r| r.target == target && r.sample == sample && r.status == RunStatus::Ok)
 }
 
-/// Summaries of every (target, sample) cell present in `runs`, in first-seen order.
+/// Summaries of every (target, sample) cell present in `runs`: samples in first-seen order,
+/// each sample's cells fastest first (by median wall time; cells without one last).
 pub fn summarize(runs: &[RunRecord], baseline: Option<&str>, seed: u64) -> Vec<CellSummary> {
+    let mut samples: Vec<&str> = Vec::new();
+    for r in runs {
+        if !samples.contains(&r.sample.as_str()) {
+            samples.push(&r.sample);
+        }
+    }
+    let mut cells = cells_of(runs, baseline, seed);
+    let place = |c: &CellSummary| samples.iter().position(|s| *s == c.sample);
+    let median = |c: &CellSummary| c.wall.as_ref().map_or(f64::INFINITY, |w| w.median);
+    cells.sort_by(|a, b| {
+        place(a)
+            .cmp(&place(b))
+            .then(median(a).total_cmp(&median(b)))
+    });
+    cells
+}
+
+/// Summaries of every cell, in first-seen order.
+fn cells_of(runs: &[RunRecord], baseline: Option<&str>, seed: u64) -> Vec<CellSummary> {
     let mut cells: Vec<(String, String)> = Vec::new();
     for r in runs {
         let cell = (r.target.clone(), r.sample.clone());

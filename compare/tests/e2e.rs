@@ -371,7 +371,10 @@ fn a_full_run_writes_agreeing_reports_and_check_gates() {
         assert!(markdown.contains(&shown), "{shown} not in\n{markdown}");
         assert!(html.contains(&format!("<td>{target}</td><td>tiny</td>")));
     }
-    for chart in ["wall", "speedup", "ttfc", "cpu", "scaling", "gantt"] {
+    // No empty panel: the scaling chart needs a worker sweep, which this run has not.
+    assert!(!html.contains("no data in this run"));
+    assert!(!dir.join("scaling.svg").exists() && !html.contains("id=\"scaling\""));
+    for chart in ["wall", "speedup", "ttfc", "cpu", "gantt"] {
         let svg = std::fs::read_to_string(dir.join(format!("{chart}.svg"))).unwrap();
         assert!(svg.starts_with("<svg") && html.contains(&format!("<figure id=\"{chart}\"><svg")));
         assert!(
@@ -724,6 +727,10 @@ command = ["definitely-not-installed-tool", "{input}"]
         .filter_map(|c| c["sweep_workers"].as_u64())
         .collect();
     assert_eq!(sweep.len(), 2);
+    // A sweep has its scaling chart.
+    let html = std::fs::read_to_string(bench.latest().join("index.html")).unwrap();
+    assert!(bench.latest().join("scaling.svg").exists());
+    assert!(html.contains("<figure id=\"scaling\"><svg"));
 }
 
 #[test]

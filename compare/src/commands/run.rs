@@ -102,7 +102,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         let baseline = results.baseline.as_deref().unwrap_or("baseline");
         println!("{}", export::markdown::table(&results.summaries, baseline));
         print!("{}", export::markdown::relative_lines(results));
-        print!("{}", export::markdown::headline(results));
+        for line in export::markdown::answer(results) {
+            println!("{line}");
+        }
         println!("report: {}", finished.dir.join("index.html").display());
     }
     let failed = results.runs.iter().any(|r| r.status != RunStatus::Ok);

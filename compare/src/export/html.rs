@@ -32,6 +32,14 @@ pub fn page(report: &Report) -> String {
     let r = report.results;
     let mut h = String::new();
     head(&mut h, r);
+    let answer = super::markdown::answer(r);
+    if !answer.is_empty() {
+        let _ = writeln!(h, "<h2>The answer</h2><ul>");
+        for line in answer {
+            let _ = writeln!(h, "<li><strong>{}</strong></li>", escape(&line));
+        }
+        let _ = writeln!(h, "</ul>");
+    }
     summary_table(&mut h, r);
     let sources = super::provenance(r);
     if !sources.is_empty() {
@@ -43,13 +51,8 @@ pub fn page(report: &Report) -> String {
     }
     let _ = writeln!(h, "<h2>Plots</h2>");
     for chart in &report.charts {
-        let _ = writeln!(
-            h,
-            "<figure id=\"{}\">{}<figcaption>{}</figcaption></figure>",
-            chart.name,
-            chart.svg,
-            escape(&chart.title)
-        );
+        // The chart draws its title: no caption repeats it.
+        let _ = writeln!(h, "<figure id=\"{}\">{}</figure>", chart.name, chart.svg);
     }
     runs_table(&mut h, r);
     let _ = writeln!(h, "</body></html>");

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use super::cells::{summary_cells, summary_headers};
 use super::{Exporter, Report};
 use crate::record::{CellSummary, Results};
+use crate::stats::ratio_of_medians;
 
 /// The summary table in Markdown (readable as plain text too).
 pub fn table(cells: &[CellSummary], baseline: &str) -> String {
@@ -45,23 +46,58 @@ pub fn relative_lines(results: &Results) -> String {
     out
 }
 
-/// The answer to "is the 10-minute video under one minute here": for each sample of ten
-/// minutes or more, its fastest target's median wall time and whether the whole 95 % interval
-/// is under 60 s (pure).
-pub fn headline(results: &Results) -> String {
-    let mut out = String::new();
+/// The answer first, one line per sample: its fastest target with its median and interval, how
+/// many times faster than the baseline and than each HTTP backend measured on it (with
+/// intervals), and for a sample of ten minutes or more whether it is under one minute (pure).
+pub fn answer(results: &Results) -> Vec<String> {
+    let mut lines = Vec::new();
     for sample in &results.samples {
-        let long = results
-            .runs
-            .iter()
-            .any(|r| &r.sample == sample && r.source_duration_s >= 590.0);
-        let fastest = results
+        let walls = |target: &str| -> Vec<f64> {
+            crate::summary::valid_walls(&results.runs, target, sample)
+                .map(|r| r.wall_s)
+                .collect()
+        };
+        let Some((fastest, wall)) = results
             .summaries
             .iter()
             .filter(|c| &c.sample == sample)
             .filter_map(|c| Some((c, c.wall.as_ref()?)))
-            .min_by(|a, b| a.1.median.total_cmp(&b.1.median));
-        if let (true, Some((cell, wall))) = (long, fastest) {
+            .min_by(|a, b| a.1.median.total_cmp(&b.1.median))
+        else {
+            continue;
+        };
+        let mut line = format!(
+            "{sample}: fastest {} at {:.1} s [{:.1}, {:.1}]",
+            fastest.target, wall.median, wall.median_ci.0, wall.median_ci.1
+        );
+        let mut others: Vec<&str> = Vec::new();
+        if let Some(b) = results.baseline.as_deref() {
+            others.push(b);
+        }
+        for run in results
+            .runs
+            .iter()
+            .filter(|r| &r.sample == sample && r.kind == "http")
+        {
+            if !others.contains(&run.target.as_str()) {
+                others.push(&run.target);
+            }
+        }
+        for other in others.into_iter().filter(|o| *o != fastest.target) {
+            let seed = results.seed;
+            if let Some(r) = ratio_of_medians(&walls(other), &walls(&fastest.target), seed) {
+                let _ = write!(
+                    line,
+                    ", {:.2}x [{:.2}, {:.2}] faster than {other}",
+                    r.value, r.ci.0, r.ci.1
+                );
+            }
+        }
+        let long = results
+            .runs
+            .iter()
+            .any(|r| &r.sample == sample && r.source_duration_s >= 590.0);
+        if long {
             let verdict = if wall.median_ci.1 < 60.0 {
                 "under one minute here"
             } else if wall.median_ci.0 >= 60.0 {
@@ -69,14 +105,11 @@ pub fn headline(results: &Results) -> String {
             } else {
                 "not clearly under one minute here (the interval straddles 60 s)"
             };
-            let _ = writeln!(
-                out,
-                "{sample}: fastest {} at {:.1} s median [{:.1}, {:.1}]: {verdict}",
-                cell.target, wall.median, wall.median_ci.0, wall.median_ci.1
-            );
+            let _ = write!(line, "; {verdict}");
         }
+        lines.push(line);
     }
-    out
+    lines
 }
 
 /// The whole Markdown document.
@@ -102,6 +135,13 @@ pub fn document(results: &Results) -> String {
     for s in &results.skipped {
         let _ = writeln!(out, "- skipped {}: {}", s.target, s.reason);
     }
+    let answer = answer(results);
+    if !answer.is_empty() {
+        let _ = writeln!(out, "\n## The answer\n");
+        for line in answer {
+            let _ = writeln!(out, "- {line}");
+        }
+    }
     let baseline = results.baseline.as_deref().unwrap_or("baseline");
     let _ = writeln!(out, "\n{}", table(&results.summaries, baseline));
     let sources = super::provenance(results);
@@ -115,7 +155,7 @@ pub fn document(results: &Results) -> String {
         }
         let _ = writeln!(out);
     }
-    let lines = relative_lines(results) + &headline(results);
+    let lines = relative_lines(results);
     if !lines.is_empty() {
         let _ = writeln!(out, "```\n{lines}```");
     }

@@ -89,3 +89,30 @@ fn golden_results_json_reads_back_as_the_fixture() {
         serde_json::to_value(&fixture).unwrap()
     );
 }
+
+#[test]
+fn the_answer_names_the_fastest_its_ratios_and_the_minute() {
+    let fixture = include_str!("../../tests/fixtures/two-targets.json");
+    let mut results: Results = serde_json::from_str(fixture).unwrap();
+    // `a` is an HTTP backend and the baseline, `b` the engine; a 10-minute sample.
+    for run in &mut results.runs {
+        run.source_duration_s = 600.0;
+        run.wall_s = if run.target == "a" { 80.0 } else { 40.0 } + run.order as f64;
+        if run.target == "a" {
+            run.kind = "http".into();
+        }
+    }
+    results.summaries = crate::summary::summarize(&results.runs, Some("a"), results.seed);
+    assert_eq!(results.summaries[0].target, "b", "fastest first");
+    let answer = markdown::answer(&results);
+    assert_eq!(answer.len(), 1, "{answer:?}");
+    let line = &answer[0];
+    assert!(
+        line.starts_with("s: fastest b at 42.0 s [41.0, 43.0], 1.93x"),
+        "{line}"
+    );
+    assert!(line.contains("x ["), "a ratio with its interval: {line}");
+    assert!(line.contains("faster than a"), "{line}");
+    assert!(line.ends_with("under one minute here"), "{line}");
+    assert!(!line.contains("NOT"), "{line}");
+}

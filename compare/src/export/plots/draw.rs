@@ -35,12 +35,7 @@ where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE)?;
-    let empty = match spec {
-        Spec::Bars { bars, .. } => bars.is_empty(),
-        Spec::Lines { series, .. } => series.iter().all(|s| s.points.is_empty()),
-        Spec::Gantt { spans, .. } => spans.is_empty(),
-    };
-    if empty {
+    if spec.is_empty() {
         root.titled(title, ("sans-serif", 22))?.draw(&Text::new(
             "no data in this run",
             (40, 60),

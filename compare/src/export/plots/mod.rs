@@ -72,6 +72,17 @@ pub enum Spec {
     },
 }
 
+impl Spec {
+    /// Whether the chart would show nothing (such a chart is not part of the report).
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Spec::Bars { bars, .. } => bars.is_empty(),
+            Spec::Lines { series, .. } => series.iter().all(|s| s.points.is_empty()),
+            Spec::Gantt { spans, .. } => spans.is_empty(),
+        }
+    }
+}
+
 /// The SVG and PNG files.
 pub struct PlotFiles;
 

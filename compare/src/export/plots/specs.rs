@@ -239,6 +239,7 @@ pub fn charts(results: &Results) -> anyhow::Result<Vec<Chart>> {
         ),
     ]
     .into_iter()
+    .filter(|(_, _, spec)| !spec.is_empty())
     .map(|(name, title, spec)| render(name, title, &spec))
     .collect()
 }
