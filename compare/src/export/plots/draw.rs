@@ -82,20 +82,39 @@ where
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d((0..bars.len() - 1).into_segmented(), bottom..top)?;
-    let ratio_label = |v: &f64| format!("{:.3}x", 10f64.powf(*v));
     let plain_label = |v: &f64| format!("{v:.2}");
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
+    let mut mesh = chart.configure_mesh();
+    mesh.disable_x_mesh()
         .y_desc(y_label)
-        .y_label_formatter(if log { &ratio_label } else { &plain_label })
-        .x_labels(bars.len())
+        .y_label_formatter(&plain_label);
+    if log {
+        // Ratios get their own ticks (below): none of plotters' evenly spaced ones.
+        mesh.disable_y_mesh().y_labels(0);
+    }
+    mesh.x_labels(bars.len())
         .x_label_formatter(&|x| match x {
             SegmentValue::CenterOf(i) => bars.get(*i).map(|b| b.label.clone()).unwrap_or_default(),
             _ => String::new(),
         })
         .label_style(("sans-serif", 13))
         .draw()?;
+    if log {
+        for tick in ticks(bottom, top) {
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![
+                    (SegmentValue::Exact(0), tick),
+                    (SegmentValue::Exact(bars.len()), tick),
+                ],
+                BLACK.mix(0.15).stroke_width(1),
+            )))?;
+            let (x, y_px) = chart.backend_coord(&(SegmentValue::Exact(0), tick));
+            root.draw(&Text::new(
+                ratio_tick(10f64.powf(tick)),
+                (x - 44, y_px - 7),
+                ("sans-serif", 13),
+            ))?;
+        }
+    }
     let base = if log { y(1.0) } else { 0.0 };
     chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
         let color = Palette99::pick(b.colour).mix(0.55);
@@ -141,6 +160,26 @@ where
     }
 
     Ok(())
+}
+
+/// A log axis's ticks (as log10 values): 1, 2 and 5 times the powers of ten within
+/// `bottom..top`, so a reader sees 1x, 2x, 5x, 10x — never 1.585x.
+pub fn ticks(bottom: f64, top: f64) -> Vec<f64> {
+    let (low, high) = (bottom.floor() as i32, top.ceil() as i32);
+    (low..=high)
+        .flat_map(|e| [1.0, 2.0, 5.0].map(|m| (m * 10f64.powi(e)).log10()))
+        .filter(|t| (bottom..=top).contains(t))
+        .collect()
+}
+
+/// A ratio tick's label: `1x`, `2x`, `20x`, `0.5x`, `0.02x`.
+pub fn ratio_tick(ratio: f64) -> String {
+    if ratio >= 1.0 {
+        format!("{ratio:.0}x")
+    } else {
+        let decimals = (-ratio.log10().floor()) as usize;
+        format!("{ratio:.decimals$}x")
+    }
 }
 
 /// The value axis of a bar chart: from 0 (or below the lowest value on a log axis) to 15 %

@@ -103,6 +103,20 @@ impl Exporter for PlotFiles {
 
 #[cfg(test)]
 mod tests {
+    use super::draw::{ratio_tick, ticks};
+
+    #[test]
+    fn ratio_ticks_are_one_two_five_times_powers_of_ten() {
+        let log = ticks(0.5f64.log10(), 60f64.log10());
+        let ratios: Vec<f64> = log
+            .iter()
+            .map(|t| (10f64.powf(*t) * 1e6).round() / 1e6)
+            .collect();
+        assert_eq!(ratios, [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0]);
+        let labels: Vec<String> = [1.0, 2.0, 20.0, 0.5, 0.02].map(ratio_tick).to_vec();
+        assert_eq!(labels, ["1x", "2x", "20x", "0.5x", "0.02x"]);
+    }
+
     use super::*;
     use crate::record::{JobShape, Results, TaskSpan};
 
