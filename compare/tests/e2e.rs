@@ -373,8 +373,16 @@ fn a_full_run_writes_agreeing_reports_and_check_gates() {
     }
     // No empty panel: the scaling chart needs a worker sweep, which this run has not.
     assert!(!html.contains("no data in this run"));
-    assert!(!dir.join("scaling.svg").exists() && !html.contains("id=\"scaling\""));
-    for chart in ["wall", "speedup", "ttfc", "cpu", "gantt"] {
+    assert!(!dir.join("scaling-tiny.svg").exists() && !html.contains("id=\"scaling-"));
+    // One section per sample, with that sample's charts.
+    assert!(html.contains("<h2>tiny</h2>"));
+    for chart in [
+        "wall-tiny",
+        "speedup-tiny",
+        "ttfc-tiny",
+        "cpu-tiny",
+        "gantt-tiny",
+    ] {
         let svg = std::fs::read_to_string(dir.join(format!("{chart}.svg"))).unwrap();
         assert!(svg.starts_with("<svg") && html.contains(&format!("<figure id=\"{chart}\"><svg")));
         assert!(
@@ -729,8 +737,8 @@ command = ["definitely-not-installed-tool", "{input}"]
     assert_eq!(sweep.len(), 2);
     // A sweep has its scaling chart.
     let html = std::fs::read_to_string(bench.latest().join("index.html")).unwrap();
-    assert!(bench.latest().join("scaling.svg").exists());
-    assert!(html.contains("<figure id=\"scaling\"><svg"));
+    assert!(bench.latest().join("scaling-tiny.svg").exists());
+    assert!(html.contains("<figure id=\"scaling-tiny\"><svg"));
 }
 
 #[test]

@@ -40,7 +40,19 @@ pub fn page(report: &Report) -> String {
         }
         let _ = writeln!(h, "</ul>");
     }
-    summary_table(&mut h, r);
+    // One section per sample: its table, fastest first, and its own charts.
+    for sample in &r.samples {
+        let _ = writeln!(h, "<h2>{}</h2>", escape(sample));
+        summary_table(&mut h, r, sample);
+        for chart in report
+            .charts
+            .iter()
+            .filter(|c| c.sample.as_ref() == Some(sample))
+        {
+            // The chart draws its title: no caption repeats it.
+            let _ = writeln!(h, "<figure id=\"{}\">{}</figure>", chart.name, chart.svg);
+        }
+    }
     let sources = super::provenance(r);
     if !sources.is_empty() {
         let _ = writeln!(h, "<h2>Where the figures come from</h2><ul>");
@@ -48,11 +60,6 @@ pub fn page(report: &Report) -> String {
             let _ = writeln!(h, "<li>{}</li>", escape(&line));
         }
         let _ = writeln!(h, "</ul>");
-    }
-    let _ = writeln!(h, "<h2>Plots</h2>");
-    for chart in &report.charts {
-        // The chart draws its title: no caption repeats it.
-        let _ = writeln!(h, "<figure id=\"{}\">{}</figure>", chart.name, chart.svg);
     }
     runs_table(&mut h, r);
     let _ = writeln!(h, "</body></html>");
@@ -95,12 +102,12 @@ fn head(h: &mut String, r: &Results) {
     }
 }
 
-/// The summary table (the same cells as `summary.md`).
-fn summary_table(h: &mut String, r: &Results) {
+/// The summary table of one sample (the same cells as `summary.md`'s rows of it).
+fn summary_table(h: &mut String, r: &Results, sample: &str) {
     let baseline = r.baseline.as_deref().unwrap_or("baseline");
-    let _ = writeln!(h, "<h2>Summary</h2><table>");
+    let _ = writeln!(h, "<table>");
     let _ = writeln!(h, "{}", row("th", &summary_headers(baseline), None));
-    for c in &r.summaries {
+    for c in r.summaries.iter().filter(|c| c.sample == sample) {
         let (cells, bad) = summary_cells(c);
         let _ = writeln!(h, "{}", row("td", &cells, bad.then_some(2)));
     }

@@ -291,7 +291,7 @@ where
 }
 
 /// Renders a spec as SVG text and PNG bytes.
-pub fn render(name: &'static str, title: &str, spec: &Spec) -> anyhow::Result<Chart> {
+pub fn render(name: &str, title: &str, spec: &Spec) -> anyhow::Result<Chart> {
     register_font();
     let size = (width_for(spec), HEIGHT);
     let mut svg = String::new();
@@ -316,7 +316,8 @@ pub fn render(name: &'static str, title: &str, spec: &Spec) -> anyhow::Result<Ch
         encoder.write_header()?.write_image_data(&pixels)?;
     }
     Ok(Chart {
-        name,
+        name: name.to_owned(),
+        sample: None,
         title: title.to_owned(),
         svg,
         png,

@@ -13,7 +13,9 @@ use super::{Exporter, Report};
 /// A rendered chart.
 pub struct Chart {
     /// File stem: `<name>.svg` and `<name>.png`.
-    pub name: &'static str,
+    pub name: String,
+    /// The sample it shows, when it shows one.
+    pub sample: Option<String>,
     pub title: String,
     pub svg: String,
     pub png: Vec<u8>,
@@ -106,6 +108,39 @@ mod tests {
     use super::draw::{ratio_tick, ticks};
 
     #[test]
+    fn each_sample_has_its_own_charts_and_empty_ones_are_left_out() {
+        let text = include_str!("../../../tests/fixtures/two-targets.json");
+        let mut results: Results = serde_json::from_str(text).unwrap();
+        let mut other = results.summaries.clone();
+        for cell in &mut other {
+            cell.sample = "long one".into();
+        }
+        results.summaries.extend(other);
+        results.samples.push("long one".into());
+        let spec = wall_spec(&results, "s");
+        let Spec::Bars { bars, .. } = &spec else {
+            panic!()
+        };
+        let labels: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
+        assert_eq!(labels, ["a", "b"], "one bar per target of this sample only");
+        let names: Vec<String> = specs::charts(&results)
+            .unwrap()
+            .into_iter()
+            .map(|c| format!("{} {:?}", c.name, c.sample))
+            .collect();
+        assert!(
+            names.contains(&"wall-s Some(\"s\")".to_owned()),
+            "{names:?}"
+        );
+        assert!(
+            names.contains(&"wall-long-one Some(\"long one\")".to_owned()),
+            "{names:?}"
+        );
+        // No sweep: no scaling chart for either sample.
+        assert!(!names.iter().any(|n| n.starts_with("scaling")), "{names:?}");
+    }
+
+    #[test]
     fn ratio_ticks_are_one_two_five_times_powers_of_ten() {
         let log = ticks(0.5f64.log10(), 60f64.log10());
         let ratios: Vec<f64> = log
@@ -149,7 +184,7 @@ mod tests {
             shape("a", 2, 2),
             shape("b", 2, 1),
         ];
-        let Spec::Gantt { rows, spans } = gantt_spec(&results) else {
+        let Spec::Gantt { rows, spans } = gantt_spec(&results, "s") else {
             panic!()
         };
         assert_eq!(rows, ["a · worker 0", "a · worker 1", "b · worker 0"]);

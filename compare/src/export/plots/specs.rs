@@ -5,10 +5,6 @@ use crate::record::{CellSummary, Results, RunRecord};
 use crate::stats::Summary;
 use crate::summary::valid_walls;
 
-fn cell_label(target: &str, sample: &str) -> String {
-    format!("{target} · {sample}")
-}
-
 /// The colour of a target: its place among the report's targets, the same in every chart.
 pub fn colour_of(results: &Results, target: &str) -> usize {
     let mut seen: Vec<&str> = Vec::new();
@@ -28,7 +24,7 @@ fn cell_bar(
     runs: Vec<f64>,
 ) -> Bar {
     Bar {
-        label: cell_label(&c.target, &c.sample),
+        label: c.target.clone(),
         value,
         low: ci.0,
         high: ci.1,
@@ -37,16 +33,18 @@ fn cell_bar(
     }
 }
 
-/// One bar per cell: the median of `pick`'s summary with its 95 % interval, and the value of
-/// each of its valid runs (`run_value`).
+/// One bar per cell of `sample`: the median of `pick`'s summary with its 95 % interval, and
+/// the value of each of its valid runs (`run_value`).
 fn summary_bars(
     results: &Results,
+    sample: &str,
     pick: fn(&CellSummary) -> Option<&Summary>,
     run_value: fn(&RunRecord) -> Option<f64>,
 ) -> Vec<Bar> {
     results
         .summaries
         .iter()
+        .filter(|c| c.sample == sample)
         .filter_map(|c| {
             let s = pick(c)?;
             let runs = valid_walls(&results.runs, &c.target, &c.sample).filter_map(run_value);
@@ -60,18 +58,18 @@ fn summary_bars(
         .collect()
 }
 
-/// Median wall time per (target, sample) with its 95 % interval.
-pub fn wall_spec(results: &Results) -> Spec {
+/// Median wall time per target on `sample` with its 95 % interval.
+pub fn wall_spec(results: &Results, sample: &str) -> Spec {
     Spec::Bars {
         y_label: "median wall time (s)".into(),
-        bars: summary_bars(results, |c| c.wall.as_ref(), |r| Some(r.wall_s)),
+        bars: summary_bars(results, sample, |c| c.wall.as_ref(), |r| Some(r.wall_s)),
         reference: None,
         log: false,
     }
 }
 
-/// Speed-up against the baseline target with its 95 % interval.
-pub fn speedup_spec(results: &Results) -> Spec {
+/// Speed-up against the baseline target on `sample` with its 95 % interval.
+pub fn speedup_spec(results: &Results, sample: &str) -> Spec {
     Spec::Bars {
         y_label: format!(
             "speed-up vs {}",
@@ -80,7 +78,7 @@ pub fn speedup_spec(results: &Results) -> Spec {
         bars: results
             .summaries
             .iter()
-            .filter(|c| Some(&c.target) != results.baseline.as_ref())
+            .filter(|c| c.sample == sample && Some(&c.target) != results.baseline.as_ref())
             .filter_map(|c| {
                 let s = c.speedup_vs_baseline?;
                 // Each run against the baseline's median.
@@ -98,12 +96,13 @@ pub fn speedup_spec(results: &Results) -> Spec {
     }
 }
 
-/// Median time to first clip with its 95 % interval.
-pub fn ttfc_spec(results: &Results) -> Spec {
+/// Median time to first clip on `sample` with its 95 % interval.
+pub fn ttfc_spec(results: &Results, sample: &str) -> Spec {
     Spec::Bars {
         y_label: "median time to first clip (s)".into(),
         bars: summary_bars(
             results,
+            sample,
             |c| c.time_to_first_clip.as_ref(),
             |r| r.time_to_first_clip_s,
         ),
@@ -112,9 +111,8 @@ pub fn ttfc_spec(results: &Results) -> Spec {
     }
 }
 
-/// Machine CPU use over time: the first run of each target on the last sample.
-pub fn cpu_spec(results: &Results) -> Spec {
-    let sample = results.samples.last().cloned().unwrap_or_default();
+/// Machine CPU use over time: the first run of each target on `sample`.
+pub fn cpu_spec(results: &Results, sample: &str) -> Spec {
     let mut series: Vec<Series> = Vec::new();
     for t in results.timelines.iter().filter(|t| t.sample == sample) {
         if series.iter().any(|s| s.name == t.target) {
@@ -134,37 +132,38 @@ pub fn cpu_spec(results: &Results) -> Spec {
     }
 }
 
-/// Median wall time against worker count (`--sweep workers=…`), with the ideal `T(a)·a/N`.
-pub fn scaling_spec(results: &Results) -> Spec {
+/// Median wall time on `sample` against worker count (`--sweep workers=…`), with the ideal
+/// `T(a)·a/N`.
+pub fn scaling_spec(results: &Results, sample: &str) -> Spec {
     let mut series = Vec::new();
-    for sample in &results.samples {
+    {
         let mut points: Vec<(f64, f64)> = results
             .summaries
             .iter()
-            .filter(|c| &c.sample == sample)
+            .filter(|c| c.sample == sample)
             .filter_map(|c| Some((c.sweep_workers? as f64, c.wall.as_ref()?.median)))
             .collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         let Some(&(first_workers, first_wall)) = points.first() else {
-            continue;
+            return Spec::Lines {
+                x_label: "workers".into(),
+                y_label: "median wall time (s)".into(),
+                series,
+            };
         };
         let ideal = points
             .iter()
             .map(|(n, _)| (*n, first_wall * first_workers / n))
             .collect();
-        let colour = results
-            .samples
-            .iter()
-            .position(|x| x == sample)
-            .unwrap_or(0);
+        let colour = 0;
         series.push(Series {
-            name: format!("{sample} measured"),
+            name: "measured".into(),
             points,
             dashed: false,
             colour,
         });
         series.push(Series {
-            name: format!("{sample} ideal"),
+            name: "ideal".into(),
             points: ideal,
             dashed: true,
             colour,
@@ -177,11 +176,9 @@ pub fn scaling_spec(results: &Results) -> Spec {
     }
 }
 
-/// Per-worker timelines of the engine runs on the last sample: for each engine target its run
-/// of median wall time, one row per worker, clips solid and chunks light, in the target's
-/// colour.
-pub fn gantt_spec(results: &Results) -> Spec {
-    let sample = results.samples.last().cloned().unwrap_or_default();
+/// Per-worker timelines of the engine runs on `sample`: for each engine target its run of
+/// median wall time, one row per worker, clips solid and chunks light, in the target's colour.
+pub fn gantt_spec(results: &Results, sample: &str) -> Spec {
     let (mut rows, mut spans) = (Vec::new(), Vec::new());
     let mut targets: Vec<&str> = Vec::new();
     for shape in results.shapes.iter().filter(|s| s.sample == sample) {
@@ -190,7 +187,7 @@ pub fn gantt_spec(results: &Results) -> Spec {
         }
     }
     for target in targets {
-        let mut runs: Vec<_> = valid_walls(&results.runs, target, &sample).collect();
+        let mut runs: Vec<_> = valid_walls(&results.runs, target, sample).collect();
         runs.sort_by(|a, b| a.wall_s.total_cmp(&b.wall_s));
         let Some(middle) = runs.get(runs.len() / 2) else {
             continue;
@@ -216,30 +213,65 @@ pub fn gantt_spec(results: &Results) -> Spec {
     Spec::Gantt { rows, spans }
 }
 
-/// Every chart of a report.
+/// A sample's name as a file name's part: letters, digits, `-`, `_` and `.` kept.
+fn slug(sample: &str) -> String {
+    sample
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Every chart of a report: one set per sample (never two samples on one axis), `NAME-SAMPLE`;
+/// a chart with nothing to show is left out.
 pub fn charts(results: &Results) -> anyhow::Result<Vec<Chart>> {
-    [
-        ("wall", "Median wall time (95% CI)", wall_spec(results)),
-        (
-            "speedup",
-            "Speed-up against the baseline (95% CI)",
-            speedup_spec(results),
-        ),
-        ("ttfc", "Time to first clip (95% CI)", ttfc_spec(results)),
-        ("cpu", "CPU utilisation over time", cpu_spec(results)),
-        (
-            "scaling",
-            "Worker-count scaling against the ideal",
-            scaling_spec(results),
-        ),
-        (
-            "gantt",
-            "Tasks per worker (engine runs of median wall time; chunks and joins light)",
-            gantt_spec(results),
-        ),
-    ]
-    .into_iter()
-    .filter(|(_, _, spec)| !spec.is_empty())
-    .map(|(name, title, spec)| render(name, title, &spec))
-    .collect()
+    let baseline = results.baseline.as_deref().unwrap_or("the baseline");
+    let mut charts = Vec::new();
+    for sample in &results.samples {
+        let specs = [
+            (
+                "wall",
+                "Median wall time (95% CI)".to_owned(),
+                wall_spec(results, sample),
+            ),
+            (
+                "speedup",
+                format!("Speed-up against {baseline} (95% CI)"),
+                speedup_spec(results, sample),
+            ),
+            (
+                "ttfc",
+                "Time to first clip (95% CI)".to_owned(),
+                ttfc_spec(results, sample),
+            ),
+            (
+                "cpu",
+                "CPU utilisation over time".to_owned(),
+                cpu_spec(results, sample),
+            ),
+            (
+                "scaling",
+                "Worker-count scaling against the ideal".to_owned(),
+                scaling_spec(results, sample),
+            ),
+            (
+                "gantt",
+                "Tasks per worker (engine runs of median wall time; chunks and joins light)"
+                    .to_owned(),
+                gantt_spec(results, sample),
+            ),
+        ];
+        for (kind, title, spec) in specs.into_iter().filter(|(_, _, s)| !s.is_empty()) {
+            let name = format!("{kind}-{}", slug(sample));
+            let mut chart = render(&name, &format!("{title} · {sample}"), &spec)?;
+            chart.sample = Some(sample.clone());
+            charts.push(chart);
+        }
+    }
+    Ok(charts)
 }
