@@ -395,5 +395,9 @@ pub fn run(
     })
 }
 
+mod ci;
+
+pub use ci::ci_markdown;
+
 #[cfg(test)]
 mod tests;

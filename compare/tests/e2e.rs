@@ -585,19 +585,27 @@ fn ab_of_two_servers_and_a_calibrated_check() {
     let bench = Bench::new();
     let (_a, base) = engine_server(&bench.path("serve-a"), "optimized");
     let (_b, candidate) = engine_server(&bench.path("serve-b"), "original");
-    let out = bench.clipbench(&[
-        "ab",
-        &format!("http:{base}"),
-        &format!("http:{candidate}"),
-        "--samples",
-        "tiny",
-        "--rounds",
-        "3",
-        "--seed",
-        "4",
-        "--manifest",
-        "data/manifest.toml",
-    ]);
+    // As in a CI job: the verdict also goes to the job summary GitHub shows.
+    let summary = bench.path("step-summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let out = bench
+        .command(&[
+            "ab",
+            &format!("http:{base}"),
+            &format!("http:{candidate}"),
+            "--samples",
+            "tiny",
+            "--rounds",
+            "3",
+            "--seed",
+            "4",
+            "--manifest",
+            "data/manifest.toml",
+            "--ci",
+        ])
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.code() == Some(0) || out.status.code() == Some(1),
@@ -612,6 +620,18 @@ fn ab_of_two_servers_and_a_calibrated_check() {
     let dir = bench.latest();
     let ab = read_json(&dir.join("ab.json"));
     assert_eq!(ab["verdicts"][0]["rounds"], 3);
+    let verdict = std::fs::read_to_string(dir.join("ab-verdict.md")).unwrap();
+    assert!(verdict.starts_with("## clipbench ab"), "{verdict}");
+    let regressed = ab["verdicts"][0]["change"]["verdict"] == "regressed";
+    assert_eq!(verdict.contains("regression(s)"), regressed, "{verdict}");
+    assert_eq!(
+        out.status.code(),
+        Some(i32::from(regressed)),
+        "exit 1 on a regression"
+    );
+    assert!(verdict.contains("| tiny | 3 |"), "{verdict}");
+    let appended = std::fs::read_to_string(&summary).unwrap();
+    assert_eq!(appended, format!("earlier step\n{verdict}"));
     assert_eq!(ab["base"]["Http"]["url"], base.as_str());
     // ABBA: 3 rounds × 2 runs per side, in blocks of A B B A or B A A B.
     let runs = read_json(&dir.join("results.json"))["runs"].clone();

@@ -80,6 +80,11 @@ pub struct AbArgs {
     out: PathBuf,
     #[arg(long, default_value = "bench-data/manifest.toml")]
     manifest: PathBuf,
+    /// For a CI job: write the verdict as Markdown (`ab-verdict.md` in the report folder) and
+    /// append it to `$GITHUB_STEP_SUMMARY` when that is set; the exit code is as always (1 on
+    /// a regression).
+    #[arg(long)]
+    ci: bool,
 }
 
 #[derive(clap::Args)]
@@ -238,8 +243,30 @@ pub fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
             v.candidate, v.base, v.sample, v.rounds
         );
     }
-    println!("report: {}", outcome.dir.join("index.html").display());
+    let page = outcome.dir.join("index.html");
+    println!("report: {}", page.display());
+    if args.ci {
+        write_ci_verdict(&outcome.verdicts, &outcome.dir, &page)?;
+    }
     Ok(super::exit_code(outcome.results.interrupted, regressed > 0))
+}
+
+/// `ab --ci`: the Markdown verdict beside the report, and on GitHub in the job's summary.
+fn write_ci_verdict(verdicts: &[ab::PairVerdict], dir: &Path, page: &Path) -> anyhow::Result<()> {
+    let markdown = ab::ci_markdown(verdicts, &page.display().to_string());
+    let file = dir.join("ab-verdict.md");
+    clipbench_engine::files::write_atomic(&file, markdown.as_bytes())?;
+    println!("verdict: {}", file.display());
+    if let Some(summary) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|s| !s.is_empty()) {
+        use std::io::Write;
+        let mut out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&summary)
+            .with_context(|| format!("cannot append to $GITHUB_STEP_SUMMARY ({summary:?})"))?;
+        out.write_all(markdown.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// `gate-power`: the verdict rates of `check` and `ab` on resampled real runs.
