@@ -16,12 +16,14 @@
 
 pub mod ab;
 pub mod batch;
+pub mod changepoint;
 pub mod check;
 pub mod config;
 pub mod dialect;
 pub mod export;
 pub mod fileserver;
 pub mod gate;
+pub mod history;
 pub mod machine;
 pub mod power;
 pub mod record;
