@@ -22,6 +22,12 @@ gate-power runs="40": (bench-data "bbb-720p-60s")
     {{release}} -p clipbench -- run --targets auto --samples bbb-720p-60s --runs {{runs}} --seed 1 --out reports/gate-power --quiet
     {{release}} -p clipbench -- gate-power reports/gate-power/latest/results.json --target auto --sample bbb-720p-60s
 
+# How well `history` finds a 5 % step: 40-commit histories resampled from 40 runs of auto recorded
+# now, and from the two noisy recordings in ../shared/recordings when they are there.
+history-power runs="40": (bench-data "bbb-720p-60s")
+    {{release}} -p clipbench -- run --targets auto --samples bbb-720p-60s --runs {{runs}} --seed 1 --out reports/history-power --quiet --no-history
+    {{release}} -p clipbench -- history-power reports/history-power/latest/results.json $(ls ../shared/recordings/auto-60s-*.json 2>/dev/null)
+
 # Paired A/B of a git revision against the working tree (auto on the 60 s sample).
 ab base="HEAD" rounds="5":
     {{release}} -p clipbench -- ab {{base}} --rounds {{rounds}}

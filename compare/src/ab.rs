@@ -15,14 +15,15 @@ use anyhow::{bail, Context};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{HttpDialect, TargetConfig};
 use crate::gate::{self, Change};
-use crate::record::{Results, RunStatus};
+use crate::history;
+use crate::record::{Results, RunRecord, RunStatus};
 
 /// One side of the comparison.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Side {
     /// An engine binary built from a commit (`sha`) or from the working tree (`sha: None`).
     Build {
@@ -40,6 +41,53 @@ impl Side {
         match self {
             Side::Build { label, .. } => label,
             Side::Http { url } => url,
+        }
+    }
+
+    /// The commit it was built from (10 digits) and whether the tree was dirty.
+    fn commit(&self) -> (Option<String>, bool) {
+        match self {
+            Side::Build { sha: Some(sha), .. } => history::parse_commit(sha),
+            Side::Build { label, .. } => {
+                history::parse_commit(label.strip_prefix("worktree-").unwrap_or(label))
+            }
+            Side::Http { .. } => (None, false),
+        }
+    }
+}
+
+/// Where `ab`'s runs go in the history: each under its engine target's name (the side's label
+/// taken off), at its side's commit, configured as its command without the binary's path (so
+/// one target's series spans every commit).
+pub fn identify<'a>(
+    results: &'a Results,
+    sides: &'a [Side; 2],
+) -> impl Fn(&RunRecord) -> history::Identity + 'a {
+    move |record| {
+        let side = sides
+            .iter()
+            .find(|s| record.target.starts_with(&format!("{} ", s.label())));
+        let (target, (commit, dirty)) = match side {
+            Some(side @ Side::Build { label, .. }) => {
+                (record.target[label.len() + 1..].to_owned(), side.commit())
+            }
+            _ => (record.target.clone(), (None, false)),
+        };
+        let configured = results
+            .targets
+            .iter()
+            .find(|t| t["name"] == record.target.as_str());
+        let config = match configured.map(|t| &t["command"]) {
+            Some(serde_json::Value::Array(command)) => {
+                serde_json::Value::Array(command.iter().skip(1).cloned().collect())
+            }
+            _ => configured.cloned().unwrap_or(serde_json::Value::Null),
+        };
+        history::Identity {
+            target,
+            commit,
+            dirty,
+            config_hash: history::config_hash(&config),
         }
     }
 }
@@ -235,7 +283,8 @@ pub fn schedule(
     order
 }
 
-/// The judgement of one pair on one sample.
+/// The judgement of one pair on one sample: wall time, and the children's CPU time W where
+/// both sides measured it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PairVerdict {
     pub base: String,
@@ -244,48 +293,99 @@ pub struct PairVerdict {
     /// Rounds where all four runs were valid (the others are left out).
     pub rounds: usize,
     pub change: Option<Change>,
+    /// The same for W (CPU seconds of the ffmpeg children, or of the command and its children).
+    #[serde(default)]
+    pub cpu_change: Option<Change>,
 }
 
-/// Per-round log ratios of every pair and sample, judged (pure). `order` is the schedule the
-/// runs were made in; a run's `order` field is its position in it.
+impl PairVerdict {
+    /// The measures judged.
+    pub fn changes(&self) -> Vec<&Change> {
+        self.change.iter().chain(&self.cpu_change).collect()
+    }
+
+    /// Regressed when wall time or W regressed (each judged at its share of the false-alarm
+    /// rate), improved when one improved and none regressed, unchanged when both are.
+    pub fn verdict(&self) -> gate::Verdict {
+        gate::combined(&self.changes())
+    }
+}
+
+/// The per-round log ratios `ln(B / A)` of one pair on one sample, from rounds whose four runs
+/// were valid and have `value`.
+fn round_ratios(
+    runs: &[RunRecord],
+    order: &[(usize, usize, usize)],
+    (pair, sample): (usize, &str),
+    value: fn(&RunRecord) -> Option<f64>,
+) -> Vec<f64> {
+    let rounds = order.iter().map(|o| o.0 + 1).max().unwrap_or(0);
+    let mut ratios = Vec::new();
+    for round in 0..rounds {
+        let logs = |side: usize| -> Option<Vec<f64>> {
+            let logs: Vec<f64> = runs
+                .iter()
+                .filter(|r| {
+                    let (rd, t, _) = order[r.order];
+                    rd == round && t == side && r.sample == sample
+                })
+                .map(|r| value(r).filter(|_| r.status == RunStatus::Ok).map(f64::ln))
+                .collect::<Option<_>>()?;
+            (logs.len() == 2).then_some(logs)
+        };
+        if let (Some(a), Some(b)) = (logs(2 * pair), logs(2 * pair + 1)) {
+            ratios.push((b[0] + b[1] - a[0] - a[1]) / 2.0);
+        }
+    }
+    ratios
+}
+
+/// Per-round log ratios of every pair and sample, judged (pure) with intervals at the
+/// two-sided level `1 − alpha` for each measure. `order` is the schedule the runs were made in;
+/// a run's `order` field is its position in it.
 pub fn judge(
-    results: &Results,
+    runs: &[RunRecord],
+    samples: &[String],
     order: &[(usize, usize, usize)],
     targets: &[TargetConfig],
-    floor: f64,
+    (floor, alpha): (f64, f64),
 ) -> Vec<PairVerdict> {
-    let rounds = order.iter().map(|o| o.0 + 1).max().unwrap_or(0);
     let mut verdicts = Vec::new();
     for pair in 0..targets.len() / 2 {
-        for sample in &results.samples {
-            let mut ratios = Vec::new();
-            for round in 0..rounds {
-                let logs = |side: usize| -> Option<Vec<f64>> {
-                    let runs: Vec<f64> = results
-                        .runs
-                        .iter()
-                        .filter(|r| {
-                            let (rd, t, _) = order[r.order];
-                            rd == round && t == side && &r.sample == sample
-                        })
-                        .map(|r| (r.status == RunStatus::Ok).then(|| r.wall_s.ln()))
-                        .collect::<Option<_>>()?;
-                    (runs.len() == 2).then_some(runs)
-                };
-                if let (Some(a), Some(b)) = (logs(2 * pair), logs(2 * pair + 1)) {
-                    ratios.push((b[0] + b[1] - a[0] - a[1]) / 2.0);
-                }
-            }
+        for sample in samples {
+            let at = (pair, sample.as_str());
+            let wall = round_ratios(runs, order, at, |r| Some(r.wall_s));
+            let cpu = round_ratios(runs, order, at, |r| r.work_cpu_s);
             verdicts.push(PairVerdict {
                 base: targets[2 * pair].name().to_owned(),
                 candidate: targets[2 * pair + 1].name().to_owned(),
                 sample: sample.clone(),
-                rounds: ratios.len(),
-                change: gate::paired(&ratios, 2, floor),
+                rounds: wall.len(),
+                change: gate::paired_at(&wall, 2, floor, alpha),
+                cpu_change: gate::paired_at(&cpu, 2, floor, alpha),
             });
         }
     }
     verdicts
+}
+
+/// Whether `ab --resolve` stops after `runs`: the last one ends a round that is a look, and
+/// `told(alpha)` (every pair judged at that look's rate can tell) says so (pure).
+pub fn can_stop(
+    runs: &[RunRecord],
+    order: &[(usize, usize, usize)],
+    looks: &[(usize, f64)],
+    told: impl Fn(f64) -> bool,
+) -> bool {
+    let Some(last) = runs.last() else {
+        return false;
+    };
+    let round = order[last.order].0;
+    let ends_round = order.get(last.order + 1).is_none_or(|next| next.0 != round);
+    match looks.iter().find(|l| l.0 == round + 1) {
+        Some(&(_, alpha)) if ends_round => told(alpha),
+        _ => false,
+    }
 }
 
 /// What `ab` was asked.
@@ -296,15 +396,32 @@ pub struct Request {
     pub engine_targets: Vec<TargetConfig>,
     pub samples: Vec<String>,
     pub rounds: usize,
+    /// `--resolve`: the change to tell (0.05) and the most runs per side to spend on it; more
+    /// rounds are added, 5 at a time from `rounds`, until every pair can tell (a sequential
+    /// test, [`gate::looks`]).
+    pub resolve: Option<(f64, usize)>,
     pub seed: u64,
     pub floor: f64,
     pub reports_root: PathBuf,
     pub manifest: PathBuf,
 }
 
+impl Request {
+    /// The rounds after which the runs are judged, each with its two-sided false-alarm rate
+    /// per measure (the whole 5 % for a fixed number of rounds).
+    pub fn looks(&self) -> Vec<(usize, f64)> {
+        match self.resolve {
+            Some((_, budget)) => gate::looks(self.rounds, 5, (budget / 2).max(self.rounds), 0.05),
+            None => vec![(self.rounds, 0.05)],
+        }
+    }
+}
+
 /// What `ab` found: the report folder, the results and a verdict per pair and sample.
 pub struct AbReport {
     pub dir: PathBuf,
+    /// Base and candidate.
+    pub sides: [Side; 2],
     pub results: Results,
     pub verdicts: Vec<PairVerdict>,
 }
@@ -315,9 +432,20 @@ struct AbFile<'a> {
     schema_version: u32,
     base: &'a Side,
     candidate: &'a Side,
+    /// Rounds made (all of them unless `--resolve` stopped early or the run was interrupted).
     rounds: usize,
+    /// `--resolve`'s change to tell, and the looks: (rounds, two-sided rate spent there).
+    resolve: Option<f64>,
+    looks: &'a [(usize, f64)],
     seed: u64,
     verdicts: &'a [PairVerdict],
+}
+
+/// The sides named in an `ab.json` (what `history import` needs of it).
+#[derive(Deserialize)]
+pub struct AbSides {
+    pub base: Side,
+    pub candidate: Side,
 }
 
 /// Builds (or finds) both sides, runs them side by side and judges every pair.
@@ -357,17 +485,31 @@ pub fn run(
         "no engine target to run: pass --targets auto (or another engine target)"
     );
     let targets: Vec<TargetConfig> = a.into_iter().zip(b).flat_map(|(a, b)| [a, b]).collect();
-    let order = schedule(
-        targets.len() / 2,
-        request.samples.len(),
-        request.rounds,
-        request.seed,
-    );
+    let looks = request.looks();
+    let most = looks.last().map_or(request.rounds, |l| l.0);
+    let order = schedule(targets.len() / 2, request.samples.len(), most, request.seed);
+    let judged = |runs: &[RunRecord], alpha: f64| {
+        judge(
+            runs,
+            &request.samples,
+            &order,
+            &targets,
+            (request.floor, alpha),
+        )
+    };
+    let enough = |runs: &[RunRecord]| match request.resolve {
+        Some((resolve, _)) => can_stop(runs, &order, &looks, |alpha| {
+            judged(runs, alpha)
+                .iter()
+                .all(|v| gate::resolved(&v.changes(), resolve))
+        }),
+        None => false,
+    };
     let plan = crate::runner::Plan {
         baseline: targets.first().map(|t| t.name().to_owned()),
         targets: targets.clone(),
         samples: request.samples.clone(),
-        runs: 2 * request.rounds,
+        runs: 2 * most,
         warmup: 0,
         seed: request.seed,
         poll_interval: std::time::Duration::from_millis(100),
@@ -376,20 +518,38 @@ pub fn run(
         manifest: request.manifest.clone(),
         targets_on: Default::default(),
         order: Some(order.clone()),
+        enough: Some(&enough),
     };
     let finished = crate::runner::run(&plan, cancel, observe)?;
-    let verdicts = judge(&finished.results, &order, &targets, request.floor);
+    let made = finished
+        .results
+        .runs
+        .iter()
+        .map(|r| order[r.order].0 + 1)
+        .max()
+        .unwrap_or(0);
+    // Judged at the last look reached: its share of the false-alarm rate.
+    let alpha = looks
+        .iter()
+        .rev()
+        .find(|l| l.0 <= made)
+        .or(looks.first())
+        .map_or(0.05, |l| l.1);
+    let verdicts = judged(&finished.results.runs, alpha);
     let file = AbFile {
-        schema_version: 1,
+        schema_version: 2,
         base: &base,
         candidate: &candidate,
-        rounds: request.rounds,
+        rounds: made,
+        resolve: request.resolve.map(|r| r.0),
+        looks: &looks,
         seed: request.seed,
         verdicts: &verdicts,
     };
     clipbench_engine::files::write_json_atomic(&finished.dir.join("ab.json"), &file)?;
     Ok(AbReport {
         dir: finished.dir,
+        sides: [base, candidate],
         results: finished.results,
         verdicts,
     })

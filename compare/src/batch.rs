@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clipbench_engine::CancelToken;
+
+use crate::history;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -185,6 +187,52 @@ pub fn markdown(summaries: &[BatchSummary]) -> String {
         ));
     }
     out
+}
+
+/// What a batch adds to the history: each job a run of the target `BASE_URL` on the video's
+/// file name, one series per concurrency level, at the commit of the clipbench that measured
+/// (the backend's own is not known).
+pub fn session(
+    plan: &BatchPlan,
+    records: &[JobRecord],
+    started: std::time::SystemTime,
+    machine: &crate::machine::Machine,
+    source: &str,
+) -> history::Session {
+    let (commit, dirty) = history::parse_commit(machine.git_commit.as_deref().unwrap_or(""));
+    let sample = plan.video_url.rsplit('/').next().unwrap_or_default();
+    let at = |seconds: f64| {
+        let when = started + Duration::from_secs_f64(seconds.max(0.0));
+        humantime::format_rfc3339_millis(when).to_string()
+    };
+    let measurements = records
+        .iter()
+        .map(|r| history::Measurement {
+            target: plan.base_url.clone(),
+            sample: sample.to_owned(),
+            run: r.index as i64 + 1,
+            commit: commit.clone(),
+            dirty,
+            config_hash: history::config_hash(&serde_json::json!({
+                "batch": { "concurrency": r.concurrency, "jobs": plan.jobs }
+            })),
+            status: if r.ok() { "ok" } else { "failed" }.to_owned(),
+            measured_at: at(r.sent_s),
+            wall_s: r.wall_s,
+            work_cpu_s: None,
+            figures: serde_json::to_string(r).unwrap_or_default(),
+        })
+        .collect();
+    history::Session {
+        id: history::short_hash(format!("batch\n{}\n{source}", at(0.0)).as_bytes(), 32),
+        command: "batch".into(),
+        created_at: at(0.0),
+        clipbench_version: env!("CARGO_PKG_VERSION").into(),
+        machine: history::MachineKey::of(machine),
+        source: source.to_owned(),
+        interrupted: false,
+        measurements,
+    }
 }
 
 #[cfg(test)]

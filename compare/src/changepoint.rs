@@ -32,12 +32,12 @@ pub struct Settings {
 }
 
 impl Default for Settings {
-    /// p ≤ 0.01 from 199 permutations, at least 3 points a side: on 40-commit histories
-    /// resampled from this machine's runs, under 1 false change point per 100 commits (`just
-    /// history-power`).
+    /// p ≤ 0.05 from 199 permutations, at least 3 points a side: on 40-commit histories
+    /// resampled from this machine's runs, 0.1–0.3 false change points per 100 commits (`just
+    /// history-power`), well under 1.
     fn default() -> Self {
         Settings {
-            max_p: 0.01,
+            max_p: 0.05,
             permutations: 199,
             min_size: 3,
             seed: 0xc11b,
@@ -183,7 +183,10 @@ mod tests {
     fn noise_alone_has_no_change_point() {
         for seed in 0..5 {
             let x = noisy(40, 1.0, 10 + seed);
-            assert!(e_divisive(&x, &Settings::default()).is_empty(), "seed {seed}");
+            assert!(
+                e_divisive(&x, &Settings::default()).is_empty(),
+                "seed {seed}"
+            );
         }
     }
 

@@ -42,8 +42,12 @@ pub enum Verdict {
 pub struct Change {
     /// Relative change of B against A (`0.05`: B takes 5 % longer).
     pub change: f64,
-    /// Its 95 % interval.
+    /// Its interval, at `confidence`.
     pub ci: (f64, f64),
+    /// The interval's two-sided level (0.95 for a fixed design; higher at a sequential
+    /// comparison's looks, where the false-alarm rate is spent a little at a time).
+    #[serde(default = "ninety_five")]
+    pub confidence: f64,
     /// Two-sided p-value of "no change".
     pub p_value: f64,
     /// Run-to-run spread (standard deviation of log wall time; of the per-round log ratio
@@ -56,6 +60,10 @@ pub struct Change {
     /// Runs per side that would flag a 5 % change with 80 % power at this spread.
     pub runs_for_5_percent: usize,
     pub verdict: Verdict,
+}
+
+fn ninety_five() -> f64 {
+    0.95
 }
 
 /// The widest band within which a change is called unchanged: a comparison that cannot resolve
@@ -108,15 +116,24 @@ pub fn detectable(se: f64, df: f64) -> f64 {
     detectable_log(se, df).exp_m1()
 }
 
-/// Builds the result from a log difference, its standard error and degrees of freedom.
-fn judge(d: f64, se: f64, df: f64, spread: f64, floor: f64, runs_for_5: usize) -> Change {
-    let half = t_quantile(df, 0.975) * se;
-    let band_log = ((t_quantile(df, 0.975) + z_quantile(0.975)) * se).max(floor.ln_1p());
+/// Builds the result from a log difference, its standard error and degrees of freedom, its
+/// interval at the two-sided level `1 − alpha`.
+fn judge(
+    (d, se, df): (f64, f64, f64),
+    spread: f64,
+    floor: f64,
+    runs_for_5: usize,
+    alpha: f64,
+) -> Change {
+    let t = t_quantile(df, 1.0 - alpha / 2.0);
+    let half = t * se;
+    let band_log = ((t + z_quantile(0.975)) * se).max(floor.ln_1p());
     let ci = ((d - half).exp_m1(), (d + half).exp_m1());
     let band = band_log.exp_m1();
     Change {
         change: d.exp_m1(),
         ci,
+        confidence: 1.0 - alpha,
         p_value: if se > 0.0 {
             two_sided_p(d / se, df)
         } else {
@@ -191,13 +208,29 @@ pub fn unpaired(a: &[f64], b: &[f64], floor: f64, drift: f64) -> Option<Change> 
         let se = (pooled * pooled * 2.0 / n as f64 + 2.0 * drift_var).sqrt();
         (se, 2.0 * n as f64 - 2.0)
     });
-    Some(judge(mean(&lb) - mean(&la), se, df, pooled, floor, runs))
+    Some(judge(
+        (mean(&lb) - mean(&la), se, df),
+        pooled,
+        floor,
+        runs,
+        0.05,
+    ))
 }
 
 /// B against A from per-round log ratios `ln(B / A)` of runs made side by side (paired t);
 /// `runs_per_round` is how many runs of each side one round holds (2 for ABBA). `None` with
 /// fewer than two rounds.
 pub fn paired(log_ratios: &[f64], runs_per_round: usize, floor: f64) -> Option<Change> {
+    paired_at(log_ratios, runs_per_round, floor, 0.05)
+}
+
+/// [`paired`] with the interval at the two-sided level `1 − alpha` (a sequential look's).
+pub fn paired_at(
+    log_ratios: &[f64],
+    runs_per_round: usize,
+    floor: f64,
+    alpha: f64,
+) -> Option<Change> {
     if log_ratios.len() < 2 {
         return None;
     }
@@ -205,19 +238,79 @@ pub fn paired(log_ratios: &[f64], runs_per_round: usize, floor: f64) -> Option<C
     let spread = std_dev(log_ratios);
     let rounds = runs_needed(|r| (spread / (r as f64).sqrt(), r as f64 - 1.0));
     Some(judge(
-        mean(log_ratios),
-        spread / n.sqrt(),
-        n - 1.0,
+        (mean(log_ratios), spread / n.sqrt(), n - 1.0),
         spread,
         floor,
         rounds * runs_per_round.max(1),
+        alpha,
     ))
+}
+
+/// The verdict on several measures of one comparison (wall time and W): regressed when any
+/// regressed, improved when any improved and none regressed, unchanged when all are;
+/// inconclusive otherwise (or with none).
+pub fn combined(changes: &[&Change]) -> Verdict {
+    let any = |v: Verdict| changes.iter().any(|c| c.verdict == v);
+    if any(Verdict::Regressed) {
+        Verdict::Regressed
+    } else if any(Verdict::Improved) {
+        Verdict::Improved
+    } else if !changes.is_empty() && changes.iter().all(|c| c.verdict == Verdict::Unchanged) {
+        Verdict::Unchanged
+    } else {
+        Verdict::Inconclusive
+    }
+}
+
+/// The share of `alpha` an O'Brien–Fleming-type spending function (Lan & DeMets 1983) has
+/// spent by `fraction` of the largest sample: `2 − 2Φ(z₁₋α/₂ / √fraction)`.
+pub fn obrien_fleming_spent(fraction: f64, alpha: f64) -> f64 {
+    let z = z_quantile(1.0 - alpha / 2.0);
+    2.0 - 2.0 * Normal::new(0.0, 1.0).map_or(1.0, |n| n.cdf(z / fraction.clamp(1e-9, 1.0).sqrt()))
+}
+
+/// A sequential comparison's looks: after `first` rounds, then every `every` more, the last at
+/// `max`; each with the two-sided level it is judged at, its increment of `alpha` under
+/// O'Brien–Fleming spending. The increments sum to `alpha`, so by the union bound stopping at
+/// any look keeps the false-alarm rate under `alpha`. Early looks get almost nothing (they stop
+/// only on a glaring change), the last nearly all, so little power is lost against a fixed
+/// design of `max` rounds.
+pub fn looks(first: usize, every: usize, max: usize, alpha: f64) -> Vec<(usize, f64)> {
+    let mut rounds: Vec<usize> = (first.max(2)..max).step_by(every.max(1)).collect();
+    rounds.push(max.max(first.max(2)));
+    rounds.dedup();
+    let last = *rounds.last().unwrap_or(&1) as f64;
+    let mut spent = 0.0;
+    rounds
+        .into_iter()
+        .map(|r| {
+            let now = obrien_fleming_spent(r as f64 / last, alpha);
+            let share = (now - spent).max(f64::MIN_POSITIVE);
+            spent = now;
+            (r, share)
+        })
+        .collect()
+}
+
+/// Whether a sequential comparison can stop: every measure regressed or improved, or its
+/// interval lies within ±`resolve` (a change of that size is ruled out).
+pub fn resolved(changes: &[&Change], resolve: f64) -> bool {
+    !changes.is_empty()
+        && changes.iter().all(|c| {
+            matches!(c.verdict, Verdict::Regressed | Verdict::Improved)
+                || (c.ci.0 > -resolve && c.ci.1 < resolve)
+        })
 }
 
 /// One line: the change, its interval, the band and what these runs could detect.
 pub fn describe(c: &Change) -> String {
+    let level = if (c.confidence - 0.95).abs() > 1e-9 {
+        format!(" ({:.2}% interval)", 100.0 * c.confidence)
+    } else {
+        String::new()
+    };
     format!(
-        "{:+.1}% [{:+.1}%, {:+.1}%], p = {:.3}; band ±{:.1}%, detectable {:.1}% at these runs, 5% needs {} runs per side",
+        "{:+.1}% [{:+.1}%, {:+.1}%]{level}, p = {:.3}; band ±{:.1}%, detectable {:.1}% at these runs, 5% needs {} runs per side",
         100.0 * c.change,
         100.0 * c.ci.0,
         100.0 * c.ci.1,
@@ -321,5 +414,34 @@ mod tests {
         let ratios = [0.01, -0.01, 0.0, 0.012, -0.008];
         let p = paired(&ratios, 2, 0.0).unwrap();
         assert!(p.runs_for_5_percent < c.runs_for_5_percent, "{p:?}");
+    }
+
+    #[test]
+    fn the_looks_spend_alpha_little_at_first_and_all_by_the_last() {
+        let looks = looks(5, 5, 20, 0.05);
+        let rounds: Vec<usize> = looks.iter().map(|l| l.0).collect();
+        assert_eq!(rounds, vec![5, 10, 15, 20]);
+        let total: f64 = looks.iter().map(|l| l.1).sum();
+        assert!((total - 0.05).abs() < 1e-9, "{total}");
+        assert!(looks[0].1 < 0.001 && looks[3].1 > 0.02, "{looks:?}");
+        assert!((obrien_fleming_spent(1.0, 0.05) - 0.05).abs() < 1e-9);
+        assert_eq!(super::looks(5, 5, 5, 0.05).len(), 1);
+    }
+
+    #[test]
+    fn several_measures_make_one_verdict_and_a_sequential_look_stops_when_all_are_told() {
+        let ratios_up = [0.10, 0.11, 0.09, 0.10, 0.12, 0.08];
+        let ratios_flat = [0.001, -0.002, 0.0, 0.002, -0.001, 0.001];
+        let up = paired(&ratios_up, 2, 0.01).unwrap();
+        let flat = paired(&ratios_flat, 2, 0.01).unwrap();
+        assert_eq!(combined(&[&up, &flat]), Verdict::Regressed);
+        assert_eq!(combined(&[&flat, &flat]), Verdict::Unchanged);
+        assert_eq!(combined(&[]), Verdict::Inconclusive);
+        assert!(resolved(&[&up, &flat], 0.05));
+        let wide = paired(&[0.2, -0.2, 0.1, -0.15], 2, 0.01).unwrap();
+        assert!(!resolved(&[&up, &wide], 0.05));
+        // A stricter look widens the interval.
+        let strict = paired_at(&ratios_up, 2, 0.01, 0.001).unwrap();
+        assert!(strict.ci.0 < up.ci.0 && strict.confidence > 0.99);
     }
 }

@@ -6,13 +6,16 @@
 //!   recording and side B from the second half, so the machine's drift between them shows up
 //!   as it would between a saved baseline and today's runs; it is judged with the drift
 //!   `calibrate` would measure (or none, to show what ignoring it costs).
-//! - `ab` compares runs made side by side: each round is four consecutive runs read as
-//!   A B B A, and rounds are drawn from anywhere in the recording.
+//! - `ab` compares runs made side by side: each round is four consecutive runs of the
+//!   recording, read as A B B A or B A A B by a coin as `ab`'s schedule does, drawn (with
+//!   replacement) from anywhere in it; wall time and W are judged as `ab` judges them, and with
+//!   `--resolve` rounds are added look by look as `ab --resolve` adds them.
 //!
 //! Trials run on every core, each drawn with its own generator ([`task_rng`]): the same seed
 //! gives the same table whatever the number of threads.
 
 use rand::seq::IndexedRandom;
+use rand::Rng;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -26,6 +29,9 @@ pub struct PowerRow {
     /// The slowdown multiplied into side B (0.05: 5 % slower).
     pub injected: f64,
     pub runs_per_side: usize,
+    /// Runs per side a trial used on average (fewer than `runs_per_side` when a sequential
+    /// comparison stopped early).
+    pub mean_runs_per_side: f64,
     pub trials: usize,
     pub regressed: usize,
     pub unchanged: usize,
@@ -35,11 +41,23 @@ pub struct PowerRow {
 
 impl PowerRow {
     fn count(design: String, injected: f64, runs_per_side: usize, verdicts: &[Verdict]) -> Self {
+        let used = vec![runs_per_side; verdicts.len()];
+        Self::count_used(design, injected, runs_per_side, verdicts, &used)
+    }
+
+    fn count_used(
+        design: String,
+        injected: f64,
+        runs_per_side: usize,
+        verdicts: &[Verdict],
+        used: &[usize],
+    ) -> Self {
         let n = |v: Verdict| verdicts.iter().filter(|x| **x == v).count();
         PowerRow {
             design,
             injected,
             runs_per_side,
+            mean_runs_per_side: used.iter().sum::<usize>() as f64 / used.len().max(1) as f64,
             trials: verdicts.len(),
             regressed: n(Verdict::Regressed),
             unchanged: n(Verdict::Unchanged),
@@ -88,52 +106,102 @@ pub fn check_power(
     Some(PowerRow::count(design.into(), injected, n, &verdicts))
 }
 
-/// `ab`: rounds of four consecutive runs read as A B B A, `n / 2` rounds drawn per trial (`n`
-/// runs per side), B slowed by `injected`. `None` when the recording holds too few rounds.
+/// `ab`: `n / 2` rounds per trial (`n` runs per side), each four consecutive recorded runs
+/// (wall time, W) read A B B A or B A A B by a coin, B slowed by `injected` in both; judged as
+/// `ab` judges (wall time and W, regressed when either is). With `resolve` (the change to tell,
+/// the most runs per side), rounds are added at `ab --resolve`'s looks until every measure can
+/// tell. `None` when the recording holds too few runs.
 pub fn ab_power(
-    walls: &[f64],
+    runs: &[(f64, Option<f64>)],
     n: usize,
     injected: f64,
     trials: usize,
     seed: u64,
     floor: f64,
+    resolve: Option<(f64, usize)>,
 ) -> Option<PowerRow> {
-    let rounds: Vec<f64> = walls
-        .chunks_exact(4)
-        .map(|q| {
-            let (a, b) = (q[0].ln() + q[3].ln(), q[1].ln() + q[2].ln());
-            (b - a) / 2.0 + injected.ln_1p()
+    let ratio = |q: [f64; 4]| (q[1].ln() + q[2].ln() - q[0].ln() - q[3].ln()) / 2.0;
+    let rounds: Vec<(f64, Option<f64>)> = runs
+        .windows(4)
+        .map(|w| {
+            let cpu = [w[0].1, w[1].1, w[2].1, w[3].1];
+            let cpu: Option<Vec<f64>> = cpu.into_iter().collect();
+            (
+                ratio([w[0].0, w[1].0, w[2].0, w[3].0]),
+                cpu.map(|c| ratio([c[0], c[1], c[2], c[3]])),
+            )
         })
         .collect();
-    let per_trial = n / 2;
-    if rounds.len() < per_trial || per_trial < 2 {
+    let first = n / 2;
+    if rounds.is_empty() || first < 2 {
         return None;
     }
-    let verdicts: Vec<Verdict> = (0..trials)
+    let looks = match resolve {
+        Some((_, budget)) => gate::looks(first, 5, (budget / 2).max(first), 0.05),
+        None => vec![(first, 0.05)],
+    };
+    let most = looks.last().map_or(first, |l| l.0);
+    let shift = injected.ln_1p();
+    let outcomes: Vec<(Verdict, usize)> = (0..trials)
         .into_par_iter()
-        .filter_map(|trial| {
+        .map(|trial| {
             let mut rng = task_rng(seed, trial as u64);
-            let drawn: Vec<f64> = rounds
-                .choose_multiple(&mut rng, per_trial)
-                .copied()
+            let drawn: Vec<(f64, Option<f64>)> = (0..most)
+                .map(|_| {
+                    let (wall, cpu) = rounds[rng.random_range(0..rounds.len())];
+                    let sign = if rng.random_bool(0.5) { 1.0 } else { -1.0 };
+                    (sign * wall + shift, cpu.map(|c| sign * c + shift))
+                })
                 .collect();
-            Some(gate::paired(&drawn, 2, floor)?.verdict)
+            let mut last = (Verdict::Inconclusive, first);
+            for &(r, alpha) in &looks {
+                let wall: Vec<f64> = drawn[..r].iter().map(|d| d.0).collect();
+                let cpu: Option<Vec<f64>> = drawn[..r].iter().map(|d| d.1).collect();
+                let changes: Vec<gate::Change> = [Some(wall), cpu]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|ratios| gate::paired_at(&ratios, 2, floor, alpha))
+                    .collect();
+                let changes: Vec<&gate::Change> = changes.iter().collect();
+                last = (gate::combined(&changes), 2 * r);
+                if resolve.is_some_and(|(size, _)| gate::resolved(&changes, size)) {
+                    break;
+                }
+            }
+            last
         })
         .collect();
-    Some(PowerRow::count("ab".into(), injected, n, &verdicts))
+    let verdicts: Vec<Verdict> = outcomes.iter().map(|o| o.0).collect();
+    let used: Vec<usize> = outcomes.iter().map(|o| o.1).collect();
+    let design = match resolve {
+        Some((size, budget)) => format!("ab --resolve {:.0}% (≤{budget})", 100.0 * size),
+        None => "ab".to_owned(),
+    };
+    Some(PowerRow::count_used(
+        design,
+        injected,
+        2 * most,
+        &verdicts,
+        &used,
+    ))
 }
 
 /// The table of a power study, one line per row.
 pub fn table(rows: &[PowerRow]) -> String {
     let mut out = String::from(
-        "design            injected  runs/side  trials  regressed  unchanged  inconclusive  improved\n",
+        "design                   injected  runs/side  trials  regressed  unchanged  inconclusive  improved\n",
     );
     for r in rows {
+        let runs = if r.mean_runs_per_side < r.runs_per_side as f64 {
+            format!("{:.1}", r.mean_runs_per_side)
+        } else {
+            r.runs_per_side.to_string()
+        };
         out.push_str(&format!(
-            "{:<17} {:>7.0}%  {:>9}  {:>6}  {:>8.1}%  {:>8.1}%  {:>11.1}%  {:>7.1}%\n",
+            "{:<24} {:>7.0}%  {:>9}  {:>6}  {:>8.1}%  {:>8.1}%  {:>11.1}%  {:>7.1}%\n",
             r.design,
             100.0 * r.injected,
-            r.runs_per_side,
+            runs,
             r.trials,
             100.0 * r.share(r.regressed),
             100.0 * r.share(r.unchanged),
@@ -161,6 +229,11 @@ mod tests {
             .collect()
     }
 
+    /// Runs without W.
+    fn paired(walls: &[f64]) -> Vec<(f64, Option<f64>)> {
+        walls.iter().map(|w| (*w, None)).collect()
+    }
+
     /// A standard normal draw (Box–Muller) without another dependency.
     fn rand_distr_normal(rng: &mut StdRng) -> f64 {
         use rand::Rng;
@@ -183,7 +256,7 @@ mod tests {
         let rows = || {
             [
                 check_power(&walls, 10, 0.05, 200, 3, (0.01, 0.0)),
-                ab_power(&walls, 10, 0.05, 200, 3, 0.01),
+                ab_power(&paired(&walls), 10, 0.05, 200, 3, 0.01, None),
             ]
         };
         let one = on_threads(1, rows);
@@ -205,7 +278,7 @@ mod tests {
         assert!(aa.share(aa.regressed) < 0.1, "{aa:?}");
         let slow = check_power(&walls, 10, 0.20, 300, 1, (0.01, 0.0)).unwrap();
         assert!(slow.share(slow.regressed) > 0.95, "{slow:?}");
-        let ab = ab_power(&walls, 10, 0.20, 300, 1, 0.01).unwrap();
+        let ab = ab_power(&paired(&walls), 10, 0.20, 300, 1, 0.01, None).unwrap();
         assert!(ab.share(ab.regressed) > 0.9, "{ab:?}");
     }
 
@@ -219,7 +292,7 @@ mod tests {
             .collect();
         let check = check_power(&walls, 10, 0.0, 300, 2, (0.01, 0.0)).unwrap();
         assert!(check.share(check.regressed) > 0.9, "{check:?}");
-        let ab = ab_power(&walls, 10, 0.0, 300, 2, 0.01).unwrap();
+        let ab = ab_power(&paired(&walls), 10, 0.0, 300, 2, 0.01, None).unwrap();
         assert!(ab.share(ab.regressed) < 0.2, "{ab:?}");
         assert!(check_power(&walls[..10], 10, 0.0, 10, 1, (0.01, 0.0)).is_none());
     }

@@ -55,7 +55,7 @@ pub struct RunRecord {
     pub source_duration_s: f64,
     /// Seconds of source video per second of wall time; only for a valid run.
     pub realtime_factor: Option<f64>,
-    /// CPU seconds of the ffmpeg children (engine targets only).
+    /// CPU seconds of the ffmpeg children (engine targets), or of a command and its children.
     pub work_cpu_s: Option<f64>,
     /// Worker count the target used, when it says.
     pub workers: Option<usize>,

@@ -35,6 +35,8 @@ pub struct BatchArgs {
     /// Reports root: the batch report goes to OUT/batch-<timestamp>/.
     #[arg(long, default_value = "reports")]
     out: PathBuf,
+    #[command(flatten)]
+    history: super::history::HistoryArgs,
 }
 
 #[derive(Serialize)]
@@ -81,6 +83,7 @@ pub fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
         jobs: args.jobs,
         timeout: args.timeout,
     };
+    let started = std::time::SystemTime::now();
     let (mut summaries, mut records) = (Vec::new(), Vec::new());
     for &concurrency in &args.concurrency {
         eprintln!("batch: {} jobs, {concurrency} in flight", args.jobs);
@@ -113,6 +116,10 @@ pub fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
     write_atomic(&dir.join("batch.md"), table.as_bytes())?;
     print!("{table}");
     println!("report: {}", dir.join("batch.md").display());
+    let machine = clipbench::machine::Machine::detect(&clipbench_engine::Tools::from_env());
+    let source = dir.display().to_string();
+    let session = clipbench::batch::session(&plan, &records, started, &machine, &source);
+    args.history.append(&args.out, &session)?;
     let failed = records.iter().any(|r| !r.ok());
     for r in records.iter().filter(|r| !r.ok()).take(3) {
         eprintln!(

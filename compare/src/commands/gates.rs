@@ -67,8 +67,17 @@ pub struct AbArgs {
     #[arg(long, value_delimiter = ',', default_value = "bbb-720p-60s")]
     samples: Vec<String>,
     /// Rounds; each runs every pair twice per side (ABBA), so runs per side = 2 × rounds.
+    /// With --resolve: the rounds of the first look.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Keep adding rounds (5 at a time) until every pair can tell a change of this size
+    /// (5%): regressed, improved, or ruled out; a sequential test, its false-alarm rate
+    /// spent over the looks (O'Brien–Fleming).
+    #[arg(long, value_parser = super::history::parse_share)]
+    resolve: Option<f64>,
+    /// With --resolve: the most runs per side to spend.
+    #[arg(long, default_value_t = 40, requires = "resolve")]
+    budget: usize,
     #[arg(long)]
     seed: Option<u64>,
     /// The smallest relative change of interest (the band never goes below it).
@@ -85,6 +94,8 @@ pub struct AbArgs {
     /// a regression).
     #[arg(long)]
     ci: bool,
+    #[command(flatten)]
+    history: super::history::HistoryArgs,
 }
 
 #[derive(clap::Args)]
@@ -104,6 +115,9 @@ pub struct GatePowerArgs {
     seed: u64,
     #[arg(long, default_value_t = 0.01)]
     noise_floor: f64,
+    /// The most runs per side `ab --resolve 5%` may spend in the simulated comparisons.
+    #[arg(long, default_value_t = 40)]
+    budget: usize,
 }
 
 /// `check`: exit 1 on a regression.
@@ -221,9 +235,10 @@ pub fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
         engine_targets,
         samples: args.samples,
         rounds: args.rounds,
+        resolve: args.resolve.map(|r| (r, args.budget)),
         seed: args.seed.unwrap_or_else(rand::random),
         floor: args.noise_floor,
-        reports_root: args.out,
+        reports_root: args.out.clone(),
         manifest: args.manifest,
     };
     let (_runtime, cancel) = super::interruptible()?;
@@ -231,23 +246,32 @@ pub fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
     let outcome = ab::run(&request, &cancel, &|p| terminal.observe(p))?;
     let mut regressed = 0;
     for v in &outcome.verdicts {
-        let line = match &v.change {
-            Some(change) => {
-                regressed += usize::from(change.verdict == Verdict::Regressed);
-                format!("{:?}: {}", change.verdict, gate::describe(change))
-            }
-            None => "not judged: fewer than two rounds with every run valid".into(),
-        };
+        regressed += usize::from(v.verdict() == Verdict::Regressed);
         println!(
-            "{} vs {} on {} ({} rounds): {line}",
-            v.candidate, v.base, v.sample, v.rounds
+            "{} vs {} on {} ({} rounds): {:?}",
+            v.candidate,
+            v.base,
+            v.sample,
+            v.rounds,
+            v.verdict()
         );
+        match &v.change {
+            Some(change) => println!("  wall {:?}: {}", change.verdict, gate::describe(change)),
+            None => println!("  wall: not judged, fewer than two rounds with every run valid"),
+        }
+        if let Some(change) = &v.cpu_change {
+            println!("  W    {:?}: {}", change.verdict, gate::describe(change));
+        }
     }
     let page = outcome.dir.join("index.html");
     println!("report: {}", page.display());
     if args.ci {
         write_ci_verdict(&outcome.verdicts, &outcome.dir, &page)?;
     }
+    let identify = ab::identify(&outcome.results, &outcome.sides);
+    let source = outcome.dir.display().to_string();
+    let session = clipbench::history::session("ab", &outcome.results, &source, identify);
+    args.history.append(&args.out, &session)?;
     Ok(super::exit_code(outcome.results.interrupted, regressed > 0))
 }
 
@@ -277,6 +301,7 @@ pub fn gate_power(args: &GatePowerArgs) -> anyhow::Result<ExitCode> {
         clipbench::summary::valid_walls(&results.runs, target, sample).collect();
     runs.sort_by_key(|r| r.order);
     let walls: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
+    let with_cpu: Vec<(f64, Option<f64>)> = runs.iter().map(|r| (r.wall_s, r.work_cpu_s)).collect();
     anyhow::ensure!(
         walls.len() >= 4 * n,
         "{} holds {} valid runs of {target} on {sample}: record at least {} (clipbench run --targets {target} --samples {sample} --runs {})",
@@ -293,7 +318,13 @@ pub fn gate_power(args: &GatePowerArgs) -> anyhow::Result<ExitCode> {
             let band = (floor, check_drift);
             rows.extend(power::check_power(&walls, n, injected, trials, seed, band));
         }
-        rows.extend(power::ab_power(&walls, n, injected, trials, seed, floor));
+        rows.extend(power::ab_power(
+            &with_cpu, n, injected, trials, seed, floor, None,
+        ));
+        let resolve = Some((0.05, args.budget));
+        rows.extend(power::ab_power(
+            &with_cpu, n, injected, trials, seed, floor, resolve,
+        ));
     }
     let spread = clipbench::stats::std_dev(&walls.iter().map(|w| w.ln()).collect::<Vec<_>>());
     println!(

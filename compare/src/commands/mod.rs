@@ -5,6 +5,7 @@ pub mod bars;
 pub mod batch;
 pub mod data;
 pub mod gates;
+pub mod history;
 pub mod run;
 pub mod validate;
 

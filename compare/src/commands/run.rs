@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clipbench::config::Config;
 use clipbench::export;
+use clipbench::history;
 use clipbench::record::{Results, RunStatus};
 use clipbench::runner::{self, Plan};
 
@@ -46,10 +47,12 @@ pub struct RunArgs {
     /// Print results.json to stdout instead of the summary.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    history: super::history::HistoryArgs,
 }
 
 /// The benchmark plan: the configuration with the command line's choices applied.
-fn plan_from(args: &RunArgs) -> anyhow::Result<Plan> {
+fn plan_from(args: &RunArgs) -> anyhow::Result<Plan<'static>> {
     let config = Config::load_chosen(args.config.as_deref())?;
     let mut plan = Plan::from_config(&config, args.out.clone(), args.manifest.clone());
     if !args.targets.is_empty() {
@@ -107,6 +110,10 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         println!("report: {}", finished.dir.join("index.html").display());
     }
+    let source = finished.dir.display().to_string();
+    let identify = history::identify_by_build(results);
+    let session = history::session("run", results, &source, identify);
+    args.history.append(&args.out, &session)?;
     let failed = results.runs.iter().any(|r| r.status != RunStatus::Ok);
     Ok(super::exit_code(results.interrupted, failed))
 }

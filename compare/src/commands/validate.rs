@@ -29,6 +29,8 @@ pub struct ValidateArgs {
     out: PathBuf,
     #[arg(long, default_value = "bench-data/manifest.toml")]
     manifest: PathBuf,
+    #[command(flatten)]
+    history: super::history::HistoryArgs,
 }
 
 /// The engine target `validate` measures.
@@ -49,7 +51,7 @@ fn engine_target(strategy: &str, reuse: bool) -> anyhow::Result<TargetConfig> {
 pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let target = engine_target(&args.strategy, args.reuse_overlaps)?;
     let (name, sample) = (target.name().to_owned(), args.sample.as_str());
-    let mut plan = Plan::from_config(&Config::load(None)?, args.out, args.manifest);
+    let mut plan = Plan::from_config(&Config::load(None)?, args.out.clone(), args.manifest);
     plan.targets = vec![target.clone()];
     plan.targets_on.clear();
     plan.samples = vec![sample.to_owned()];
@@ -59,6 +61,11 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let (_runtime, cancel) = super::interruptible()?;
     let terminal = super::bars::Terminal::new(false);
     let finished = runner::run(&plan, &cancel, &|p| terminal.observe(p))?;
+    let results = &finished.results;
+    let source = finished.dir.display().to_string();
+    let identify = clipbench::history::identify_by_build(results);
+    let session = clipbench::history::session("validate", results, &source, identify);
+    args.history.append(&args.out, &session)?;
     if finished.results.interrupted {
         return Ok(super::exit_code(true, false));
     }

@@ -7,6 +7,7 @@
 //! them (SQLite by default, PostgreSQL for a team); [`series`] turns the rows into one series
 //! per (target, sample, machine, configuration) and finds its changes ([`crate::changepoint`]).
 
+pub mod power;
 pub mod series;
 pub mod store;
 
@@ -49,10 +50,7 @@ impl MachineKey {
     /// The fingerprint of `machine` (software versions left out: they are what changes).
     pub fn of(machine: &Machine) -> MachineKey {
         let gib = (machine.memory_bytes as f64 / (1u64 << 30) as f64).round();
-        let identity = format!(
-            "{}|{}|{gib}",
-            machine.cpu_model, machine.logical_cpus
-        );
+        let identity = format!("{}|{}|{gib}", machine.cpu_model, machine.logical_cpus);
         MachineKey {
             id: short_hash(identity.as_bytes(), 12),
             description: format!(
@@ -141,9 +139,15 @@ pub fn session(
 ) -> Session {
     // Strings only (floats may not survive a trip through JSON bit for bit): the same results
     // appended by the command and imported later are one session.
-    let mut written = format!("{}\n{}\n{}", results.created_at, results.seed, results.clipbench_version);
+    let mut written = format!(
+        "{}\n{}\n{}",
+        results.created_at, results.seed, results.clipbench_version
+    );
     for r in &results.runs {
-        written.push_str(&format!("\n{}\t{}\t{}\t{}", r.target, r.sample, r.run, r.started_at));
+        written.push_str(&format!(
+            "\n{}\t{}\t{}\t{}",
+            r.target, r.sample, r.run, r.started_at
+        ));
     }
     let measurements = results
         .runs

@@ -128,7 +128,11 @@ type Key = (String, String, String, String);
 
 /// The series of `rows`; `git_order` maps a commit's first 10 hex digits to its place in the
 /// repository's history (0: oldest).
-pub fn build(rows: &[Stored], git_order: &HashMap<String, usize>, settings: &Settings) -> Vec<Series> {
+pub fn build(
+    rows: &[Stored],
+    git_order: &HashMap<String, usize>,
+    settings: &Settings,
+) -> Vec<Series> {
     let mut groups: BTreeMap<Key, Vec<&Stored>> = BTreeMap::new();
     for row in rows {
         let m = &row.measurement;
@@ -196,9 +200,8 @@ fn one_series(
 
 fn point(commit: String, runs: &[&Stored]) -> Point {
     let walls: Vec<f64> = runs.iter().map(|r| r.measurement.wall_s).collect();
-    let geometric = |values: &[f64]| {
-        (values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp()
-    };
+    let geometric =
+        |values: &[f64]| (values.iter().map(|v| v.ln()).sum::<f64>() / values.len() as f64).exp();
     let cpus: Option<Vec<f64>> = runs.iter().map(|r| r.measurement.work_cpu_s).collect();
     Point {
         commit,
@@ -224,9 +227,8 @@ fn changes_in(metric: Metric, logs: &[f64], points: &[Point], settings: &Setting
     let mut bounds: Vec<usize> = found.iter().map(|c| c.index).collect();
     bounds.insert(0, 0);
     bounds.push(logs.len());
-    let level = |from: usize, to: usize| {
-        (logs[from..to].iter().sum::<f64>() / (to - from) as f64).exp()
-    };
+    let level =
+        |from: usize, to: usize| (logs[from..to].iter().sum::<f64>() / (to - from) as f64).exp();
     found
         .iter()
         .enumerate()

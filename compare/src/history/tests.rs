@@ -89,7 +89,13 @@ fn stepped_history() -> Vec<Stored> {
             let jitter = 1.0 + 0.01 * ((c * 3 + run) % 5) as f64 / 4.0 - 0.005;
             let level = if c >= 20 { 1.1 } else { 1.0 };
             let wall = 5.0 * level * jitter;
-            rows.push(stored("auto", &format!("c{c:02}"), c * 3 + run, wall, Some(2.0 * wall)));
+            rows.push(stored(
+                "auto",
+                &format!("c{c:02}"),
+                c * 3 + run,
+                wall,
+                Some(2.0 * wall),
+            ));
         }
     }
     rows
@@ -103,12 +109,22 @@ fn a_series_finds_its_step_with_its_commit_range_and_size() {
     assert_eq!(s.order, Order::Time);
     assert_eq!(s.points.len(), 30);
     assert_eq!(s.points[0].runs, 3);
-    let wall: Vec<_> = s.changes.iter().filter(|c| c.metric == Metric::Wall).collect();
+    let wall: Vec<_> = s
+        .changes
+        .iter()
+        .filter(|c| c.metric == Metric::Wall)
+        .collect();
     assert_eq!(wall.len(), 1, "{:?}", s.changes);
-    assert_eq!((wall[0].last_before.as_str(), wall[0].first_after.as_str()), ("c19", "c20"));
+    assert_eq!(
+        (wall[0].last_before.as_str(), wall[0].first_after.as_str()),
+        ("c19", "c20")
+    );
     assert!((wall[0].change - 0.10).abs() < 0.01, "{}", wall[0].change);
     assert!(wall[0].confidence() >= 0.99);
-    assert!(s.changes.iter().any(|c| c.metric == Metric::Cpu && c.index == 20));
+    assert!(s
+        .changes
+        .iter()
+        .any(|c| c.metric == Metric::Cpu && c.index == 20));
     assert_eq!(s.newest_regressions(0.05).len(), 2);
     assert!(s.newest_regressions(0.15).is_empty());
 }

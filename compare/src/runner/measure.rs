@@ -35,6 +35,8 @@ pub struct Bench<'a> {
     pub tools: &'a Tools,
     pub cancel: &'a CancelToken,
     pub observe: &'a dyn Fn(&Progress),
+    /// Stops the runs early when it says the recorded ones are enough.
+    pub enough: Option<super::Enough<'a>>,
 }
 
 /// The recorded runs (warm-ups are not recorded) and what was seen during them.
@@ -109,6 +111,9 @@ impl Bench<'_> {
                 )));
             }
             recorded.keep(record, measured.shape, &monitored);
+            if self.enough.is_some_and(|enough| enough(&recorded.runs)) {
+                break;
+            }
         }
         Ok(recorded)
     }

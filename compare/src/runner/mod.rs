@@ -20,15 +20,18 @@ pub use order::Slot;
 use crate::config::{Config, TargetConfig};
 use crate::export;
 use crate::machine::Machine;
-use crate::record::{Results, Skipped, TargetDialect, RESULTS_SCHEMA_VERSION};
+use crate::record::{Results, RunRecord, Skipped, TargetDialect, RESULTS_SCHEMA_VERSION};
 use crate::samples::{Builder, Manifest};
 use crate::summary::summarize;
 use crate::targets::{self, Ready, Target};
 use measure::{Bench, ReadySample, Recorded};
 use order::schedule;
 
+/// After each recorded run: whether the runs so far are enough (`ab --resolve` stops there).
+pub type Enough<'a> = &'a dyn Fn(&[RunRecord]) -> bool;
+
 /// What to run.
-pub struct Plan {
+pub struct Plan<'a> {
     pub targets: Vec<TargetConfig>,
     pub samples: Vec<String>,
     pub runs: usize,
@@ -45,11 +48,13 @@ pub struct Plan {
     /// A fixed order `(round, target, sample)` instead of the shuffled one (`ab`'s balanced
     /// schedule); every target must then pass its check.
     pub order: Option<Vec<Slot>>,
+    /// Stop early when this says the runs so far are enough (not an interruption).
+    pub enough: Option<Enough<'a>>,
 }
 
-impl Plan {
+impl Plan<'_> {
     /// A plan from a configuration, before command-line overrides.
-    pub fn from_config(config: &Config, reports_root: PathBuf, manifest: PathBuf) -> Plan {
+    pub fn from_config(config: &Config, reports_root: PathBuf, manifest: PathBuf) -> Plan<'static> {
         Plan {
             targets: config.targets.clone(),
             samples: config.run.samples.clone(),
@@ -63,6 +68,7 @@ impl Plan {
             manifest,
             targets_on: config.run.targets_on.clone(),
             order: None,
+            enough: None,
         }
     }
 }
@@ -108,6 +114,7 @@ pub fn run(
         tools: &tools,
         cancel,
         observe,
+        enough: plan.enough,
     };
     let recorded = bench.measure(&order, &mut csv);
     observe(&Progress::Done);

@@ -37,8 +37,21 @@ pub fn check(command: &[String], shell: bool) -> Result<(), String> {
     }
 }
 
+/// CPU seconds (user + system) of this process's children that have been waited for, their
+/// own waited-for children included: read before a command and after it is reaped, the
+/// difference is the command's CPU time W, its ffmpeg children's included.
+fn reaped_children_cpu_s() -> f64 {
+    // SAFETY: rusage is plain data that getrusage fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) } != 0 {
+        return f64::NAN;
+    }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
+}
+
 /// Runs the command on one job (killed at `timeout` or when the run is interrupted) and checks
-/// the clips it wrote.
+/// the clips it wrote; its CPU time W is measured too.
 pub fn run(command: &[String], shell: bool, timeout: Duration, job: &Job) -> Measured {
     let args: Vec<String> = command.iter().map(|a| substitute(a, job)).collect();
     let mut cmd = if shell {
@@ -50,6 +63,7 @@ pub fn run(command: &[String], shell: bool, timeout: Duration, job: &Job) -> Mea
         c.args(&args[1..]);
         c
     };
+    let cpu_before = reaped_children_cpu_s();
     let began = Instant::now();
     let child = cmd
         .stdin(Stdio::null())
@@ -78,6 +92,7 @@ pub fn run(command: &[String], shell: bool, timeout: Duration, job: &Job) -> Mea
         }
     };
     let wall_s = began.elapsed().as_secs_f64();
+    let cpu_s = reaped_children_cpu_s() - cpu_before;
     match status {
         Ok(status) if status.success() => {}
         Ok(status) => {
@@ -90,7 +105,9 @@ pub fn run(command: &[String], shell: bool, timeout: Duration, job: &Job) -> Mea
         }
         Err(reason) => return Measured::failure(wall_s, reason),
     }
-    check_outputs(wall_s, job)
+    let mut measured = check_outputs(wall_s, job);
+    measured.work_cpu_s = cpu_s.is_finite().then_some(cpu_s.max(0.0));
+    measured
 }
 
 /// What the command wrote into the scratch folder: every `.mp4` counted and probed.

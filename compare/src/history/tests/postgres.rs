@@ -23,13 +23,19 @@ fn bin_dir() -> PathBuf {
         .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
         .unwrap_or_default();
     let debian = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|d| d.flatten().map(|e| e.path().join("bin")).collect::<Vec<_>>())
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path().join("bin"))
+                .collect::<Vec<_>>()
+        })
         .unwrap_or_default();
     on_path
         .into_iter()
         .chain(debian)
         .find(|d| d.join("initdb").is_file() && d.join("postgres").is_file())
-        .expect("PostgreSQL's initdb and postgres must be installed for these tests (bash .ci/setup)")
+        .expect(
+            "PostgreSQL's initdb and postgres must be installed for these tests (bash .ci/setup)",
+        )
 }
 
 /// `program` run as the `postgres` user when we are root.
@@ -58,7 +64,10 @@ impl Postgres {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         if unsafe { libc::geteuid() } == 0 {
-            let ids = Command::new("id").args(["-u", "postgres"]).output().unwrap();
+            let ids = Command::new("id")
+                .args(["-u", "postgres"])
+                .output()
+                .unwrap();
             let uid: u32 = String::from_utf8_lossy(&ids.stdout).trim().parse().expect(
                 "running as root: the postgres user must exist (it comes with the package)",
             );

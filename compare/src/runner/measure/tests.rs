@@ -86,6 +86,7 @@ fn measure(
         tools: &Tools::default(),
         cancel,
         observe: &|_| {},
+        enough: None,
     };
     let csv_path = dir.path().join("runs.csv");
     let mut csv = RunsCsv::create(&csv_path).unwrap();

@@ -1,0 +1,393 @@
+//! `history` (the series and their change points), `history import DIR…`, and the
+//! `--history` option every measuring command appends through.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::Context;
+use clipbench::ab::AbSides;
+use clipbench::changepoint::Settings;
+use clipbench::history::series::{self, Series};
+use clipbench::history::store::Filter;
+use clipbench::history::{self, Session, Store};
+use clipbench::record::Results;
+
+/// Where a measuring command appends what it measured.
+#[derive(clap::Args, Clone)]
+pub struct HistoryArgs {
+    /// The results database: a SQLite file, or postgres://USER@HOST/DB for one a team shares
+    /// [default: OUT/history.sqlite].
+    #[arg(long, env = "CLIPBENCH_HISTORY")]
+    history: Option<String>,
+    /// Do not append to the results database.
+    #[arg(long, conflicts_with = "history")]
+    no_history: bool,
+}
+
+impl HistoryArgs {
+    /// The database to use with reports under `reports_root`.
+    fn location(&self, reports_root: &Path) -> String {
+        location_or_default(&self.history, reports_root)
+    }
+
+    /// Appends `session` (unless `--no-history`); the report is already written, so a failure
+    /// says how to add it later.
+    pub fn append(&self, reports_root: &Path, session: &Session) -> anyhow::Result<()> {
+        if self.no_history {
+            return Ok(());
+        }
+        let appended = Store::open(&self.location(reports_root))
+            .and_then(|store| Ok((store.append(session)?, store.location().to_owned())));
+        match appended {
+            Ok((_, location)) => {
+                eprintln!(
+                    "history: {} runs appended to {location}",
+                    session.measurements.len()
+                );
+                Ok(())
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "{e}; the report is written: add it later with `clipbench history import {}`",
+                session.source
+            )),
+        }
+    }
+}
+
+/// `history` unless it is absent or empty (an unset CI secret): `REPORTS_ROOT/history.sqlite`.
+fn location_or_default(history: &Option<String>, reports_root: &Path) -> String {
+    match history.as_deref().filter(|h| !h.is_empty()) {
+        Some(location) => location.to_owned(),
+        None => reports_root
+            .join(history::DEFAULT_FILE)
+            .display()
+            .to_string(),
+    }
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct HistoryCommand {
+    #[command(subcommand)]
+    action: Option<HistoryAction>,
+    #[command(flatten)]
+    query: QueryArgs,
+}
+
+#[derive(clap::Subcommand)]
+enum HistoryAction {
+    /// Load report folders (each holding a results.json; an `ab` folder's ab.json names its
+    /// builds) or results.json files into the database; one already loaded adds nothing.
+    Import {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// The results database [default: reports/history.sqlite].
+        #[arg(long, env = "CLIPBENCH_HISTORY")]
+        history: Option<String>,
+    },
+}
+
+#[derive(clap::Args)]
+struct QueryArgs {
+    /// The results database [default: reports/history.sqlite].
+    #[arg(long, env = "CLIPBENCH_HISTORY")]
+    history: Option<String>,
+    #[arg(long)]
+    target: Option<String>,
+    #[arg(long)]
+    sample: Option<String>,
+    /// A machine: its fingerprint (or its start) or part of its description.
+    #[arg(long)]
+    machine: Option<String>,
+    /// Only measurements from this time on (RFC 3339, or a date: 2026-12-01).
+    #[arg(long)]
+    since: Option<String>,
+    /// Exit 1 when the newest change of a series is a slowdown larger than this (5%, 0.05).
+    #[arg(long, default_value = "5%", value_parser = parse_share)]
+    threshold: f64,
+    /// Print the series as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `5%` or `0.05` → 0.05.
+pub fn parse_share(text: &str) -> Result<f64, String> {
+    let (number, scale) = match text.strip_suffix('%') {
+        Some(n) => (n, 0.01),
+        None => (text, 1.0),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: write a share such as 5% or 0.05"))?;
+    let share = value * scale;
+    (0.0..1.0)
+        .contains(&share)
+        .then_some(share)
+        .ok_or_else(|| format!("{text:?}: between 0% and 100%"))
+}
+
+/// `history` and `history import`.
+pub fn history(command: HistoryCommand) -> anyhow::Result<ExitCode> {
+    match command.action {
+        Some(HistoryAction::Import { dirs, history }) => {
+            import(&dirs, &location_or_default(&history, Path::new("reports")))
+        }
+        None => show(&command.query),
+    }
+}
+
+/// The session a report folder (or a results.json file) holds: an `ab` one when ab.json is
+/// beside results.json.
+fn session_of(path: &Path) -> anyhow::Result<Session> {
+    let (dir, file) = if path.is_file() {
+        (path.parent().unwrap_or(Path::new(".")), path.to_path_buf())
+    } else {
+        (path, path.join("results.json"))
+    };
+    let results = Results::read(&file)?;
+    let source = path.display().to_string();
+    let ab_file = dir.join("ab.json");
+    if path.is_dir() && ab_file.is_file() {
+        let text = std::fs::read_to_string(&ab_file)
+            .with_context(|| format!("cannot read {}", ab_file.display()))?;
+        let sides: AbSides = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not an ab.json", ab_file.display()))?;
+        let sides = [sides.base, sides.candidate];
+        let identify = clipbench::ab::identify(&results, &sides);
+        return Ok(history::session("ab", &results, &source, identify));
+    }
+    Ok(history::session(
+        "run",
+        &results,
+        &source,
+        history::identify_by_build(&results),
+    ))
+}
+
+fn import(dirs: &[PathBuf], location: &str) -> anyhow::Result<ExitCode> {
+    let store = Store::open(location)?;
+    let (mut added, mut known) = (0, 0);
+    for dir in dirs {
+        let session = session_of(dir)?;
+        if store.append(&session)? {
+            added += 1;
+            println!("{}: {} runs", dir.display(), session.measurements.len());
+        } else {
+            known += 1;
+            println!("{}: already in the history", dir.display());
+        }
+    }
+    println!(
+        "history: {added} folder(s) added, {known} already there, in {}",
+        store.location()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Each known commit's place in this repository (0: oldest), by its first 10 hex digits; empty
+/// outside a git checkout.
+fn git_order() -> HashMap<String, usize> {
+    let listed = Command::new("git")
+        .args(["rev-list", "--topo-order", "--reverse", "--all"])
+        .output();
+    let Some(output) = listed.ok().filter(|o| o.status.success()) else {
+        return HashMap::new();
+    };
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .enumerate()
+        .map(|(i, sha)| (sha[..sha.len().min(10)].to_owned(), i))
+        .collect()
+}
+
+fn show(query: &QueryArgs) -> anyhow::Result<ExitCode> {
+    let store = Store::open(&location_or_default(&query.history, Path::new("reports")))?;
+    let filter = Filter {
+        target: query.target.clone(),
+        sample: query.sample.clone(),
+        since: query.since.clone(),
+    };
+    let mut rows = store.read(&filter)?;
+    if let Some(machine) = &query.machine {
+        let wanted = machine.to_lowercase();
+        rows.retain(|r| {
+            r.machine_id.starts_with(&wanted) || r.machine.to_lowercase().contains(&wanted)
+        });
+    }
+    anyhow::ensure!(
+        !rows.is_empty(),
+        "no measurement in {} matches: run `clipbench run` (it appends there) or `clipbench history import reports/*/`",
+        store.location()
+    );
+    let all = series::build(&rows, &git_order(), &Settings::default());
+    let regressions: usize = all
+        .iter()
+        .map(|s| s.newest_regressions(query.threshold).len())
+        .sum();
+    if query.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    } else {
+        for s in &all {
+            print!("{}", describe(s, query.threshold));
+        }
+    }
+    Ok(super::exit_code(false, regressions > 0))
+}
+
+/// A series in a few lines: what it is, its newest point, every change.
+fn describe(s: &Series, threshold: f64) -> String {
+    let mut out = format!(
+        "{} on {} · {} [{}] · config {} · {} commit(s) ({} order)\n",
+        s.target,
+        s.sample,
+        s.machine,
+        &s.machine_id,
+        &s.config_hash[..8],
+        s.points.len(),
+        match s.order {
+            series::Order::Git => "git",
+            series::Order::Time => "measured",
+        }
+    );
+    if let Some(last) = s.points.last() {
+        let cpu = last
+            .cpu_s
+            .map(|w| format!(", W {w:.2} s"))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "  newest {}: {:.2} s{cpu} ({} runs)\n",
+            last.commit, last.wall_s, last.runs
+        ));
+    }
+    if s.changes.is_empty() {
+        out.push_str("  no change point\n");
+    }
+    let flagged = s.newest_regressions(threshold);
+    for c in &s.changes {
+        let mark = if flagged.contains(&c) {
+            "  REGRESSION"
+        } else {
+            ""
+        };
+        out.push_str(&format!(
+            "  {} {:+.1}% between {} and {}: {:.2} s → {:.2} s, confidence {:.1}%{mark}\n",
+            c.metric.label(),
+            100.0 * c.change,
+            c.last_before,
+            c.first_after,
+            c.before_s,
+            c.after_s,
+            100.0 * c.confidence()
+        ));
+    }
+    let l = &s.left_out;
+    if l.dirty + l.not_valid + l.unknown_build > 0 {
+        out.push_str(&format!(
+            "  left out: {} on a dirty tree, {} failed or invalid, {} of an unknown build\n",
+            l.dirty, l.not_valid, l.unknown_build
+        ));
+    }
+    out
+}
+
+#[derive(clap::Args)]
+pub struct HistoryPowerArgs {
+    /// results.json files holding many valid runs of the target on the sample, each in the
+    /// order measured (e.g. `clipbench run --targets auto --runs 40`).
+    #[arg(required = true)]
+    results: Vec<PathBuf>,
+    #[arg(long, default_value = "auto")]
+    target: String,
+    #[arg(long, default_value = "bbb-720p-60s")]
+    sample: String,
+    #[arg(long, default_value_t = 40)]
+    commits: usize,
+    #[arg(long, default_value_t = 3)]
+    runs_per_commit: usize,
+    /// The slowdown injected.
+    #[arg(long, default_value = "5%", value_parser = parse_share)]
+    step: f64,
+    /// Histories per row.
+    #[arg(long, default_value_t = 1000)]
+    histories: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// `history-power`: how often `history` finds a step, how late, and how many false change
+/// points it reports, on histories resampled from real runs.
+pub fn history_power(args: &HistoryPowerArgs) -> anyhow::Result<ExitCode> {
+    use clipbench::history::power::{self, Design};
+    println!(
+        "{} commits, {} consecutive recorded runs per commit, {} histories per row, a step counts as found within 3 commits\n",
+        args.commits, args.runs_per_commit, args.histories
+    );
+    println!("| recording | metric | spread | step | found | commits late (median, worst) | false change points per 100 commits |");
+    println!("|---|---|---|---|---|---|---|");
+    for file in &args.results {
+        let results = Results::read(file)?;
+        let mut runs: Vec<_> =
+            clipbench::summary::valid_walls(&results.runs, &args.target, &args.sample).collect();
+        runs.sort_by_key(|r| r.order);
+        anyhow::ensure!(
+            runs.len() >= 2 * args.runs_per_commit,
+            "{} holds {} valid runs of {} on {}: record 40 (clipbench run --targets {} --samples {} --runs 40)",
+            file.display(), runs.len(), args.target, args.sample, args.target, args.sample
+        );
+        let wall: Vec<f64> = runs.iter().map(|r| r.wall_s.ln()).collect();
+        let cpu: Option<Vec<f64>> = runs.iter().map(|r| r.work_cpu_s.map(f64::ln)).collect();
+        let name = file.display().to_string();
+        for (metric, logs) in [("wall", Some(wall)), ("W", cpu)] {
+            let Some(logs) = logs else { continue };
+            let spread = clipbench::stats::std_dev(&logs);
+            for step in [args.step, 0.0] {
+                let design = Design {
+                    commits: args.commits,
+                    runs_per_commit: args.runs_per_commit,
+                    step,
+                    within: 3,
+                    histories: args.histories,
+                    seed: args.seed,
+                };
+                let Some(row) = power::history_power(&logs, &design, &Settings::default()) else {
+                    continue;
+                };
+                let late = if row.lateness.is_empty() {
+                    "–".to_owned()
+                } else {
+                    let mut late = row.lateness.clone();
+                    late.sort_unstable();
+                    let worst = late.iter().map(|d| d.abs()).max().unwrap_or(0);
+                    format!("{}, {worst}", late[late.len() / 2])
+                };
+                let found = if step == 0.0 {
+                    "–".to_owned()
+                } else {
+                    format!("{:.1}%", 100.0 * row.found_share())
+                };
+                println!(
+                    "| {name} | {metric} | {:.1}% | {:+.0}% | {found} | {late} | {:.2} |",
+                    100.0 * spread,
+                    100.0 * step,
+                    row.false_per_100_commits()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_share;
+
+    #[test]
+    fn shares_read_as_percent_or_fraction() {
+        assert_eq!(parse_share("5%"), Ok(0.05));
+        assert_eq!(parse_share("0.1"), Ok(0.1));
+        assert!(parse_share("150%").is_err());
+        assert!(parse_share("five").is_err());
+    }
+}
