@@ -207,10 +207,12 @@ pub fn session(
     };
     let measurements = records
         .iter()
-        .map(|r| history::Measurement {
+        .enumerate()
+        .map(|(i, r)| history::Measurement {
             target: plan.base_url.clone(),
             sample: sample.to_owned(),
-            run: r.index as i64 + 1,
+            // Numbered across levels: each level numbers its jobs from 0.
+            run: i as i64 + 1,
             commit: commit.clone(),
             dirty,
             config_hash: history::config_hash(&serde_json::json!({

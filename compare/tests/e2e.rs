@@ -622,14 +622,27 @@ fn ab_of_two_servers_and_a_calibrated_check() {
     assert_eq!(ab["verdicts"][0]["rounds"], 3);
     let verdict = std::fs::read_to_string(dir.join("ab-verdict.md")).unwrap();
     assert!(verdict.starts_with("## clipbench ab"), "{verdict}");
-    let regressed = ab["verdicts"][0]["change"]["verdict"] == "regressed";
+    // Regressed when wall time or W (where both servers report it) regressed.
+    let verdicts = &ab["verdicts"][0];
+    let regressed = verdicts["change"]["verdict"] == "regressed"
+        || verdicts["cpu_change"]["verdict"] == "regressed";
     assert_eq!(verdict.contains("regression(s)"), regressed, "{verdict}");
     assert_eq!(
         out.status.code(),
         Some(i32::from(regressed)),
         "exit 1 on a regression"
     );
-    assert!(verdict.contains("| tiny | 3 |"), "{verdict}");
+    assert!(verdict.contains("| tiny | 3 | wall |"), "{verdict}");
+    // Both servers' runs are in the history beside the reports.
+    let history = bench.clipbench(&["history", "--history", "reports/history.sqlite", "--json"]);
+    let series: Value = serde_json::from_slice(&history.stdout).unwrap();
+    let targets: Vec<&str> = series
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(targets.len(), 2, "{series}");
     let appended = std::fs::read_to_string(&summary).unwrap();
     assert_eq!(appended, format!("earlier step\n{verdict}"));
     assert_eq!(ab["base"]["Http"]["url"], base.as_str());
@@ -947,6 +960,22 @@ fn batch_mode_keeps_k_jobs_in_flight_and_reports_jobs_per_hour() {
         one[1] >= report["jobs"][0]["wall_s"].as_f64().unwrap() * 0.99,
         "{one:?}"
     );
+    // Every job is in the history: one series per level, its three jobs at this build's commit.
+    let history = bench.clipbench(&["history", "--history", "batches/history.sqlite", "--json"]);
+    let series: Value = serde_json::from_slice(&history.stdout).unwrap();
+    let series = series.as_array().unwrap();
+    assert_eq!(series.len(), 2, "{series:?}");
+    assert!(
+        series
+            .iter()
+            .all(|s| s["points"].as_array().is_some_and(|p| p
+                .iter()
+                .map(|p| p["runs"].as_u64().unwrap())
+                .sum::<u64>()
+                == 3)
+                || s["left_out"]["dirty"] == 3),
+        "{series:?}"
+    );
     assert!(stdout.contains("| 3 | 3 | 3 | 0 |"), "{stdout}");
     let unreachable = bench.clipbench(&[
         "batch",
@@ -1002,4 +1031,86 @@ api_key_env = "E2E_SERVER_KEY"
     let parsed: Value = serde_json::from_str(&results).unwrap();
     assert_eq!(parsed["runs"][0]["status"], "ok", "{}", parsed["runs"][0]);
     assert!(!results.contains(key), "the key is never recorded");
+}
+
+/// A results.json of `commits` commits of target `auto` on sample `s`, three runs each, 5 s
+/// (±0.5 %) and `step` slower from commit `from` on; each in its own folder under `dir`.
+fn recorded_history(bench: &Bench, commits: usize, from: usize, step: f64) -> Vec<String> {
+    let template = read_json(Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/two-targets.json"
+    )));
+    (0..commits)
+        .map(|c| {
+            let mut results = template.clone();
+            results["created_at"] = Value::from(format!("2026-11-{:02}T10:00:00Z", c + 1));
+            results["machine"]["git_commit"] = Value::from(format!("{:010x}", 0xc0 + c));
+            let run = template["runs"][0].clone();
+            let runs: Vec<Value> = (0..3)
+                .map(|k| {
+                    let mut r = run.clone();
+                    let level = if c >= from { 1.0 + step } else { 1.0 };
+                    let jitter = 1.0 + 0.005 * ((c * 3 + k) % 3) as f64 - 0.005;
+                    r["target"] = Value::from("auto");
+                    r["sample"] = Value::from("s");
+                    r["run"] = Value::from(k + 1);
+                    r["status"] = Value::from("ok");
+                    r["wall_s"] = Value::from(5.0 * level * jitter);
+                    r["work_cpu_s"] = Value::from(9.0 * level * jitter);
+                    r["started_at"] = Value::from(format!("2026-11-{:02}T10:00:0{k}Z", c + 1));
+                    r
+                })
+                .collect();
+            results["runs"] = Value::from(runs);
+            let dir = bench.path(&format!("recorded/{c:02}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("results.json"), results.to_string()).unwrap();
+            dir.display().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn history_imports_reports_and_flags_the_newest_regression() {
+    let bench = Bench::new();
+    let folders = recorded_history(&bench, 12, 8, 0.20);
+    let mut import = vec!["history", "import"];
+    import.extend(folders.iter().map(String::as_str));
+    let out = bench.clipbench(&import);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("12 folder(s) added, 0 already there"),
+        "{stdout}"
+    );
+    let again = bench.clipbench(&["history", "import", &folders[0]]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already in the history"));
+
+    let out = bench.clipbench(&["history"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a 20 % slowdown is newest: {stdout}"
+    );
+    assert!(stdout.contains("12 commit(s)"), "{stdout}");
+    assert!(
+        stdout.contains("wall +20.0% between 00000000c7 and 00000000c8"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("REGRESSION"), "{stdout}");
+    let lenient = bench.clipbench(&["history", "--threshold", "50%"]);
+    assert_eq!(lenient.status.code(), Some(0));
+    let json = bench.clipbench(&["history", "--json", "--target", "auto"]);
+    let series: Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(series[0]["points"].as_array().unwrap().len(), 12);
+    assert_eq!(series[0]["changes"][0]["first_after"], "00000000c8");
+
+    let out = bench.clipbench(&["history", "--target", "nothing-like-it"]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: no measurement in"), "{stderr}");
+    let out = bench.clipbench(&["history", "import", "no-such-folder"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);
 }

@@ -271,7 +271,12 @@ pub fn ab(args: AbArgs) -> anyhow::Result<ExitCode> {
     let identify = ab::identify(&outcome.results, &outcome.sides);
     let source = outcome.dir.display().to_string();
     let session = clipbench::history::session("ab", &outcome.results, &source, identify);
-    args.history.append(&args.out, &session)?;
+    let news = args
+        .history
+        .record(&args.out, &session, &outcome.results, &outcome.dir)?;
+    for line in news {
+        println!("history: {line}");
+    }
     Ok(super::exit_code(outcome.results.interrupted, regressed > 0))
 }
 

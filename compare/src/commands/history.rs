@@ -31,27 +31,60 @@ impl HistoryArgs {
         location_or_default(&self.history, reports_root)
     }
 
-    /// Appends `session` (unless `--no-history`); the report is already written, so a failure
-    /// says how to add it later.
-    pub fn append(&self, reports_root: &Path, session: &Session) -> anyhow::Result<()> {
+    /// Appends `session` (unless `--no-history`) and returns the store; the report is already
+    /// written, so a failure says how to add it later.
+    pub fn append(&self, reports_root: &Path, session: &Session) -> anyhow::Result<Option<Store>> {
         if self.no_history {
-            return Ok(());
+            return Ok(None);
         }
         let appended = Store::open(&self.location(reports_root))
-            .and_then(|store| Ok((store.append(session)?, store.location().to_owned())));
+            .and_then(|store| store.append(session).map(|_| store));
         match appended {
-            Ok((_, location)) => {
+            Ok(store) => {
                 eprintln!(
-                    "history: {} runs appended to {location}",
-                    session.measurements.len()
+                    "history: {} runs appended to {}",
+                    session.measurements.len(),
+                    store.location()
                 );
-                Ok(())
+                Ok(Some(store))
             }
-            Err(e) => Err(anyhow::anyhow!(
-                "{e}; the report is written: add it later with `clipbench history import {}`",
-                session.source
-            )),
+            Err(e) if Path::new(&session.source).join("results.json").is_file() => {
+                Err(anyhow::anyhow!(
+                    "{e}; the report is written: add it later with `clipbench history import {}`",
+                    session.source
+                ))
+            }
+            Err(e) => Err(anyhow::anyhow!("{e}; the report is written")),
         }
+    }
+
+    /// Appends what `results` (reported in `dir`) measured and, when these targets have a
+    /// history of two or more commits on this machine, re-renders the report with their
+    /// trends; returns the history's lines for the terminal.
+    pub fn record(
+        &self,
+        reports_root: &Path,
+        session: &Session,
+        results: &Results,
+        dir: &Path,
+    ) -> anyhow::Result<Vec<String>> {
+        let Some(store) = self.append(reports_root, session)? else {
+            return Ok(Vec::new());
+        };
+        let mut rows = store.read(&Filter::default())?;
+        rows.retain(|r| {
+            r.machine_id == session.machine.id
+                && session
+                    .measurements
+                    .iter()
+                    .any(|m| m.target == r.measurement.target && m.sample == r.measurement.sample)
+        });
+        let trends = series::build(&rows, &git_order(), &Settings::default());
+        if !trends.iter().any(|s| s.points.len() >= 2) {
+            return Ok(Vec::new());
+        }
+        clipbench::export::write_all(results, dir, &trends)?;
+        Ok(clipbench::export::markdown::history_lines(&trends))
     }
 }
 

@@ -113,7 +113,14 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let source = finished.dir.display().to_string();
     let identify = history::identify_by_build(results);
     let session = history::session("run", results, &source, identify);
-    args.history.append(&args.out, &session)?;
+    let news = args
+        .history
+        .record(&args.out, &session, results, &finished.dir)?;
+    if !args.quiet && !args.json {
+        for line in news {
+            println!("history: {line}");
+        }
+    }
     let failed = results.runs.iter().any(|r| r.status != RunStatus::Ok);
     Ok(super::exit_code(results.interrupted, failed))
 }
@@ -121,7 +128,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// `report DIR`
 pub fn report(dir: &Path) -> anyhow::Result<ExitCode> {
     let results = Results::read(&dir.join("results.json"))?;
-    export::write_all(&results, dir)?;
+    export::write_all(&results, dir, &[])?;
     println!("report: {}", dir.join("index.html").display());
     Ok(ExitCode::SUCCESS)
 }

@@ -65,7 +65,12 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let source = finished.dir.display().to_string();
     let identify = clipbench::history::identify_by_build(results);
     let session = clipbench::history::session("validate", results, &source, identify);
-    args.history.append(&args.out, &session)?;
+    for line in args
+        .history
+        .record(&args.out, &session, results, &finished.dir)?
+    {
+        println!("history: {line}");
+    }
     if finished.results.interrupted {
         return Ok(super::exit_code(true, false));
     }

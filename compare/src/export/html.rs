@@ -40,6 +40,14 @@ pub fn page(report: &Report) -> String {
         }
         let _ = writeln!(h, "</ul>");
     }
+    let news = super::markdown::history_lines(report.history);
+    if !news.is_empty() {
+        let _ = writeln!(h, "<h2>History</h2><ul>");
+        for line in news {
+            let _ = writeln!(h, "<li>{}</li>", escape(&line));
+        }
+        let _ = writeln!(h, "</ul>");
+    }
     // One section per sample: its table, fastest first, and its own charts.
     for sample in &r.samples {
         let _ = writeln!(h, "<h2>{}</h2>", escape(sample));

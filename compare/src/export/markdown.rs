@@ -1,5 +1,6 @@
 //! `summary.md`, and the same table for the terminal.
 
+use crate::history::series::{Metric, Series};
 use std::fmt::Write;
 
 use super::cells::{summary_cells, summary_headers};
@@ -113,7 +114,43 @@ pub fn answer(results: &Results) -> Vec<String> {
 }
 
 /// The whole Markdown document.
-pub fn document(results: &Results) -> String {
+/// The history's news, one line per series with two or more commits: its newest wall-time
+/// change point (size, commits, confidence), or that it has none.
+pub fn history_lines(history: &[Series]) -> Vec<String> {
+    history
+        .iter()
+        .filter(|s| s.points.len() >= 2)
+        .map(|s| {
+            let newest = s
+                .changes
+                .iter()
+                .filter(|c| c.metric == Metric::Wall)
+                .max_by_key(|c| c.index);
+            match newest {
+                Some(c) => format!(
+                    "{} on {}: newest change {:+.1}% between {} and {} ({:.2} s → {:.2} s, confidence {:.1}%) over {} commits",
+                    s.target,
+                    s.sample,
+                    100.0 * c.change,
+                    c.last_before,
+                    c.first_after,
+                    c.before_s,
+                    c.after_s,
+                    100.0 * c.confidence(),
+                    s.points.len()
+                ),
+                None => format!(
+                    "{} on {}: no change point over {} commits",
+                    s.target,
+                    s.sample,
+                    s.points.len()
+                ),
+            }
+        })
+        .collect()
+}
+
+pub fn document(results: &Results, history: &[Series]) -> String {
     let mut out = String::new();
     let m = &results.machine;
     let _ = writeln!(out, "# clipbench results\n");
@@ -139,6 +176,13 @@ pub fn document(results: &Results) -> String {
     if !answer.is_empty() {
         let _ = writeln!(out, "\n## The answer\n");
         for line in answer {
+            let _ = writeln!(out, "- {line}");
+        }
+    }
+    let news = history_lines(history);
+    if !news.is_empty() {
+        let _ = writeln!(out, "\n## History\n");
+        for line in news {
             let _ = writeln!(out, "- {line}");
         }
     }
@@ -169,7 +213,7 @@ impl Exporter for SummaryMarkdown {
     fn files(&self, report: &Report) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
         Ok(vec![(
             "summary.md".into(),
-            document(report.results).into_bytes(),
+            document(report.results, report.history).into_bytes(),
         )])
     }
 }

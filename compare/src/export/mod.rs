@@ -9,11 +9,14 @@ pub mod plots;
 
 use std::path::Path;
 
+use crate::history::series::Series;
 use crate::record::Results;
 
-/// What exporters read: the results and the charts rendered once from them.
+/// What exporters read: the results, the history of their targets on this machine (empty
+/// without one) and the charts rendered once from both.
 pub struct Report<'a> {
     pub results: &'a Results,
+    pub history: &'a [Series],
     pub charts: Vec<plots::Chart>,
 }
 
@@ -65,11 +68,13 @@ pub fn provenance(results: &Results) -> Vec<String> {
     lines
 }
 
-/// Renders every format of `results` into `dir`.
-pub fn write_all(results: &Results, dir: &Path) -> anyhow::Result<()> {
+/// Renders every format of `results` into `dir`, with the trends of `history` (its series of
+/// these targets on this machine).
+pub fn write_all(results: &Results, dir: &Path, history: &[Series]) -> anyhow::Result<()> {
     let report = Report {
         results,
-        charts: plots::charts(results)?,
+        history,
+        charts: plots::charts(results, history)?,
     };
     for exporter in exporters() {
         for (name, bytes) in exporter.files(&report)? {

@@ -17,6 +17,7 @@ fn rendered() -> Vec<(String, Vec<u8>)> {
     let results: Results = serde_json::from_str(fixture).unwrap();
     let report = Report {
         results: &results,
+        history: &[],
         charts: Vec::new(),
     };
     let exporters: [Box<dyn Exporter>; 5] = [

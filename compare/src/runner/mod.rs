@@ -120,7 +120,7 @@ pub fn run(
     observe(&Progress::Done);
     let _ = std::fs::remove_dir_all(dir.join("scratch"));
     let results = assemble_results(plan, machine, &available, skipped, recorded?);
-    export::write_all(&results, &dir)?;
+    export::write_all(&results, &dir, &[])?;
     point_latest(&plan.reports_root, &dir)?;
     Ok(Finished { dir, results })
 }

@@ -5,7 +5,7 @@ use std::sync::Once;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::{Bar, Chart, Series, Span, Spec};
+use super::{Bar, Chart, Series, Span, Spec, TrendPoint};
 
 const HEIGHT: u32 = 480;
 
@@ -21,11 +21,23 @@ fn register_font() {
     });
 }
 
-fn width_for(spec: &Spec) -> u32 {
+/// A chart's size: bar charts get a row per bar (horizontal bars, labels on the left, each on
+/// its own row so they never overlap), the others a fixed size.
+fn size_for(spec: &Spec) -> (u32, u32) {
     match spec {
-        Spec::Bars { bars, .. } => (140 * bars.len() as u32 + 160).max(800),
-        Spec::Lines { .. } | Spec::Gantt { .. } => 900,
+        Spec::Bars { bars, .. } => (900, (56 * bars.len() as u32 + 130).max(260)),
+        Spec::Lines { .. } | Spec::Gantt { .. } | Spec::Trend { .. } => (900, HEIGHT),
     }
+}
+
+/// Pixels the bar labels need on the left (about 7.5 per character at 13 px).
+fn label_width(bars: &[Bar]) -> u32 {
+    let longest = bars
+        .iter()
+        .map(|b| b.label.chars().count())
+        .max()
+        .unwrap_or(0);
+    (longest as u32 * 15 / 2 + 24).clamp(90, 360)
 }
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
@@ -57,16 +69,18 @@ where
             series,
         } => draw_lines(&root, title, (x_label, y_label), series)?,
         Spec::Gantt { rows, spans } => draw_gantt(&root, title, rows, spans)?,
+        Spec::Trend { points, changes } => draw_trend(&root, title, points, changes)?,
     }
     root.present()?;
     Ok(())
 }
 
-/// Bars with their intervals and every run as a point; `(reference line, log axis)`.
+/// Horizontal bars with their intervals and every run as a point, one row per bar with its
+/// label on the left; `(reference line, log axis)`.
 fn draw_bars<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     title: &str,
-    y_label: &str,
+    value_label: &str,
     bars: &[Bar],
     (reference, log): (Option<f64>, bool),
 ) -> DrawResult
@@ -74,91 +88,96 @@ where
     DB::ErrorType: 'static,
 {
     // A log axis is drawn as log10 values on a linear axis, labelled back as ratios.
-    let y = |v: f64| if log { v.max(1e-9).log10() } else { v };
-    let (bottom, top) = value_range(bars, reference, log);
+    let x = |v: f64| if log { v.max(1e-9).log10() } else { v };
+    let (left, right) = value_range(bars, reference, log);
+    let rows = bars.len();
+    // Row 0 at the top: bar i sits in segment rows - 1 - i.
+    let row = |i: usize| rows - 1 - i;
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 22))
         .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(70)
-        .build_cartesian_2d((0..bars.len() - 1).into_segmented(), bottom..top)?;
+        .x_label_area_size(45)
+        .y_label_area_size(label_width(bars))
+        .build_cartesian_2d(left..right, (0..rows - 1).into_segmented())?;
     let plain_label = |v: &f64| format!("{v:.2}");
     let mut mesh = chart.configure_mesh();
-    mesh.disable_x_mesh()
-        .y_desc(y_label)
-        .y_label_formatter(&plain_label);
+    mesh.disable_y_mesh()
+        .x_desc(value_label)
+        .x_label_formatter(&plain_label);
     if log {
         // Ratios get their own ticks (below): none of plotters' evenly spaced ones.
-        mesh.disable_y_mesh().y_labels(0);
+        mesh.disable_x_mesh().x_labels(0);
     }
-    mesh.x_labels(bars.len())
-        .x_label_formatter(&|x| match x {
-            SegmentValue::CenterOf(i) => bars.get(*i).map(|b| b.label.clone()).unwrap_or_default(),
+    mesh.y_labels(rows)
+        .y_label_formatter(&|y| match y {
+            SegmentValue::CenterOf(r) => bars
+                .get(rows - 1 - *r)
+                .map(|b| b.label.clone())
+                .unwrap_or_default(),
             _ => String::new(),
         })
         .label_style(("sans-serif", 13))
         .draw()?;
     if log {
-        for tick in ticks(bottom, top) {
+        for tick in ticks(left, right) {
             chart.draw_series(std::iter::once(PathElement::new(
                 vec![
-                    (SegmentValue::Exact(0), tick),
-                    (SegmentValue::Exact(bars.len()), tick),
+                    (tick, SegmentValue::Exact(0)),
+                    (tick, SegmentValue::Exact(rows)),
                 ],
                 BLACK.mix(0.15).stroke_width(1),
             )))?;
-            let (x, y_px) = chart.backend_coord(&(SegmentValue::Exact(0), tick));
+            let (x_px, y_px) = chart.backend_coord(&(tick, SegmentValue::Exact(0)));
             root.draw(&Text::new(
                 ratio_tick(10f64.powf(tick)),
-                (x - 44, y_px - 7),
+                (x_px - 10, y_px + 8),
                 ("sans-serif", 13),
             ))?;
         }
     }
-    let base = if log { y(1.0) } else { 0.0 };
+    let base = if log { x(1.0) } else { 0.0 };
     chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
         let color = Palette99::pick(b.colour).mix(0.55);
         let mut rect = Rectangle::new(
             [
-                (SegmentValue::Exact(i), base),
-                (SegmentValue::Exact(i + 1), y(b.value)),
+                (base, SegmentValue::Exact(row(i))),
+                (x(b.value), SegmentValue::Exact(row(i) + 1)),
             ],
             color.filled(),
         );
-        rect.set_margin(0, 0, 18, 18);
+        rect.set_margin(10, 10, 0, 0);
         rect
     }))?;
     chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
-        ErrorBar::new_vertical(
-            SegmentValue::CenterOf(i),
-            y(b.low),
-            y(b.value),
-            y(b.high),
+        ErrorBar::new_horizontal(
+            SegmentValue::CenterOf(row(i)),
+            x(b.low),
+            x(b.value),
+            x(b.high),
             BLACK.stroke_width(2),
             12,
         )
     }))?;
-    // Every run as a point, spread across the bar so equal values stay visible.
+    // Every run as a point, spread across the bar's height so equal values stay visible.
     chart.draw_series(bars.iter().enumerate().flat_map(|(i, b)| {
         let n = b.runs.len().max(1) as f64;
         let colour = Palette99::pick(b.colour).to_rgba();
         b.runs.iter().enumerate().map(move |(k, v)| {
-            let offset = ((k as f64 + 0.5) / n - 0.5) * 40.0;
-            EmptyElement::at((SegmentValue::CenterOf(i), y(*v)))
-                + Circle::new((offset as i32, 0), 4, colour.filled())
-                + Circle::new((offset as i32, 0), 4, BLACK.stroke_width(1))
+            let offset = ((k as f64 + 0.5) / n - 0.5) * 24.0;
+            EmptyElement::at((x(*v), SegmentValue::CenterOf(row(i))))
+                + Circle::new((0, offset as i32), 4, colour.filled())
+                + Circle::new((0, offset as i32), 4, BLACK.stroke_width(1))
         })
     }))?;
     if let Some(r) = reference {
         chart.draw_series(std::iter::once(PathElement::new(
             vec![
-                (SegmentValue::Exact(0), y(r)),
-                (SegmentValue::Exact(bars.len()), y(r)),
+                (x(r), SegmentValue::Exact(0)),
+                (x(r), SegmentValue::Exact(rows)),
             ],
             RED.stroke_width(1),
         )))?;
     }
-
     Ok(())
 }
 
@@ -182,8 +201,8 @@ pub fn ratio_tick(ratio: f64) -> String {
     }
 }
 
-/// The value axis of a bar chart: from 0 (or below the lowest value on a log axis) to 15 %
-/// above the highest value, interval end, run or reference.
+/// The value axis of a bar chart: from 0 (or left of the lowest value on a log axis) to 15 %
+/// beyond the highest value, interval end, run or reference.
 fn value_range(bars: &[Bar], reference: Option<f64>, log: bool) -> (f64, f64) {
     let y = |v: f64| if log { v.max(1e-9).log10() } else { v };
     let values = bars
@@ -246,6 +265,68 @@ where
     Ok(())
 }
 
+/// Median wall time per commit with its runs' range, a dashed line before each change point.
+fn draw_trend<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+    points: &[TrendPoint],
+    changes: &[(usize, String)],
+) -> DrawResult
+where
+    DB::ErrorType: 'static,
+{
+    let low = points.iter().map(|p| p.low).fold(f64::INFINITY, f64::min);
+    let high = points.iter().map(|p| p.high).fold(0.0, f64::max);
+    let pad = 0.1 * (high - low).max(1e-3);
+    let n = points.len();
+    let mut chart = ChartBuilder::on(root)
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(-0.5..n as f64 - 0.5, (low - pad).max(0.0)..high + pad)?;
+    // At most ten commit labels, evenly spaced, so they never overlap.
+    let every = n.div_ceil(10).max(1);
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_desc("commit (oldest left)")
+        .y_desc("seconds (median, range of runs)")
+        .x_labels(n.clamp(2, 10))
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            match ((x - i).abs() < 1e-6 && i >= 0.0).then_some(i as usize) {
+                Some(i) if i < n && i % every == 0 => points[i].commit.chars().take(7).collect(),
+                _ => String::new(),
+            }
+        })
+        .label_style(("sans-serif", 13))
+        .draw()?;
+    chart.draw_series(points.iter().enumerate().map(|(i, p)| {
+        ErrorBar::new_vertical(i as f64, p.low, p.median, p.high, BLUE.stroke_width(1), 6)
+    }))?;
+    chart.draw_series(LineSeries::new(
+        points.iter().enumerate().map(|(i, p)| (i as f64, p.median)),
+        BLUE.stroke_width(2),
+    ))?;
+    for (index, label) in changes {
+        let at = *index as f64 - 0.5;
+        chart.draw_series(DashedLineSeries::new(
+            [(at, low - pad), (at, high + pad)],
+            6,
+            4,
+            RED.stroke_width(2),
+        ))?;
+        let (x_px, y_px) = chart.backend_coord(&(at, high + pad));
+        root.draw(&Text::new(
+            label.clone(),
+            (x_px + 4, y_px + 4),
+            ("sans-serif", 14).into_font().color(&RED),
+        ))?;
+    }
+    Ok(())
+}
+
 /// One row per (target, worker), one rectangle per task.
 fn draw_gantt<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
@@ -293,7 +374,7 @@ where
 /// Renders a spec as SVG text and PNG bytes.
 pub fn render(name: &str, title: &str, spec: &Spec) -> anyhow::Result<Chart> {
     register_font();
-    let size = (width_for(spec), HEIGHT);
+    let size = size_for(spec);
     let mut svg = String::new();
     draw(
         SVGBackend::with_string(&mut svg, size).into_drawing_area(),

@@ -54,6 +54,15 @@ pub struct Span {
     pub light: bool,
 }
 
+/// One commit of a trend chart: its median and the range of its runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendPoint {
+    pub commit: String,
+    pub median: f64,
+    pub low: f64,
+    pub high: f64,
+}
+
 /// What a chart shows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Spec {
@@ -72,6 +81,12 @@ pub enum Spec {
         y_label: String,
         series: Vec<Series>,
     },
+    /// A target's history: a point per commit in commit order, its change points marked
+    /// (`(index of the first point at the new level, label)`).
+    Trend {
+        points: Vec<TrendPoint>,
+        changes: Vec<(usize, String)>,
+    },
 }
 
 impl Spec {
@@ -81,6 +96,7 @@ impl Spec {
             Spec::Bars { bars, .. } => bars.is_empty(),
             Spec::Lines { series, .. } => series.iter().all(|s| s.points.is_empty()),
             Spec::Gantt { spans, .. } => spans.is_empty(),
+            Spec::Trend { points, .. } => points.len() < 2,
         }
     }
 }
@@ -123,7 +139,7 @@ mod tests {
         };
         let labels: Vec<&str> = bars.iter().map(|b| b.label.as_str()).collect();
         assert_eq!(labels, ["a", "b"], "one bar per target of this sample only");
-        let names: Vec<String> = specs::charts(&results)
+        let names: Vec<String> = specs::charts(&results, &[])
             .unwrap()
             .into_iter()
             .map(|c| format!("{} {:?}", c.name, c.sample))
@@ -153,7 +169,107 @@ mod tests {
     }
 
     use super::*;
+    use crate::history::series::{self as history, Change, LeftOut, Metric, Order, Point};
     use crate::record::{JobShape, Results, TaskSpan};
+
+    /// The `y` of every `<text>` of `svg` whose content is one of `labels`.
+    fn label_rows(svg: &str, labels: &[String]) -> Vec<f64> {
+        svg.split("<text")
+            .skip(1)
+            .filter_map(|element| {
+                let (attributes, rest) = element.split_once('>')?;
+                let content = rest.split("</text>").next()?.trim();
+                labels.iter().any(|l| l == content).then_some(())?;
+                let y = attributes.split("y=\"").nth(1)?.split('"').next()?;
+                y.parse().ok()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn horizontal_bars_give_every_label_its_own_row() {
+        let labels: Vec<String> = (0..8)
+            .map(|i| format!("a rather long target name number {i}"))
+            .collect();
+        let bars = labels
+            .iter()
+            .enumerate()
+            .map(|(i, label)| Bar {
+                label: label.clone(),
+                value: 1.0 + i as f64,
+                low: 0.5 + i as f64,
+                high: 1.5 + i as f64,
+                runs: vec![1.0 + i as f64],
+                colour: i,
+            })
+            .collect();
+        let spec = Spec::Bars {
+            y_label: "seconds".into(),
+            bars,
+            reference: None,
+            log: false,
+        };
+        let chart = render("bars", "Bars", &spec).unwrap();
+        let mut rows = label_rows(&chart.svg, &labels);
+        assert_eq!(rows.len(), 8, "every label drawn once");
+        rows.sort_by(f64::total_cmp);
+        let closest = rows
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .fold(f64::MAX, f64::min);
+        assert!(
+            closest >= 20.0,
+            "labels 13 px high {closest} px apart: {rows:?}"
+        );
+    }
+
+    fn series_of(points: usize) -> history::Series {
+        history::Series {
+            target: "a".into(),
+            sample: "s".into(),
+            machine_id: "m".into(),
+            machine: "a machine".into(),
+            config_hash: "0123456789abcdef".into(),
+            order: Order::Git,
+            points: (0..points)
+                .map(|i| Point {
+                    commit: format!("c{i:09}"),
+                    first_measured_at: String::new(),
+                    runs: 3,
+                    wall_median_s: if i >= 3 { 5.5 } else { 5.0 },
+                    wall_range_s: (4.9, 5.6),
+                    wall_s: 5.0,
+                    cpu_s: None,
+                })
+                .collect(),
+            changes: vec![Change {
+                metric: Metric::Wall,
+                index: 3,
+                last_before: "c000000002".into(),
+                first_after: "c000000003".into(),
+                before_s: 5.0,
+                after_s: 5.5,
+                change: 0.1,
+                p_value: 0.005,
+            }],
+            left_out: LeftOut::default(),
+        }
+    }
+
+    #[test]
+    fn a_history_of_two_commits_or_more_gets_a_trend_chart_in_its_sample() {
+        let results: Results =
+            serde_json::from_str(include_str!("../../../tests/fixtures/two-targets.json")).unwrap();
+        let charts = specs::charts(&results, &[series_of(6)]).unwrap();
+        let trend = charts.iter().find(|c| c.name == "trend-a-s").unwrap();
+        assert_eq!(trend.sample.as_deref(), Some("s"));
+        assert!(trend.svg.contains("+10.0%"), "the change point is labelled");
+        let lines = crate::export::markdown::history_lines(&[series_of(6), series_of(1)]);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(lines[0].contains("newest change +10.0% between c000000002 and c000000003"));
+        let none = specs::charts(&results, &[series_of(1)]).unwrap();
+        assert!(!none.iter().any(|c| c.name.starts_with("trend")));
+    }
 
     #[test]
     fn the_gantt_has_one_row_per_worker_of_each_target_once() {

@@ -1,6 +1,6 @@
 //! The data of each chart, built from the results (pure).
 
-use super::{render, Bar, Chart, Series, Span, Spec};
+use super::{render, Bar, Chart, Series, Span, Spec, TrendPoint};
 use crate::record::{CellSummary, Results, RunRecord};
 use crate::stats::Summary;
 use crate::summary::valid_walls;
@@ -227,9 +227,37 @@ fn slug(sample: &str) -> String {
         .collect()
 }
 
-/// Every chart of a report: one set per sample (never two samples on one axis), `NAME-SAMPLE`;
-/// a chart with nothing to show is left out.
-pub fn charts(results: &Results) -> anyhow::Result<Vec<Chart>> {
+/// A series' trend: its points' medians and ranges, its wall-time change points labelled with
+/// their size.
+pub fn trend_spec(series: &crate::history::series::Series) -> Spec {
+    use crate::history::series::Metric;
+    Spec::Trend {
+        points: series
+            .points
+            .iter()
+            .map(|p| TrendPoint {
+                commit: p.commit.clone(),
+                median: p.wall_median_s,
+                low: p.wall_range_s.0,
+                high: p.wall_range_s.1,
+            })
+            .collect(),
+        changes: series
+            .changes
+            .iter()
+            .filter(|c| c.metric == Metric::Wall)
+            .map(|c| (c.index, format!("{:+.1}%", 100.0 * c.change)))
+            .collect(),
+    }
+}
+
+/// Every chart of a report: one set per sample (never two samples on one axis), `NAME-SAMPLE`,
+/// and a trend per target of `history` with two or more commits, `trend-TARGET-SAMPLE`; a
+/// chart with nothing to show is left out.
+pub fn charts(
+    results: &Results,
+    history: &[crate::history::series::Series],
+) -> anyhow::Result<Vec<Chart>> {
     let baseline = results.baseline.as_deref().unwrap_or("the baseline");
     let mut charts = Vec::new();
     for sample in &results.samples {
@@ -269,6 +297,21 @@ pub fn charts(results: &Results) -> anyhow::Result<Vec<Chart>> {
         for (kind, title, spec) in specs.into_iter().filter(|(_, _, s)| !s.is_empty()) {
             let name = format!("{kind}-{}", slug(sample));
             let mut chart = render(&name, &format!("{title} · {sample}"), &spec)?;
+            chart.sample = Some(sample.clone());
+            charts.push(chart);
+        }
+        for series in history.iter().filter(|s| &s.sample == sample) {
+            let spec = trend_spec(series);
+            if spec.is_empty() {
+                continue;
+            }
+            let name = format!("trend-{}-{}", slug(&series.target), slug(sample));
+            let title = format!(
+                "{} over {} commits (change points dashed) · {sample}",
+                series.target,
+                series.points.len()
+            );
+            let mut chart = render(&name, &title, &spec)?;
             chart.sample = Some(sample.clone());
             charts.push(chart);
         }
