@@ -1110,6 +1110,13 @@ fn history_imports_reports_and_flags_the_newest_regression() {
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.starts_with("error: no measurement in"), "{stderr}");
+    let out = bench.clipbench(&["history", "--history", "nowhere.sqlite"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: no history at nowhere.sqlite"));
+    assert!(
+        !bench.path("nowhere.sqlite").exists(),
+        "reading creates nothing"
+    );
     let out = bench.clipbench(&["history", "import", "no-such-folder"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(String::from_utf8_lossy(&out.stderr).lines().count(), 1);

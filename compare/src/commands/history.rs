@@ -236,7 +236,13 @@ fn git_order() -> HashMap<String, usize> {
 }
 
 fn show(query: &QueryArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&location_or_default(&query.history, Path::new("reports")))?;
+    let location = location_or_default(&query.history, Path::new("reports"));
+    // Reading never creates a database (a mistyped path would leave an empty file behind).
+    anyhow::ensure!(
+        location.contains("://") || location.starts_with("sqlite:") || Path::new(&location).is_file(),
+        "no history at {location}: `clipbench run` (or ab, validate, batch) appends there, `clipbench history import reports/*/` loads old reports; or pass --history"
+    );
+    let store = Store::open(&location)?;
     let filter = Filter {
         target: query.target.clone(),
         sample: query.sample.clone(),
