@@ -34,10 +34,14 @@ enum Command {
     /// Run targets over samples and write a report to reports/<timestamp>/.
     #[command(after_help = EXIT_CODES)]
     Run(run::RunArgs),
-    /// Re-render every report file of DIR from its results.json.
+    /// Re-render every report file of DIR from its results.json (with --history: and the
+    /// trends of its targets).
     Report {
         /// A report folder (holding results.json).
         dir: PathBuf,
+        /// A results database to draw the targets' trends from.
+        #[arg(long)]
+        history: Option<String>,
     },
     /// Compare a run with a baseline: improved / regressed / unchanged / inconclusive.
     #[command(after_help = EXIT_CODES)]
@@ -79,7 +83,7 @@ fn main() -> ExitCode {
         .init();
     let result = match Cli::parse().command {
         Command::Run(args) => run::run(args),
-        Command::Report { dir } => run::report(&dir),
+        Command::Report { dir, history } => run::report(&dir, history.as_deref()),
         Command::Check(args) => gates::check(&args),
         Command::Calibrate(args) => gates::calibrate(args),
         Command::Ab(args) => gates::ab(args),

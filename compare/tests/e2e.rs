@@ -1106,6 +1106,31 @@ fn history_imports_reports_and_flags_the_newest_regression() {
     assert_eq!(series[0]["points"].as_array().unwrap().len(), 12);
     assert_eq!(series[0]["changes"][0]["first_after"], "00000000c8");
 
+    // The newest report re-rendered with its history: the trend and the news on the front.
+    let newest = folders.last().unwrap();
+    let out = bench.clipbench(&["report", newest, "--history", "reports/history.sqlite"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("history: auto on s: newest change +20.0%"),
+        "{stdout}"
+    );
+    let page = std::fs::read_to_string(Path::new(newest).join("index.html")).unwrap();
+    assert!(page.contains("<h2>History</h2>"), "the news on the front");
+    assert!(
+        page.contains("<figure id=\"trend-auto-s\">"),
+        "the trend in its sample"
+    );
+    let summary = std::fs::read_to_string(Path::new(newest).join("summary.md")).unwrap();
+    assert!(
+        summary.contains("## History\n\n- auto on s: newest change +20.0%"),
+        "{summary}"
+    );
+    if let Some(chromium) = which_chromium() {
+        let page = Path::new(newest).join("index.html");
+        assert_renders(&chromium, &page, &bench.path("trend.png"));
+    }
+
     let out = bench.clipbench(&["history", "--target", "nothing-like-it"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -71,21 +71,58 @@ impl HistoryArgs {
         let Some(store) = self.append(reports_root, session)? else {
             return Ok(Vec::new());
         };
-        let mut rows = store.read(&Filter::default())?;
-        rows.retain(|r| {
-            r.machine_id == session.machine.id
-                && session
-                    .measurements
-                    .iter()
-                    .any(|m| m.target == r.measurement.target && m.sample == r.measurement.sample)
-        });
-        let trends = series::build(&rows, &git_order(), &Settings::default());
-        if !trends.iter().any(|s| s.points.len() >= 2) {
-            return Ok(Vec::new());
-        }
-        clipbench::export::write_all(results, dir, &trends)?;
-        Ok(clipbench::export::markdown::history_lines(&trends))
+        rerender_with_trends(&store, session, results, dir)
     }
+}
+
+/// The series `session`'s runs belong to (same target, sample, configuration and machine).
+fn trends_of(store: &Store, session: &Session) -> anyhow::Result<Vec<Series>> {
+    let mut rows = store.read(&Filter::default())?;
+    rows.retain(|r| {
+        let m = &r.measurement;
+        r.machine_id == session.machine.id
+            && session.measurements.iter().any(|s| {
+                (&s.target, &s.sample, &s.config_hash) == (&m.target, &m.sample, &m.config_hash)
+            })
+    });
+    Ok(series::build(&rows, &git_order(), &Settings::default()))
+}
+
+/// Re-renders the report of `results` in `dir` with the trends of `session`'s series when any
+/// has two commits or more; the history's lines for the terminal.
+fn rerender_with_trends(
+    store: &Store,
+    session: &Session,
+    results: &Results,
+    dir: &Path,
+) -> anyhow::Result<Vec<String>> {
+    let trends = trends_of(store, session)?;
+    if !trends.iter().any(|s| s.points.len() >= 2) {
+        return Ok(Vec::new());
+    }
+    clipbench::export::write_all(results, dir, &trends)?;
+    Ok(clipbench::export::markdown::history_lines(&trends))
+}
+
+/// `report DIR --history LOCATION`: the report re-rendered with its targets' trends.
+pub fn report_with_history(dir: &Path, location: &str) -> anyhow::Result<Vec<String>> {
+    let results = Results::read(&dir.join("results.json"))?;
+    let session = session_of(dir)?;
+    let store = open_existing(location)?;
+    let lines = rerender_with_trends(&store, &session, &results, dir)?;
+    if lines.is_empty() {
+        clipbench::export::write_all(&results, dir, &[])?;
+    }
+    Ok(lines)
+}
+
+/// Opens a history to read it, refusing a file that is not there (reading never creates one).
+fn open_existing(location: &str) -> anyhow::Result<Store> {
+    anyhow::ensure!(
+        location.contains("://") || location.starts_with("sqlite:") || Path::new(location).is_file(),
+        "no history at {location}: `clipbench run` (or ab, validate, batch) appends there, `clipbench history import reports/*/` loads old reports; or pass --history"
+    );
+    Ok(Store::open(location)?)
 }
 
 /// `history` unless it is absent or empty (an unset CI secret): `REPORTS_ROOT/history.sqlite`.
@@ -236,13 +273,7 @@ fn git_order() -> HashMap<String, usize> {
 }
 
 fn show(query: &QueryArgs) -> anyhow::Result<ExitCode> {
-    let location = location_or_default(&query.history, Path::new("reports"));
-    // Reading never creates a database (a mistyped path would leave an empty file behind).
-    anyhow::ensure!(
-        location.contains("://") || location.starts_with("sqlite:") || Path::new(&location).is_file(),
-        "no history at {location}: `clipbench run` (or ab, validate, batch) appends there, `clipbench history import reports/*/` loads old reports; or pass --history"
-    );
-    let store = Store::open(&location)?;
+    let store = open_existing(&location_or_default(&query.history, Path::new("reports")))?;
     let filter = Filter {
         target: query.target.clone(),
         sample: query.sample.clone(),
@@ -363,8 +394,8 @@ pub fn history_power(args: &HistoryPowerArgs) -> anyhow::Result<ExitCode> {
         "{} commits, {} consecutive recorded runs per commit, {} histories per row, a step counts as found within 3 commits\n",
         args.commits, args.runs_per_commit, args.histories
     );
-    println!("| recording | metric | spread | step | found | commits late (median, worst) | false change points per 100 commits |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| recording | metric | spread | step | found | commits late (median, worst) | false change points per 100 commits | an oracle knowing the commit |");
+    println!("|---|---|---|---|---|---|---|---|");
     for file in &args.results {
         let results = Results::read(file)?;
         let mut runs: Vec<_> =
@@ -401,16 +432,20 @@ pub fn history_power(args: &HistoryPowerArgs) -> anyhow::Result<ExitCode> {
                     let worst = late.iter().map(|d| d.abs()).max().unwrap_or(0);
                     format!("{}, {worst}", late[late.len() / 2])
                 };
-                let found = if step == 0.0 {
-                    "–".to_owned()
-                } else {
-                    format!("{:.1}%", 100.0 * row.found_share())
+                let share = |n: usize| {
+                    if step == 0.0 {
+                        "–".to_owned()
+                    } else {
+                        format!("{:.1}%", 100.0 * n as f64 / row.histories.max(1) as f64)
+                    }
                 };
                 println!(
-                    "| {name} | {metric} | {:.1}% | {:+.0}% | {found} | {late} | {:.2} |",
+                    "| {name} | {metric} | {:.1}% | {:+.0}% | {} | {late} | {:.2} | {} |",
                     100.0 * spread,
                     100.0 * step,
-                    row.false_per_100_commits()
+                    share(row.found),
+                    row.false_per_100_commits(),
+                    share(row.oracle_found)
                 );
             }
         }

@@ -125,10 +125,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(super::exit_code(results.interrupted, failed))
 }
 
-/// `report DIR`
-pub fn report(dir: &Path) -> anyhow::Result<ExitCode> {
-    let results = Results::read(&dir.join("results.json"))?;
-    export::write_all(&results, dir, &[])?;
+/// `report DIR [--history LOCATION]`
+pub fn report(dir: &Path, history: Option<&str>) -> anyhow::Result<ExitCode> {
+    match history {
+        Some(location) => {
+            for line in super::history::report_with_history(dir, location)? {
+                println!("history: {line}");
+            }
+        }
+        None => export::write_all(&Results::read(&dir.join("results.json"))?, dir, &[])?,
+    }
     println!("report: {}", dir.join("index.html").display());
     Ok(ExitCode::SUCCESS)
 }

@@ -40,14 +40,12 @@ pub struct PowerRow {
     pub lateness: Vec<i64>,
     /// Change points that are not the step.
     pub false_points: usize,
+    /// Histories where an oracle that knows the step's commit calls the two sides different
+    /// (Welch's t, two-sided 5 %): a bound on what any detector could find in these histories.
+    pub oracle_found: usize,
 }
 
 impl PowerRow {
-    /// Share of histories whose step was found.
-    pub fn found_share(&self) -> f64 {
-        self.found as f64 / self.histories.max(1) as f64
-    }
-
     /// False change points per 100 commits.
     pub fn false_per_100_commits(&self) -> f64 {
         100.0 * self.false_points as f64 / (self.histories * self.commits).max(1) as f64
@@ -71,12 +69,32 @@ fn history(logs: &[f64], design: &Design, rng: &mut impl Rng) -> (Vec<f64>, usiz
     (points, step_at)
 }
 
+/// Whether Welch's t test calls the points before `step_at` and from it on different (two-sided
+/// 5 %), the later ones higher.
+fn oracle_sees(points: &[f64], step_at: usize) -> bool {
+    use statrs::distribution::{ContinuousCDF, StudentsT};
+    let (before, after) = points.split_at(step_at);
+    let moments = |x: &[f64]| {
+        let mean = x.iter().sum::<f64>() / x.len() as f64;
+        let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (x.len() as f64 - 1.0);
+        (mean, var / x.len() as f64, x.len() as f64 - 1.0)
+    };
+    let ((ma, va, da), (mb, vb, db)) = (moments(before), moments(after));
+    let se = (va + vb).sqrt();
+    if se <= 0.0 || da < 1.0 || db < 1.0 {
+        return mb > ma;
+    }
+    let df = (va + vb).powi(2) / (va * va / da + vb * vb / db);
+    let t = (mb - ma) / se;
+    StudentsT::new(0.0, 1.0, df).is_ok_and(|d| t > 0.0 && 2.0 * (1.0 - d.cdf(t)) < 0.05)
+}
+
 /// Runs `design` over `logs`; `None` when the recording holds fewer runs than a commit needs.
 pub fn history_power(logs: &[f64], design: &Design, settings: &Settings) -> Option<PowerRow> {
     if logs.len() < design.runs_per_commit || design.runs_per_commit == 0 || design.commits < 8 {
         return None;
     }
-    let outcomes: Vec<(Option<i64>, usize)> = (0..design.histories)
+    let outcomes: Vec<(Option<i64>, usize, bool)> = (0..design.histories)
         .into_par_iter()
         .map(|h| {
             let mut rng = task_rng(design.seed, h as u64);
@@ -95,7 +113,8 @@ pub fn history_power(logs: &[f64], design: &Design, settings: &Settings) -> Opti
                         .min_by_key(|d| d.abs())
                 })
                 .flatten();
-            (hit, found.len() - usize::from(hit.is_some()))
+            let oracle = design.step != 0.0 && oracle_sees(&points, step_at);
+            (hit, found.len() - usize::from(hit.is_some()), oracle)
         })
         .collect();
     Some(PowerRow {
@@ -106,6 +125,7 @@ pub fn history_power(logs: &[f64], design: &Design, settings: &Settings) -> Opti
         found: outcomes.iter().filter(|o| o.0.is_some()).count(),
         lateness: outcomes.iter().filter_map(|o| o.0).collect(),
         false_points: outcomes.iter().map(|o| o.1).sum(),
+        oracle_found: outcomes.iter().filter(|o| o.2).count(),
     })
 }
 
@@ -136,6 +156,7 @@ mod tests {
         let settings = Settings::default();
         let stepped = history_power(&quiet_recording(), &design(0.10), &settings).unwrap();
         assert_eq!(stepped.found, 40, "{stepped:?}");
+        assert_eq!(stepped.oracle_found, 40, "{stepped:?}");
         assert!(stepped.lateness.iter().all(|d| d.abs() <= 1), "{stepped:?}");
         let flat = history_power(&quiet_recording(), &design(0.0), &settings).unwrap();
         assert_eq!(flat.found, 0);

@@ -90,9 +90,10 @@ where
     // A log axis is drawn as log10 values on a linear axis, labelled back as ratios.
     let x = |v: f64| if log { v.max(1e-9).log10() } else { v };
     let (left, right) = value_range(bars, reference, log);
-    let rows = bars.len();
-    // Row 0 at the top: bar i sits in segment rows - 1 - i.
-    let row = |i: usize| rows - 1 - i;
+    // Row 0 at the top: bar i sits in segment rows - 1 - i. Two segments at least (plotters
+    // cannot map a one-value range): a single bar leaves the top one empty.
+    let rows = bars.len().max(2);
+    let row = |i: usize| bars.len() - 1 - i;
     let mut chart = ChartBuilder::on(root)
         .caption(title, ("sans-serif", 22))
         .margin(15)
@@ -110,8 +111,9 @@ where
     }
     mesh.y_labels(rows)
         .y_label_formatter(&|y| match y {
-            SegmentValue::CenterOf(r) => bars
-                .get(rows - 1 - *r)
+            SegmentValue::CenterOf(r) => (bars.len() - 1)
+                .checked_sub(*r)
+                .and_then(|i| bars.get(i))
                 .map(|b| b.label.clone())
                 .unwrap_or_default(),
             _ => String::new(),
