@@ -519,6 +519,7 @@ pub fn run(
         targets_on: Default::default(),
         order: Some(order.clone()),
         enough: Some(&enough),
+        link: None,
     };
     let finished = crate::runner::run(&plan, cancel, observe)?;
     let made = finished

@@ -36,6 +36,19 @@ pub struct RunSettings {
     /// Samples that only some targets run on: sample name → those targets' names (a long
     /// sample measured only where it answers a question). Other samples run every target.
     pub targets_on: std::collections::BTreeMap<String, Vec<String>>,
+    /// A shaped link every target gets the samples over (`fibre`, `100mbit,20ms`); loopback
+    /// when absent.
+    #[serde(deserialize_with = "link_spec")]
+    pub link: Option<crate::link::Link>,
+}
+
+/// A `link = "…"` setting, parsed (a bad one is a configuration error naming the presets).
+fn link_spec<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<crate::link::Link>, D::Error> {
+    let spec: Option<String> = Option::deserialize(deserializer)?;
+    spec.map(|s| crate::link::Link::parse(&s).map_err(serde::de::Error::custom))
+        .transpose()
 }
 
 impl Default for RunSettings {
@@ -49,6 +62,7 @@ impl Default for RunSettings {
             poll_interval_ms: 100,
             monitor_interval_ms: 100,
             targets_on: Default::default(),
+            link: None,
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod export;
 pub mod fileserver;
 pub mod gate;
 pub mod history;
+pub mod link;
 pub mod machine;
 pub mod power;
 pub mod record;

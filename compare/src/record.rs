@@ -179,6 +179,9 @@ pub struct Results {
     pub dialects: Vec<TargetDialect>,
     /// True when the benchmark was interrupted before its last run.
     pub interrupted: bool,
+    /// The shaped link every target got the samples over (absent: loopback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<crate::link::Link>,
     pub runs: Vec<RunRecord>,
     pub summaries: Vec<CellSummary>,
     pub timelines: Vec<Timeline>,

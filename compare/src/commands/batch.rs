@@ -29,6 +29,9 @@ pub struct BatchArgs {
     /// Longest one job may take.
     #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// Serve --input over a shaped link: a preset (datacenter, fibre, dsl) or RATE[,LATENCY].
+    #[arg(long, value_parser = clipbench::link::Link::parse, requires = "input")]
+    link: Option<clipbench::link::Link>,
     /// POST /cleanup on the backend after each level (removes its clips).
     #[arg(long)]
     cleanup: bool,
@@ -67,7 +70,8 @@ pub fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
                 input.display()
             );
             let folder = input.parent().filter(|p| !p.as_os_str().is_empty());
-            let address = clipbench::fileserver::start(&runtime, folder.unwrap_or(".".as_ref()))?;
+            let folder = folder.unwrap_or(".".as_ref());
+            let address = clipbench::fileserver::start(&runtime, folder, args.link.as_ref())?;
             format!("http://{address}/{name}")
         }
         (None, Some(url)) => url.clone(),

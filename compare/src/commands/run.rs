@@ -47,6 +47,10 @@ pub struct RunArgs {
     /// Print results.json to stdout instead of the summary.
     #[arg(long)]
     json: bool,
+    /// Every target gets the samples over a shaped link: a preset (datacenter 1gbit,5ms;
+    /// fibre 100mbit,20ms; dsl 20mbit,40ms) or RATE[,LATENCY].
+    #[arg(long, value_parser = clipbench::link::Link::parse)]
+    link: Option<clipbench::link::Link>,
     #[command(flatten)]
     history: super::history::HistoryArgs,
 }
@@ -77,6 +81,9 @@ fn plan_from(args: &RunArgs) -> anyhow::Result<Plan<'static>> {
         plan.runs = runs;
     }
     plan.warmup = args.warmup.unwrap_or(plan.warmup);
+    if args.link.is_some() {
+        plan.link = args.link.clone();
+    }
     plan.seed = args.seed.unwrap_or(plan.seed);
     if args.baseline.is_some() {
         plan.baseline = args.baseline.clone();

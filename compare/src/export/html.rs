@@ -94,6 +94,13 @@ fn head(h: &mut String, r: &Results) {
         r.warmup,
         r.seed
     );
+    if let Some(link) = &r.link {
+        let _ = writeln!(
+            h,
+            "<p>Link: every target got the samples over {} (engine and command targets after the harness downloaded them; the download counts).</p>",
+            escape(&link.describe())
+        );
+    }
     if r.interrupted {
         let _ = writeln!(
             h,

@@ -166,6 +166,13 @@ pub fn document(results: &Results, history: &[Series]) -> String {
         "- runs per cell: {} (+{} warm-up), seed {}",
         results.runs_per_cell, results.warmup, results.seed
     );
+    if let Some(link) = &results.link {
+        let _ = writeln!(
+            out,
+            "- link: every target got the samples over {}",
+            link.describe()
+        );
+    }
     if results.interrupted {
         let _ = writeln!(out, "- **interrupted**: only finished runs are included");
     }

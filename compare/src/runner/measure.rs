@@ -37,6 +37,8 @@ pub struct Bench<'a> {
     pub observe: &'a dyn Fn(&Progress),
     /// Stops the runs early when it says the recorded ones are enough.
     pub enough: Option<super::Enough<'a>>,
+    /// Engine and command targets fetch the sample from the file server first (a shaped link).
+    pub download_first: bool,
 }
 
 /// The recorded runs (warm-ups are not recorded) and what was seen during them.
@@ -142,6 +144,7 @@ impl Bench<'_> {
             sample: &sample.name,
             input: &sample.path,
             url: url.as_deref(),
+            download_first: self.download_first,
             media: &sample.media,
             scratch: &scratch,
             poll_interval: self.poll_interval,

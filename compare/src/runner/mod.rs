@@ -50,6 +50,9 @@ pub struct Plan<'a> {
     pub order: Option<Vec<Slot>>,
     /// Stop early when this says the runs so far are enough (not an interruption).
     pub enough: Option<Enough<'a>>,
+    /// A shaped link every target gets the samples over (engine and command targets too:
+    /// the harness downloads the sample before starting them, and the download counts).
+    pub link: Option<crate::link::Link>,
 }
 
 impl Plan<'_> {
@@ -69,6 +72,7 @@ impl Plan<'_> {
             targets_on: config.run.targets_on.clone(),
             order: None,
             enough: None,
+            link: config.run.link.clone(),
         }
     }
 }
@@ -93,10 +97,20 @@ pub fn run(
         .build()?;
     let (available, skipped) = check_targets(plan, &runtime, &tools, observe)?;
     let order = run_order(plan, &available, &samples)?;
-    let file_server = match available.iter().any(|t| t.dialect.is_some()) {
-        true => Some(crate::fileserver::start(&runtime, &sample_dir(plan))?),
+    let file_server = match available.iter().any(|t| t.dialect.is_some()) || plan.link.is_some() {
+        true => Some(crate::fileserver::start(
+            &runtime,
+            &sample_dir(plan),
+            plan.link.as_ref(),
+        )?),
         false => None,
     };
+    if let Some(link) = &plan.link {
+        observe(&Progress::Note(format!(
+            "every target gets the samples over a shaped link: {}",
+            link.describe()
+        )));
+    }
     let dir = new_report_dir(&plan.reports_root)?;
     let mut csv = export::csv::RunsCsv::create(&dir.join("runs.csv"))?;
     let machine = Machine::detect(&tools);
@@ -115,6 +129,7 @@ pub fn run(
         cancel,
         observe,
         enough: plan.enough,
+        download_first: plan.link.is_some(),
     };
     let recorded = bench.measure(&order, &mut csv);
     observe(&Progress::Done);
@@ -263,6 +278,7 @@ fn assemble_results(
         skipped,
         dialects,
         interrupted: recorded.interrupted,
+        link: plan.link.clone(),
         summaries: summarize(&recorded.runs, plan.baseline.as_deref(), plan.seed),
         runs: recorded.runs,
         timelines: recorded.timelines,

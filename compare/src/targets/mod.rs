@@ -3,6 +3,7 @@
 //! and turns into a record (and tests replace with a fake).
 
 mod command;
+mod download;
 mod engine;
 mod http;
 
@@ -24,6 +25,8 @@ pub struct Job<'a> {
     pub input: &'a Path,
     /// The sample's URL on the harness's file server (for HTTP targets).
     pub url: Option<&'a str>,
+    /// Over a shaped link: engine and command targets download `url` first, and that counts.
+    pub download_first: bool,
     pub media: &'a MediaInfo,
     /// An empty folder for this run's outputs; removed after the run.
     pub scratch: &'a Path,
@@ -120,8 +123,40 @@ impl Target for Ready {
     }
 }
 
-/// Runs one job.
+/// Runs one job; over a shaped link an engine or command target first downloads the sample
+/// into its scratch folder, timed as its download phase and counted in its wall time.
 fn run(ready: &Ready, job: &Job) -> Measured {
+    let over_link = job
+        .url
+        .filter(|_| job.download_first && ready.dialect.is_none());
+    let Some(url) = over_link else {
+        return run_here(ready, job);
+    };
+    let began = std::time::Instant::now();
+    let local = job.scratch.join(format!("download-{}", job.sample));
+    if let Err(e) = job
+        .runtime
+        .block_on(download::fetch(url, &local, job.cancel))
+    {
+        return Measured::failure(began.elapsed().as_secs_f64(), e);
+    }
+    let download_s = began.elapsed().as_secs_f64();
+    let mut measured = run_here(
+        ready,
+        &Job {
+            input: &local,
+            ..*job
+        },
+    );
+    let _ = std::fs::remove_file(&local);
+    measured.wall_s += download_s;
+    measured.download_s = Some(download_s);
+    measured.time_to_first_clip_s = measured.time_to_first_clip_s.map(|t| t + download_s);
+    measured
+}
+
+/// Runs one job on the input as given.
+fn run_here(ready: &Ready, job: &Job) -> Measured {
     let target = &ready.target;
     match target {
         TargetConfig::Engine { setup, .. } => engine::run(*setup, job),

@@ -87,6 +87,7 @@ fn measure(
         cancel,
         observe: &|_| {},
         enough: None,
+        download_first: false,
     };
     let csv_path = dir.path().join("runs.csv");
     let mut csv = RunsCsv::create(&csv_path).unwrap();
