@@ -92,6 +92,15 @@ impl Link {
     }
 }
 
+/// A sample as a run names it: `bbb-720p-10m` (over the run's link, if any) or
+/// `bbb-720p-10m@fibre` (that sample over its own link, a shaped row beside the loopback one).
+pub fn split_sample(spec: &str) -> Result<(&str, Option<Link>), String> {
+    match spec.split_once('@') {
+        Some((name, link)) => Ok((name, Some(Link::parse(link)?))),
+        None => Ok((spec, None)),
+    }
+}
+
 /// A token bucket in bytes: refills at `rate` per second up to `burst`; a send may take more
 /// than is there and then waits for the debt to be refilled, so every connection sharing the
 /// bucket shares the rate.
@@ -149,6 +158,17 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn a_sample_may_name_its_own_link() {
+        assert_eq!(split_sample("bbb").unwrap(), ("bbb", None));
+        let (name, link) = split_sample("bbb-720p-10m@fibre").unwrap();
+        assert_eq!(
+            (name, link.unwrap().rate_bits_per_s),
+            ("bbb-720p-10m", 100e6)
+        );
+        assert!(split_sample("bbb@nowhere").is_err());
     }
 
     #[test]

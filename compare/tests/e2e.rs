@@ -1150,47 +1150,78 @@ fn history_imports_reports_and_flags_the_newest_regression() {
 #[test]
 fn over_a_shaped_link_every_target_pays_the_download() {
     let bench = Bench::new();
+    // The run's own link (--link) for every sample, and a sample with its own (`@LINK`) beside
+    // the loopback one.
     let config = bench.config(
-        "[run]\nsamples = [\"tiny\"]\nruns = 2\nlink = \"2mbit,20ms\"\n\n[[target]]\nname = \"serial\"\nkind = \"engine\"\nstrategy = \"serial\"\n\n[[target]]\nname = \"copy\"\nkind = \"command\"\ncommand = [\"cp\", \"{input}\", \"{outdir}/copy.mp4\"]\n",
+        "[run]\nsamples = [\"tiny\"]\nruns = 1\n\n[[target]]\nname = \"serial\"\nkind = \"engine\"\nstrategy = \"serial\"\n\n[[target]]\nname = \"copy\"\nkind = \"command\"\ncommand = [\"cp\", \"{input}\", \"{outdir}/copy.mp4\"]\n",
     );
-    let out = bench.clipbench(&[
-        "run",
-        "--config",
-        config.to_str().unwrap(),
-        "--manifest",
-        "data/manifest.toml",
-        "--no-history",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            "--config",
+            config.to_str().unwrap(),
+            "--manifest",
+            "data/manifest.toml",
+            "--no-history",
+        ];
+        args.extend(extra);
+        let out = bench.clipbench(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        (read_json(&bench.latest().join("results.json")), stderr)
+    };
+    let (whole, stderr) = run(&["--link", "2mbit,20ms"]);
     assert!(
-        stderr.contains("shaped link: 2mbit,20ms (2 Mbit/s, 20 ms)"),
+        stderr.contains(
+            "tiny: every target gets it over a shaped link, 2mbit,20ms (2 Mbit/s, 20 ms)"
+        ),
         "{stderr}"
     );
-    let dir = bench.latest();
-    let results = read_json(&dir.join("results.json"));
-    assert_eq!(results["link"]["rate_bits_per_s"], 2e6);
+    assert_eq!(whole["link"]["rate_bits_per_s"], 2e6);
     let schema: Value = serde_json::from_str(clipbench::export::json::RESULTS_SCHEMA).unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
     assert!(
-        validator.is_valid(&results),
+        validator.is_valid(&whole),
         "results.json with a link fits its schema"
     );
+    let summary = std::fs::read_to_string(bench.latest().join("summary.md")).unwrap();
+    assert!(summary.contains("- link: every target got the samples over 2mbit,20ms"));
+    let (rows, _) = run(&["--samples", "tiny,tiny@2mbit"]);
     let size = std::fs::metadata(bench.path("data/tiny.mp4"))
         .unwrap()
         .len() as f64;
     // No download can beat the link: size / rate, less the bucket's first 16 KiB.
-    let least = 0.02 + (size - 16384.0).max(0.0) / 250_000.0;
-    let runs = results["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 4);
-    for run in runs {
+    let least = (size - 16384.0).max(0.0) / 250_000.0;
+    let shaped: Vec<&Value> = whole["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(
+            rows["runs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|r| r["sample"] == "tiny@2mbit"),
+        )
+        .collect();
+    assert_eq!(shaped.len(), 4);
+    for run in shaped {
         let download = run["download_s"].as_f64().unwrap();
         assert!(download >= least, "{download} < {least}: {run}");
         assert!(run["wall_s"].as_f64().unwrap() >= download, "{run}");
         assert_eq!(run["status"], "ok", "{run}");
     }
-    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
-    assert!(summary.contains("- link: every target got the samples over 2mbit,20ms"));
+    let loopback: Vec<&Value> = rows["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["sample"] == "tiny")
+        .collect();
+    assert_eq!(loopback.len(), 2);
+    assert!(
+        loopback.iter().all(|r| r["download_s"].is_null()),
+        "{loopback:?}"
+    );
     let out = bench.clipbench(&["run", "--link", "warp-speed", "--no-history"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("RATE[,LATENCY]"));

@@ -14,11 +14,15 @@ use crate::export::csv::RunsCsv;
 use crate::record::{JobShape, RunRecord, RunStatus, Timeline};
 use crate::targets::{Job, Measured, Target};
 
-/// A sample ready to run on: its name, file and probe.
+/// A sample ready to run on: its name (with `@LINK` when it has its own), file and probe, and
+/// where the harness's file server offers it (over its link, when it has one).
 pub struct ReadySample {
     pub name: String,
     pub path: PathBuf,
     pub media: MediaInfo,
+    pub server: Option<std::net::SocketAddr>,
+    /// Delivered over a shaped link: targets that take a file download it first.
+    pub shaped: bool,
 }
 
 /// What the runs share.
@@ -26,8 +30,6 @@ pub struct Bench<'a> {
     pub targets: &'a [&'a dyn Target],
     pub samples: &'a [ReadySample],
     pub warmup_rounds: usize,
-    /// Where the HTTP targets fetch the samples (the harness's file server).
-    pub file_server: Option<std::net::SocketAddr>,
     pub report_dir: &'a Path,
     pub poll_interval: std::time::Duration,
     pub monitor_interval: std::time::Duration,
@@ -37,8 +39,6 @@ pub struct Bench<'a> {
     pub observe: &'a dyn Fn(&Progress),
     /// Stops the runs early when it says the recorded ones are enough.
     pub enough: Option<super::Enough<'a>>,
-    /// Engine and command targets fetch the sample from the file server first (a shaped link).
-    pub download_first: bool,
 }
 
 /// The recorded runs (warm-ups are not recorded) and what was seen during them.
@@ -132,7 +132,7 @@ impl Bench<'_> {
             .join("scratch")
             .join(format!("run-{position}"));
         std::fs::create_dir_all(&scratch)?;
-        let url = self.file_server.map(|address| {
+        let url = sample.server.map(|address| {
             let file = sample
                 .path
                 .file_name()
@@ -144,7 +144,7 @@ impl Bench<'_> {
             sample: &sample.name,
             input: &sample.path,
             url: url.as_deref(),
-            download_first: self.download_first,
+            download_first: sample.shaped,
             media: &sample.media,
             scratch: &scratch,
             poll_interval: self.poll_interval,

@@ -19,6 +19,7 @@ pub use order::Slot;
 
 use crate::config::{Config, TargetConfig};
 use crate::export;
+use crate::link::Link;
 use crate::machine::Machine;
 use crate::record::{Results, RunRecord, Skipped, TargetDialect, RESULTS_SCHEMA_VERSION};
 use crate::samples::{Builder, Manifest};
@@ -90,27 +91,17 @@ pub fn run(
     observe: &dyn Fn(&Progress),
 ) -> anyhow::Result<Finished> {
     let tools = Tools::from_env();
-    let samples = prepare_samples(plan, &tools, observe)?;
+    let (mut samples, links) = prepare_samples(plan, &tools, observe)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()?;
     let (available, skipped) = check_targets(plan, &runtime, &tools, observe)?;
     let order = run_order(plan, &available, &samples)?;
-    let file_server = match available.iter().any(|t| t.dialect.is_some()) || plan.link.is_some() {
-        true => Some(crate::fileserver::start(
-            &runtime,
-            &sample_dir(plan),
-            plan.link.as_ref(),
-        )?),
-        false => None,
-    };
-    if let Some(link) = &plan.link {
-        observe(&Progress::Note(format!(
-            "every target gets the samples over a shaped link: {}",
-            link.describe()
-        )));
-    }
+    let http_targets = available.iter().any(|t| t.dialect.is_some());
+    let dir = sample_dir(plan);
+    let served = (dir.as_path(), &runtime);
+    serve_samples(&mut samples, &links, http_targets, served, observe)?;
     let dir = new_report_dir(&plan.reports_root)?;
     let mut csv = export::csv::RunsCsv::create(&dir.join("runs.csv"))?;
     let machine = Machine::detect(&tools);
@@ -120,7 +111,6 @@ pub fn run(
         targets: &targets,
         samples: &samples,
         warmup_rounds: plan.warmup,
-        file_server,
         report_dir: &dir,
         poll_interval: plan.poll_interval,
         monitor_interval: plan.monitor_interval,
@@ -129,7 +119,6 @@ pub fn run(
         cancel,
         observe,
         enough: plan.enough,
-        download_first: plan.link.is_some(),
     };
     let recorded = bench.measure(&order, &mut csv);
     observe(&Progress::Done);
@@ -144,12 +133,56 @@ fn sample_dir(plan: &Plan) -> PathBuf {
     plan.manifest.parent().unwrap_or(Path::new(".")).to_owned()
 }
 
-/// Builds the missing samples of the plan and probes each.
+/// Starts one file server per link the samples are delivered over (and a plain one when HTTP
+/// targets need the others), and tells each sample where it is offered.
+fn serve_samples(
+    samples: &mut [ReadySample],
+    links: &[Option<Link>],
+    http_targets: bool,
+    (dir, runtime): (&Path, &tokio::runtime::Runtime),
+    observe: &dyn Fn(&Progress),
+) -> anyhow::Result<()> {
+    let mut servers: Vec<(Option<String>, std::net::SocketAddr)> = Vec::new();
+    for (sample, link) in samples.iter_mut().zip(links) {
+        if link.is_none() && !http_targets {
+            continue;
+        }
+        let key = link.as_ref().map(|l| l.name.clone());
+        let address = match servers.iter().find(|s| s.0 == key) {
+            Some(server) => server.1,
+            None => {
+                let address = crate::fileserver::start(runtime, dir, link.as_ref())?;
+                servers.push((key, address));
+                address
+            }
+        };
+        if let Some(link) = link {
+            observe(&Progress::Note(format!(
+                "{}: every target gets it over a shaped link, {}",
+                sample.name,
+                link.describe()
+            )));
+        }
+        sample.server = Some(address);
+        sample.shaped = link.is_some();
+    }
+    Ok(())
+}
+
+/// Builds the missing samples of the plan and probes each; with each, the link it is delivered
+/// over (its own `@LINK`, else the run's).
 fn prepare_samples(
     plan: &Plan,
     tools: &Tools,
     observe: &dyn Fn(&Progress),
-) -> anyhow::Result<Vec<ReadySample>> {
+) -> anyhow::Result<(Vec<ReadySample>, Vec<Option<Link>>)> {
+    let specs = plan
+        .samples
+        .iter()
+        .map(|spec| crate::link::split_sample(spec))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(anyhow::Error::msg)?;
+    let names: Vec<String> = specs.iter().map(|(name, _)| name.to_string()).collect();
     let manifest = Manifest::load(&plan.manifest)?;
     let on_status =
         |name: &str, message: &str| observe(&Progress::Note(format!("sample {name}: {message}")));
@@ -159,15 +192,23 @@ fn prepare_samples(
         tools: tools.clone(),
         on_status: &on_status,
     };
-    let built = builder.ensure(&plan.samples)?;
-    let samples = built
-        .into_iter()
-        .map(|(name, path, _)| {
-            let media = probe(tools, &path)?;
-            Ok(ReadySample { name, path, media })
-        })
-        .collect::<Result<_, clipbench_engine::EngineError>>()?;
-    Ok(samples)
+    let built = builder.ensure(&names)?;
+    let mut samples = Vec::new();
+    let mut links = Vec::new();
+    for (spec, (name, own)) in plan.samples.iter().zip(specs) {
+        let Some((_, path, _)) = built.iter().find(|b| b.0 == name) else {
+            continue;
+        };
+        samples.push(ReadySample {
+            name: spec.clone(),
+            path: path.clone(),
+            media: probe(tools, path)?,
+            server: None,
+            shaped: false,
+        });
+        links.push(own.or_else(|| plan.link.clone()));
+    }
+    Ok((samples, links))
 }
 
 /// The targets that can run (an HTTP target's dialect detected) and those skipped, with why.

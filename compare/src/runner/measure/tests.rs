@@ -58,6 +58,8 @@ fn sample() -> ReadySample {
             duration: 60.0,
             ..Default::default()
         },
+        server: None,
+        shaped: false,
     }
 }
 
@@ -78,7 +80,6 @@ fn measure(
         targets,
         samples: &samples,
         warmup_rounds,
-        file_server: None,
         report_dir: dir.path(),
         poll_interval: Duration::from_millis(10),
         monitor_interval: Duration::from_millis(50),
@@ -87,7 +88,6 @@ fn measure(
         cancel,
         observe: &|_| {},
         enough: None,
-        download_first: false,
     };
     let csv_path = dir.path().join("runs.csv");
     let mut csv = RunsCsv::create(&csv_path).unwrap();
@@ -166,6 +166,8 @@ fn no_rate_is_derived_from_a_failed_or_invalid_run() {
             duration: 60.0,
             ..Default::default()
         },
+        server: None,
+        shaped: false,
     };
     let at = Placed {
         run: 1,
