@@ -1131,6 +1131,16 @@ fn history_imports_reports_and_flags_the_newest_regression() {
         assert_renders(&chromium, &page, &bench.path("trend.png"));
     }
 
+    // --since and --machine select; a machine that measured nothing selects nothing.
+    let since = bench.clipbench(&["history", "--json", "--since", "2026-11-10"]);
+    let series: Value = serde_json::from_slice(&since.stdout).unwrap();
+    assert_eq!(series[0]["points"].as_array().unwrap().len(), 3, "{series}");
+    let epyc = bench.clipbench(&["history", "--json", "--machine", "epyc"]);
+    let series: Value = serde_json::from_slice(&epyc.stdout).unwrap();
+    assert_eq!(series[0]["points"].as_array().unwrap().len(), 12);
+    let elsewhere = bench.clipbench(&["history", "--machine", "a-cray"]);
+    assert_eq!(elsewhere.status.code(), Some(2));
+
     let out = bench.clipbench(&["history", "--target", "nothing-like-it"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
