@@ -30,7 +30,11 @@ fn the_embedded_default_parses() {
             ..
         }
     ));
-    assert_eq!(config.run.samples, ["bbb-720p-60s", "bbb-720p-10m"]);
+    assert_eq!(
+        config.run.samples,
+        ["bbb-720p-60s", "bbb-720p-10m", "bbb-720p-10m@fibre"]
+    );
+    assert_eq!(config.run.targets_on["bbb-720p-10m@fibre"], ["smart"]);
     assert_eq!(config.run.baseline.as_deref(), Some("python-optimized"));
     assert!(matches!(
         config.targets[5],
