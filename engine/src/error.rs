@@ -69,6 +69,10 @@ pub enum EngineError {
     )]
     Queue { url: String, detail: String },
     /// The run was cancelled before it started encoding.
+    /// The download of a source being cut while it arrives stopped before the file could
+    /// be read.
+    #[error("the download stopped before the video could be read ({0}): check the URL and the connection, then try again")]
+    DownloadStopped(String),
     #[error("cancelled")]
     Cancelled,
 }

@@ -19,12 +19,14 @@
 
 pub mod adapt;
 pub mod allocate;
+pub mod arrival;
 pub mod chunks;
 pub mod encode;
 pub mod error;
 pub mod execute;
 pub mod extras;
 pub mod files;
+pub mod index;
 pub mod ledger;
 pub mod memory;
 pub mod monitor;
@@ -47,7 +49,7 @@ pub use execute::{CancelToken, ClipOutcome, ClipStatus, Event, TimedEvent};
 pub use plan::{plan, Clip, PlanOptions, Policy, Priority};
 pub use probe::{probe, MediaInfo};
 pub use report::{Metrics, RunReport, Startup};
-pub use run::{run, RunOptions, Setup};
+pub use run::{run, run_arriving, RunOptions, Setup};
 pub use tools::Tools;
 
 /// The commit this engine was built from (`-dirty` when tracked files differed), embedded at

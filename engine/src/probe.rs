@@ -168,7 +168,7 @@ pub fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo> {
 
 /// Probes a file and also lists its video keyframe times (from packet flags, no decoding).
 pub fn probe_with_keyframes(tools: &Tools, path: &Path) -> Result<MediaInfo> {
-    let mut info = probe(tools, path)?;
+    let info = probe(tools, path)?;
     let csv = run_ffprobe(
         tools,
         path,
@@ -183,7 +183,12 @@ pub fn probe_with_keyframes(tools: &Tools, path: &Path) -> Result<MediaInfo> {
             "csv=p=0",
         ],
     )?;
-    let packets = parse_packets_csv(&csv);
+    Ok(with_packets(info, &parse_packets_csv(&csv)))
+}
+
+/// `info` with what its video packets say: keyframes and cut points (from `start_time`),
+/// reordering, open GOPs.
+pub fn with_packets(mut info: MediaInfo, packets: &Packets) -> MediaInfo {
     let from_start = |times: &[f64]| times.iter().map(|t| t - info.start_time).collect();
     info.keyframes = Some(from_start(&packets.keyframes));
     let cut_points = packets.cut_points.iter().map(|c| CutPoint {
@@ -193,7 +198,7 @@ pub fn probe_with_keyframes(tools: &Tools, path: &Path) -> Result<MediaInfo> {
     info.cut_points = Some(cut_points.collect());
     info.reorder_delay_s = Some(packets.reorder_delay_s);
     info.open_gop = packets.open_gop;
-    Ok(info)
+    info
 }
 
 /// What the video packets say.
@@ -212,31 +217,31 @@ pub struct Packets {
 /// Parses `pts_time,dts_time,flags` lines, in the file's (decoding) order; packets without a
 /// time are skipped.
 pub fn parse_packets_csv(csv: &str) -> Packets {
-    let mut packets = Packets::default();
-    // (pts, dts) in decoding order.
-    let mut order: Vec<(f64, f64)> = Vec::new();
-    let mut last_keyframe: Option<f64> = None;
-    for line in csv.lines() {
+    packets_of(csv.lines().filter_map(|line| {
         let mut fields = line.trim().splitn(3, ',');
-        let (Some(pts), Some(dts), Some(flags)) = (fields.next(), fields.next(), fields.next())
-        else {
-            continue;
-        };
-        let Ok(pts) = pts.parse::<f64>() else {
-            continue;
-        };
-        let dts = dts.parse::<f64>().unwrap_or(pts);
+        let (pts, dts, flags) = (fields.next()?, fields.next()?, fields.next()?);
+        let pts = pts.parse::<f64>().ok()?;
+        Some((pts, dts.parse::<f64>().unwrap_or(pts), flags.contains('K')))
+    }))
+}
+
+/// What video packets `(pts, dts, keyframe)` in decoding order say (seconds).
+pub fn packets_of(order: impl IntoIterator<Item = (f64, f64, bool)>) -> Packets {
+    let mut packets = Packets::default();
+    let mut times: Vec<(f64, f64)> = Vec::new();
+    let mut last_keyframe: Option<f64> = None;
+    for (pts, dts, key) in order {
         packets.reorder_delay_s = packets.reorder_delay_s.max(pts - dts);
-        if flags.contains('K') {
+        if key {
             packets.keyframes.push(pts);
             last_keyframe = Some(pts);
         } else if last_keyframe.is_some_and(|k| pts < k - 1e-6) {
             packets.open_gop = true;
         }
-        order.push((pts, dts));
+        times.push((pts, dts));
     }
     packets.keyframes.sort_by(f64::total_cmp);
-    packets.cut_points = cut_points(&order);
+    packets.cut_points = cut_points(&times);
     packets
 }
 

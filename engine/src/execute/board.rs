@@ -61,10 +61,16 @@ impl Board {
         self.ready.is_empty() && self.waiting.is_empty()
     }
 
-    /// Takes the next task in schedule order and the thread setting it runs with.
-    pub fn take_next(&mut self, options: &ExecuteOptions) -> Option<(Task, ThreadSetting)> {
+    /// Takes the next task that is `startable` in schedule order and the thread setting it
+    /// runs with.
+    pub fn take_next(
+        &mut self,
+        options: &ExecuteOptions,
+        startable: &dyn Fn(&Task) -> bool,
+    ) -> Option<(Task, ThreadSetting)> {
         let model = &self.model;
         let index = (0..self.ready.len())
+            .filter(|&i| startable(&self.ready[i]))
             .min_by(|&a, &b| compare(&self.ready[a].spec, &self.ready[b].spec, model))?;
         let task = self.ready.swap_remove(index);
         let mut threads = options.threads;

@@ -38,6 +38,7 @@ pub use layout::CHUNK_DIR;
 pub use outcome::{ClipFailure, ClipOutcome, ClipStatus, Execution, FailureKind};
 
 use crate::allocate::ThreadSetting;
+use crate::arrival::Arriving;
 use crate::encode::Profile;
 use crate::error::{EngineError, Result};
 use crate::plan::Clip;
@@ -75,6 +76,8 @@ pub struct ExecuteOptions {
     pub reuse_overlaps: bool,
     /// Hold tasks back while available memory cannot hold one more encoder.
     pub memory: Option<MemoryGate>,
+    /// A source still downloading: each task starts once the bytes it reads are on disk.
+    pub source: Option<Arriving>,
 }
 
 impl ExecuteOptions {
@@ -94,6 +97,7 @@ impl ExecuteOptions {
             tail_boost: false,
             reuse_overlaps: false,
             memory: None,
+            source: None,
         }
     }
 }

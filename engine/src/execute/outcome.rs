@@ -54,6 +54,8 @@ pub enum FailureKind {
     Io,
     /// A queued task could not run at all (source, store, or the task itself).
     Task,
+    /// The source's download stopped before the bytes the task reads arrived.
+    Download,
 }
 
 /// Why an attempt failed.
@@ -169,6 +171,8 @@ pub(crate) enum AttemptError {
     TimedOut(Duration),
     #[error("cancelled")]
     Cancelled,
+    #[error("the source's download stopped before this clip's bytes arrived: {0}")]
+    SourceMissing(String),
     #[error("invalid output: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     InvalidOutput(Vec<crate::validate::Problem>),
     #[error("unreadable audio {}", .0.display())]
@@ -222,6 +226,7 @@ impl AttemptError {
             E::Stalled(_) => FailureKind::Stalled,
             E::TimedOut(_) => FailureKind::TimedOut,
             E::Cancelled => FailureKind::Cancelled,
+            E::SourceMissing(_) => FailureKind::Download,
             E::InvalidOutput(_)
             | E::UnreadableAudio(_)
             | E::AudioLength { .. }

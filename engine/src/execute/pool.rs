@@ -15,6 +15,7 @@ use super::outcome::AttemptError;
 use super::outcome::{ClipOutcome, ClipStatus};
 use super::ExecuteOptions;
 use crate::allocate::ThreadSetting;
+use crate::arrival::Availability;
 use crate::schedule::memory_allows;
 use crate::task::TaskKind;
 use crate::validate::Validation;
@@ -37,6 +38,19 @@ pub(super) struct Attempt {
     /// The last lines ffmpeg wrote to stderr.
     pub stderr_tail: String,
     pub result: Result<Written, AttemptError>,
+}
+
+impl Attempt {
+    /// An attempt that started nothing: it failed with `error`.
+    fn not_run(error: AttemptError) -> Attempt {
+        Attempt {
+            wall_s: 0.0,
+            cpu_s: 0.0,
+            peak_rss_bytes: 0,
+            stderr_tail: String::new(),
+            result: Err(error),
+        }
+    }
 }
 
 /// What an attempt that passed its checks wrote.
@@ -91,6 +105,7 @@ fn next_task(board: &Mutex<Board>, wakeup: &Condvar, pool: &Pool) -> Option<(Tas
             return None;
         }
         let held_since = Instant::now();
+        let mut waiting_on_memory = false;
         if !guard.ready.is_empty() {
             let allowed = pool.options.memory.is_none_or(|gate| {
                 let available = (gate.available_bytes)();
@@ -106,17 +121,41 @@ fn next_task(board: &Mutex<Board>, wakeup: &Condvar, pool: &Pool) -> Option<(Tas
                 allowed
             });
             if allowed {
-                return guard.take_next(pool.options);
+                let startable = |task: &Task| source_ready(pool.options, task);
+                if let Some(next) = guard.take_next(pool.options, &startable) {
+                    return Some(next);
+                }
             }
+            waiting_on_memory = !allowed;
         }
-        let waiting_on_memory = !guard.ready.is_empty();
+        // Bytes of an arriving source are looked for often: a clip starts soon after its last
+        // byte lands.
+        let wait = match pool.options.source {
+            Some(_) => Duration::from_millis(20),
+            None => Duration::from_millis(100),
+        };
         guard = wakeup
-            .wait_timeout(guard, Duration::from_millis(100))
+            .wait_timeout(guard, wait)
             .unwrap_or_else(|e| e.into_inner())
             .0;
         if waiting_on_memory {
             guard.memory_hold_s += held_since.elapsed().as_secs_f64();
         }
+    }
+}
+
+/// Whether the source bytes `task` reads are on disk, or never will be (then it fails at once
+/// with the download's reason): always, for a source that is not arriving.
+fn source_ready(options: &ExecuteOptions, task: &Task) -> bool {
+    (options.source.as_ref())
+        .is_none_or(|source| source.has_for(task.spec.span.end) != Availability::NotYet)
+}
+
+/// Why `task` can never run: the download stopped before the bytes it reads.
+fn source_missing(options: &ExecuteOptions, task: &Task) -> Option<String> {
+    match options.source.as_ref()?.has_for(task.spec.span.end) {
+        Availability::Never(reason) => Some(reason),
+        _ => None,
     }
 }
 
@@ -144,7 +183,10 @@ fn run_task(pool: &Pool, task: &Task, worker: usize, threads: ThreadSetting) -> 
         outcome.attempts = attempt;
         outcome.started_s.get_or_insert(events.now_s());
         events.started(task, worker, attempt);
-        let tried = pool.runner.attempt(task, worker, threads);
+        let tried = match source_missing(options, task) {
+            Some(reason) => Attempt::not_run(AttemptError::SourceMissing(reason)),
+            None => pool.runner.attempt(task, worker, threads),
+        };
         outcome.cpu_s += tried.cpu_s;
         outcome.peak_rss_bytes = outcome.peak_rss_bytes.max(tried.peak_rss_bytes);
         outcome.wall_s = tried.wall_s;
@@ -168,9 +210,15 @@ fn run_task(pool: &Pool, task: &Task, worker: usize, threads: ThreadSetting) -> 
             break;
         }
         outcome.status = ClipStatus::Failed;
-        // A clip whose fast path or smart-cut pieces fail is re-encoded from the source.
-        let retried = attempt < attempts || task.falls_back() || task.spec.kind == TaskKind::Cut;
+        // A clip whose fast path or smart-cut pieces fail is re-encoded from the source; a
+        // source that never arrived is tried no more.
+        let missing = matches!(error, AttemptError::SourceMissing(_));
+        let retried = !missing
+            && (attempt < attempts || task.falls_back() || task.spec.kind == TaskKind::Cut);
         events.failed(task, worker, attempt, &error, retried);
+        if missing {
+            break;
+        }
     }
     pool.runner.clean_up(task);
     outcome

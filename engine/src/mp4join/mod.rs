@@ -16,6 +16,7 @@ mod write;
 use std::path::Path;
 
 use read::read_track;
+pub(crate) use read::well_formed;
 use write::write_mp4;
 
 /// One video piece: its file and how long it is planned to show (seconds).

@@ -22,7 +22,7 @@ pub(super) struct Read {
 /// Whether every box of `data` (and, inside the boxes that hold boxes, every child) has a
 /// size of at least its header that fits its parent; a size of 0 ("to the end") only at the
 /// top. The mp4 crate loops for ever on a child box of size 0, so nothing reaches it unchecked.
-pub(super) fn well_formed(data: &[u8], top: bool, depth: usize) -> bool {
+pub(crate) fn well_formed(data: &[u8], top: bool, depth: usize) -> bool {
     let mut pos = 0usize;
     while pos < data.len() {
         let Some(header) = data.get(pos..pos + 8) else {

@@ -12,6 +12,7 @@ pub use options::{default_timeout, RunOptions, Setup};
 
 use crate::adapt::adapt;
 use crate::allocate::{allocate, Allocation, Strategy, SystemSnapshot};
+use crate::arrival::{Arriving, Availability};
 use crate::encode::Profile;
 use crate::error::{EngineError, Result};
 use crate::execute::{
@@ -21,7 +22,7 @@ use crate::ledger;
 use crate::memory::{per_encoder_bytes, EncoderMemory};
 use crate::monitor::{available_memory_bytes, snapshot, Monitor, MonitorSummary};
 use crate::plan::{plan, Clip, Policy};
-use crate::probe::{ffmpeg_version, probe, probe_with_keyframes, MediaInfo};
+use crate::probe::{ffmpeg_version, probe, probe_with_keyframes, with_packets, MediaInfo};
 use crate::report::{worker_timelines, Metrics, RunReport, Startup, REPORT_SCHEMA_VERSION};
 use crate::task::TaskKind;
 use resume::Resume;
@@ -37,6 +38,30 @@ pub fn run(
     cancel: &CancelToken,
     on_event: &(dyn Fn(&TimedEvent) + Sync),
 ) -> Result<RunReport> {
+    run_source(input, None, options, cancel, on_event)
+}
+
+/// Like [`run()`], on a source that is still downloading into `input`: the probe waits for
+/// the index and the first bytes, the keyframes and the resume key come from the index, and
+/// each task starts once the bytes it reads are on disk. A download that stops fails the
+/// clips whose bytes never came (the others are made as usual).
+pub fn run_arriving(
+    input: &Path,
+    source: &Arriving,
+    options: &RunOptions,
+    cancel: &CancelToken,
+    on_event: &(dyn Fn(&TimedEvent) + Sync),
+) -> Result<RunReport> {
+    run_source(input, Some(source), options, cancel, on_event)
+}
+
+fn run_source(
+    input: &Path,
+    source: Option<&Arriving>,
+    options: &RunOptions,
+    cancel: &CancelToken,
+    on_event: &(dyn Fn(&TimedEvent) + Sync),
+) -> Result<RunReport> {
     if options.setup.reuse_overlaps && !options.setup.profile.reencodes() {
         return Err(EngineError::InvalidOption(format!(
             "--reuse-overlaps re-encodes each moment once; the {} profile copies instead: \
@@ -45,7 +70,7 @@ pub fn run(
         )));
     }
     let began = Instant::now();
-    let (analysis, options, clips, notes) = analyse_and_plan(input, options)?;
+    let (analysis, options, clips, notes) = analyse_and_plan(input, source, options, cancel)?;
     let options = &options;
     let mut memory = options.memory_cache.as_deref().map(EncoderMemory::load);
     let (allocation, per_encoder) = allocate_workers(options, &analysis, clips.len(), &memory);
@@ -62,8 +87,12 @@ pub fn run(
     });
     let longest = clips.iter().map(|c| c.duration()).fold(0.0, f64::max);
     let timeout = options.timeout.unwrap_or_else(|| default_timeout(longest));
-    let execute_options =
+    let mut execute_options =
         execute_options(options, &allocation, &analysis.system, per_encoder, timeout);
+    execute_options.source = source.map(|s| Arriving {
+        start_time: analysis.media.start_time,
+        ..s.clone()
+    });
     std::fs::create_dir_all(&options.output_dir)
         .map_err(|e| EngineError::io("cannot create output folder", &options.output_dir, e))?;
     let resume = Resume::start(analysis.content_hash, &clips, &analysis.media, options)?;
@@ -117,7 +146,8 @@ pub struct Prepared {
 
 /// Analyses `input` and plans its clips as [`run()`] does, without encoding anything.
 pub fn prepare(input: &Path, options: &RunOptions) -> Result<Prepared> {
-    let (analysis, options, clips, notes) = analyse_and_plan(input, options)?;
+    let (analysis, options, clips, notes) =
+        analyse_and_plan(input, None, options, &CancelToken::new())?;
     let longest = clips.iter().map(|c| c.duration()).fold(0.0, f64::max);
     Ok(Prepared {
         timeout: options.timeout.unwrap_or_else(|| default_timeout(longest)),
@@ -132,9 +162,11 @@ pub fn prepare(input: &Path, options: &RunOptions) -> Result<Prepared> {
 /// The analysis, the options of the mode this file allows, the plan and the mode's notes.
 fn analyse_and_plan(
     input: &Path,
+    source: Option<&Arriving>,
     options: &RunOptions,
+    cancel: &CancelToken,
 ) -> Result<(Analysis, RunOptions, Vec<Clip>, Vec<String>)> {
-    let analysis = analyse(input, options)?;
+    let analysis = analyse(input, source, options, cancel)?;
     // What this file allows: from here on the options are those of the sound mode.
     let mode = adapt(
         options.setup.profile,
@@ -162,8 +194,15 @@ struct Analysis {
 }
 
 /// The probe, the tool version, the machine snapshot (a CPU sample only for strategies that
-/// read it) and the content hash are independent: gathered at once, each timed.
-fn analyse(input: &Path, options: &RunOptions) -> Result<Analysis> {
+/// read it) and the content hash are independent: gathered at once, each timed. An arriving
+/// source is probed once its first bytes are there, and its keyframes and hash come from its
+/// index.
+fn analyse(
+    input: &Path,
+    source: Option<&Arriving>,
+    options: &RunOptions,
+    cancel: &CancelToken,
+) -> Result<Analysis> {
     // Exact stream copies need the keyframes: the adaptive plan snaps clip starts to them, and
     // a smart cut copies from them.
     let keyframes = match options.setup.profile {
@@ -176,10 +215,16 @@ fn analyse(input: &Path, options: &RunOptions) -> Result<Analysis> {
     let (media, version, system, hash) = std::thread::scope(|scope| {
         let version = scope.spawn(|| timed(|| ffmpeg_version(tools)));
         let system = scope.spawn(|| timed(|| snapshot(options.setup.strategy.cpu_sample())));
-        let hash = scope.spawn(|| timed(|| ledger::content_hash(input)));
-        let media = timed(|| match keyframes {
-            true => probe_with_keyframes(tools, input),
-            false => probe(tools, input),
+        let hash = scope.spawn(|| {
+            timed(|| match source {
+                Some(source) => Ok(source.index.content_hash()),
+                None => ledger::content_hash(input),
+            })
+        });
+        let media = timed(|| match (source, keyframes) {
+            (Some(source), _) => probe_arriving(tools, input, source, keyframes, cancel),
+            (None, true) => probe_with_keyframes(tools, input),
+            (None, false) => probe(tools, input),
         });
         (
             media,
@@ -205,6 +250,32 @@ fn analyse(input: &Path, options: &RunOptions) -> Result<Analysis> {
             content_hash_s: hash.1,
         },
     })
+}
+
+/// Probes a source that is still arriving once the bytes ffprobe reads are there; the
+/// keyframes (when `keyframes`) come from its index, its size from where its media data ends.
+fn probe_arriving(
+    tools: &crate::Tools,
+    input: &Path,
+    source: &Arriving,
+    keyframes: bool,
+    cancel: &CancelToken,
+) -> Result<MediaInfo> {
+    match source.arrival.wait_for(source.index.probe_bytes(), cancel) {
+        Availability::Ready => {}
+        _ if cancel.is_draining() => return Err(EngineError::Cancelled),
+        Availability::Never(reason) => return Err(EngineError::DownloadStopped(reason)),
+        Availability::NotYet => return Err(EngineError::Cancelled),
+    }
+    let mut media = probe(tools, input)?;
+    if keyframes {
+        media = with_packets(media, &source.index.packets());
+    }
+    media.size_bytes = source.index.last_byte();
+    if media.duration > 0.0 {
+        media.bit_rate = Some((media.size_bytes as f64 * 8.0 / media.duration) as u64);
+    }
+    Ok(media)
 }
 
 /// Workers and threads for this machine and input, and the memory one encoder is budgeted.
@@ -264,6 +335,7 @@ fn execute_options(
             per_encoder_bytes,
             available_bytes: available_memory_bytes,
         }),
+        source: None,
     }
 }
 

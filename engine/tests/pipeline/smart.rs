@@ -15,7 +15,7 @@ use clipbench_engine::{
 
 /// 13 s at 160x90 25 fps, a keyframe every 2 s (closed GOPs), B-pyramids (frames decoded two
 /// before they are shown), AAC audio; `x264_params` on top.
-fn source(dir: &Path, name: &str, x264_params: &str) -> PathBuf {
+pub(crate) fn source(dir: &Path, name: &str, x264_params: &str) -> PathBuf {
     let path = dir.join(name);
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
@@ -48,7 +48,7 @@ fn smart_run(input: &Path, out: &Path, policy: &str) -> RunReport {
     run(input, &options, &CancelToken::new(), &|_| {}).unwrap()
 }
 
-fn ffprobe(args: &[&str], path: &Path) -> String {
+pub(crate) fn ffprobe(args: &[&str], path: &Path) -> String {
     let output = Command::new("ffprobe")
         .args(["-v", "error"])
         .args(args)
@@ -104,7 +104,7 @@ fn stream_starts(path: &Path) -> Vec<f64> {
 
 /// Every clip of `report`: its planned frame count within one, the source's frames (PSNR),
 /// no decode error, monotonic decoding times, video and audio starting together.
-fn assert_exact(report: &RunReport, input: &Path) {
+pub(crate) fn assert_exact(report: &RunReport, input: &Path) {
     for clip in &report.clips {
         let path = clip.path.as_ref().unwrap();
         let what = format!(

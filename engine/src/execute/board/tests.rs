@@ -57,7 +57,7 @@ fn ended(task: &Task, status: ClipStatus) -> ClipOutcome {
 /// returns the assemblies that became ready meanwhile (taken off the board).
 fn finish_parts(board: &mut Board, chunk_status: ClipStatus) -> Vec<Task> {
     let mut released = Vec::new();
-    while let Some((task, _)) = board.take_next(&options()) {
+    while let Some((task, _)) = board.take_next(&options(), &|_| true) {
         let status = match task.spec.kind {
             TaskKind::Assemble => {
                 released.push(task);
@@ -94,7 +94,7 @@ fn assemblies_wait_until_all_their_parts_are_written() {
 fn a_lost_part_redoes_exactly_the_clips_that_need_it() {
     let mut board = board();
     let first_group = loop {
-        let (task, _) = board.take_next(&options()).unwrap();
+        let (task, _) = board.take_next(&options(), &|_| true).unwrap();
         if task.spec.kind == TaskKind::Chunk {
             break task;
         }
@@ -154,13 +154,13 @@ fn a_failed_copy_is_reencoded_and_counts_both_attempts() {
     let all: Vec<&Task> = ready.iter().collect();
     let clips = pending_outcomes(&all, &[TaskKind::Copy]);
     let mut board = Board::new(ready, waiting, clips, Vec::new(), 0);
-    let (copy, _) = board.take_next(&options()).unwrap();
+    let (copy, _) = board.take_next(&options(), &|_| true).unwrap();
     assert_eq!(copy.spec.kind, TaskKind::Copy);
     let mut failed = ended(&copy, ClipStatus::Failed);
     failed.attempts = 1;
     failed.cpu_s = 0.25;
     board.finish(&copy, failed);
-    let (redo, _) = board.take_next(&options()).unwrap();
+    let (redo, _) = board.take_next(&options(), &|_| true).unwrap();
     assert_eq!(
         (redo.spec.kind, redo.profile),
         (TaskKind::Encode, Profile::Optimized)
@@ -177,7 +177,7 @@ fn a_failed_copy_is_reencoded_and_counts_both_attempts() {
     assert_eq!(outcome.status, ClipStatus::Done);
     assert_eq!((outcome.attempts, outcome.cpu_s), (2, 1.25));
     assert_eq!(outcome.fallback.as_deref(), Some(reason.as_str()));
-    assert!(board.is_empty() && board.take_next(&options()).is_none());
+    assert!(board.is_empty() && board.take_next(&options(), &|_| true).is_none());
 }
 
 #[test]
@@ -206,7 +206,7 @@ fn the_tail_boost_gives_the_last_encodes_the_spare_cores() {
         .filter(|t| t.spec.kind == TaskKind::Chunk)
         .count();
     let mut threads = Vec::new();
-    while let Some((task, setting)) = board.take_next(&options) {
+    while let Some((task, setting)) = board.take_next(&options, &|_| true) {
         if task.spec.kind == TaskKind::Chunk {
             threads.push(setting);
         }

@@ -1,0 +1,351 @@
+//! A source's MP4 index (`moov`), read while the file is still arriving (pure): where the
+//! index sits in the file ([`locate`]), which bytes hold every moment up to a time
+//! ([`SourceIndex::bytes_through`]), and the video packets' times (the keyframes a smart cut
+//! needs, without reading the media data).
+//!
+//! Times follow ffmpeg's mov demuxer: a track's edit list shifts its media times (an empty edit
+//! delays the track, the first non-empty edit says where it starts), so a keyframe here has
+//! the time `ffprobe` gives it. A file this does not map (fragmented, several non-empty edits,
+//! no index) is an error: the caller downloads it whole first.
+
+use std::io::Cursor;
+use std::ops::Range;
+
+use mp4::{BoxHeader, MoovBox, ReadBox};
+
+use crate::mp4join::well_formed;
+use crate::probe::{packets_of, Packets};
+
+/// Largest index read, bytes (a 3-hour video's index is a few tens of MiB).
+pub const MAX_INDEX_BYTES: u64 = 256 * 1024 * 1024;
+/// Most samples one track may list (a day of 48 kHz AAC frames is about 4 million).
+const MAX_SAMPLES: u64 = 20_000_000;
+/// Seconds of media ffprobe reads at open to learn the streams (a few frames of each).
+const PROBE_S: f64 = 2.0;
+
+/// Where a file's index is, judged from the bytes read so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Located {
+    /// Not yet known: read more.
+    NeedMore,
+    /// The index is these bytes of the file.
+    At(Range<u64>),
+    /// The index follows the media data, which ends here: fetch the file's end from here.
+    After(u64),
+    /// The file cannot be mapped (not an MP4/MOV, fragmented, no index, an index too large).
+    Unmapped(String),
+}
+
+/// Where the index is in `data`, which holds a file's bytes from offset `at` on (its
+/// beginning, or its tail after the media data) (pure).
+pub fn locate(data: &[u8], at: u64) -> Located {
+    let mut pos = 0usize;
+    while let Some(header) = data.get(pos..pos + 8) {
+        let kind = &header[4..8];
+        if pos == 0 && at == 0 && !is_top_level(kind) {
+            return Located::Unmapped("not an MP4 or MOV file".into());
+        }
+        let size = match u32::from_be_bytes([header[0], header[1], header[2], header[3]]) {
+            0 => return Located::Unmapped("a box that runs to the end of the file".into()),
+            1 => match data.get(pos + 8..pos + 16) {
+                Some(large) => u64::from_be_bytes(large.try_into().unwrap_or_default()),
+                None => return Located::NeedMore,
+            },
+            n => u64::from(n),
+        };
+        let start = at + pos as u64;
+        let Some(end) = start.checked_add(size).filter(|_| size >= 8) else {
+            return Located::Unmapped("a box with an impossible size".into());
+        };
+        match kind {
+            b"moov" if size > MAX_INDEX_BYTES => {
+                return Located::Unmapped(format!("an index of {size} bytes is too large"))
+            }
+            b"moov" if end <= at + data.len() as u64 => return Located::At(start..end),
+            b"moov" => return Located::NeedMore,
+            b"mdat" if at == 0 => return Located::After(end),
+            b"mdat" => return Located::Unmapped("two media data boxes".into()),
+            b"moof" | b"sidx" => return Located::Unmapped("a fragmented MP4".into()),
+            _ => {}
+        }
+        pos = match usize::try_from(end - at) {
+            Ok(next) if next <= data.len() => next,
+            _ => return Located::NeedMore,
+        };
+    }
+    Located::NeedMore
+}
+
+/// The top-level boxes an MP4 or MOV may start with.
+fn is_top_level(kind: &[u8]) -> bool {
+    matches!(
+        kind,
+        b"ftyp" | b"moov" | b"mdat" | b"free" | b"skip" | b"wide" | b"uuid" | b"pnot"
+    )
+}
+
+/// One track's reach: for each sample in decoding order, its decode time (seconds on the
+/// file's timeline) and the end of the furthest byte of it and every sample before it.
+#[derive(Debug, Clone)]
+struct Reach {
+    times: Vec<f64>,
+    ends: Vec<u64>,
+}
+
+/// A source's index, read.
+#[derive(Debug, Clone)]
+pub struct SourceIndex {
+    reach: Vec<Reach>,
+    /// The first video track's packets in decoding order: (pts, dts, keyframe), seconds.
+    video: Vec<(f64, f64, bool)>,
+    /// Where the first sample starts.
+    first_byte: u64,
+    /// The end of the last sample.
+    last_byte: u64,
+    /// BLAKE3 of the index's bytes.
+    digest: u64,
+}
+
+impl SourceIndex {
+    /// Reads an index (the whole `moov` box, header included). The error is one line.
+    pub fn parse(moov: &[u8]) -> Result<SourceIndex, String> {
+        if !well_formed(moov, true, 0) {
+            return Err("its index's boxes do not nest".into());
+        }
+        let mut cursor = Cursor::new(moov);
+        let header = BoxHeader::read(&mut cursor).map_err(|e| format!("its index: {e}"))?;
+        let moov_box =
+            MoovBox::read_box(&mut cursor, header.size).map_err(|e| format!("its index: {e}"))?;
+        let movie_timescale = u64::from(moov_box.mvhd.timescale.max(1));
+        let mut reach = Vec::new();
+        let mut video = None;
+        for (n, trak) in moov_box.traks.iter().enumerate() {
+            let handler = trak.mdia.hdlr.handler_type.value;
+            if &handler != b"vide" && &handler != b"soun" {
+                continue;
+            }
+            let samples = Tables::of(&moov_box, n)?.samples(movie_timescale)?;
+            if &handler == b"vide" && video.is_none() {
+                video = Some(samples.iter().map(|s| (s.pts, s.dts, s.key)).collect());
+            }
+            let mut furthest = 0;
+            let (times, ends) = samples
+                .iter()
+                .map(|s| {
+                    furthest = furthest.max(s.end);
+                    (s.dts, furthest)
+                })
+                .unzip();
+            reach.push(Reach { times, ends });
+        }
+        let video: Vec<_> = video.ok_or("its index lists no video track")?;
+        let first_byte = (reach.iter())
+            .filter_map(|r| r.ends.first())
+            .min()
+            .copied()
+            .unwrap_or(0);
+        let last_byte = (reach.iter()).filter_map(|r| r.ends.last()).max().copied();
+        let mut digest = [0u8; 8];
+        digest.copy_from_slice(&blake3::hash(moov).as_bytes()[..8]);
+        Ok(SourceIndex {
+            reach,
+            video,
+            first_byte,
+            last_byte: last_byte.unwrap_or(0),
+            digest: u64::from_le_bytes(digest),
+        })
+    }
+
+    /// The bytes from the file's start that hold every sample of every track decoded at or
+    /// before `t` seconds (the end of the media data past the last sample).
+    pub fn bytes_through(&self, t: f64) -> u64 {
+        (self.reach.iter())
+            .filter_map(|r| {
+                let n = r.times.partition_point(|&time| time <= t);
+                n.checked_sub(1).map(|i| r.ends[i])
+            })
+            .max()
+            .unwrap_or(self.first_byte)
+    }
+
+    /// The bytes ffprobe reads when it opens the file to learn its streams: the first
+    /// seconds of every track.
+    pub fn probe_bytes(&self) -> u64 {
+        let first = (self.reach.iter())
+            .filter_map(|r| r.times.first())
+            .copied()
+            .fold(f64::INFINITY, f64::min);
+        self.bytes_through(first + PROBE_S)
+    }
+
+    /// The end of the last sample: every byte any task may read lies before it (or in the
+    /// index).
+    pub fn last_byte(&self) -> u64 {
+        self.last_byte
+    }
+
+    /// The video packets' keyframes, cut points and reordering, as `ffprobe` lists them.
+    pub fn packets(&self) -> Packets {
+        packets_of(self.video.iter().copied())
+    }
+
+    /// A hash of the index: what the file holds (every sample's size, place and time), the
+    /// resume key of a source that is still arriving.
+    pub fn content_hash(&self) -> u64 {
+        self.digest
+    }
+}
+
+/// One sample: times in seconds on the file's timeline, and where its bytes end.
+struct Sample {
+    pts: f64,
+    dts: f64,
+    key: bool,
+    end: u64,
+}
+
+/// A track's sample tables, copied out of the parsed boxes.
+struct Tables {
+    timescale: u64,
+    /// `elst`: (segment duration in movie ticks, media time, rate).
+    edits: Vec<(u64, u64, u16)>,
+    /// `stts`: (count, duration).
+    durations: Vec<(u32, u32)>,
+    /// `ctts`: (count, offset).
+    shown: Vec<(u32, i32)>,
+    /// `stss`: sync sample numbers from 1, when not every sample is one.
+    sync: Option<Vec<u32>>,
+    /// `stsc`: (first chunk from 1, samples per chunk).
+    per_chunk: Vec<(u32, u32)>,
+    /// `stsz`: a fixed size (0: `sizes` lists each), the count.
+    fixed_size: u32,
+    sizes: Vec<u32>,
+    count: u64,
+    /// `stco` / `co64`.
+    chunks: Vec<u64>,
+}
+
+impl Tables {
+    fn of(moov: &MoovBox, n: usize) -> Result<Tables, String> {
+        let trak = &moov.traks[n];
+        let stbl = &trak.mdia.minf.stbl;
+        let chunks = match (&stbl.stco, &stbl.co64) {
+            (Some(stco), _) => stco.entries.iter().map(|&o| u64::from(o)).collect(),
+            (None, Some(co64)) => co64.entries.clone(),
+            (None, None) => return Err("a track without chunk offsets".into()),
+        };
+        let edits = trak.edts.as_ref().and_then(|e| e.elst.as_ref());
+        Ok(Tables {
+            timescale: u64::from(trak.mdia.mdhd.timescale),
+            edits: (edits.iter().flat_map(|e| &e.entries))
+                .map(|e| (e.segment_duration, e.media_time, e.media_rate))
+                .collect(),
+            durations: (stbl.stts.entries.iter())
+                .map(|e| (e.sample_count, e.sample_delta))
+                .collect(),
+            shown: (stbl.ctts.iter().flat_map(|c| &c.entries))
+                .map(|e| (e.sample_count, e.sample_offset))
+                .collect(),
+            sync: stbl.stss.as_ref().map(|s| s.entries.clone()),
+            per_chunk: (stbl.stsc.entries.iter())
+                .map(|e| (e.first_chunk, e.samples_per_chunk))
+                .collect(),
+            fixed_size: stbl.stsz.sample_size,
+            sizes: stbl.stsz.sample_sizes.clone(),
+            count: u64::from(stbl.stsz.sample_count),
+            chunks,
+        })
+    }
+
+    /// The size of sample `n` (from 0).
+    fn size(&self, n: usize) -> u64 {
+        u64::from(match self.fixed_size {
+            0 => self.sizes.get(n).copied().unwrap_or(0),
+            fixed => fixed,
+        })
+    }
+
+    /// Every sample, in decoding order.
+    fn samples(&self, movie_timescale: u64) -> Result<Vec<Sample>, String> {
+        if self.timescale == 0 {
+            return Err("a track with a timescale of 0".into());
+        }
+        if self.count > MAX_SAMPLES {
+            return Err(format!("a track of {} samples", self.count));
+        }
+        let shift = self.edit_shift(movie_timescale)?;
+        let offsets = self.offsets()?;
+        // Run-length tables, expanded lazily (their counts are the file's word).
+        let mut durations = (self.durations.iter())
+            .flat_map(|&(count, d)| std::iter::repeat_n(i64::from(d), count as usize));
+        let mut shown = (self.shown.iter())
+            .flat_map(|&(count, o)| std::iter::repeat_n(i64::from(o), count as usize));
+        let seconds = |ticks: i64| ticks as f64 / self.timescale as f64;
+        let mut dts: i64 = 0;
+        let mut samples = Vec::with_capacity(offsets.len());
+        for (n, offset) in offsets.into_iter().enumerate() {
+            let pts = dts + shown.next().unwrap_or(0);
+            let sync = self.sync.as_ref();
+            samples.push(Sample {
+                pts: seconds(pts - shift),
+                dts: seconds(dts - shift),
+                key: sync.is_none_or(|k| k.binary_search(&(n as u32 + 1)).is_ok()),
+                end: offset + self.size(n),
+            });
+            dts += durations.next().unwrap_or(0);
+        }
+        Ok(samples)
+    }
+
+    /// How far the edit list moves media times back (track ticks): the first non-empty edit's
+    /// start, less any empty edits before it. More than one non-empty edit, or a rate other
+    /// than 1, is not mapped.
+    fn edit_shift(&self, movie_timescale: u64) -> Result<i64, String> {
+        let too_long = |_| "an edit list too long".to_owned();
+        let mut delay: i64 = 0;
+        let mut start = None;
+        for &(segment, media_time, rate) in &self.edits {
+            let empty = media_time == u64::from(u32::MAX) || media_time == u64::MAX;
+            if empty && start.is_none() {
+                let ticks = u128::from(segment) * u128::from(self.timescale)
+                    / u128::from(movie_timescale.max(1));
+                delay += i64::try_from(ticks).map_err(too_long)?;
+            } else if !empty {
+                if start.is_some() || rate != 1 {
+                    return Err("an edit list that cuts or slows the video".into());
+                }
+                start = Some(i64::try_from(media_time).map_err(too_long)?);
+            }
+        }
+        Ok(start.unwrap_or(0) - delay)
+    }
+
+    /// Where each sample starts: the chunk offsets spread by the sample-to-chunk table and
+    /// the sizes.
+    fn offsets(&self) -> Result<Vec<u64>, String> {
+        let mut offsets = Vec::with_capacity(self.count as usize);
+        let chunk_index = |first: u32| (first.max(1) as usize - 1).min(self.chunks.len());
+        for (i, &(first, per_chunk)) in self.per_chunk.iter().enumerate() {
+            let from = chunk_index(first);
+            let to = (self.per_chunk.get(i + 1)).map_or(self.chunks.len(), |n| chunk_index(n.0));
+            for &chunk in self.chunks.get(from..to.max(from)).unwrap_or_default() {
+                let mut at = chunk;
+                for _ in 0..per_chunk {
+                    if offsets.len() as u64 == self.count {
+                        return Ok(offsets);
+                    }
+                    let n = offsets.len();
+                    offsets.push(at);
+                    at += self.size(n);
+                }
+            }
+        }
+        if (offsets.len() as u64) < self.count {
+            return Err("its index places fewer samples than it lists".into());
+        }
+        Ok(offsets)
+    }
+}
+
+#[cfg(test)]
+mod tests;
