@@ -38,6 +38,7 @@ mod responses;
 pub mod retention;
 mod state;
 pub mod store;
+pub mod url_run;
 
 use std::future::Future;
 use std::sync::Arc;

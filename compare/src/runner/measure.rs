@@ -144,7 +144,7 @@ impl Bench<'_> {
             sample: &sample.name,
             input: &sample.path,
             url: url.as_deref(),
-            download_first: sample.shaped,
+            over_link: sample.shaped,
             media: &sample.media,
             scratch: &scratch,
             poll_interval: self.poll_interval,

@@ -1,13 +1,17 @@
 //! The engine library in-process.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use clipbench_engine::execute::Subject;
 use clipbench_engine::run::Setup;
 use clipbench_engine::{
-    probe, run as run_engine, Event, RunOptions, RunReport, Strategy, ThreadSetting, Tools,
+    probe, run as run_engine, Event, RunOptions, RunReport, Strategy, ThreadSetting, TimedEvent,
+    Tools,
 };
+use clipbench_server::fetch::guard::UrlGuard;
+use clipbench_server::fetch::DownloadOptions;
+use clipbench_server::url_run::{run_url, OnEvent};
 
 use super::{Job, Measured};
 use crate::record::{JobShape, TaskSpan};
@@ -19,14 +23,74 @@ pub fn check(tools: &Tools) -> Result<(), String> {
 }
 
 pub fn run(setup: Setup, job: &Job) -> Measured {
-    let mut options = RunOptions::with_setup(job.scratch, setup);
-    options.tools = job.tools.clone();
+    let options = options(setup, job);
     // The run ends when its last clip is committed, and its first clip counts when it is:
     // the moments the engine's `Finished` events arrive, not when `run` returns (after it
     // stops its sampler and writes its report).
-    let began = Instant::now();
-    let committed = Mutex::new(Vec::<f64>::new());
-    let result = run_engine(job.input, &options, job.cancel, &|event| {
+    let committed = Commits::start();
+    let result = run_engine(job.input, &options, job.cancel, &|event| committed.see(event));
+    measure(result, &committed, job.sample)
+}
+
+/// Runs the engine on the sample's `url` as the engine's own `run URL` does: it downloads and
+/// cuts while the bytes arrive (or downloads first, when the file does not allow it). The
+/// clock starts with the request, so the wait for the bytes counts.
+pub fn run_from_url(setup: Setup, job: &Job, url: &str) -> Measured {
+    let options = options(setup, job);
+    let Ok(url) = reqwest::Url::parse(url) else {
+        return Measured::failure(0.0, format!("the sample's URL {url:?} does not parse"));
+    };
+    // The harness's own file server, on loopback.
+    let download = DownloadOptions {
+        guard: Arc::new(UrlGuard::allow_all()),
+        ..DownloadOptions::default()
+    };
+    let committed = Arc::new(Commits::start());
+    let on_event: OnEvent = {
+        let committed = committed.clone();
+        Arc::new(move |event| committed.see(event))
+    };
+    let folder = job.scratch.join(".download");
+    let ran = job.runtime.block_on(run_url(
+        &url,
+        &folder,
+        &download,
+        &options,
+        job.cancel,
+        |_, _| {},
+        on_event,
+    ));
+    let _ = std::fs::remove_dir_all(&folder);
+    let mut measured = measure(ran.report, &committed, job.sample);
+    measured.download_s = Some(ran.download_s);
+    if let Some(error) = ran.download_error {
+        measured.problems.push(error);
+        measured.failed = true;
+    }
+    measured
+}
+
+fn options(setup: Setup, job: &Job) -> RunOptions {
+    let mut options = RunOptions::with_setup(job.scratch, setup);
+    options.tools = job.tools.clone();
+    options
+}
+
+/// When each clip was committed, in seconds since the run began.
+struct Commits {
+    began: Instant,
+    at: Mutex<Vec<f64>>,
+}
+
+impl Commits {
+    fn start() -> Commits {
+        Commits {
+            began: Instant::now(),
+            at: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn see(&self, event: &TimedEvent) {
         if matches!(
             event.event,
             Event::Finished {
@@ -34,12 +98,20 @@ pub fn run(setup: Setup, job: &Job) -> Measured {
                 ..
             }
         ) {
-            let at = began.elapsed().as_secs_f64();
-            committed.lock().unwrap_or_else(|e| e.into_inner()).push(at);
+            let at = self.began.elapsed().as_secs_f64();
+            self.at.lock().unwrap_or_else(|e| e.into_inner()).push(at);
         }
-    });
-    let returned_s = began.elapsed().as_secs_f64();
-    let committed = committed.into_inner().unwrap_or_else(|e| e.into_inner());
+    }
+}
+
+/// A run's figures from its report and its commits.
+fn measure(
+    result: clipbench_engine::Result<RunReport>,
+    commits: &Commits,
+    sample: &str,
+) -> Measured {
+    let returned_s = commits.began.elapsed().as_secs_f64();
+    let committed = commits.at.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let last_commit = committed.iter().copied().reduce(f64::max);
     let report = match result {
         Ok(report) => report,
@@ -75,7 +147,7 @@ pub fn run(setup: Setup, job: &Job) -> Measured {
         work_cpu_s: Some(m.work_cpu_s),
         workers: Some(report.allocation.workers),
         sources: Default::default(),
-        shape: Some(shape_of(&report, job.sample)),
+        shape: Some(shape_of(&report, sample)),
         failed: report.cancelled,
         problems,
     }

@@ -25,8 +25,9 @@ pub struct Job<'a> {
     pub input: &'a Path,
     /// The sample's URL on the harness's file server (for HTTP targets).
     pub url: Option<&'a str>,
-    /// Over a shaped link: engine and command targets download `url` first, and that counts.
-    pub download_first: bool,
+    /// Over a shaped link: engine targets get `url` (cutting while it downloads), command
+    /// targets download it first, and that counts.
+    pub over_link: bool,
     pub media: &'a MediaInfo,
     /// An empty folder for this run's outputs; removed after the run.
     pub scratch: &'a Path,
@@ -123,15 +124,20 @@ impl Target for Ready {
     }
 }
 
-/// Runs one job; over a shaped link an engine or command target first downloads the sample
-/// into its scratch folder, timed as its download phase and counted in its wall time.
+/// Runs one job; over a shaped link an engine target gets the sample by URL as the engine's
+/// `run URL` does (cutting while it downloads), and a command target's sample is first
+/// downloaded into its scratch folder, timed as its download phase and counted in its wall
+/// time.
 fn run(ready: &Ready, job: &Job) -> Measured {
     let over_link = job
         .url
-        .filter(|_| job.download_first && ready.dialect.is_none());
+        .filter(|_| job.over_link && ready.dialect.is_none());
     let Some(url) = over_link else {
         return run_here(ready, job);
     };
+    if let TargetConfig::Engine { setup, .. } = &ready.target {
+        return engine::run_from_url(*setup, job, url);
+    }
     let began = std::time::Instant::now();
     let local = job.scratch.join(format!("download-{}", job.sample));
     if let Err(e) = job

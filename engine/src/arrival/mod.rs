@@ -98,9 +98,14 @@ impl Arrival {
         self.update(|s| s.index = index);
     }
 
-    /// Every byte arrived.
+    /// Every byte arrived; an index still pending was never found.
     pub fn complete(&self) {
-        self.update(|s| s.progress = Progress::Complete);
+        self.update(|s| {
+            if matches!(s.index, IndexState::Pending) {
+                s.index = IndexState::Unmapped("no index found in the file".into());
+            }
+            s.progress = Progress::Complete;
+        });
     }
 
     /// The download stopped with `reason`; an index still pending will never come.

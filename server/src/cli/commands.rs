@@ -1,6 +1,6 @@
 //! The `probe`, `plan` and `run` commands.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clipbench_engine::execute::{escalate_ctrl_c, CtrlCStep};
@@ -10,7 +10,8 @@ use clipbench_engine::{
     plan as make_plan, probe as probe_file, CancelToken, PlanOptions, RunOptions, RunReport, Tools,
 };
 use clipbench_server::fetch::guard::UrlGuard;
-use clipbench_server::fetch::{download, DownloadOptions, Input};
+use clipbench_server::fetch::{DownloadOptions, Input};
+use clipbench_server::url_run::run_url;
 
 use super::bars::RunProgress;
 use super::summary;
@@ -62,18 +63,43 @@ pub fn on_ctrl_c(step: CtrlCStep) {
     }
 }
 
-/// Makes `input` a local file: paths pass through, URLs are downloaded into `scratch`.
-pub fn local_input(
-    runtime: &tokio::runtime::Runtime,
-    input: &str,
-    scratch: &Path,
-    cancel: &CancelToken,
-) -> anyhow::Result<PathBuf> {
-    let url = match Input::parse(input)? {
-        Input::Path(path) => return Ok(path),
-        Input::Url(url) => url,
+/// `run INPUT -o DIR`
+pub fn run(input: &str, options: &RunOptions, json: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let cancel = CancelToken::new();
+    escalate_ctrl_c(runtime.handle(), &cancel, true, on_ctrl_c);
+    let (report, download_error) = match Input::parse(input)? {
+        Input::Path(path) => (run_local(&path, options, &cancel)?, None),
+        Input::Url(url) => run_from_url(&runtime, &url, options, &cancel)?,
     };
-    let bar = super::bars::download_bar(&url);
+    if let Some(path) = json {
+        write_json_atomic(path, &report)?;
+    }
+    print!("{}", summary::run(&report, &options.output_dir));
+    if let Some(error) = &download_error {
+        eprintln!("error: {error}: the clips listed as failed were not made, run again to make them");
+    }
+    Ok(if report.cancelled {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if report.all_valid() && download_error.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_CLIPS_FAILED)
+    })
+}
+
+/// Downloads `url` into the output folder's `.download/` (removed after) and cuts while it
+/// arrives when it can, with a download bar and the run's progress: the report, and the
+/// download's error when it stopped after the run began.
+fn run_from_url(
+    runtime: &tokio::runtime::Runtime,
+    url: &reqwest::Url,
+    options: &RunOptions,
+    cancel: &CancelToken,
+) -> anyhow::Result<(RunReport, Option<String>)> {
+    let scratch = options.output_dir.join(".download");
+    let bar = super::bars::download_bar(&clipbench_server::fetch::redact(url));
+    let progress = std::sync::Arc::new(RunProgress::new());
     // The user's own URL on the user's own machine: any address, no rate or time limit
     // (Ctrl-C stops it).
     let download_options = DownloadOptions {
@@ -82,43 +108,32 @@ pub fn local_input(
         deadline: std::time::Duration::from_secs(7 * 24 * 3600),
         ..DownloadOptions::default()
     };
-    let result = runtime.block_on(download(
-        &url,
-        scratch,
-        &download_options,
-        cancel,
-        |done, total| {
+    let on_download = {
+        let bar = bar.clone();
+        move |done, total: Option<u64>| {
             if let Some(total) = total {
                 bar.set_length(total);
             }
             bar.set_position(done);
-        },
+        }
+    };
+    let on_event = {
+        let progress = progress.clone();
+        std::sync::Arc::new(move |event: &clipbench_engine::TimedEvent| progress.on_event(event))
+    };
+    let ran = runtime.block_on(run_url(
+        url,
+        &scratch,
+        &download_options,
+        options,
+        cancel,
+        on_download,
+        on_event,
     ));
     bar.finish_and_clear();
-    Ok(result?.path)
-}
-
-/// `run INPUT -o DIR`
-pub fn run(input: &str, options: &RunOptions, json: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Runtime::new()?;
-    let cancel = CancelToken::new();
-    escalate_ctrl_c(runtime.handle(), &cancel, true, on_ctrl_c);
-    let scratch = options.output_dir.join(".download");
-    let local = local_input(&runtime, input, &scratch, &cancel);
-    let report = local.and_then(|path| run_local(&path, options, &cancel));
+    progress.finish();
     let _ = std::fs::remove_dir_all(&scratch);
-    let report = report?;
-    if let Some(path) = json {
-        write_json_atomic(path, &report)?;
-    }
-    print!("{}", summary::run(&report, &options.output_dir));
-    Ok(if report.cancelled {
-        ExitCode::from(EXIT_INTERRUPTED)
-    } else if report.all_valid() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(EXIT_CLIPS_FAILED)
-    })
+    Ok((ran.report?, ran.download_error))
 }
 
 /// Runs the engine on a local file with a progress display.

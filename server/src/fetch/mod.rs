@@ -3,6 +3,7 @@
 //! the fetch [`guard`] (`body.rs`); web pages go to yt-dlp through a guarded [`proxy`]
 //! (`page.rs`).
 
+mod arriving;
 mod body;
 pub mod guard;
 mod page;
@@ -15,6 +16,7 @@ use std::time::Duration;
 use reqwest::Url;
 
 use body::{kind_of, save_body, BodyLimits, ContentKind, Saving};
+pub use arriving::{arriving_path, download_arriving};
 pub use body::{media_type, too_slow};
 use clipbench_engine::error::{EngineError, Result};
 use clipbench_engine::execute::CancelToken;
@@ -175,6 +177,45 @@ pub async fn download(
     cancel: &CancelToken,
     on_progress: impl Fn(u64, Option<u64>),
 ) -> Result<Downloaded> {
+    match answer(url, dir, options, cancel).await? {
+        Answer::Fetched(downloaded) => Ok(downloaded),
+        Answer::Media(media) => {
+            let bytes = save_body(media.response, &media.path, &media.limits, cancel, &on_progress)
+                .await
+                .map_err(|e| saving_error(url, e))?;
+            Ok(Downloaded {
+                path: media.path,
+                bytes,
+                content_type: media.content_type,
+            })
+        }
+    }
+}
+
+/// What a URL answered, before its body is read.
+enum Answer {
+    /// A page whose video yt-dlp fetched.
+    Fetched(Downloaded),
+    /// A media body to save.
+    Media(MediaAnswer),
+}
+
+/// A media answer: its response, where it goes, its limits.
+struct MediaAnswer {
+    response: reqwest::Response,
+    path: PathBuf,
+    limits: BodyLimits,
+    content_type: Option<String>,
+}
+
+/// Checks `url` and sends the request: a page is handed to yt-dlp, text and data refused, a
+/// media body returned unread with its limits.
+async fn answer(
+    url: &Url,
+    dir: &Path,
+    options: &DownloadOptions,
+    cancel: &CancelToken,
+) -> Result<Answer> {
     let shown = redact(url);
     let fail = |detail: String| EngineError::Download {
         url: shown.clone(),
@@ -209,7 +250,8 @@ pub async fn download(
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             let limits = (remaining, options.max_bytes);
             let content_type = content_type.as_deref().unwrap_or_default();
-            return fetch_page(url, dir, content_type, limits, &options.guard, cancel).await;
+            let page = fetch_page(url, dir, content_type, limits, &options.guard, cancel);
+            return Ok(Answer::Fetched(page.await?));
         }
         Some(ContentKind::NotMedia) => {
             return Err(EngineError::NotAVideo {
@@ -219,26 +261,31 @@ pub async fn download(
         }
         Some(ContentKind::Media) | None => {}
     }
-    let path = dir.join(source_name(url));
-    let limits = BodyLimits {
-        max_bytes: options.max_bytes,
-        total,
-        deadline,
-        deadline_len: options.deadline,
-        min_rate: options.min_rate,
-        min_free_bytes: options.min_free_bytes,
-    };
-    let bytes = save_body(response, &path, &limits, cancel, &on_progress)
-        .await
-        .map_err(|e| match e {
-            Saving::Network(detail) => fail(detail),
-            Saving::Local(e) => e,
-        })?;
-    Ok(Downloaded {
-        path,
-        bytes,
+    Ok(Answer::Media(MediaAnswer {
+        response,
+        path: dir.join(source_name(url)),
+        limits: BodyLimits {
+            max_bytes: options.max_bytes,
+            total,
+            deadline,
+            deadline_len: options.deadline,
+            min_rate: options.min_rate,
+            min_free_bytes: options.min_free_bytes,
+            dir: dir.to_owned(),
+        },
         content_type,
-    })
+    }))
+}
+
+/// A body that stopped, as the error to answer.
+fn saving_error(url: &Url, e: Saving) -> EngineError {
+    match e {
+        Saving::Network(detail) => EngineError::Download {
+            url: redact(url),
+            detail,
+        },
+        Saving::Local(e) => e,
+    }
 }
 
 /// Sends the GET within `deadline`: its response when it succeeded, else the error to answer
