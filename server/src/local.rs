@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use axum::extract::Request;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use reqwest::Url;
 use serde_json::Value;
 use tower::ServiceExt;
 use tower_http::services::ServeFile;
@@ -19,11 +20,13 @@ use crate::backend::{
 };
 use crate::clips::resolve_inside;
 use crate::config::ServerConfig;
-use crate::input::fetch_input;
+use crate::fetch::redact;
+use crate::input::{download_dir, job_url};
 use crate::names::{clip_filename, title_for};
 use crate::progress_state::{Phase, ProgressState};
 use crate::request::{JobError, JobRequest};
 use crate::responses::{error, job_body, JobSummary, Published};
+use crate::url_run::{run_url, OnEvent};
 use clipbench_engine::error::EngineError;
 use clipbench_engine::execute::CancelToken;
 use clipbench_engine::extras::{Compat, JobExtras};
@@ -59,16 +62,17 @@ impl LocalBackend {
         replacements: &mut Replacements,
     ) -> Result<Value, JobError> {
         let (config, id) = (&self.config, admitted.id);
-        let progress = self.progress.clone();
-        let (url, input) = fetch_input(config, admitted, job, replacements, move |bytes, total| {
-            update(&progress, |p| p.downloading(bytes, total))
-        })
-        .await?;
-        tracing::info!(job = id, "analyzing");
-        self.update(|p| p.set(Phase::Analyzing, "Analyzing video", 10.0));
+        let url = job_url(job)?;
+        let shown = redact(&url);
+        let download_dir = download_dir(config, admitted);
+        // Messages about the downloaded file name the URL the client sent.
+        replacements.insert(0, (download_dir.display().to_string(), shown.clone()));
+        tracing::info!(job = id, url = %shown, "downloading and cutting");
         let folder = admitted.folder.clone().unwrap_or_default();
         let output_dir = config.outputs().join(&folder);
-        let report = self.run_engine(input, output_dir, &admitted.cancel).await;
+        let report = self
+            .run_engine(&url, &download_dir, output_dir, &admitted.cancel)
+            .await;
         if admitted.cleaned_up() {
             tracing::info!(job = id, "cancelled by cleanup");
             let report = report.as_ref().ok();
@@ -110,28 +114,52 @@ impl LocalBackend {
         }))
     }
 
-    /// Runs the engine on `input` into `output_dir` off the async threads, its events feeding
-    /// `/progress`; a cleanup or a shutdown cancels it through `cancel`.
+    /// Downloads `url` into `download_dir` and runs the engine into `output_dir`, cutting while
+    /// the video arrives when it can (its events and the download feed `/progress`); a cleanup
+    /// or a shutdown cancels both through `cancel`. A download that stops after clips were
+    /// made fails the job with its reason.
     async fn run_engine(
         &self,
-        input: PathBuf,
+        url: &Url,
+        download_dir: &Path,
         output_dir: PathBuf,
         cancel: &CancelToken,
     ) -> Result<RunReport, JobError> {
         let options = self.config.run_options(output_dir);
-        let progress = self.progress.clone();
-        let cancel = cancel.clone();
-        let report = tokio::task::spawn_blocking(move || {
-            clipbench_engine::run::run(&input, &options, &cancel, &|event| {
-                update(&progress, |p| p.on_event(&event.event))
-            })
-        })
-        .await;
-        let report = report.map_err(|e| JobError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("the engine crashed: {e}"),
-        })?;
-        Ok(report?)
+        let on_download = {
+            let progress = self.progress.clone();
+            move |bytes, total| update(&progress, |p| p.downloading(bytes, total))
+        };
+        let on_event: OnEvent = {
+            let progress = self.progress.clone();
+            Arc::new(move |event| update(&progress, |p| p.on_event(&event.event)))
+        };
+        let download = &self.config.download;
+        let ran = run_url(
+            url,
+            download_dir,
+            download,
+            &options,
+            cancel,
+            on_download,
+            on_event,
+        );
+        let ran = ran.await;
+        let _ = tokio::fs::remove_dir_all(download_dir).await;
+        tracing::info!(
+            bytes = ran.bytes,
+            download_s = ran.download_s,
+            streamed = ran.streamed,
+            "downloaded"
+        );
+        let report = ran.report?;
+        match ran.download_error {
+            Some(message) if !cancel.is_draining() => Err(JobError {
+                status: StatusCode::BAD_GATEWAY,
+                message,
+            }),
+            _ => Ok(report),
+        }
     }
 }
 

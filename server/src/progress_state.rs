@@ -100,8 +100,12 @@ impl ProgressState {
         progress
     }
 
-    /// Download progress maps to 0–10 %.
+    /// Download progress maps to 0–10 %, until the clips are planned (a run that cuts while
+    /// the video downloads is processing from then on).
     pub fn downloading(&mut self, bytes: u64, total: Option<u64>) {
+        if self.phase != Phase::Downloading {
+            return;
+        }
         let share = total
             .filter(|t| *t > 0)
             .map_or(0.0, |t| bytes as f64 / t as f64);

@@ -91,7 +91,9 @@ impl From<EngineError> for JobError {
             }
             EngineError::UrlForbidden { .. } => StatusCode::FORBIDDEN,
             EngineError::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
-            EngineError::Download { .. } | EngineError::DownloadStopped(_) => StatusCode::BAD_GATEWAY,
+            EngineError::Download { .. } | EngineError::DownloadStopped(_) => {
+                StatusCode::BAD_GATEWAY
+            }
             EngineError::Queue { .. } | EngineError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             EngineError::FileMissing(_)
             | EngineError::UrlRefused { .. }

@@ -72,10 +72,14 @@ pub async fn run_url(
     let cutting = {
         let (arrival, options, cancel) = (arrival.clone(), options.clone(), cancel.clone());
         let on_event = on_event.clone();
-        tokio::task::spawn_blocking(move || cut_arriving(&path, &arrival, &options, &cancel, on_event))
+        tokio::task::spawn_blocking(move || {
+            cut_arriving(&path, &arrival, &options, &cancel, on_event)
+        })
     };
     let streamed = cutting.await.unwrap_or_else(|e| {
-        Some(Err(EngineError::Internal(format!("the engine crashed: {e}"))))
+        Some(Err(EngineError::Internal(format!(
+            "the engine crashed: {e}"
+        ))))
     });
     if matches!(streamed, Some(Err(_))) {
         stop.drain();
@@ -139,7 +143,9 @@ async fn cut_whole(
     let path: PathBuf = downloaded.path;
     let cut = tokio::task::spawn_blocking(move || {
         let mut report = run(&path, &options, &cancel, &|e| on_event(e))?;
-        report.notes.push(format!("downloaded before cutting: {why}"));
+        report
+            .notes
+            .push(format!("downloaded before cutting: {why}"));
         Ok(report)
     });
     cut.await

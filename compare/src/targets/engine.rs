@@ -28,7 +28,9 @@ pub fn run(setup: Setup, job: &Job) -> Measured {
     // the moments the engine's `Finished` events arrive, not when `run` returns (after it
     // stops its sampler and writes its report).
     let committed = Commits::start();
-    let result = run_engine(job.input, &options, job.cancel, &|event| committed.see(event));
+    let result = run_engine(job.input, &options, job.cancel, &|event| {
+        committed.see(event)
+    });
     measure(result, &committed, job.sample)
 }
 

@@ -129,9 +129,7 @@ impl Target for Ready {
 /// downloaded into its scratch folder, timed as its download phase and counted in its wall
 /// time.
 fn run(ready: &Ready, job: &Job) -> Measured {
-    let over_link = job
-        .url
-        .filter(|_| job.over_link && ready.dialect.is_none());
+    let over_link = job.url.filter(|_| job.over_link && ready.dialect.is_none());
     let Some(url) = over_link else {
         return run_here(ready, job);
     };

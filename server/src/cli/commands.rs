@@ -77,7 +77,9 @@ pub fn run(input: &str, options: &RunOptions, json: Option<&Path>) -> anyhow::Re
     }
     print!("{}", summary::run(&report, &options.output_dir));
     if let Some(error) = &download_error {
-        eprintln!("error: {error}: the clips listed as failed were not made, run again to make them");
+        eprintln!(
+            "error: {error}: the clips listed as failed were not made, run again to make them"
+        );
     }
     Ok(if report.cancelled {
         ExitCode::from(EXIT_INTERRUPTED)

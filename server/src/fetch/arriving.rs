@@ -79,9 +79,15 @@ async fn fetch(
         cancel,
         path: path.clone(),
     };
-    let bytes = pump(media.response, &media.limits, cancel, &on_progress, &mut sink)
-        .await
-        .map_err(|e| saving_error(url, e))?;
+    let bytes = pump(
+        media.response,
+        &media.limits,
+        cancel,
+        &on_progress,
+        &mut sink,
+    )
+    .await
+    .map_err(|e| saving_error(url, e))?;
     sink.writer.finish();
     Ok(Downloaded {
         path,
@@ -130,7 +136,10 @@ impl Tail {
     /// server cannot give them, completing "its index is at its end and …").
     async fn fetch(&self, at: u64, cancel: &CancelToken) -> std::result::Result<Vec<u8>, String> {
         let total = self.total.ok_or("the server did not say the file's size")?;
-        let length = total.checked_sub(at).filter(|&l| l > 0).ok_or("the file ends before it")?;
+        let length = total
+            .checked_sub(at)
+            .filter(|&l| l > 0)
+            .ok_or("the file ends before it")?;
         if length > MAX_TAIL_BYTES {
             return Err(format!("{length} bytes follow the media data"));
         }

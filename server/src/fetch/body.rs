@@ -77,7 +77,10 @@ pub(super) async fn save_body(
             partial: partial.clone(),
         };
         let bytes = pump(response, limits, cancel, on_progress, &mut sink).await?;
-        sink.file.flush().await.map_err(|e| disk("cannot write", e))?;
+        sink.file
+            .flush()
+            .await
+            .map_err(|e| disk("cannot write", e))?;
         tokio::fs::rename(&partial, path)
             .await
             .map_err(|e| disk("cannot rename", e))?;

@@ -15,8 +15,8 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use body::{kind_of, save_body, BodyLimits, ContentKind, Saving};
 pub use arriving::{arriving_path, download_arriving};
+use body::{kind_of, save_body, BodyLimits, ContentKind, Saving};
 pub use body::{media_type, too_slow};
 use clipbench_engine::error::{EngineError, Result};
 use clipbench_engine::execute::CancelToken;
@@ -180,9 +180,15 @@ pub async fn download(
     match answer(url, dir, options, cancel).await? {
         Answer::Fetched(downloaded) => Ok(downloaded),
         Answer::Media(media) => {
-            let bytes = save_body(media.response, &media.path, &media.limits, cancel, &on_progress)
-                .await
-                .map_err(|e| saving_error(url, e))?;
+            let bytes = save_body(
+                media.response,
+                &media.path,
+                &media.limits,
+                cancel,
+                &on_progress,
+            )
+            .await
+            .map_err(|e| saving_error(url, e))?;
             Ok(Downloaded {
                 path: media.path,
                 bytes,
@@ -197,7 +203,7 @@ enum Answer {
     /// A page whose video yt-dlp fetched.
     Fetched(Downloaded),
     /// A media body to save.
-    Media(MediaAnswer),
+    Media(Box<MediaAnswer>),
 }
 
 /// A media answer: its response, where it goes, its limits.
@@ -261,7 +267,7 @@ async fn answer(
         }
         Some(ContentKind::Media) | None => {}
     }
-    Ok(Answer::Media(MediaAnswer {
+    Ok(Answer::Media(Box::new(MediaAnswer {
         response,
         path: dir.join(source_name(url)),
         limits: BodyLimits {
@@ -274,7 +280,7 @@ async fn answer(
             dir: dir.to_owned(),
         },
         content_type,
-    }))
+    })))
 }
 
 /// A body that stopped, as the error to answer.

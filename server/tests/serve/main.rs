@@ -5,6 +5,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod arriving;
 mod cli;
 mod contract;
 mod corpus;

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use axum::http::header;
 use clipbench_engine::{Profile, Strategy};
+use clipbench_server::url_run::STREAMED_NOTE;
 use serde_json::{json, Value};
 
 use common::http::{client, engine_server, file_server, get_json, poll_until, post, progress};
@@ -103,6 +104,10 @@ async fn a_full_job_with_progress_downloads_and_ranges() {
     }
     assert_eq!(body["processing_metrics"]["clips_created"], 4);
     assert_eq!(body["original_metadata"]["resolution"], json!([160, 90]));
+    // The file server allows Range requests: the index at the file's end was fetched first and
+    // the video cut while it downloaded.
+    let notes = body["clipbench"]["notes"].as_array().unwrap();
+    assert!(notes.contains(&json!(STREAMED_NOTE)), "{notes:?}");
     let details = body["clip_details"].as_array().unwrap();
     assert_eq!(details.len(), 4);
     for detail in details {
