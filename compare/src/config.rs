@@ -81,6 +81,10 @@ pub enum TargetConfig {
         /// Set by `--sweep workers=…`.
         #[serde(default)]
         sweep_workers: Option<usize>,
+        /// Over a shaped link, download the whole sample before cutting, as the Python
+        /// backends do (by default the engine cuts while the sample arrives).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        download_first: bool,
     },
     /// A backend over HTTP.
     Http {
@@ -200,6 +204,7 @@ impl TargetConfig {
                     ..defaults
                 },
                 sweep_workers: None,
+                download_first: false,
             }));
         }
         if let Some(rest) = spec.strip_prefix("http:") {
@@ -335,6 +340,7 @@ impl Config {
                     ..like
                 },
                 sweep_workers: Some(n),
+                download_first: false,
             })
             .collect())
     }

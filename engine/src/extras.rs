@@ -210,6 +210,9 @@ pub struct TaskTiming {
     pub received_ms: u64,
     pub finished_ms: u64,
     pub fetch_s: f64,
+    /// Bytes of the source the worker read from the store for the task.
+    #[serde(default)]
+    pub source_bytes: u64,
     pub execute_s: f64,
     pub upload_s: f64,
     pub wall_s: f64,

@@ -85,12 +85,25 @@ fn is_top_level(kind: &[u8]) -> bool {
 }
 
 /// One track's reach: for each sample in decoding order, its decode time (seconds on the
-/// file's timeline) and the end of the furthest byte of it and every sample before it.
+/// file's timeline), the end of the furthest byte of it and every sample before it, and the
+/// first byte of it and every sample after it.
 #[derive(Debug, Clone)]
 struct Reach {
     times: Vec<f64>,
     ends: Vec<u64>,
+    starts: Vec<u64>,
 }
+
+/// Seconds past a span's end whose samples a task may read (B-frames kept past a copy's end,
+/// the muxer's interleaving).
+pub const READ_PAST_S: f64 = 2.0;
+/// Seconds before the keyframe a span's decoding starts from that a task may read (audio
+/// before the video's seek point).
+pub const READ_BEFORE_S: f64 = 1.0;
+/// Bytes past a span's samples that ffmpeg's buffered reads may touch (its reads are 32 KiB).
+pub const READ_AHEAD_BYTES: u64 = 64 * 1024;
+/// Gaps between byte ranges narrower than this are read with them (one request, not two).
+const MERGE_GAP_BYTES: u64 = 256 * 1024;
 
 /// A source's index, read.
 #[derive(Debug, Clone)]
@@ -136,7 +149,19 @@ impl SourceIndex {
                     (s.dts, furthest)
                 })
                 .unzip();
-            reach.push(Reach { times, ends });
+            let mut lowest = u64::MAX;
+            let mut starts: Vec<u64> = (samples.iter().rev())
+                .map(|s| {
+                    lowest = lowest.min(s.start);
+                    lowest
+                })
+                .collect();
+            starts.reverse();
+            reach.push(Reach {
+                times,
+                ends,
+                starts,
+            });
         }
         let video: Vec<_> = video.ok_or("its index lists no video track")?;
         let first_byte = (reach.iter())
@@ -166,6 +191,51 @@ impl SourceIndex {
             })
             .max()
             .unwrap_or(self.first_byte)
+    }
+
+    /// The first byte of every sample of every track decoded at or after `t` seconds.
+    pub fn bytes_from(&self, t: f64) -> u64 {
+        (self.reach.iter())
+            .filter_map(|r| r.starts.get(r.times.partition_point(|&time| time < t)))
+            .min()
+            .copied()
+            .unwrap_or(self.last_byte)
+    }
+
+    /// The bytes a task making `[from, to]` (seconds on the file's timeline) reads: from the
+    /// samples before the keyframe its decoding starts at, to the samples just past its end
+    /// and the reads ahead of them.
+    pub fn span_bytes(&self, from: f64, to: f64) -> Range<u64> {
+        let keyframe = (self.video.iter())
+            .filter(|(pts, _, key)| *key && *pts <= from)
+            .map(|(_, dts, _)| *dts)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let start = self.bytes_from(keyframe.min(from) - READ_BEFORE_S);
+        let end = (self.bytes_through(to + READ_PAST_S) + READ_AHEAD_BYTES).min(self.last_byte);
+        start.min(end)..end
+    }
+
+    /// The byte ranges of the file that tasks making `spans` read, beside the index: the
+    /// first bytes (ffmpeg reads them when it opens the file) and each span's, merged.
+    pub fn ranges_for(&self, spans: impl IntoIterator<Item = (f64, f64)>) -> Vec<Range<u64>> {
+        let mut ranges: Vec<Range<u64>> = std::iter::once(0..self.probe_bytes())
+            .chain(
+                spans
+                    .into_iter()
+                    .map(|(from, to)| self.span_bytes(from, to)),
+            )
+            .collect();
+        ranges.sort_by_key(|r| r.start);
+        let mut merged: Vec<Range<u64>> = Vec::new();
+        for range in ranges {
+            match merged.last_mut() {
+                Some(last) if range.start <= last.end + MERGE_GAP_BYTES => {
+                    last.end = last.end.max(range.end)
+                }
+                _ => merged.push(range),
+            }
+        }
+        merged
     }
 
     /// The bytes ffprobe reads when it opens the file to learn its streams: the first
@@ -201,6 +271,7 @@ struct Sample {
     pts: f64,
     dts: f64,
     key: bool,
+    start: u64,
     end: u64,
 }
 
@@ -290,6 +361,7 @@ impl Tables {
                 pts: seconds(pts - shift),
                 dts: seconds(dts - shift),
                 key: sync.is_none_or(|k| k.binary_search(&(n as u32 + 1)).is_ok()),
+                start: offset,
                 end: offset + self.size(n),
             });
             dts += durations.next().unwrap_or(0);

@@ -36,6 +36,14 @@ fn the_embedded_default_parses() {
     );
     assert_eq!(config.run.targets_on["bbb-720p-10m@fibre"], ["smart"]);
     assert_eq!(config.run.baseline.as_deref(), Some("python-optimized"));
+    // Over a link the backends' formula downloads first, as the backends do.
+    assert!(matches!(
+        config.targets[1],
+        TargetConfig::Engine {
+            download_first: true,
+            ..
+        }
+    ));
     assert!(matches!(
         config.targets[5],
         TargetConfig::Engine {

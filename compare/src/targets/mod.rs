@@ -125,15 +125,20 @@ impl Target for Ready {
 }
 
 /// Runs one job; over a shaped link an engine target gets the sample by URL as the engine's
-/// `run URL` does (cutting while it downloads), and a command target's sample is first
-/// downloaded into its scratch folder, timed as its download phase and counted in its wall
-/// time.
+/// `run URL` does (cutting while it downloads), and a command target's sample (or an engine
+/// target's with `download_first`) is first downloaded into its scratch folder, timed as its
+/// download phase and counted in its wall time.
 fn run(ready: &Ready, job: &Job) -> Measured {
     let over_link = job.url.filter(|_| job.over_link && ready.dialect.is_none());
     let Some(url) = over_link else {
         return run_here(ready, job);
     };
-    if let TargetConfig::Engine { setup, .. } = &ready.target {
+    if let TargetConfig::Engine {
+        setup,
+        download_first: false,
+        ..
+    } = &ready.target
+    {
         return engine::run_from_url(*setup, job, url);
     }
     let began = std::time::Instant::now();

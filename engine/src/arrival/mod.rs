@@ -194,12 +194,6 @@ pub struct Arriving {
     pub start_time: f64,
 }
 
-/// Seconds past a task's end whose samples it may read (B-frames kept past a copy's end, the
-/// muxer's interleaving).
-pub const READ_PAST_S: f64 = 2.0;
-/// Bytes past those samples that ffmpeg's buffered reads may touch (its reads are 32 KiB).
-pub const READ_AHEAD_BYTES: u64 = 64 * 1024;
-
 impl Arriving {
     /// A source whose `index` is read, arriving through `arrival`.
     pub fn new(arrival: Arc<Arrival>, index: Arc<SourceIndex>) -> Arriving {
@@ -213,11 +207,9 @@ impl Arriving {
     /// The bytes from the file's start a task reading the source up to `end_s` (seconds
     /// from the timeline's start, as clips count) needs on disk before it starts.
     pub fn bytes_for(&self, end_s: f64) -> u64 {
-        let end = self.start_time + end_s + READ_PAST_S;
-        let through = self.index.bytes_through(end) + READ_AHEAD_BYTES;
-        through
-            .min(self.index.last_byte())
-            .max(self.index.probe_bytes())
+        let end = self.start_time + end_s;
+        let needed = self.index.span_bytes(end, end).end;
+        needed.max(self.index.probe_bytes())
     }
 
     /// Whether the bytes a task reading up to `end_s` needs are on disk.

@@ -72,3 +72,45 @@ fn a_hostile_index_is_an_error_not_a_hang() {
     assert!(SourceIndex::parse(&boxed(b"moov", &[9; 64])).is_err());
     assert!(SourceIndex::parse(b"moov").is_err());
 }
+
+#[test]
+fn spans_read_from_their_keyframe_to_past_their_end_and_ranges_merge() {
+    // One video track: 1 s samples of 1 MB from byte 100, a keyframe every 2 s.
+    const MB: u64 = 1_000_000;
+    let reach = Reach {
+        times: (0..10).map(f64::from).collect(),
+        ends: (1..=10).map(|n| 100 + n * MB).collect(),
+        starts: (0..10).map(|n| 100 + n * MB).collect(),
+    };
+    let video = (0..10)
+        .map(|n| (f64::from(n), f64::from(n), n % 2 == 0))
+        .collect();
+    let index = SourceIndex {
+        reach: vec![reach],
+        video,
+        first_byte: MB + 100,
+        last_byte: 10 * MB + 100,
+        digest: 0,
+    };
+    assert_eq!(index.bytes_through(2.5), 3 * MB + 100);
+    assert_eq!(index.bytes_from(2.5), 3 * MB + 100);
+    assert_eq!(index.probe_bytes(), 3 * MB + 100);
+    // 5.5–6.5: decoding starts at the keyframe at 4 s, reads from 3 s (a second before), and
+    // to 8.5 s, plus the read-ahead.
+    let ahead = READ_AHEAD_BYTES;
+    assert_eq!(
+        index.span_bytes(5.5, 6.5),
+        3 * MB + 100..9 * MB + 100 + ahead
+    );
+    // Never past the last byte.
+    assert_eq!(index.span_bytes(8.5, 9.0).end, 10 * MB + 100);
+    // The first bytes and a span far apart stay two ranges; overlapping ones merge.
+    assert_eq!(
+        index.ranges_for([(8.5, 9.0)]),
+        vec![0..3 * MB + 100, 7 * MB + 100..10 * MB + 100]
+    );
+    assert_eq!(
+        index.ranges_for([(0.0, 1.0), (0.5, 2.0)]),
+        vec![0..5 * MB + 100 + ahead]
+    );
+}

@@ -9,6 +9,7 @@
 //! `cb:job:ID:deliveries` (hash: task index → times handed to a worker), `cb:jobs` (set of
 //! unfinished jobs), `cb:latest` (the newest job, for `/progress`), `cb:next` (id counter).
 
+mod source;
 pub mod state;
 pub mod worker;
 
@@ -171,6 +172,9 @@ pub struct TaskResult {
     /// Seconds the worker spent on the task: fetching the source (0 when cached), running the
     /// executor, uploading the clips, in all.
     pub fetch_s: f64,
+    /// Bytes of the source the worker read from the store for the task (0 when it had them).
+    #[serde(default)]
+    pub source_bytes: u64,
     pub execute_s: f64,
     pub upload_s: f64,
     pub wall_s: f64,

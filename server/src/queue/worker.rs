@@ -1,6 +1,7 @@
 //! `clipbench-engine worker`: takes [`ClipTask`]s from the queue and makes their clips with the
-//! local executor (same profiles, validation, watchdog and retries as a local run), reading the
-//! source from the store once per machine and writing the clips back to it.
+//! local executor (same profiles, validation, watchdog and retries as a local run), reading
+//! only the byte ranges of the source its clips need from the store (`source.rs`; a source it
+//! cannot read in parts once per machine, whole) and writing the clips back to it.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -12,6 +13,7 @@ use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use apalis_redis::RedisStorage;
 use redis::aio::ConnectionManager;
 
+use super::source::fetch_parts;
 use super::state;
 use super::{is_job_id, now_ms, ClipTask, QueueConfig, StoredClip, TaskResult, MAX_TASK_CLIPS};
 use crate::store::Store;
@@ -239,6 +241,7 @@ fn failed(worker: &str, task: &ClipTask, reason: String, received_ms: u64) -> Ta
             })
             .collect(),
         fetch_s: 0.0,
+        source_bytes: 0,
         execute_s: 0.0,
         upload_s: 0.0,
         wall_s: 0.0,
@@ -252,11 +255,25 @@ fn failed(worker: &str, task: &ClipTask, reason: String, received_ms: u64) -> Ta
 async fn make(shared: &Shared, task: &ClipTask, received_ms: u64) -> Result<TaskResult> {
     let options = &shared.options;
     let began = Instant::now();
-    let source = fetch_source(shared, &task.source).await?;
+    let name = format!("{}-{}", task.job, task.index);
+    let parts = options.work_dir().join(format!("{name}.source"));
+    let fetched = fetch_parts(
+        &options.store,
+        &task.source,
+        &task.clips,
+        task.media.start_time,
+        &parts,
+    );
+    let (source, source_bytes) = match fetched.await {
+        Ok(Some(bytes)) => (parts.clone(), bytes),
+        Ok(None) => fetch_source(shared, &task.source).await?,
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&parts).await;
+            return Err(e);
+        }
+    };
     let fetch_s = began.elapsed().as_secs_f64();
-    let out = options
-        .work_dir()
-        .join(format!("{}-{}", task.job, task.index));
+    let out = options.work_dir().join(&name);
     let _ = tokio::fs::remove_dir_all(&out).await;
     let mut media = task.media.clone();
     media.path = source;
@@ -278,8 +295,10 @@ async fn make(shared: &Shared, task: &ClipTask, received_ms: u64) -> Result<Task
             &|_| {},
         )
     })
-    .await
-    .map_err(|e| EngineError::Internal(format!("a task's executor panicked: {e}")))??;
+    .await;
+    let _ = tokio::fs::remove_file(&parts).await;
+    let execution = execution
+        .map_err(|e| EngineError::Internal(format!("a task's executor panicked: {e}")))??;
     let execute_s = executed.elapsed().as_secs_f64();
     let uploaded = Instant::now();
     let mut stored = Vec::new();
@@ -307,6 +326,7 @@ async fn make(shared: &Shared, task: &ClipTask, received_ms: u64) -> Result<Task
         clips: stored,
         failures: RunReport::failures_of(&execution),
         fetch_s,
+        source_bytes,
         execute_s,
         upload_s,
         wall_s: began.elapsed().as_secs_f64(),
@@ -315,8 +335,9 @@ async fn make(shared: &Shared, task: &ClipTask, received_ms: u64) -> Result<Task
     })
 }
 
-/// The local copy of the source `key`, fetched from the store the first time.
-async fn fetch_source(shared: &Shared, key: &str) -> Result<PathBuf> {
+/// The local copy of the whole source `key`, fetched from the store the first time: its path
+/// and the bytes read now (0 when the machine had it).
+async fn fetch_source(shared: &Shared, key: &str) -> Result<(PathBuf, u64)> {
     let local = shared
         .options
         .cache
@@ -327,12 +348,13 @@ async fn fetch_source(shared: &Shared, key: &str) -> Result<PathBuf> {
         locks.entry(key.to_owned()).or_default().clone()
     };
     let _held = lock.lock().await;
-    if !local.exists() {
-        create_parent(&local)?;
-        let bytes = shared.options.store.get_file(key, &local).await?;
-        tracing::info!(key, bytes, "fetched the source from the store");
+    if local.exists() {
+        return Ok((local, 0));
     }
-    Ok(local)
+    create_parent(&local)?;
+    let bytes = shared.options.store.get_file(key, &local).await?;
+    tracing::info!(key, bytes, "fetched the whole source from the store");
+    Ok((local, bytes))
 }
 
 fn create_parent(path: &Path) -> Result<()> {

@@ -108,6 +108,7 @@ pub(super) async fn answer(
             received_ms: r.received_ms,
             finished_ms: r.finished_ms,
             fetch_s: r.fetch_s,
+            source_bytes: r.source_bytes,
             execute_s: r.execute_s,
             upload_s: r.upload_s,
             wall_s: r.wall_s,

@@ -317,6 +317,18 @@ async fn two_workers_share_a_job_and_a_killed_workers_task_is_done_once_more() {
         .collect();
     assert_eq!(answered_plan(&answer), local);
     assert_eq!(answer["clipbench"]["queue"]["workers"], json!(["survivor"]));
+    // Each task read only its clip's part of the source from the store (range reads).
+    let size = std::fs::metadata(&source).unwrap().len();
+    for timing in answer["clipbench"]["queue"]["task_timings"]
+        .as_array()
+        .unwrap()
+    {
+        let read = timing["source_bytes"].as_u64().unwrap();
+        assert!(
+            read > 0 && read < size * 3 / 4,
+            "{read} of {size} bytes: {timing}"
+        );
+    }
 
     // Every clip once in the store, none half-written, each served whole and decodable.
     let clips = d.store_files("clips");
