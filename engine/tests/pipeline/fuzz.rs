@@ -1,13 +1,15 @@
 //! Fuzzing of what parses untrusted bytes, with real inputs mutated at random (proptest on
 //! stable Rust; bounded case counts from a fixed seed so CI runs the same inputs every time):
-//! the MP4 join's reader on corrupted MP4 pieces, and the ffprobe JSON reader on corrupted
-//! ffprobe output. The property: an error or a result, never a panic.
+//! the MP4 join's reader on corrupted MP4 pieces, the index reader of a source that is still
+//! arriving on corrupted files (and every prefix of them), and the ffprobe JSON reader on
+//! corrupted ffprobe output. The property: an error or a result, never a panic.
 
 use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use clipbench_engine::index::{locate, Located, SourceIndex};
 use clipbench_engine::mp4join::{join_mp4, JoinPiece};
 use clipbench_engine::probe::parse_ffprobe_json;
 use proptest::prelude::*;
@@ -98,6 +100,23 @@ proptest! {
     }
 
     #[test]
+    fn fuzz_index_of_a_corrupted_file_never_panics(changes in mutations(24)) {
+        let (_, seed, _) = seeds();
+        let bad = mutate(seed, &changes);
+        let found = match locate(&bad, 0) {
+            Located::After(at) => locate(bad.get(at as usize..).unwrap_or_default(), at),
+            other => other,
+        };
+        if let Located::At(range) = found {
+            if let Some(moov) = bad.get(range.start as usize..range.end as usize) {
+                if let Ok(index) = SourceIndex::parse(moov) {
+                    let _ = (index.packets(), index.ranges_for([(0.0, 1.0), (0.5, 2.0)]));
+                }
+            }
+        }
+    }
+
+    #[test]
     fn fuzz_ffprobe_json_reader_never_panics(changes in mutations(8)) {
         let (dir, _, json) = seeds();
         let text = String::from_utf8_lossy(&mutate(json.as_bytes(), &changes)).into_owned();
@@ -116,4 +135,11 @@ fn the_seeds_are_valid_so_the_mutations_start_from_real_inputs() {
         planned_s: 2.0,
     }];
     join_mp4(&piece, Some(&copy), &dir.join("joined.mp4")).unwrap();
+    let Located::After(at) = locate(seed, 0) else {
+        panic!("ffmpeg writes the index after the media data");
+    };
+    let Located::At(range) = locate(&seed[at as usize..], at) else {
+        panic!("no index after the media data");
+    };
+    SourceIndex::parse(&seed[range.start as usize..range.end as usize]).unwrap();
 }
