@@ -19,6 +19,8 @@ pub struct TargetVerdict {
     pub margin_ci: (f64, f64),
     /// The job's wall time projected to other core counts.
     pub projection: Vec<Projection>,
+    /// The median run's work by task kind: (kind, CPU seconds, tasks).
+    pub work: Vec<(String, f64, usize)>,
 }
 
 /// What bounds a projected wall time.
@@ -60,13 +62,30 @@ pub struct Projection {
 pub struct Structure {
     /// Start-up before the first task (serial).
     pub analysis_s: f64,
-    /// CPU seconds of each task: its duration alone on one thread.
-    pub task_cpu_s: Vec<f64>,
+    /// Each task's work.
+    pub tasks: Vec<TaskWork>,
     /// How much faster one ffmpeg runs on 2 threads than on 1 (measured here).
     pub two_thread_speedup: f64,
     /// Peak memory of one encoder, and the machine's memory.
     pub encoder_bytes: u64,
     pub memory_bytes: u64,
+}
+
+/// One task's work: its CPU seconds (its duration alone on one thread), and its kind.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskWork {
+    /// The task's kind as the report names it (`encode`, `copy`, `cut` — a smart cut's heads
+    /// and copied frames —, `assemble` — a join —, `chunk`, `audio`).
+    pub kind: String,
+    pub cpu_s: f64,
+}
+
+impl TaskWork {
+    /// Whether more threads make it faster: encodes do (clips, chunks, a smart cut's heads);
+    /// stream copies, joins and the audio do not.
+    pub fn threaded(&self) -> bool {
+        matches!(self.kind.as_str(), "encode" | "chunk" | "cut")
+    }
 }
 
 /// What one ffmpeg gains from `threads` threads, extrapolated by Amdahl's law from its
@@ -94,10 +113,11 @@ pub fn longest_first_makespan(durations: &[f64], workers: usize) -> f64 {
 /// The job's wall time on `cores` (pure): the serial start-up, then its tasks spread longest
 /// first over as many single-threaded workers as there are cores, tasks and encoders' memory
 /// allow (one ffmpeg needs its measured peak + 25 %, as `auto` sizes it), with spare cores
-/// given to each ffmpeg as threads at the measured speed-up. Task dependencies (chunks before
-/// their joins) are ignored: the projection is a lower bound when a run has them.
+/// given to each encoding task as threads at the measured speed-up (copies and joins gain
+/// nothing from threads). Task dependencies (chunks or smart-cut pieces before their joins) are
+/// ignored: the projection is a lower bound when a run has them.
 pub fn project(job: &Structure, cores: usize) -> Projection {
-    let tasks = job.task_cpu_s.len().max(1);
+    let tasks = job.tasks.len().max(1);
     let by_memory = if job.encoder_bytes > 0 && job.memory_bytes > 0 {
         ((job.memory_bytes as f64 * 0.9) / (job.encoder_bytes as f64 * 1.25)).floor() as usize
     } else {
@@ -107,7 +127,12 @@ pub fn project(job: &Structure, cores: usize) -> Projection {
     let workers = cores.min(tasks).min(by_memory).max(1);
     let threads = (cores / workers).max(1);
     let speed = thread_speedup(job.two_thread_speedup, threads);
-    let durations: Vec<f64> = job.task_cpu_s.iter().map(|c| c / speed).collect();
+    let durations: Vec<f64> = (job.tasks.iter())
+        .map(|t| match t.threaded() {
+            true => t.cpu_s / speed,
+            false => t.cpu_s,
+        })
+        .collect();
     let makespan = longest_first_makespan(&durations, workers);
     let longest = durations.iter().copied().fold(0.0, f64::max);
     let limit = if workers < cores && workers == by_memory && by_memory < tasks {
@@ -144,7 +169,11 @@ pub fn judge(
         .collect();
     let walls: Vec<f64> = runs.iter().map(|r| r.wall_s).collect();
     let wall = Summary::of(&walls, results.seed)?;
-    let projection = match (structure_of(results, target, sample), two_thread_speedup) {
+    let structure = structure_of(results, target, sample);
+    let work = structure
+        .as_ref()
+        .map_or(Vec::new(), |s| work_by_kind(&s.tasks));
+    let projection = match (structure, two_thread_speedup) {
         (Some(mut job), Some(speedup)) => {
             job.two_thread_speedup = speedup;
             [1, 2, 4, 8, 16, 32].map(|n| project(&job, n)).to_vec()
@@ -158,6 +187,7 @@ pub fn judge(
         margin_ci: (target_s - wall.median_ci.1, target_s - wall.median_ci.0),
         wall,
         projection,
+        work,
     })
 }
 
@@ -176,11 +206,29 @@ pub fn structure_of(results: &Results, target: &str, sample: &str) -> Option<Str
         .find(|s| s.target == target && s.sample == sample && s.run == middle.run)?;
     Some(Structure {
         analysis_s: shape.analysis_s,
-        task_cpu_s: shape.tasks.iter().map(|t| t.cpu_s).collect(),
+        tasks: (shape.tasks.iter())
+            .map(|t| TaskWork {
+                kind: t.kind.clone(),
+                cpu_s: t.cpu_s,
+            })
+            .collect(),
         two_thread_speedup: 1.0,
         encoder_bytes: shape.encoder_peak_rss_bytes,
         memory_bytes: results.machine.memory_bytes,
     })
+}
+
+/// CPU seconds and task count per kind, by kind name (pure).
+pub fn work_by_kind(tasks: &[TaskWork]) -> Vec<(String, f64, usize)> {
+    let mut kinds: std::collections::BTreeMap<&str, (f64, usize)> = Default::default();
+    for task in tasks {
+        let entry = kinds.entry(task.kind.as_str()).or_default();
+        entry.0 += task.cpu_s;
+        entry.1 += 1;
+    }
+    (kinds.into_iter())
+        .map(|(kind, (cpu_s, n))| (kind.to_owned(), cpu_s, n))
+        .collect()
 }
 
 /// The verdict for the terminal.
@@ -201,6 +249,12 @@ pub fn describe(v: &TargetVerdict, sample: &str) -> String {
         "margin {:+.2} s (95% CI {:+.2} to {:+.2} s)",
         v.margin_s, v.margin_ci.0, v.margin_ci.1
     );
+    if !v.work.is_empty() {
+        let kinds: Vec<String> = (v.work.iter())
+            .map(|(kind, cpu_s, n)| format!("{kind} {cpu_s:.1} CPU-s in {n}"))
+            .collect();
+        let _ = writeln!(out, "work of the median run by task: {}", kinds.join(", "));
+    }
     if !v.projection.is_empty() {
         let _ = writeln!(
             out,
@@ -224,7 +278,12 @@ mod tests {
     fn job(tasks: &[f64]) -> Structure {
         Structure {
             analysis_s: 0.5,
-            task_cpu_s: tasks.to_vec(),
+            tasks: (tasks.iter())
+                .map(|&cpu_s| TaskWork {
+                    kind: "encode".into(),
+                    cpu_s,
+                })
+                .collect(),
             two_thread_speedup: 1.6,
             encoder_bytes: 100 << 20,
             memory_bytes: 24 << 30,
@@ -279,5 +338,37 @@ mod tests {
         };
         let p = project(&small, 16);
         assert_eq!((p.workers, p.limit), (7, Limit::Memory));
+    }
+
+    #[test]
+    fn copies_and_joins_gain_nothing_from_threads() {
+        // A smart cut: 2 heads (threaded), a copy and a join (not), at 1.6x on 2 threads.
+        let work = |kind: &str, cpu_s| TaskWork {
+            kind: kind.into(),
+            cpu_s,
+        };
+        let smart = Structure {
+            tasks: vec![
+                work("cut", 1.6),
+                work("cut", 1.6),
+                work("copy", 0.4),
+                work("assemble", 0.2),
+            ],
+            ..job(&[])
+        };
+        // 8 cores, 4 tasks: 4 workers of 2 threads; the heads take 1.0 s, the copy 0.4 s.
+        let p = project(&smart, 8);
+        assert_eq!((p.workers, p.threads), (4, 2));
+        assert!((p.seconds - (0.5 + 1.0)).abs() < 1e-9, "{p:?}");
+        // One core: everything in a row, nothing sped up.
+        assert!((project(&smart, 1).seconds - (0.5 + 3.8)).abs() < 1e-9);
+        assert_eq!(
+            work_by_kind(&smart.tasks),
+            vec![
+                ("assemble".into(), 0.2, 1),
+                ("copy".into(), 0.4, 1),
+                ("cut".into(), 3.2, 2)
+            ]
+        );
     }
 }

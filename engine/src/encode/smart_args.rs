@@ -157,3 +157,27 @@ fn audio_codec(job: &SmartJob) -> Vec<OsString> {
         false => super::audio_codec_args(super::Profile::Smart, job.duration),
     }
 }
+
+/// Seconds decoded on each side of a join when a joined clip is checked.
+pub const JOIN_CHECK_S: f64 = 1.0;
+
+/// The ffmpeg that checks a joined clip: its video decoded [`JOIN_CHECK_S`] either side of
+/// each join (`joins`: seconds from the clip's start), one input per join, stopping at the
+/// first decoding error (`-xerror`), writing nothing.
+pub fn join_check_args(clip: &Path, joins: &[f64]) -> Vec<OsString> {
+    let mut args = preamble();
+    push(&mut args, &["-xerror", "-threads", "1"]);
+    for join in joins {
+        let from = (join - JOIN_CHECK_S).max(0.0);
+        push(
+            &mut args,
+            &["-ss", &secs(from), "-t", &secs(2.0 * JOIN_CHECK_S)],
+        );
+        push_source(&mut args, clip);
+    }
+    for n in 0..joins.len() {
+        push(&mut args, &["-map", &format!("{n}:v:0")]);
+    }
+    push(&mut args, &["-f", "null", "-"]);
+    args
+}

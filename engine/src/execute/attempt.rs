@@ -64,7 +64,7 @@ impl TaskRunner for TaskContext<'_> {
 
 impl TaskContext<'_> {
     /// Runs the task once: its ffmpeg, or, for a smart cut's join, the join in this thread
-    /// (its CPU time counted as a child's would be).
+    /// and the decode across its joins (their CPU time counted as a child's would be).
     fn run_once(
         &self,
         task: &Task,
@@ -76,9 +76,17 @@ impl TaskContext<'_> {
             let joined = self.join_pieces(task);
             let mut result = ChildResult::not_started(String::new());
             result.end = super::child::End::Exited(0);
-            result.wall_s = began.elapsed().as_secs_f64();
             result.cpu_s = thread_cpu_s() - cpu;
-            return (result, joined.err());
+            let checked = match joined {
+                Ok(()) => {
+                    let (check_cpu_s, checked) = self.check_joins(task);
+                    result.cpu_s += check_cpu_s;
+                    checked
+                }
+                Err(e) => Err(e),
+            };
+            result.wall_s = began.elapsed().as_secs_f64();
+            return (result, checked.err());
         }
         self.spawn(task, worker, threads)
     }

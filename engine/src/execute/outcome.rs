@@ -171,6 +171,8 @@ pub(crate) enum AttemptError {
     TimedOut(Duration),
     #[error("cancelled")]
     Cancelled,
+    #[error("the joined clip does not decode across its joins {0}")]
+    JoinDecode(String),
     #[error("the source's download stopped before this clip's bytes arrived: {0}")]
     SourceMissing(String),
     #[error("invalid output: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
@@ -233,7 +235,7 @@ impl AttemptError {
             | E::PieceCount { .. }
             | E::ChunkLength { .. }
             | E::PieceLength { .. } => FailureKind::InvalidOutput,
-            E::Join(_) => FailureKind::Join,
+            E::Join(_) | E::JoinDecode(_) => FailureKind::Join,
             E::ConcatList(_) | E::NoSegmentList { .. } | E::Rename { .. } => FailureKind::Io,
         }
     }

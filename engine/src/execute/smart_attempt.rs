@@ -1,16 +1,18 @@
 //! A smart cut's attempts (`--profile smart`, [`crate::smart`]): the ffmpeg of a clip that is
 //! one copy or of a clip's pieces and audio; the check of the pieces before they take their
-//! final names; and their join, in this process ([`crate::mp4join`]).
+//! final names; their join, in this process ([`crate::mp4join`]); and the joined clip decoded
+//! across each join before it is committed.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::attempt::{rename, TaskContext};
+use super::child::{run_ffmpeg, End, Limits};
 use super::graph::Task;
 use super::outcome::AttemptError;
 use crate::adapt::audio_copyable;
 use crate::allocate::ThreadSetting;
-use crate::encode::{smart_copy_args, smart_pieces_args, SmartJob};
+use crate::encode::{join_check_args, smart_copy_args, smart_pieces_args, SmartJob};
 use crate::files::partial_path;
 use crate::mp4join::{join_mp4, JoinPiece};
 use crate::smart::{head_encoder, SmartCut};
@@ -84,6 +86,48 @@ impl TaskContext<'_> {
             bytes += rename(&partial_path(path), path)?;
         }
         Ok(bytes)
+    }
+
+    /// Decodes the joined clip (its partial file) across each join with one ffmpeg
+    /// ([`join_check_args`]): a join that breaks the stream fails the clip, which is then
+    /// re-encoded from the source. Returns the check's CPU seconds with its result.
+    pub(super) fn check_joins(&self, task: &Task) -> (f64, Result<(), AttemptError>) {
+        let pieces = task.cut.map(|c| c.pieces()).unwrap_or_default();
+        let span = &task.spec.span;
+        let joins: Vec<f64> = (pieces.iter().skip(1))
+            .map(|(_, start, _)| start - span.start)
+            .collect();
+        if joins.is_empty() {
+            return (0.0, Ok(()));
+        }
+        let clip = partial_path(&self.layout.final_path(task));
+        let args = join_check_args(&clip, &joins);
+        let limits = Limits {
+            timeout: self.options.tools.probe_timeout,
+            stall: None,
+        };
+        let checked = run_ffmpeg(
+            &self.options.tools.ffmpeg,
+            &args,
+            limits,
+            self.cancel,
+            &|_| {},
+        );
+        // Errors only are logged: any line is a decoding error, even one ffmpeg survived.
+        let said = checked
+            .stderr_tail
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty());
+        let result = match (&checked.end, said) {
+            (End::Exited(0), None) => Ok(()),
+            (End::Cancelled, _) => Err(AttemptError::Cancelled),
+            (_, said) => {
+                let why = said.unwrap_or("ffmpeg failed").trim();
+                Err(AttemptError::JoinDecode(format!("at {joins:.2?} s: {why}")))
+            }
+        };
+        (checked.cpu_s, result)
     }
 
     /// Joins a clip's committed pieces and audio into the clip's partial file.

@@ -8,6 +8,8 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use clipbench_engine::encode::join_check_args;
+use clipbench_engine::mp4join::{join_mp4, JoinPiece};
 use clipbench_engine::task::TaskKind;
 use clipbench_engine::{
     run, CancelToken, PlanOptions, Profile, RunOptions, RunReport, Setup, Strategy,
@@ -151,6 +153,71 @@ fn every_clip_is_exact_and_decodes_across_its_joins() {
     assert_eq!(pieces.count(), 2);
     assert_exact(&report, &input);
     assert!(!dir.path().join("out/.clipbench-chunks").exists());
+}
+
+/// Whether `clip` decodes across `joins` with the engine's join check.
+fn decodes_across(clip: &Path, joins: &[f64]) -> bool {
+    Command::new("ffmpeg")
+        .args(join_check_args(clip, joins))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn a_join_that_breaks_the_stream_is_caught_by_decoding_across_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = source(dir.path(), "closed.mp4", "b-pyramid=normal");
+    // Clip 2 of the smart run (3–9 s) is a head and a copy from the keyframe at 4 s: it passes.
+    let report = smart_run(&input, &dir.path().join("out"), "fixed:1:6:3");
+    let joined = report.clips[1].path.clone().unwrap();
+    assert!(decodes_across(&joined, &[1.0]));
+    // A deliberately broken head (its media data overwritten, as a faulty encoder or disk
+    // would leave it) before a good copy: streams and duration look right, and the join
+    // itself succeeds; decoding across the join does not.
+    let ffmpeg = |args: &[&str], out: &Path| {
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y"])
+            .args(args)
+            .arg(out)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    let (head, copy) = (dir.path().join("head.mp4"), dir.path().join("copy.mp4"));
+    let input_arg = input.to_str().unwrap();
+    ffmpeg(
+        &[
+            "-ss", "3", "-t", "1", "-i", input_arg, "-an", "-c:v", "libx264",
+        ],
+        &head,
+    );
+    ffmpeg(
+        &["-ss", "4", "-t", "4", "-i", input_arg, "-an", "-c", "copy"],
+        &copy,
+    );
+    let mut bytes = std::fs::read(&head).unwrap();
+    let media_data = (0..bytes.len() - 4)
+        .find(|&i| &bytes[i..i + 4] == b"mdat")
+        .unwrap();
+    let middle = media_data + (bytes.len() - media_data) / 2;
+    bytes[middle..middle + 600].fill(0xff);
+    std::fs::write(&head, bytes).unwrap();
+    let bad = dir.path().join("bad.mp4");
+    let pieces = [
+        JoinPiece {
+            path: &head,
+            planned_s: 1.0,
+        },
+        JoinPiece {
+            path: &copy,
+            planned_s: 4.0,
+        },
+    ];
+    join_mp4(&pieces, None, &bad).unwrap();
+    assert!(!decodes_across(&bad, &[1.0]), "the broken join decoded");
 }
 
 #[test]
