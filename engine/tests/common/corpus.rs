@@ -21,7 +21,7 @@ const VIDEO: &str = "testsrc2=size=160x90:rate=25";
 const AUDIO: &str = "sine=frequency=440:sample_rate=48000";
 
 /// Runs ffmpeg quietly with `args`; panics when it fails.
-fn ffmpeg(args: &[&str]) {
+pub fn ffmpeg(args: &[&str]) {
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y"])
         .args(args)

@@ -15,12 +15,9 @@ use clipbench_engine::arrival::{Arrival, Arriving, IndexState, Next, SourceWrite
 use clipbench_engine::execute::{FailureKind, Subject};
 use clipbench_engine::index::{locate, Located, SourceIndex};
 use clipbench_engine::probe::probe_with_keyframes;
-use clipbench_engine::{
-    run_arriving, CancelToken, ClipStatus, Event, PlanOptions, Profile, RunOptions, RunReport,
-    Setup, Strategy, Tools,
-};
+use clipbench_engine::{run_arriving, CancelToken, ClipStatus, Event, RunReport, Tools};
 
-use super::smart::{assert_exact, ffprobe, source};
+use super::smart::{assert_exact, ffprobe, smart_options, source};
 use crate::common;
 
 /// The index of a whole file, found as the downloader finds it.
@@ -146,16 +143,7 @@ fn cut_while_arriving(
     let IndexState::Known(index) = arrival.wait_for_index(&cancel).unwrap() else {
         panic!("the index was not read");
     };
-    let setup = Setup {
-        strategy: Strategy::Fixed(2),
-        profile: Profile::Smart,
-        plan: PlanOptions {
-            policy: policy.parse().unwrap(),
-            ..PlanOptions::default()
-        },
-        ..Setup::default()
-    };
-    let options = RunOptions::with_setup(dir.join("out"), setup);
+    let options = smart_options(&dir.join("out"), policy);
     let started = Mutex::new(Vec::new());
     let release = Mutex::new(Some(release));
     let report = run_arriving(

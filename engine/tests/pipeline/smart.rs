@@ -37,6 +37,17 @@ pub(crate) fn source(dir: &Path, name: &str, x264_params: &str) -> PathBuf {
 /// 6–12 (keyframe to keyframe: one copy each), 3–9 (head, copy), 9–13 (head, then a copy to
 /// the end of the video).
 fn smart_run(input: &Path, out: &Path, policy: &str) -> RunReport {
+    run(
+        input,
+        &smart_options(out, policy),
+        &CancelToken::new(),
+        &|_| {},
+    )
+    .unwrap()
+}
+
+/// A smart cut into `out` with `policy`, on two workers.
+pub(crate) fn smart_options(out: &Path, policy: &str) -> RunOptions {
     let setup = Setup {
         strategy: Strategy::Fixed(2),
         profile: Profile::Smart,
@@ -46,8 +57,7 @@ fn smart_run(input: &Path, out: &Path, policy: &str) -> RunReport {
         },
         ..Setup::default()
     };
-    let options = RunOptions::with_setup(out, setup);
-    run(input, &options, &CancelToken::new(), &|_| {}).unwrap()
+    RunOptions::with_setup(out, setup)
 }
 
 pub(crate) fn ffprobe(args: &[&str], path: &Path) -> String {

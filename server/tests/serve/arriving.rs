@@ -6,7 +6,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -90,33 +89,30 @@ async fn trickle(
 /// the end as ffmpeg writes it, or at the front.
 fn source(dir: &Path, name: &str, front: bool) -> PathBuf {
     let path = dir.join(name);
-    let mut command = Command::new("ffmpeg");
-    command
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=160x90:rate=25",
-        ])
-        .args([
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:sample_rate=44100",
-            "-t",
-            "13",
-        ])
-        .args([
-            "-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-bf", "2",
-        ])
-        .args(["-x264-params", "bitrate=1200", "-c:a", "aac"]);
+    let lavfi = [
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x90:rate=25",
+        "-f",
+        "lavfi",
+        "-i",
+    ];
+    let x264 = [
+        "-c:v", "libx264", "-preset", "veryfast", "-g", "50", "-bf", "2",
+    ];
+    let mut args = [
+        &lavfi[..],
+        &["sine=frequency=440:sample_rate=44100", "-t", "13"],
+        &x264,
+        &["-x264-params", "bitrate=1200", "-c:a", "aac"],
+    ]
+    .concat();
     if front {
-        command.args(["-movflags", "+faststart"]);
+        args.extend(["-movflags", "+faststart"]);
     }
-    assert!(command.arg(&path).status().unwrap().success());
+    args.push(path.to_str().unwrap());
+    common::corpus::ffmpeg(&args);
     path
 }
 
@@ -185,30 +181,21 @@ async fn without_range_requests_or_an_mp4_it_downloads_first_and_says_why() {
     let media = tempfile::tempdir().unwrap();
     source(media.path(), "end.mp4", false);
     let webm = media.path().join("clip.webm");
-    let status = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=160x90:rate=25",
-        ])
-        .args([
-            "-t",
-            "7",
-            "-c:v",
-            "libvpx-vp9",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-        ])
-        .arg(&webm)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    common::corpus::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "testsrc2=size=160x90:rate=25",
+        "-t",
+        "7",
+        "-c:v",
+        "libvpx-vp9",
+        "-deadline",
+        "realtime",
+        "-cpu-used",
+        "8",
+        webm.to_str().unwrap(),
+    ]);
     let base = trickle_server(media.path().to_owned()).await;
     for (path, why) in [
         ("no-range/end.mp4", "range request"),
