@@ -9,6 +9,7 @@ use crate::execute::{ClipOutcome, ClipStatus, Execution, FailureKind};
 use crate::monitor::MonitorSummary;
 use crate::plan::{Clip, PlanOptions};
 use crate::probe::MediaInfo;
+use crate::task::TaskKind;
 
 /// Version of the [`RunReport`] JSON layout; bumped on any incompatible change.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
@@ -125,6 +126,24 @@ pub struct WorkerTimeline {
     pub busy_s: f64,
     /// From the worker's last task to the end of the run: capacity lost at the tail.
     pub tail_idle_s: f64,
+}
+
+/// The work W of `outcomes` (clips and parts) by task kind: (kind, CPU seconds, tasks), kinds
+/// without a task left out, in the kinds' order (pure). Where a smart cut's work goes: `cut`
+/// (heads, feet and copied frames), `assemble` (joins and their decode check), `copy`.
+pub fn work_by_kind<'a>(
+    outcomes: impl IntoIterator<Item = &'a ClipOutcome>,
+) -> Vec<(TaskKind, f64, usize)> {
+    let mut work: Vec<(TaskKind, f64, usize)> =
+        TaskKind::ALL.iter().map(|&kind| (kind, 0.0, 0)).collect();
+    for outcome in outcomes {
+        if let Some(slot) = work.iter_mut().find(|(kind, _, _)| *kind == outcome.kind) {
+            slot.1 += outcome.cpu_s;
+            slot.2 += usize::from(outcome.worker.is_some());
+        }
+    }
+    work.retain(|(_, _, tasks)| *tasks > 0);
+    work
 }
 
 /// Per-worker timelines of an execution that lasted `wall_s` (pure).
@@ -260,7 +279,6 @@ impl RunReport {
 mod tests {
     use super::*;
     use crate::plan::Priority;
-    use crate::task::TaskKind;
 
     fn outcome(number: u32, finished: f64, wall: f64, cpu: f64, status: ClipStatus) -> ClipOutcome {
         ClipOutcome {
@@ -330,5 +348,24 @@ mod tests {
         let m = Metrics::compute(&[], &[], 2, 60.0);
         assert_eq!((m.wall_s, m.efficiency, m.utilisation), (0.0, 0.0, 0.0));
         assert_eq!(m.time_to_first_clip_s, None);
+    }
+
+    #[test]
+    fn work_is_summed_by_kind_and_tasks_never_run_are_not_counted() {
+        let of = |kind, cpu, ran: bool| ClipOutcome {
+            kind,
+            worker: ran.then_some(0),
+            ..outcome(1, 1.0, 1.0, cpu, ClipStatus::Done)
+        };
+        let outcomes = [
+            of(TaskKind::Cut, 0.5, true),
+            of(TaskKind::Assemble, 0.25, true),
+            of(TaskKind::Cut, 0.75, true),
+            of(TaskKind::Copy, 0.0, false),
+        ];
+        assert_eq!(
+            work_by_kind(&outcomes),
+            vec![(TaskKind::Assemble, 0.25, 1), (TaskKind::Cut, 1.25, 2)]
+        );
     }
 }

@@ -18,6 +18,8 @@ use super::commands::{on_ctrl_c, run_local};
 use clipbench_engine::execute::escalate_ctrl_c;
 use clipbench_engine::files::write_json_atomic;
 use clipbench_engine::plan::PlanOptions;
+use clipbench_engine::report::work_by_kind;
+use clipbench_engine::task::TaskKind;
 
 /// An extra row besides the strategies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,6 +100,8 @@ struct Row {
     /// Mean PSNR (dB) of one clip (the second, else the first) against the source's segment;
     /// 100 for identical frames; `None` for the whole-file row or when not measured.
     psnr_db: Option<f64>,
+    /// W by task kind: (kind, CPU seconds, tasks run).
+    work_by_kind: Vec<(TaskKind, f64, usize)>,
 }
 
 #[derive(Serialize)]
@@ -262,6 +266,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
                 clips_failed: m.clips_failed,
                 output_bytes: m.output_bytes,
                 psnr_db: *psnr_db,
+                work_by_kind: work_by_kind(r.clips.iter().chain(&r.chunks)),
             }
         })
         .collect();
@@ -333,6 +338,13 @@ fn table(rows: &[Row]) -> String {
             r.output_bytes as f64 / 1e6,
             r.psnr_db.map_or("-".into(), |db| format!("{db:.1}"))
         );
+    }
+    let _ = writeln!(out, "W by task kind (CPU-s in tasks):");
+    for r in rows {
+        let kinds: Vec<String> = (r.work_by_kind.iter())
+            .map(|(kind, cpu_s, n)| format!("{kind:?} {cpu_s:.1} in {n}").to_lowercase())
+            .collect();
+        let _ = writeln!(out, "  {:<26} {}", r.name, kinds.join(", "));
     }
     out
 }
