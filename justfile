@@ -72,6 +72,37 @@ bench-queue sample="bbb-720p-60s" jobs="4" levels="1,2" workers="1": (bench-data
       $harness batch --base "$base" --input bench-data/{{sample}}.mp4 --jobs {{jobs}} --concurrency {{levels}} --cleanup --out reports/bench-queue
     done
 
+# One queued smart job on a sample with two workers (one slot each): the bytes of the source
+# each worker read from the store (range reads), from the job's answer.
+queue-source-bytes sample="bbb-720p-10m": (bench-data sample)
+    #!/usr/bin/env bash
+    set -euo pipefail
+    cargo build --release --quiet -p clipbench-server
+    engine=target/release/clipbench-engine
+    work=$(mktemp -d); free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+    redis=$(free); media=$(free); api=$(free)
+    pids=()
+    trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
+    redis-server --port "$redis" --bind 127.0.0.1 --save "" --appendonly no >/dev/null & pids+=($!)
+    (cd bench-data && python3 -m http.server "$media" --bind 127.0.0.1 >/dev/null 2>&1) & pids+=($!)
+    sleep 0.5
+    $engine serve --allow-private-urls --bind "127.0.0.1:$api" --workdir "$work/server" --profile smart --queue "redis://127.0.0.1:$redis" --store "file://$work/store" >"$work/server.out" 2>&1 & pids+=($!)
+    for i in 1 2; do
+      $engine worker --queue "redis://127.0.0.1:$redis" --store "file://$work/store" --cache "$work/w$i" --name "w$i" --slots 1 2>"$work/w$i.log" & pids+=($!)
+    done
+    sleep 2
+    curl -s -X POST -H 'content-type: application/json' -d "{\"url\":\"http://127.0.0.1:$media/{{sample}}.mp4\"}" "http://127.0.0.1:$api/generate_shorts" >"$work/answer.json"
+    size=$(stat -c %s bench-data/{{sample}}.mp4)
+    python3 - "$work/answer.json" "$size" <<'PY'
+    import json, sys
+    answer, size = json.load(open(sys.argv[1])), int(sys.argv[2])
+    per = {}
+    for t in answer["clipbench"]["queue"]["task_timings"]:
+        w = per.setdefault(t["worker"], [0, 0]); w[0] += t["source_bytes"]; w[1] += 1
+    for worker, (read, tasks) in sorted(per.items()):
+        print(f"{worker}: {tasks} tasks, {read / 1e6:.1f} MB of the {size / 1e6:.1f} MB source ({read / size:.0%})")
+    PY
+
 # Criterion benchmarks of the pure code (plan, allocate).
 bench-pure:
     cargo bench -p clipbench-benches --bench pure
