@@ -111,7 +111,7 @@ pub struct SourceIndex {
     reach: Vec<Reach>,
     /// The first video track's packets in decoding order: (pts, dts, keyframe), seconds.
     video: Vec<(f64, f64, bool)>,
-    /// Where the first sample starts.
+    /// Where the earliest sample ends: the least any read of the media needs.
     first_byte: u64,
     /// The end of the last sample.
     last_byte: u64,
