@@ -351,22 +351,22 @@ mod tests {
             tasks: vec![
                 work("cut", 1.6),
                 work("cut", 1.6),
-                work("copy", 0.4),
+                work("copy", 2.0),
                 work("assemble", 0.2),
             ],
             ..job(&[])
         };
-        // 8 cores, 4 tasks: 4 workers of 2 threads; the heads take 1.0 s, the copy 0.4 s.
+        // 8 cores, 4 tasks: 4 workers of 2 threads; the heads take 1.0 s, the copy its 2.0 s.
         let p = project(&smart, 8);
         assert_eq!((p.workers, p.threads), (4, 2));
-        assert!((p.seconds - (0.5 + 1.0)).abs() < 1e-9, "{p:?}");
+        assert!((p.seconds - (0.5 + 2.0)).abs() < 1e-9, "{p:?}");
         // One core: everything in a row, nothing sped up.
-        assert!((project(&smart, 1).seconds - (0.5 + 3.8)).abs() < 1e-9);
+        assert!((project(&smart, 1).seconds - (0.5 + 5.4)).abs() < 1e-9);
         assert_eq!(
             work_by_kind(&smart.tasks),
             vec![
                 ("assemble".into(), 0.2, 1),
-                ("copy".into(), 0.4, 1),
+                ("copy".into(), 2.0, 1),
                 ("cut".into(), 3.2, 2)
             ]
         );
