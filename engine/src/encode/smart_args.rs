@@ -21,11 +21,17 @@ pub struct SmartJob<'a> {
     /// The source's audio can be copied into MP4 (else it is encoded to AAC).
     pub copy_audio: bool,
     pub threads: ThreadSetting,
+    /// How far past a re-encoded piece its input is read, so that the decoder has the frames
+    /// it reorders ([`read_past_s`]).
+    pub read_past_s: f64,
 }
 
-/// How far past a re-encoded piece its input is read, so that the decoder has the frames it
-/// reorders.
-const READ_PAST_S: f64 = 0.5;
+/// How far past a re-encoded piece of a source whose frames are shown up to `reorder_delay_s`
+/// after they are decoded (unknown: half a second) its input must be read: that delay and two
+/// frames. Every packet read is decoded, so reading no further saves a piece's decoding work.
+pub fn read_past_s(reorder_delay_s: Option<f64>, frame_duration: f64) -> f64 {
+    reorder_delay_s.unwrap_or(0.5) + 2.0 * frame_duration
+}
 
 /// `-ss` (and `-t`) of a copy's input: reading stops before the decoding time of the cut point
 /// that ends it (ffmpeg's input `-t` counts decoding times for copied streams), so the copy
@@ -45,7 +51,9 @@ fn audio_input(args: &mut Vec<OsString>, job: &SmartJob) {
     push_source(args, job.input);
 }
 
-fn encoder_threads(threads: ThreadSetting) -> String {
+/// The threads of a re-encoded piece's decoder and encoder: the worker's, else one (a piece
+/// is short; ffmpeg's frame-threaded decoding would spend a quarter more CPU on it).
+fn piece_threads(threads: ThreadSetting) -> String {
     match threads {
         ThreadSetting::Fixed(n) => n.to_string(),
         _ => "1".to_owned(),
@@ -71,7 +79,7 @@ fn head_codec_args(encoder: &HeadEncoder, threads: ThreadSetting) -> Vec<OsStrin
         let pyramid = if encoder.pyramid { "normal" } else { "none" };
         push(&mut args, &["-b-pyramid", pyramid]);
     }
-    push(&mut args, &["-threads", &encoder_threads(threads)]);
+    push(&mut args, &["-threads", &piece_threads(threads)]);
     args
 }
 
@@ -114,11 +122,12 @@ pub fn smart_pieces_args(
                 // Decoded from the keyframe before; frames from `start` on are kept.
                 let seek = start - 1e-4;
                 // The pixels as stored, as in the copied frames: the display matrix (kept on
-                // the output) turns them, not the encoder. Reading stops half a second past
+                // the output) turns them, not the encoder. Reading stops `read_past_s` past
                 // the piece (`-frames:v` cuts it exactly): without a limit ffmpeg would decode
                 // the input to its end while the copy output still runs.
+                push(&mut args, &["-threads", &piece_threads(job.threads)]);
                 push(&mut args, &["-noautorotate", "-ss", &micros(seek)]);
-                push(&mut args, &["-t", &micros(end - start + READ_PAST_S)]);
+                push(&mut args, &["-t", &micros(end - start + job.read_past_s)]);
                 push_source(&mut args, job.input);
             }
         }
@@ -163,12 +172,16 @@ pub const JOIN_CHECK_S: f64 = 1.0;
 
 /// The ffmpeg that checks a joined clip: its video decoded [`JOIN_CHECK_S`] either side of
 /// each join (`joins`: seconds from the clip's start), one input per join, stopping at the
-/// first decoding error (`-xerror`), writing nothing.
+/// first decoding error (`-xerror`), writing nothing. Each decoder runs on one thread and
+/// skips the deblocking filter (a quarter of the decoding work): the filter smooths pixels
+/// but finds no error, while parsing, references and parameter sets, where joins break, are
+/// all decoded.
 pub fn join_check_args(clip: &Path, joins: &[f64]) -> Vec<OsString> {
     let mut args = preamble();
-    push(&mut args, &["-xerror", "-threads", "1"]);
+    push(&mut args, &["-xerror"]);
     for join in joins {
         let from = (join - JOIN_CHECK_S).max(0.0);
+        push(&mut args, &["-threads", "1", "-skip_loop_filter", "all"]);
         push(
             &mut args,
             &["-ss", &secs(from), "-t", &secs(2.0 * JOIN_CHECK_S)],

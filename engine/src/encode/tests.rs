@@ -285,14 +285,16 @@ fn a_smart_cut_encodes_its_head_and_foot_and_copies_to_the_cut_points_decoding_t
         has_audio: true,
         copy_audio: true,
         threads: ThreadSetting::Profile,
+        read_past_s: read_past_s(Some(0.08), 0.04),
     };
     let outputs = [Path::new("h.mp4"), Path::new("c.mp4"), Path::new("f.mp4")];
     let args = smart_pieces_args(&job, &cut, &encoder, &outputs, Path::new("a.mp4"));
     assert!(inputs_are_guarded(&args));
     let joined = joined(&args);
-    // Head: decoded from just before its first frame, read half a second past it.
+    // Head: decoded by one thread from just before its first frame, read the reordering delay
+    // and two frames past it.
     assert!(
-        joined.contains("-noautorotate -ss 24.999900 -t 1.500000 -i in.mp4"),
+        joined.contains("-threads 1 -noautorotate -ss 24.999900 -t 1.160000 -i in.mp4"),
         "{joined}"
     );
     // Copy: lands on its keyframe, stops before the cut point's decoding time.
@@ -316,6 +318,26 @@ fn a_smart_cut_encodes_its_head_and_foot_and_copies_to_the_cut_points_decoding_t
     // The clip's audio, copied, from its own input.
     assert!(
         joined.ends_with("-ss 25.000 -t 30.040 -i in.mp4 -map 3:a:0 -c:a copy -f mp4 a.mp4"),
+        "{joined}"
+    );
+}
+
+#[test]
+fn a_join_check_decodes_a_second_either_side_of_each_join_on_one_thread_without_deblocking() {
+    let args = join_check_args(Path::new("clip.mp4"), &[0.5, 29.0]);
+    let joined = joined(&args);
+    let each = "-threads 1 -skip_loop_filter all";
+    assert!(
+        joined.contains(&format!("{each} -ss 0.000 -t 2.000")),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(&format!("{each} -ss 28.000 -t 2.000")),
+        "{joined}"
+    );
+    assert!(joined.contains("-xerror"), "{joined}");
+    assert!(
+        joined.ends_with("-map 0:v:0 -map 1:v:0 -f null -"),
         "{joined}"
     );
 }

@@ -12,7 +12,7 @@ use super::graph::Task;
 use super::outcome::AttemptError;
 use crate::adapt::audio_copyable;
 use crate::allocate::ThreadSetting;
-use crate::encode::{join_check_args, smart_copy_args, smart_pieces_args, SmartJob};
+use crate::encode::{join_check_args, read_past_s, smart_copy_args, smart_pieces_args, SmartJob};
 use crate::files::partial_path;
 use crate::mp4join::{join_mp4, JoinPiece};
 use crate::smart::{head_encoder, SmartCut};
@@ -35,6 +35,7 @@ impl TaskContext<'_> {
             has_audio: media.has_audio,
             copy_audio: audio_copyable(media),
             threads,
+            read_past_s: read_past_s(media.reorder_delay_s, media.frame_duration()),
         };
         match (task.spec.kind, cut.copy) {
             (TaskKind::Copy, Some(copy)) => Ok(smart_copy_args(
