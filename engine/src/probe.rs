@@ -63,9 +63,13 @@ pub struct MediaInfo {
     /// The video codec's profile as ffprobe names it (`High`, `Main`, `Constrained Baseline`, …).
     #[serde(default)]
     pub video_profile: String,
-    /// The video codec's level as ffprobe reports it (H.264: 31 for 3.1; 0 when unknown).
+    /// The video codec's level as ffprobe reports it (H.264: 31 for 3.1; HEVC: 93 for 3.1,
+    /// 30 times the level; 0 when unknown).
     #[serde(default)]
     pub video_level: i32,
+    /// An HEVC stream of the high tier (from its `hvcC`; false when unknown or not HEVC).
+    #[serde(default)]
+    pub video_high_tier: bool,
 }
 
 /// A place a stream copy can end exactly: it keeps the packets decoded before `decode_time`,
@@ -161,6 +165,7 @@ pub fn probe(tools: &Tools, path: &Path) -> Result<MediaInfo> {
             "json",
             "-show_format",
             "-show_streams",
+            "-show_data",
         ],
     )?;
     parse_ffprobe_json(path, &json)

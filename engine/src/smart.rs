@@ -5,9 +5,9 @@
 //! exactly the frames shown before that point ([`crate::probe::CutPoint`]); the pieces are
 //! joined by the concat demuxer, which carries each piece's parameter sets in-band.
 //!
-//! The heads and feet are encoded with libx264 at the source's profile, level, pixel format
-//! and reordering depth ([`HeadEncoder`]), so the copied frames and the re-encoded ones form
-//! one stream any H.264 decoder plays. What a source must offer is checked by
+//! The heads and feet are encoded with the source's codec (libx264 for H.264, libx265 for
+//! HEVC) at its profile, level, tier, pixel format and reordering depth ([`HeadEncoder`]), so
+//! the copied frames and the re-encoded ones form one stream any decoder of that codec plays. What a source must offer is checked by
 //! [`smart_problem`]; a file that does not is re-encoded whole (see [`crate::adapt`]).
 
 use crate::plan::Clip;
@@ -175,15 +175,30 @@ pub fn split(clip: &Clip, media: &MediaInfo) -> SmartCut {
     }
 }
 
-/// How heads and feet are encoded so that they join the copied frames: libx264 at the
-/// source's profile and level, 4:2:0, with the B-frame setting that gives the source's
-/// reordering depth (and so the same decoding delay on both sides of a join).
+/// Which encoder writes a source's heads and feet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadCodec {
+    /// libx264, for H.264 sources.
+    X264,
+    /// libx265, for HEVC sources.
+    X265,
+}
+
+/// How heads and feet are encoded so that they join the copied frames: the source's codec
+/// at its profile, level (and HEVC tier), chroma and bit depth (`pix_fmt`), with the B-frame
+/// setting that gives the source's reordering depth (and so the same decoding delay on both
+/// sides of a join), closed GOPs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HeadEncoder {
-    /// x264's profile name (`baseline`, `main`, `high`).
+    pub codec: HeadCodec,
+    /// The encoder's profile name (x264: `baseline`, `main`, `high`; x265: `main`, `main10`).
     pub profile: &'static str,
-    /// The level as x264 takes it (`3.1`), when the source names one.
+    /// The level as the encoder takes it (`3.1`), when the source names one.
     pub level: Option<String>,
+    /// HEVC's high tier (false for H.264).
+    pub high_tier: bool,
+    /// The pixel format encoded (4:2:0, 8 or 10 bits).
+    pub pix_fmt: &'static str,
     pub bframes: u32,
     /// B-frames used as references (a reordering depth of 2).
     pub pyramid: bool,
@@ -192,46 +207,79 @@ pub struct HeadEncoder {
 /// Why a source's heads cannot be encoded to join its copied frames.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NoHeadEncoder {
-    #[error("H.264 profile {0:?}")]
-    Profile(String),
+    #[error("{0} video")]
+    Codec(String),
+    #[error("{codec} profile {profile:?}")]
+    Profile {
+        codec: &'static str,
+        profile: String,
+    },
+    #[error("{0} pixels")]
+    Pixels(String),
     #[error("a reordering depth of {0} frames")]
     ReorderDepth(u32),
 }
 
 /// The encoder for `media`'s heads, or why there is none.
 pub fn head_encoder(media: &MediaInfo) -> Result<HeadEncoder, NoHeadEncoder> {
-    let profile = match media.video_profile.as_str() {
-        "High" => "high",
-        "Main" => "main",
-        "Baseline" | "Constrained Baseline" => "baseline",
-        other => return Err(NoHeadEncoder::Profile(other.to_owned())),
+    let pixels = || NoHeadEncoder::Pixels(media.pix_fmt.clone());
+    let eight_bit = matches!(media.pix_fmt.as_str(), "yuv420p" | "yuvj420p");
+    let (codec, profile, pix_fmt) = match (media.video_codec.as_str(), media.video_profile.as_str())
+    {
+        ("h264", _) if !eight_bit => return Err(pixels()),
+        ("h264", "High") => (HeadCodec::X264, "high", "yuv420p"),
+        ("h264", "Main") => (HeadCodec::X264, "main", "yuv420p"),
+        ("h264", "Baseline" | "Constrained Baseline") => (HeadCodec::X264, "baseline", "yuv420p"),
+        ("hevc", "Main") if eight_bit => (HeadCodec::X265, "main", "yuv420p"),
+        ("hevc", "Main 10") if media.pix_fmt == "yuv420p10le" => {
+            (HeadCodec::X265, "main10", "yuv420p10le")
+        }
+        ("hevc", "Main" | "Main 10") => return Err(pixels()),
+        (codec @ ("h264" | "hevc"), other) => {
+            return Err(NoHeadEncoder::Profile {
+                codec: if codec == "h264" { "H.264" } else { "HEVC" },
+                profile: other.to_owned(),
+            })
+        }
+        (other, _) => return Err(NoHeadEncoder::Codec(other.to_owned())),
     };
     let (bframes, pyramid) = match (media.video_reorder_frames, profile) {
         (0, _) => (0, false),
-        (1, "main" | "high") => (3, false),
-        (2, "main" | "high") => (3, true),
+        (1, "main" | "high" | "main10") => (3, false),
+        (2, "main" | "high" | "main10") => (3, true),
         (depth, _) => return Err(NoHeadEncoder::ReorderDepth(depth)),
     };
-    let level = match media.video_level {
-        level if level <= 0 => None,
-        9 => Some("1b".to_owned()),
-        level => Some(format!("{}.{}", level / 10, level % 10)),
+    let level = match (codec, media.video_level) {
+        (_, level) if level <= 0 => None,
+        (HeadCodec::X264, 9) => Some("1b".to_owned()),
+        (HeadCodec::X264, level) => Some(format!("{}.{}", level / 10, level % 10)),
+        // HEVC's general_level_idc is 30 times the level: 93 is 3.1, 120 is 4.
+        (HeadCodec::X265, level) if level % 30 == 0 => Some((level / 30).to_string()),
+        (HeadCodec::X265, level) => Some(format!("{}.{}", level / 30, level % 30 / 3)),
     };
     Ok(HeadEncoder {
+        codec,
         profile,
         level,
+        high_tier: codec == HeadCodec::X265 && media.video_high_tier,
+        pix_fmt,
         bframes,
         pyramid,
     })
 }
 
+/// The sample entry the clips of a `video_codec` source are written with, when it is not
+/// ffmpeg's default: HEVC as `hvc1`, the one Apple's players accept (Chromium, Firefox and
+/// ffmpeg take both it and `hev1`).
+pub fn sample_entry(video_codec: &str) -> Option<&'static str> {
+    (video_codec == "hevc").then_some("hvc1")
+}
+
 /// Why `media` cannot be smart-cut, if it cannot.
 pub fn smart_problem(media: &MediaInfo) -> Option<String> {
-    if media.video_codec != "h264" {
-        return Some(format!("{} video", media.video_codec));
-    }
-    if !matches!(media.pix_fmt.as_str(), "yuv420p" | "yuvj420p") {
-        return Some(format!("{} pixels", media.pix_fmt));
+    if let Err(problem @ (NoHeadEncoder::Codec(_) | NoHeadEncoder::Pixels(_))) = head_encoder(media)
+    {
+        return Some(problem.to_string());
     }
     if media.variable_frame_rate || media.fps <= 0.0 {
         return Some("a variable frame rate".to_owned());

@@ -15,7 +15,7 @@ use crate::allocate::ThreadSetting;
 use crate::encode::{join_check_args, read_past_s, smart_copy_args, smart_pieces_args, SmartJob};
 use crate::files::partial_path;
 use crate::mp4join::{join_mp4, JoinPiece};
-use crate::smart::{head_encoder, SmartCut};
+use crate::smart::{head_encoder, sample_entry, SmartCut};
 use crate::task::TaskKind;
 use crate::validate::read_mp4;
 
@@ -36,6 +36,7 @@ impl TaskContext<'_> {
             copy_audio: audio_copyable(media),
             threads,
             read_past_s: read_past_s(media.reorder_delay_s, media.frame_duration()),
+            sample_entry: sample_entry(&media.video_codec),
         };
         match (task.spec.kind, cut.copy) {
             (TaskKind::Copy, Some(copy)) => Ok(smart_copy_args(

@@ -3,7 +3,8 @@
 //! its planned start, and written with the sample tables, interleaved, `moov` first.
 //!
 //! The re-encoded heads and feet and the copied frames come from different encoders: each
-//! keyframe carries its piece's parameter sets in-band, as after ffmpeg's concat demuxer. The
+//! keyframe carries its piece's parameter sets in-band (H.264's from its `avcC`, HEVC's from
+//! its `hvcC`), as after ffmpeg's concat demuxer. The
 //! sample descriptions (`stsd`) and the audio's edit list are
 //! copied as they are, so nothing the sources say is lost.
 //!
@@ -189,7 +190,8 @@ fn join_video(pieces: &[JoinPiece]) -> Result<Track, JoinError> {
     })
 }
 
-/// An `avcC`'s SPS and PPS, and the length of its NAL size fields.
+/// The parameter sets of a sample description (H.264's SPS and PPS, HEVC's VPS, SPS and
+/// PPS), and the length of its NAL size fields.
 #[derive(Debug, PartialEq)]
 struct ParameterSets {
     length_size: usize,
@@ -209,27 +211,71 @@ impl ParameterSets {
     }
 }
 
-/// The parameter sets of the `avcC` inside an `stsd` box.
+/// The parameter sets of the `avcC` or `hvcC` inside an `stsd` box.
 fn parameter_sets(stsd: &[u8]) -> Result<ParameterSets, JoinError> {
-    let bad = || JoinError("the video's sample description has no readable avcC".into());
-    let at = stsd.windows(4).position(|w| w == b"avcC").ok_or_else(bad)? + 4;
-    let config = stsd.get(at..).ok_or_else(bad)?;
-    let length_size = (*config.get(4).ok_or_else(bad)? as usize & 3) + 1;
+    let record = |name: &[u8]| {
+        let at = stsd.windows(4).position(|w| w == name)?;
+        stsd.get(at + 4..)
+    };
+    let bad = |what: &str| {
+        JoinError(format!(
+            "the video's sample description has no readable {what}"
+        ))
+    };
+    if let Some(config) = record(b"avcC") {
+        return avc_sets(config).ok_or_else(|| bad("avcC"));
+    }
+    let config = record(b"hvcC").ok_or_else(|| bad("avcC or hvcC"))?;
+    hevc_sets(config).ok_or_else(|| bad("hvcC"))
+}
+
+/// A length-prefixed (16 bits) NAL unit at `pos`, and the position after it.
+fn nal_at(config: &[u8], pos: usize) -> Option<(Vec<u8>, usize)> {
+    let len = u16::from_be_bytes([*config.get(pos)?, *config.get(pos + 1)?]) as usize;
+    Some((config.get(pos + 2..pos + 2 + len)?.to_vec(), pos + 2 + len))
+}
+
+/// An `avcC`: its SPS (count in 5 bits) and PPS (8 bits) after a 5-byte header.
+fn avc_sets(config: &[u8]) -> Option<ParameterSets> {
+    let length_size = (*config.get(4)? as usize & 3) + 1;
     let mut pos = 5;
     let mut nals = Vec::new();
     for mask in [0x1f, 0xff] {
-        let count = *config.get(pos).ok_or_else(bad)? as usize & mask;
+        let count = *config.get(pos)? as usize & mask;
         pos += 1;
         for _ in 0..count {
-            let len = u16::from_be_bytes([
-                *config.get(pos).ok_or_else(bad)?,
-                *config.get(pos + 1).ok_or_else(bad)?,
-            ]) as usize;
-            nals.push(config.get(pos + 2..pos + 2 + len).ok_or_else(bad)?.to_vec());
-            pos += 2 + len;
+            let (nal, next) = nal_at(config, pos)?;
+            nals.push(nal);
+            pos = next;
         }
     }
-    Ok(ParameterSets { length_size, nals })
+    Some(ParameterSets { length_size, nals })
+}
+
+/// HEVC NAL unit types of the video, sequence and picture parameter sets.
+const HEVC_PARAMETER_SETS: [u8; 3] = [32, 33, 34];
+
+/// An `hvcC` (ISO/IEC 14496-15): a 22-byte header whose last byte holds the NAL length size,
+/// then arrays of NAL units by type; the VPS, SPS and PPS are kept (SEI and the rest are not
+/// parameter sets).
+fn hevc_sets(config: &[u8]) -> Option<ParameterSets> {
+    let length_size = (*config.get(21)? as usize & 3) + 1;
+    let arrays = *config.get(22)?;
+    let mut pos = 23;
+    let mut nals = Vec::new();
+    for _ in 0..arrays {
+        let nal_type = *config.get(pos)? & 0x3f;
+        let count = u16::from_be_bytes([*config.get(pos + 1)?, *config.get(pos + 2)?]);
+        pos += 3;
+        for _ in 0..count {
+            let (nal, next) = nal_at(config, pos)?;
+            if HEVC_PARAMETER_SETS.contains(&nal_type) {
+                nals.push(nal);
+            }
+            pos = next;
+        }
+    }
+    Some(ParameterSets { length_size, nals })
 }
 
 #[cfg(test)]

@@ -71,6 +71,36 @@ fn parameter_sets_come_out_length_prefixed() {
 }
 
 #[test]
+fn hevc_parameter_sets_are_the_vps_sps_and_pps_of_the_hvcc() {
+    // hvcC: 21 header bytes, then 2-byte lengths (lengthSizeMinusOne 1), 4 arrays: VPS [0x40],
+    // SPS [0x42 0x01], PPS [0x44], and a prefix SEI [0x4e] that is no parameter set.
+    let mut hvcc = vec![
+        1, 0x01, 0x60, 0, 0, 0, 0x90, 0, 0, 0, 0, 0, 93, 0xf0, 0, 0xfc, 0xfd,
+    ];
+    hvcc.extend([0xf8, 0xf8, 0, 0, 0x0d, 4]);
+    for (nal_type, nal) in [
+        (32u8, &[0x40][..]),
+        (33, &[0x42, 0x01]),
+        (34, &[0x44]),
+        (39, &[0x4e]),
+    ] {
+        hvcc.extend([0x80 | nal_type, 0, 1, 0, nal.len() as u8]);
+        hvcc.extend(nal);
+    }
+    let stsd = [b"xxxxhvcC".as_slice(), &hvcc].concat();
+    let sets = parameter_sets(&stsd).unwrap();
+    assert_eq!(sets.length_size, 2);
+    assert_eq!(
+        sets.in_band(),
+        vec![0, 1, 0x40, 0, 2, 0x42, 0x01, 0, 1, 0x44]
+    );
+    // Cut short inside its arrays: unreadable, named.
+    let short = [b"xxxxhvcC".as_slice(), &hvcc[..30]].concat();
+    let error = parameter_sets(&short).unwrap_err().to_string();
+    assert!(error.ends_with("no readable hvcC"), "{error}");
+}
+
+#[test]
 fn a_piece_that_is_not_an_mp4_is_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let piece = dir.path().join("head.mp4");

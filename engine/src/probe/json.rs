@@ -29,6 +29,8 @@ struct StreamJson {
     pix_fmt: Option<String>,
     profile: Option<String>,
     level: Option<i32>,
+    /// The codec's configuration record as a hex dump (`-show_data`).
+    extradata: Option<String>,
     disposition: Option<Disposition>,
     #[serde(default)]
     side_data_list: Vec<SideData>,
@@ -123,7 +125,19 @@ pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
         open_gop: false,
         video_profile: video.profile.clone().unwrap_or_default(),
         video_level: video.level.unwrap_or(0),
+        video_high_tier: video.codec_name.as_deref() == Some("hevc")
+            && video.extradata.as_deref().and_then(hevc_high_tier) == Some(true),
     })
+}
+
+/// Whether an `hvcC` record (ffprobe's hex dump of it: `00000000: 0101 6000 …`) says the
+/// high tier: bit 5 of its second byte. `None` when the dump is no `hvcC` (version 1).
+pub(super) fn hevc_high_tier(dump: &str) -> Option<bool> {
+    let line = dump.lines().find(|l| !l.trim().is_empty())?;
+    let (_, hex) = line.split_once(": ")?;
+    let group = hex.split_whitespace().next()?;
+    let bytes = u16::from_str_radix(group, 16).ok()?.to_be_bytes();
+    (group.len() == 4 && bytes[0] == 1).then_some(bytes[1] & 0x20 != 0)
 }
 
 fn number(s: Option<&String>) -> Option<f64> {

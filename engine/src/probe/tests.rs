@@ -1,6 +1,6 @@
 //! Tests of the `probe` module.
 
-use super::json::parse_rate;
+use super::json::{hevc_high_tier, parse_rate};
 use super::*;
 
 #[test]
@@ -132,5 +132,27 @@ fn the_timeline_start_is_read() {
             .unwrap()
             .start_time,
         0.0
+    );
+}
+
+#[test]
+fn an_hevc_streams_tier_is_read_from_its_configuration_record() {
+    // ffprobe's dump of x265's hvcC: version 1, then profile space, tier and profile.
+    let main = "\n00000000: 0101 6000 0000 9000 0000 0000 1ef0 00fc  ..`.............\n";
+    assert_eq!(hevc_high_tier(main), Some(false));
+    assert_eq!(hevc_high_tier("00000000: 0121 6000 0000"), Some(true));
+    // An avcC (H.264, version 1 too but never asked), Annex B start codes, garbage: unknown.
+    assert_eq!(hevc_high_tier("00000000: 0000 0001 4001"), None);
+    assert_eq!(hevc_high_tier("nonsense"), None);
+    assert_eq!(hevc_high_tier(""), None);
+    let json = r#"{"streams":[{"codec_type":"video","codec_name":"hevc","width":160,
+        "height":90,"avg_frame_rate":"25/1","r_frame_rate":"25/1","duration":"4.0",
+        "profile":"Main 10","level":153,"extradata":"\n00000000: 0122 2000 0000"}],
+        "format":{"duration":"4.0"}}"#;
+    let info = parse_ffprobe_json(Path::new("x.mp4"), json).unwrap();
+    assert!(info.video_high_tier);
+    assert_eq!(
+        (info.video_profile.as_str(), info.video_level),
+        ("Main 10", 153)
     );
 }

@@ -119,8 +119,11 @@ fn the_head_encoder_matches_the_source() {
     assert_eq!(
         encoder,
         HeadEncoder {
+            codec: HeadCodec::X264,
             profile: "high",
             level: Some("3.1".into()),
+            high_tier: false,
+            pix_fmt: "yuv420p",
             bframes: 3,
             pyramid: true
         }
@@ -152,7 +155,7 @@ fn what_cannot_be_smart_cut_says_why() {
         smart_problem(&media).unwrap_or_default()
     };
     assert!(with(|m| m.video_codec = "vp9".into()).starts_with("vp9 video"));
-    assert!(with(|m| m.video_codec = "hevc".into()).starts_with("hevc video"));
+    assert!(with(|m| m.video_codec = "av1".into()).starts_with("av1 video"));
     assert!(with(|m| m.pix_fmt = "yuv444p".into()).starts_with("yuv444p"));
     assert!(with(|m| m.variable_frame_rate = true).contains("variable frame rate"));
     assert!(with(|m| m.open_gop = true).starts_with("open GOPs"));
@@ -160,4 +163,53 @@ fn what_cannot_be_smart_cut_says_why() {
     assert!(with(|m| m.cut_points = None).contains("keyframe"));
     assert!(with(|m| m.video_profile = "High 10".into()).contains("High 10"));
     assert!(with(|m| m.video_reorder_frames = 4).contains("reordering depth of 4"));
+}
+
+#[test]
+fn an_hevc_head_encoder_matches_profile_tier_level_bit_depth_and_reordering() {
+    let mut hevc = source();
+    hevc.video_codec = "hevc".into();
+    hevc.video_profile = "Main".into();
+    hevc.video_level = 93;
+    let encoder = head_encoder(&hevc).unwrap();
+    assert_eq!(
+        encoder,
+        HeadEncoder {
+            codec: HeadCodec::X265,
+            profile: "main",
+            level: Some("3.1".into()),
+            high_tier: false,
+            pix_fmt: "yuv420p",
+            bframes: 3,
+            pyramid: true
+        }
+    );
+    let mut ten = hevc.clone();
+    ten.video_profile = "Main 10".into();
+    ten.pix_fmt = "yuv420p10le".into();
+    ten.video_level = 120;
+    ten.video_high_tier = true;
+    ten.video_reorder_frames = 0;
+    let encoder = head_encoder(&ten).unwrap();
+    assert_eq!(
+        (encoder.profile, encoder.pix_fmt, encoder.level.as_deref()),
+        ("main10", "yuv420p10le", Some("4"))
+    );
+    assert!(encoder.high_tier && encoder.bframes == 0);
+    assert_eq!(sample_entry("hevc"), Some("hvc1"));
+    assert_eq!(sample_entry("h264"), None);
+    // What x265 is not asked to match: 10 bits in Main, 4:2:2, a range-extension profile.
+    let mut wrong = hevc.clone();
+    wrong.pix_fmt = "yuv420p10le".into();
+    assert_eq!(
+        head_encoder(&wrong),
+        Err(NoHeadEncoder::Pixels("yuv420p10le".into()))
+    );
+    wrong.video_profile = "Rext".into();
+    assert_eq!(
+        smart_problem(&wrong).as_deref(),
+        Some("HEVC profile \"Rext\"")
+    );
+    assert_eq!(smart_problem(&hevc), None);
+    assert_eq!(smart_problem(&ten), None);
 }

@@ -1,5 +1,6 @@
 //! Videos shaped like real downloads, made with ffmpeg's lavfi sources at test time (160x90,
-//! about 40 s, so two clips under the default plan): WebM VP9/Opus, HEVC (also with B-pyramids),
+//! about 40 s, so two clips under the default plan): WebM VP9/Opus, HEVC (also with B-pyramids,
+//! and 10-bit with closed GOPs),
 //! a timeline that starts late (edit list), 29.97 fps with 10 s GOPs, no audio, odd-sized
 //! 4:4:4, 10-bit, a rotated phone video, variable frame rate, moov at the front and at the end,
 //! several audio tracks, a 10 s video, a 2-hour tiny video (the 100-clip cap), a hostile file
@@ -93,6 +94,20 @@ fn build(dir: &Path) -> Vec<Input> {
         "aac",
     ];
     make(dir, "hevc-b-pyramid.mp4", &both, "40", &pyramid);
+    // 10-bit HEVC with closed GOPs, as phones write it: a smart cut keeps it HEVC Main 10.
+    let ten_bit_hevc = [
+        "-pix_fmt",
+        "yuv420p10le",
+        "-c:v",
+        "libx265",
+        "-preset",
+        "ultrafast",
+        "-x265-params",
+        "log-level=error:open-gop=0:keyint=50",
+        "-c:a",
+        "aac",
+    ];
+    make(dir, "hevc-10-bit.mp4", &both, "40", &ten_bit_hevc);
     // The timeline starts at 1.3 s (an edit list): seeks and keyframes are relative to it.
     let late = [
         &X264[..],
@@ -190,6 +205,7 @@ fn build(dir: &Path) -> Vec<Input> {
         input("vp9-opus.webm", true),
         input("hevc.mp4", true),
         input("hevc-b-pyramid.mp4", true),
+        input("hevc-10-bit.mp4", true),
         input("late-start.mp4", true),
         input("ntsc-long-gop.mp4", true),
         input("no-audio.mp4", true),

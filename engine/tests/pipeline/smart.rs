@@ -33,6 +33,27 @@ pub(crate) fn source(dir: &Path, name: &str, x264_params: &str) -> PathBuf {
     path
 }
 
+/// 13 s at 160x90 25 fps in HEVC (`pix_fmt`: 8 or 10 bits), a keyframe every 2 s with closed
+/// GOPs (as phones write), AAC audio; `x265_params` on top (the B-frames). x265's `medium`
+/// preset: parameter sets other than the heads' (`ultrafast`), so that a head decoded with the
+/// copy's sets fails.
+fn hevc_source(dir: &Path, name: &str, pix_fmt: &str, x265_params: &str) -> PathBuf {
+    let path = dir.join(name);
+    let params =
+        format!("log-level=error:open-gop=0:keyint=50:min-keyint=50:scenecut=0:{x265_params}");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=160x90:rate=25")
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-t", "13", "-pix_fmt", pix_fmt, "-c:v", "libx265"])
+        .args(["-preset", "medium", "-x265-params", &params, "-c:a", "aac"])
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    path
+}
+
 /// A smart cut of `input` with `policy`, e.g. `fixed:1:6:3`: clips of 6 s every 3 s, 0–6 and
 /// 6–12 (keyframe to keyframe: one copy each), 3–9 (head, copy), 9–13 (head, then a copy to
 /// the end of the video).
@@ -162,7 +183,103 @@ fn every_clip_is_exact_and_decodes_across_its_joins() {
     let pieces = report.chunks.iter().filter(|c| c.kind == TaskKind::Cut);
     assert_eq!(pieces.count(), 2);
     assert_exact(&report, &input);
+    assert_copied_frames_identical(&report, &input);
     assert!(!dir.path().join("out/.clipbench-chunks").exists());
+}
+
+/// The decoded frames (their MD5s) of `path` from `start` for `duration` seconds.
+fn frame_hashes(path: &Path, start: f64, duration: f64) -> Vec<String> {
+    let output = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-ss",
+            &start.to_string(),
+            "-t",
+            &duration.to_string(),
+        ])
+        .arg("-i")
+        .arg(path)
+        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_owned()))
+        .collect()
+}
+
+/// Clip 2 of a `fixed:1:6:3` run (3–9 s) copies the source from its keyframe at 4 s: its frames
+/// from 1 s to 5 s in are the source's from 4 s to 8 s, bit for bit.
+fn assert_copied_frames_identical(report: &RunReport, input: &Path) {
+    let clip = &report.clips[1];
+    assert_eq!(clip.clip.start, 3.0);
+    let copied = frame_hashes(clip.path.as_ref().unwrap(), 1.0, 4.0);
+    assert_eq!(copied.len(), 100);
+    assert_eq!(
+        copied,
+        frame_hashes(input, 4.0, 4.0),
+        "clip 2's copied frames"
+    );
+}
+
+#[test]
+fn hevc_sources_8_and_10_bit_with_and_without_b_pyramids_are_smart_cut_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let tools = clipbench_engine::Tools::from_env();
+    let sources = [
+        ("hevc-no-b.mp4", "yuv420p", "bframes=0", 0),
+        ("hevc-b-pyramid.mp4", "yuv420p", "bframes=3:b-pyramid=1", 2),
+        ("hevc-10-bit.mp4", "yuv420p10le", "bframes=3:b-pyramid=1", 2),
+    ];
+    for (name, pix_fmt, params, reorder) in sources {
+        let input = hevc_source(dir.path(), name, pix_fmt, params);
+        let source = clipbench_engine::probe(&tools, &input).unwrap();
+        assert_eq!(source.video_reorder_frames, reorder, "{name}");
+        let report = smart_run(
+            &input,
+            &dir.path().join(name).with_extension("out"),
+            "fixed:1:6:3",
+        );
+        assert!(report.notes.is_empty(), "{name}: {:?}", report.notes);
+        assert_eq!(
+            report.metrics.clips_fallback, 0,
+            "{name}: {:?}",
+            report.clips
+        );
+        let kinds: Vec<TaskKind> = report.clips.iter().map(|c| c.kind).collect();
+        use TaskKind::{Assemble, Copy};
+        assert_eq!(kinds, vec![Copy, Assemble, Copy, Assemble], "{name}");
+        assert_exact(&report, &input);
+        assert_copied_frames_identical(&report, &input);
+        for clip in &report.clips {
+            let path = clip.path.as_ref().unwrap();
+            let made = clipbench_engine::probe(&tools, path).unwrap();
+            let entry = ffprobe(
+                &[
+                    "-show_entries",
+                    "stream=codec_tag_string",
+                    "-select_streams",
+                    "v:0",
+                    "-of",
+                    "csv=p=0",
+                ],
+                path,
+            );
+            assert_eq!(
+                (
+                    made.video_codec.as_str(),
+                    made.pix_fmt.as_str(),
+                    entry.trim()
+                ),
+                ("hevc", pix_fmt, "hvc1"),
+                "{name} clip {}",
+                clip.clip.number
+            );
+        }
+    }
 }
 
 /// Whether `clip` decodes across `joins` with the engine's join check.
@@ -228,6 +345,40 @@ fn a_join_that_breaks_the_stream_is_caught_by_decoding_across_it() {
     ];
     join_mp4(&pieces, None, &bad).unwrap();
     assert!(!decodes_across(&bad, &[1.0]), "the broken join decoded");
+    // A mismatched head: HEVC before the H.264 copy. The join writes it; it does not decode.
+    let hevc_head = dir.path().join("hevc-head.mp4");
+    ffmpeg(
+        &[
+            "-ss",
+            "3",
+            "-t",
+            "1",
+            "-i",
+            input_arg,
+            "-an",
+            "-c:v",
+            "libx265",
+            "-x265-params",
+            "log-level=error",
+        ],
+        &hevc_head,
+    );
+    let mismatched = dir.path().join("mismatched.mp4");
+    let pieces = [
+        JoinPiece {
+            path: &hevc_head,
+            planned_s: 1.0,
+        },
+        JoinPiece {
+            path: &copy,
+            planned_s: 4.0,
+        },
+    ];
+    join_mp4(&pieces, None, &mismatched).unwrap();
+    assert!(
+        !decodes_across(&mismatched, &[1.0]),
+        "the mismatched join decoded"
+    );
 }
 
 #[test]

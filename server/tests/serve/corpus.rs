@@ -1,7 +1,8 @@
 //! Every mode survives every video a user can download: the corpus of `common::corpus` through
 //! the `clipbench-engine` binary in each mode (the original profile on the inputs that test an
 //! encoder, the 2-hour input in the modes that plan or cut differently). A usable input ends with every clip valid and
-//! playable everywhere (H.264 or HEVC 4:2:0, AAC, the source's orientation), exit 0; an input
+//! playable everywhere (H.264 or HEVC 4:2:0, AAC, the source's orientation; a smart cut of
+//! 10-bit HEVC stays 10-bit), exit 0; an input
 //! without usable video exits 2 with one line and leaves nothing behind.
 //!
 //! Run with `--nocapture` to see the corpus × mode table (clips valid / fallbacks / exit).
@@ -51,6 +52,9 @@ fn every_input_in(mode: &str, args: &[&str], taken: impl Fn(&Input) -> bool) {
         // A copy the container allows is kept, not rejected and redone (a variable frame rate
         // may need a re-encode at a clip's end); a smart cut's joins all hold (what it cannot
         // join, it re-encodes whole, with a note).
+        if mode == "smart" {
+            assert_smart_note(input.name, &report);
+        }
         if (mode == "copy" && input.name != "vfr.mp4") || mode == "smart" {
             assert_eq!(
                 report["metrics"]["clips_fallback"], 0,
@@ -75,6 +79,23 @@ fn every_input_in(mode: &str, args: &[&str], taken: impl Fn(&Input) -> bool) {
         assert!(common::files_ending(&out, ".partial").is_empty());
         assert!(!out.join(".clipbench-chunks").exists());
     }
+}
+
+/// What a smart cut says of the corpus's other codecs: HEVC with closed GOPs is smart-cut (no
+/// note); x265's default open GOPs and VP9 are re-encoded whole, with the reason.
+fn assert_smart_note(name: &str, report: &Value) {
+    let expected = match name {
+        "hevc-10-bit.mp4" => "",
+        "hevc.mp4" | "hevc-b-pyramid.mp4" => "open GOPs",
+        "vp9-opus.webm" => "vp9 video",
+        _ => return,
+    };
+    let notes = report["notes"].as_array().unwrap();
+    let first = notes.first().and_then(Value::as_str).unwrap_or("");
+    assert!(
+        first.starts_with(expected) && notes.is_empty() == expected.is_empty(),
+        "{name}: {notes:?}"
+    );
 }
 
 /// Every planned clip written, valid, decodable and playable everywhere.
@@ -102,7 +123,13 @@ fn check_clips(input: &Input, mode: &str, report: &Value, source: &MediaInfo, to
             "{what}: {} video",
             made.video_codec
         );
-        assert_eq!(made.pix_fmt, "yuv420p", "{what}");
+        // A smart cut keeps what it copies: 10-bit HEVC stays 10-bit HEVC.
+        let kept = mode == "smart" && made.video_codec == "hevc" && made.pix_fmt == source.pix_fmt;
+        assert!(
+            made.pix_fmt == "yuv420p" || kept,
+            "{what}: {}",
+            made.pix_fmt
+        );
         if source.has_audio {
             let audio = made.audio_codec.as_deref();
             assert!(matches!(audio, Some("aac" | "mp3")), "{what}: {audio:?}");
