@@ -215,24 +215,31 @@ fn audio_codec(job: &SmartJob) -> Vec<OsString> {
     }
 }
 
-/// Seconds decoded on each side of a join when a joined clip is checked.
+/// Seconds decoded after each join when a joined clip is checked.
 pub const JOIN_CHECK_S: f64 = 1.0;
 
-/// The ffmpeg that checks a joined clip: its video decoded [`JOIN_CHECK_S`] either side of
-/// each join (`joins`: seconds from the clip's start), one input per join, stopping at the
-/// first decoding error (`-xerror`), writing nothing. Each decoder runs on one thread and
-/// skips the deblocking filter (a quarter of the decoding work): the filter smooths pixels
-/// but finds no error, while parsing, references and parameter sets, where joins break, are
-/// all decoded.
+/// The ffmpeg that checks a joined clip: its video decoded across each join (`joins`: seconds
+/// from the clip's start), one input per join, stopping at the first decoding error
+/// (`-xerror`), writing nothing. Each input is decoded from the keyframe before its join —
+/// where the decoder's state at the join begins: nothing earlier can change whether the join
+/// decodes — to [`JOIN_CHECK_S`] after it; on one thread, skipping the deblocking filter (a
+/// quarter of the decoding work): the filter smooths pixels but finds no error, while
+/// parsing, references and parameter sets, where joins break, are all decoded.
 pub fn join_check_args(clip: &Path, joins: &[f64]) -> Vec<OsString> {
     let mut args = preamble();
     push(&mut args, &["-xerror"]);
     for join in joins {
-        let from = (join - JOIN_CHECK_S).max(0.0);
+        // Just before the join: the seek lands on the keyframe before it.
+        let from = (join - 1e-3).max(0.0);
         push(&mut args, &["-threads", "1", "-skip_loop_filter", "all"]);
         push(
             &mut args,
-            &["-ss", &secs(from), "-t", &secs(2.0 * JOIN_CHECK_S)],
+            &[
+                "-ss",
+                &micros(from),
+                "-t",
+                &micros(join - from + JOIN_CHECK_S),
+            ],
         );
         push_source(&mut args, clip);
     }
