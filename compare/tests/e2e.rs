@@ -924,12 +924,13 @@ fn batch_mode_keeps_k_jobs_in_flight_and_reports_jobs_per_hour() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // The batch's own folder (beside it the folder may hold other files, listed in any order).
     let folder = std::fs::read_dir(bench.path("batches"))
         .unwrap()
         .flatten()
-        .next()
-        .unwrap()
-        .path();
+        .map(|entry| entry.path())
+        .find(|path| path.join("batch.json").is_file())
+        .unwrap();
     let report = read_json(&folder.join("batch.json"));
     let levels = report["levels"].as_array().unwrap();
     assert_eq!(levels.len(), 2, "{report}");

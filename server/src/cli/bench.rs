@@ -342,9 +342,24 @@ fn table(rows: &[Row]) -> String {
     let _ = writeln!(out, "W by task kind (CPU-s in tasks):");
     for r in rows {
         let kinds: Vec<String> = (r.work_by_kind.iter())
-            .map(|(kind, cpu_s, n)| format!("{kind:?} {cpu_s:.1} in {n}").to_lowercase())
+            .map(|(kind, cpu_s, n)| format!("{} {cpu_s:.1} in {n}", work_name(*kind)))
             .collect();
         let _ = writeln!(out, "  {:<26} {}", r.name, kinds.join(", "));
     }
     out
+}
+
+/// What a task kind's work is, in the breakdown of W: a smart cut's `pieces` are its heads and
+/// feet encoded with its middle copied and its audio (one ffmpeg a clip), its `joins` the join
+/// and the decode across it; with `--reuse-overlaps` a join concatenates chunks and encodes
+/// the clip's audio.
+fn work_name(kind: TaskKind) -> &'static str {
+    match kind {
+        TaskKind::Encode => "encodes",
+        TaskKind::Copy => "whole copies",
+        TaskKind::Chunk => "chunks",
+        TaskKind::Assemble => "joins",
+        TaskKind::Audio => "first audio",
+        TaskKind::Cut => "pieces (heads, feet, copied middles)",
+    }
 }
