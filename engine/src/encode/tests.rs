@@ -345,3 +345,61 @@ fn a_join_check_decodes_from_the_keyframe_before_each_join_to_a_second_after_it(
         "{joined}"
     );
 }
+
+#[test]
+fn an_hevc_head_is_encoded_by_x265_matched_to_the_source_and_copies_are_written_as_hvc1() {
+    use crate::smart::{Copied, Encoded, HeadCodec, HeadEncoder, SmartCut};
+    let cut = SmartCut {
+        head: Some(Encoded {
+            start: 25.0,
+            end: 26.0,
+            frames: 25,
+        }),
+        copy: Some(Copied {
+            start: 26.0,
+            end: 55.0,
+            decode_end: Some(54.92),
+        }),
+        foot: None,
+    };
+    let encoder = HeadEncoder {
+        codec: HeadCodec::X265,
+        profile: "main10",
+        level: Some("4.1".into()),
+        high_tier: true,
+        pix_fmt: "yuv420p10le",
+        bframes: 3,
+        pyramid: false,
+    };
+    let job = SmartJob {
+        input: Path::new("in.mp4"),
+        start: 25.0,
+        duration: 30.0,
+        has_audio: false,
+        copy_audio: false,
+        threads: ThreadSetting::Fixed(1),
+        read_past_s: 0.2,
+        sample_entry: Some("hvc1"),
+    };
+    let outputs = [Path::new("h.mp4"), Path::new("c.mp4")];
+    let args = smart_pieces_args(&job, &cut, &encoder, &outputs, Path::new("a.mp4"));
+    let whole = joined(&smart_copy_args(
+        &job,
+        &cut.copy.unwrap(),
+        Path::new("o.mp4"),
+    ));
+    let joined = joined(&args);
+    assert!(
+        joined.contains("-c:v libx265 -preset ultrafast -crf 20 -profile:v main10 -pix_fmt yuv420p10le -tag:v hvc1"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("-x265-params log-level=error:info=0:open-gop=0:scenecut=0:bframes=3:b-pyramid=0:high-tier=1:pools=1:frame-threads=1:rd=1:no-wpp=1:level-idc=4.1 -f mp4 h.mp4"),
+        "{joined}"
+    );
+    assert!(
+        joined.contains("-map 1:v:0 -c:v copy -tag:v hvc1 -f mp4 c.mp4"),
+        "{joined}"
+    );
+    assert!(whole.contains("-c:v copy -tag:v hvc1"), "{whole}");
+}
