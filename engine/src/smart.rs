@@ -7,7 +7,9 @@
 //!
 //! The heads and feet are encoded with the source's codec (libx264 for H.264, libx265 for
 //! HEVC) at its profile, level, tier, pixel format and reordering depth ([`HeadEncoder`]), so
-//! the copied frames and the re-encoded ones form one stream any decoder of that codec plays. What a source must offer is checked by
+//! the copied frames and the re-encoded ones form one stream any decoder of that codec plays.
+//! An HEVC copy that opens on an open GOP's keyframe is joined as a broken link
+//! ([`crate::mp4join`]); H.264 open GOPs are not smart-cut. What a source must offer is checked by
 //! [`smart_problem`]; a file that does not is re-encoded whole (see [`crate::adapt`]).
 
 use crate::plan::Clip;
@@ -284,7 +286,9 @@ pub fn smart_problem(media: &MediaInfo) -> Option<String> {
     if media.variable_frame_rate || media.fps <= 0.0 {
         return Some("a variable frame rate".to_owned());
     }
-    if media.open_gop {
+    // An HEVC copy opening on an open GOP's keyframe is joined as a broken link (its leading
+    // pictures dropped, [`crate::mp4join`]); H.264 has no such splice.
+    if media.open_gop && media.video_codec != "hevc" {
         return Some("open GOPs (frames before a keyframe refer to the GOP before it)".to_owned());
     }
     if media.keyframes.as_ref().is_none_or(Vec::is_empty) || media.cut_points.is_none() {

@@ -156,8 +156,9 @@ pub(super) fn plan_tasks(
     (ready, assemblies)
 }
 
-/// Smart cut: a clip from keyframe to keyframe is one copy; any other clip is its pieces
-/// (ready; costed by the frames they re-encode) and their join (waiting for them).
+/// Smart cut: a clip from keyframe to keyframe is one copy (of a source with open GOPs, a
+/// copy piece joined alone); any other clip is its pieces (ready; costed by the frames they
+/// re-encode) and their join (waiting for them).
 fn smart_tasks(
     media: &MediaInfo,
     clips: &[Clip],
@@ -178,7 +179,9 @@ fn smart_tasks(
             fallback: None,
             cut: Some(cut),
         };
-        if cut.is_pure_copy() {
+        // A copy that opens on an open GOP's keyframe also writes its leading pictures: only
+        // the join drops them ([`crate::mp4join`]).
+        if cut.is_pure_copy() && !media.open_gop {
             ready.push(task(TaskKind::Copy, clip.duration(), Vec::new()));
             continue;
         }

@@ -15,7 +15,7 @@ use crate::allocate::ThreadSetting;
 use crate::encode::{join_check_args, read_past_s, smart_copy_args, smart_pieces_args, SmartJob};
 use crate::files::partial_path;
 use crate::mp4join::{join_mp4, JoinPiece};
-use crate::smart::{head_encoder, sample_entry, SmartCut};
+use crate::smart::{head_encoder, sample_entry, Piece, SmartCut};
 use crate::task::TaskKind;
 use crate::validate::read_mp4;
 
@@ -67,9 +67,20 @@ impl TaskContext<'_> {
         let pieces = task.cut.map(|c| c.pieces()).unwrap_or_default();
         let mut paths = self.layout.piece_paths(task);
         let tolerance = self.media.frame_duration() / 2.0 + 0.001;
+        // A copy opening on an open GOP's keyframe also holds its leading pictures, shown
+        // before it (the join drops them): longer by up to the source's reordering delay.
+        let leading = match self.media.open_gop {
+            true => self.media.reorder_delay_s.unwrap_or(0.0),
+            false => 0.0,
+        };
         for ((piece, start, end), path) in pieces.iter().zip(&paths) {
             let written = read_mp4(&partial_path(path)).map_or(0.0, |m| m.duration);
-            if (written - (end - start)).abs() > tolerance {
+            let longer = written - (end - start);
+            let allowed = match piece {
+                Piece::Copy => tolerance + leading,
+                _ => tolerance,
+            };
+            if longer > allowed || longer < -tolerance {
                 return Err(AttemptError::PieceLength {
                     clip,
                     piece: piece.name(),

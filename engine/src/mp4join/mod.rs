@@ -115,10 +115,15 @@ fn rescale(value: i64, from: u32, to: u32) -> i64 {
 /// The pieces' samples on one timeline: piece `p` shows from the sum of the planned lengths
 /// before it; decoding times keep the pieces' own reordering delay.
 fn join_video(pieces: &[JoinPiece]) -> Result<Track, JoinError> {
-    let reads = pieces
+    let mut reads = pieces
         .iter()
         .map(|p| read_track(p.path, true))
         .collect::<Result<Vec<_>, _>>()?;
+    for read in &mut reads {
+        if let Some(length_size) = hevc_length_size(&read.stsd) {
+            open_as_broken_link(&mut read.samples, length_size);
+        }
+    }
     let Some(longest) = reads.iter().max_by_key(|r| r.samples.len()) else {
         return fail("no pieces to join");
     };
@@ -250,6 +255,55 @@ fn avc_sets(config: &[u8]) -> Option<ParameterSets> {
         }
     }
     Some(ParameterSets { length_size, nals })
+}
+
+/// HEVC NAL unit types: a clean random access picture (an open GOP's keyframe), and the
+/// broken link access it becomes where a piece opens with it.
+const HEVC_CRA: u8 = 21;
+const HEVC_BLA_W_LP: u8 = 16;
+
+/// The NAL length size of an `hvcC` sample description, when the track is HEVC.
+fn hevc_length_size(stsd: &[u8]) -> Option<usize> {
+    let at = stsd.windows(4).position(|w| w == b"hvcC")? + 4;
+    Some((*stsd.get(at + 21)? as usize & 3) + 1)
+}
+
+/// An HEVC piece that opens on an open GOP's keyframe (a CRA, copied from the source) made to
+/// stand after another piece, as encoders splice streams: its leading pictures — decoded after
+/// the keyframe, shown before it, referring to the GOP before, which is not there — are
+/// dropped (the piece before shows those moments; no later picture may refer to them), and
+/// the CRA becomes a broken link access (BLA), so that decoders start its pictures' order
+/// afresh as at an IDR. Nothing changes for a piece that opens on an IDR.
+fn open_as_broken_link(samples: &mut Vec<TrackSample>, length_size: usize) {
+    let Some(first) = samples.first_mut() else {
+        return;
+    };
+    let Some(at) = first_picture_header(&first.bytes, length_size) else {
+        return;
+    };
+    if (first.bytes[at] >> 1) & 0x3f != HEVC_CRA {
+        return;
+    }
+    // The slice syntax of a CRA and a BLA is the same: only the type changes.
+    first.bytes[at] = (first.bytes[at] & 0x81) | (HEVC_BLA_W_LP << 1);
+    let shown = first.dts + first.cts_offset;
+    samples.retain(|s| s.dts + s.cts_offset >= shown);
+}
+
+/// Where the NAL unit header of a sample's first picture (VCL) NAL unit is, in a sample of
+/// length-prefixed HEVC NAL units.
+fn first_picture_header(bytes: &[u8], length_size: usize) -> Option<usize> {
+    let mut pos = 0;
+    loop {
+        let len = (bytes.get(pos..pos + length_size)?)
+            .iter()
+            .fold(0usize, |n, b| n << 8 | *b as usize);
+        let header = pos + length_size;
+        if (*bytes.get(header)? >> 1) & 0x3f < 32 {
+            return Some(header);
+        }
+        pos = header.checked_add(len)?;
+    }
 }
 
 /// HEVC NAL unit types of the video, sequence and picture parameter sets.

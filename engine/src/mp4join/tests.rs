@@ -142,3 +142,46 @@ fn chunks_interleave_by_time() {
     let order = chunk_order(&tracks);
     assert_eq!(order, vec![(0, 0, 5), (1, 0, 2), (0, 5, 5), (1, 2, 2)]);
 }
+
+#[test]
+fn an_hevc_piece_opening_on_a_cra_opens_as_a_broken_link_without_its_leading_pictures() {
+    // 4-byte lengths; NAL headers: PPS (34), then the picture's slice (CRA 21, IDR 19, TRAIL 1).
+    let nal = |nal_type: u8| [0, 0, 0, 2, nal_type << 1, 1];
+    let sample = |dts: i64, shown: i64, first: &[u8]| TrackSample {
+        dts,
+        cts_offset: shown - dts,
+        duration: 1,
+        sync: false,
+        bytes: first.to_vec(),
+    };
+    let cra = [nal(34), nal(21)].concat();
+    // Decoding order: the CRA (shown at 3), two leading pictures (shown at 1, 2), a trailing one.
+    let mut samples = vec![
+        sample(0, 3, &cra),
+        sample(1, 1, &nal(8)),
+        sample(2, 2, &nal(8)),
+        sample(3, 4, &nal(1)),
+    ];
+    open_as_broken_link(&mut samples, 4);
+    let shown: Vec<i64> = samples.iter().map(|s| s.dts + s.cts_offset).collect();
+    assert_eq!(shown, vec![3, 4]);
+    assert_eq!(
+        samples[0].bytes[10..],
+        [16 << 1, 1],
+        "the CRA is a BLA_W_LP"
+    );
+    assert_eq!(
+        samples[0].bytes[..6],
+        nal(34),
+        "the parameter set is untouched"
+    );
+    // An IDR opening a piece, and a sample cut short, change nothing.
+    let idr = vec![sample(0, 1, &nal(19)), sample(1, 0, &nal(1))];
+    let mut same = idr.clone();
+    open_as_broken_link(&mut same, 4);
+    assert_eq!(same.len(), 2);
+    assert_eq!(same[0].bytes, idr[0].bytes);
+    let mut short = vec![sample(0, 1, &[0, 0, 0, 9])];
+    open_as_broken_link(&mut short, 4);
+    assert_eq!(short[0].bytes, [0, 0, 0, 9]);
+}

@@ -212,4 +212,8 @@ fn an_hevc_head_encoder_matches_profile_tier_level_bit_depth_and_reordering() {
     );
     assert_eq!(smart_problem(&hevc), None);
     assert_eq!(smart_problem(&ten), None);
+    // x265's open GOPs are joined as broken links; H.264's are not.
+    let mut open = hevc.clone();
+    open.open_gop = true;
+    assert_eq!(smart_problem(&open), None);
 }

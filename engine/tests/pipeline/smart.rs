@@ -34,7 +34,7 @@ pub(crate) fn source(dir: &Path, name: &str, x264_params: &str) -> PathBuf {
 }
 
 /// 13 s at 160x90 25 fps in HEVC (`pix_fmt`: 8 or 10 bits), a keyframe every 2 s with closed
-/// GOPs (as phones write), AAC audio; `x265_params` on top (the B-frames). x265's `medium`
+/// GOPs (as phones write), AAC audio; `x265_params` on top (the B-frames, open GOPs). x265's `medium`
 /// preset: parameter sets other than the heads' (`ultrafast`), so that a head decoded with the
 /// copy's sets fails.
 fn hevc_source(dir: &Path, name: &str, pix_fmt: &str, x265_params: &str) -> PathBuf {
@@ -211,6 +211,32 @@ fn frame_hashes(path: &Path, start: f64, duration: f64) -> Vec<String> {
         .collect()
 }
 
+/// The HEVC NAL unit types of a file's video, in order (ffmpeg's `trace_headers`).
+fn nal_unit_types(path: &Path) -> Vec<u8> {
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-i"])
+        .arg(path)
+        .args([
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-bsf:v",
+            "trace_headers",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|l| l.contains(" nal_unit_type "))
+        .filter_map(|l| l.rsplit("= ").next()?.trim().parse().ok())
+        .collect()
+}
+
 /// Clip 2 of a `fixed:1:6:3` run (3–9 s) copies the source from its keyframe at 4 s: its frames
 /// from 1 s to 5 s in are the source's from 4 s to 8 s, bit for bit.
 fn assert_copied_frames_identical(report: &RunReport, input: &Path) {
@@ -229,12 +255,35 @@ fn assert_copied_frames_identical(report: &RunReport, input: &Path) {
 fn hevc_sources_8_and_10_bit_with_and_without_b_pyramids_are_smart_cut_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let tools = clipbench_engine::Tools::from_env();
+    use TaskKind::{Assemble, Copy};
+    let closed = vec![Copy, Assemble, Copy, Assemble];
     let sources = [
-        ("hevc-no-b.mp4", "yuv420p", "bframes=0", 0),
-        ("hevc-b-pyramid.mp4", "yuv420p", "bframes=3:b-pyramid=1", 2),
-        ("hevc-10-bit.mp4", "yuv420p10le", "bframes=3:b-pyramid=1", 2),
+        ("hevc-no-b.mp4", "yuv420p", "bframes=0", 0, &closed),
+        (
+            "hevc-b-pyramid.mp4",
+            "yuv420p",
+            "bframes=3:b-pyramid=1",
+            2,
+            &closed,
+        ),
+        (
+            "hevc-10-bit.mp4",
+            "yuv420p10le",
+            "bframes=3:b-pyramid=1",
+            2,
+            &closed,
+        ),
+        // x265's default open GOPs: every copy opens on a CRA whose leading pictures refer to
+        // the GOP before, so every clip is joined (the CRA as a broken link).
+        (
+            "hevc-open-gop.mp4",
+            "yuv420p",
+            "open-gop=1:bframes=3:b-pyramid=1",
+            2,
+            &vec![Assemble; 4],
+        ),
     ];
-    for (name, pix_fmt, params, reorder) in sources {
+    for (name, pix_fmt, params, reorder, expected) in sources {
         let input = hevc_source(dir.path(), name, pix_fmt, params);
         let source = clipbench_engine::probe(&tools, &input).unwrap();
         assert_eq!(source.video_reorder_frames, reorder, "{name}");
@@ -250,10 +299,18 @@ fn hevc_sources_8_and_10_bit_with_and_without_b_pyramids_are_smart_cut_exactly()
             report.clips
         );
         let kinds: Vec<TaskKind> = report.clips.iter().map(|c| c.kind).collect();
-        use TaskKind::{Assemble, Copy};
-        assert_eq!(kinds, vec![Copy, Assemble, Copy, Assemble], "{name}");
+        assert_eq!(&kinds, expected, "{name}");
         assert_exact(&report, &input);
         assert_copied_frames_identical(&report, &input);
+        if name == "hevc-open-gop.mp4" {
+            // Clip 2's copy opens as a broken link (BLA_W_LP), no longer as a CRA: a new
+            // sequence (the head's parameter sets differ) may start only there.
+            // (Later CRAs inside the copy keep their leading pictures, which decode there.)
+            let types = nal_unit_types(report.clips[1].path.as_ref().unwrap());
+            let head = types.iter().position(|t| matches!(t, 19 | 20)).unwrap();
+            let copy = types[head + 1..].iter().find(|t| (16..=23).contains(*t));
+            assert_eq!(copy, Some(&16), "{types:?}");
+        }
         for clip in &report.clips {
             let path = clip.path.as_ref().unwrap();
             let made = clipbench_engine::probe(&tools, path).unwrap();
