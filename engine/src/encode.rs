@@ -86,6 +86,9 @@ pub struct EncodeJob<'a> {
     /// The source's width or height is odd: re-encoding scales it down to even (4:2:0 video
     /// has no odd sizes).
     pub odd_size: bool,
+    /// A stream copy's sample entry, when not ffmpeg's default ([`crate::smart::sample_entry`]:
+    /// HEVC as `hvc1`).
+    pub sample_entry: Option<&'static str>,
 }
 
 /// Appends string arguments.
@@ -213,7 +216,12 @@ fn input_and_codec_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
     push_source(&mut args, job.input);
     push(&mut args, &["-t", &secs(job.duration)]);
     match profile {
-        Profile::Copy => push(&mut args, &["-c", "copy"]),
+        Profile::Copy => {
+            push(&mut args, &["-c", "copy"]);
+            if let Some(tag) = job.sample_entry {
+                push(&mut args, &["-tag:v", tag]);
+            }
+        }
         _ => {
             if job.odd_size {
                 push(&mut args, &["-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2"]);

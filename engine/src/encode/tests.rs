@@ -12,6 +12,7 @@ fn job(threads: ThreadSetting) -> EncodeJob<'static> {
         has_audio: true,
         threads,
         odd_size: false,
+        sample_entry: None,
     }
 }
 
@@ -250,6 +251,17 @@ fn reencoded_clips_are_4_2_0_at_an_even_size() {
         ..job(ThreadSetting::Profile)
     };
     assert!(!joined(&ffmpeg_args(Profile::Copy, &copy)).contains("-vf"));
+}
+
+#[test]
+fn a_copy_of_hevc_is_written_as_hvc1_and_of_h264_as_ffmpeg_writes_it() {
+    let hevc = EncodeJob {
+        sample_entry: crate::smart::sample_entry("hevc"),
+        ..job(ThreadSetting::Profile)
+    };
+    let l = joined(&ffmpeg_args(Profile::Copy, &hevc));
+    assert!(l.contains("-c copy -tag:v hvc1 -f mp4"), "{l}");
+    assert!(!line(Profile::Copy, ThreadSetting::Profile).contains("-tag:v"));
 }
 
 #[test]

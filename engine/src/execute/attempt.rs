@@ -147,6 +147,7 @@ impl TaskContext<'_> {
             has_audio: self.media.has_audio,
             threads,
             odd_size: self.media.width % 2 == 1 || self.media.height % 2 == 1,
+            sample_entry: crate::smart::sample_entry(&self.media.video_codec),
         };
         Ok(match task.spec.kind {
             TaskKind::Encode | TaskKind::Copy | TaskKind::Cut => ffmpeg_args(task.profile, &job),

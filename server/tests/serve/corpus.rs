@@ -122,6 +122,20 @@ fn check_clips(input: &Input, mode: &str, report: &Value, source: &MediaInfo, to
             "{what}: {} video",
             made.video_codec
         );
+        if made.video_codec == "hevc" {
+            // The sample entry Apple's players need (the others take it too).
+            let tag = Command::new("ffprobe")
+                .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+                .args(["stream=codec_tag_string", "-of", "csv=p=0"])
+                .arg(path)
+                .output()
+                .unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&tag.stdout).trim(),
+                "hvc1",
+                "{what}"
+            );
+        }
         // A smart cut keeps what it copies: 10-bit HEVC stays 10-bit HEVC.
         let kept = mode == "smart" && made.video_codec == "hevc" && made.pix_fmt == source.pix_fmt;
         assert!(
