@@ -279,8 +279,9 @@ pub fn sample_entry(video_codec: &str) -> Option<&'static str> {
 
 /// Why `media` cannot be smart-cut, if it cannot.
 pub fn smart_problem(media: &MediaInfo) -> Option<String> {
-    if let Err(problem @ (NoHeadEncoder::Codec(_) | NoHeadEncoder::Pixels(_))) = head_encoder(media)
-    {
+    // What the codec or pixels rule out is said first; the profile and reordering last.
+    let encoder = head_encoder(media);
+    if let Err(problem @ (NoHeadEncoder::Codec(_) | NoHeadEncoder::Pixels(_))) = &encoder {
         return Some(problem.to_string());
     }
     if media.variable_frame_rate || media.fps <= 0.0 {
@@ -294,7 +295,7 @@ pub fn smart_problem(media: &MediaInfo) -> Option<String> {
     if media.keyframes.as_ref().is_none_or(Vec::is_empty) || media.cut_points.is_none() {
         return Some("no keyframe index".to_owned());
     }
-    head_encoder(media).err().map(|e| e.to_string())
+    encoder.err().map(|e| e.to_string())
 }
 
 #[cfg(test)]
