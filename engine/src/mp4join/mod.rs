@@ -2,14 +2,20 @@
 //! ffmpeg start per clip): the pieces' samples are laid end to end on one timeline, each at
 //! its planned start, and written with the sample tables, interleaved, `moov` first.
 //!
-//! The re-encoded heads and feet and the copied frames come from different encoders: each
-//! keyframe carries its piece's parameter sets in-band (H.264's from its `avcC`, HEVC's from
-//! its `hvcC`), as after ffmpeg's concat demuxer. The
-//! sample descriptions (`stsd`) and the audio's edit list are
-//! copied as they are, so nothing the sources say is lost.
+//! The re-encoded heads and feet and the copied frames come from different encoders, whose
+//! parameter sets differ (profile, entropy coder, ids). Each piece keeps its own sample entry
+//! (its `avc1`/`hvc1` with the `avcC`/`hvcC` its encoder wrote; identical entries are written
+//! once): the video's `stsd` holds one entry per distinct piece, every chunk holds samples of
+//! one piece, and `stsc` points each chunk at its piece's entry (ISO/IEC 14496-12 8.7.4,
+//! 14496-15 5.3.2: a change of entry is where a decoder re-reads its configuration). So every
+//! sample decodes from the parameter sets of its own entry alone, as QuickTime, Safari and
+//! iOS decode. Each keyframe also carries its piece's sets in-band, the same bytes as its
+//! entry: players that read only the first entry (Chromium, Firefox) find them there.
+//! The audio's sample entry and edit list are copied as they are.
 //!
 //! The rooms: `read` (an MP4's box tree checked, then one track's samples read), `write` (the
-//! joined tracks written as boxes), this file (the join itself: timelines, parameter sets).
+//! joined tracks written as boxes), this file (the join itself: timelines, sample entries,
+//! parameter sets).
 
 mod read;
 mod write;
@@ -51,6 +57,8 @@ pub(super) struct TrackSample {
     pub duration: i64,
     pub sync: bool,
     pub bytes: Vec<u8>,
+    /// Which of its track's sample entries describes it (an index into [`Track::entries`]).
+    pub entry: usize,
 }
 
 /// One output track.
@@ -58,7 +66,8 @@ pub(super) struct TrackSample {
 pub(super) struct Track {
     pub video: bool,
     pub timescale: u32,
-    pub stsd: Vec<u8>,
+    /// The sample entries (whole boxes) of the track's `stsd`, in order.
+    pub entries: Vec<Vec<u8>>,
     pub tkhd_matrix: [i32; 9],
     pub width: u32,
     pub height: u32,
@@ -91,7 +100,7 @@ pub fn join_mp4(
         tracks.push(Track {
             video: false,
             timescale: read.timescale,
-            stsd: read.stsd,
+            entries: vec![read.entry],
             tkhd_matrix: read.matrix,
             width: 0,
             height: 0,
@@ -120,17 +129,24 @@ fn join_video(pieces: &[JoinPiece]) -> Result<Track, JoinError> {
         .map(|p| read_track(p.path, true))
         .collect::<Result<Vec<_>, _>>()?;
     for read in &mut reads {
-        if let Some(length_size) = hevc_length_size(&read.stsd) {
+        if let Some(length_size) = hevc_length_size(&read.entry) {
             open_as_broken_link(&mut read.samples, length_size);
         }
     }
     let Some(longest) = reads.iter().max_by_key(|r| r.samples.len()) else {
         return fail("no pieces to join");
     };
+    // One track, one codec: a decoder changes its configuration between entries, not its
+    // codec (ffmpeg ignores an entry of another codec).
+    let codec = |read: &read::Read| String::from_utf8_lossy(&read.entry[4..8]).into_owned();
+    if let Some(other) = reads.iter().find(|r| codec(r) != codec(longest)) {
+        return fail(format!(
+            "the pieces' codecs differ ({} and {})",
+            codec(other),
+            codec(longest)
+        ));
+    }
     let timescale = longest.timescale;
-    // Every keyframe carries its piece's parameter sets in-band: Chromium puts the track's
-    // description's sets in front of a keyframe that has none, which breaks the pieces of the
-    // other encoder (its browser test fails without this).
     // Per piece: its first decoding time and when it shows its first frame. Each piece is
     // decoded from its planned start on, and shown `delay` later: the largest lead of shown
     // over decoded of any piece (the source's and x264's can differ), so that no piece's
@@ -150,10 +166,18 @@ fn join_video(pieces: &[JoinPiece]) -> Result<Track, JoinError> {
         .max()
         .unwrap_or(0);
     let mut samples: Vec<TrackSample> = Vec::new();
+    let mut entries: Vec<Vec<u8>> = Vec::new();
     let mut planned = 0.0;
     for ((read, piece), (first_dts, shown)) in reads.iter().zip(pieces).zip(&starts) {
         let offset = (planned * timescale as f64).round() as i64;
-        let sets = parameter_sets(&read.stsd)?;
+        let sets = parameter_sets(&read.entry)?;
+        let entry = match entries.iter().position(|e| *e == read.entry) {
+            Some(known) => known,
+            None => {
+                entries.push(read.entry.clone());
+                entries.len() - 1
+            }
+        };
         for s in &read.samples {
             let dts = offset + rescale(s.dts - first_dts, read.timescale, timescale);
             let shown_at = s.dts + s.cts_offset - shown;
@@ -175,6 +199,7 @@ fn join_video(pieces: &[JoinPiece]) -> Result<Track, JoinError> {
                 duration: rescale(s.duration, read.timescale, timescale),
                 sync: s.sync,
                 bytes,
+                entry,
             });
         }
         planned += piece.planned_s;
@@ -186,7 +211,7 @@ fn join_video(pieces: &[JoinPiece]) -> Result<Track, JoinError> {
     Ok(Track {
         video: true,
         timescale,
-        stsd: longest.stsd.clone(),
+        entries,
         tkhd_matrix: longest.matrix,
         width: longest.width,
         height: longest.height,
@@ -216,11 +241,11 @@ impl ParameterSets {
     }
 }
 
-/// The parameter sets of the `avcC` or `hvcC` inside an `stsd` box.
-fn parameter_sets(stsd: &[u8]) -> Result<ParameterSets, JoinError> {
+/// The parameter sets of the `avcC` or `hvcC` inside a sample entry.
+fn parameter_sets(entry: &[u8]) -> Result<ParameterSets, JoinError> {
     let record = |name: &[u8]| {
-        let at = stsd.windows(4).position(|w| w == name)?;
-        stsd.get(at + 4..)
+        let at = entry.windows(4).position(|w| w == name)?;
+        entry.get(at + 4..)
     };
     let bad = |what: &str| {
         JoinError(format!(
@@ -262,10 +287,10 @@ fn avc_sets(config: &[u8]) -> Option<ParameterSets> {
 const HEVC_CRA: u8 = 21;
 const HEVC_BLA_W_LP: u8 = 16;
 
-/// The NAL length size of an `hvcC` sample description, when the track is HEVC.
-fn hevc_length_size(stsd: &[u8]) -> Option<usize> {
-    let at = stsd.windows(4).position(|w| w == b"hvcC")? + 4;
-    Some((*stsd.get(at + 21)? as usize & 3) + 1)
+/// The NAL length size of an `hvcC` sample entry, when the track is HEVC.
+fn hevc_length_size(entry: &[u8]) -> Option<usize> {
+    let at = entry.windows(4).position(|w| w == b"hvcC")? + 4;
+    Some((*entry.get(at + 21)? as usize & 3) + 1)
 }
 
 /// An HEVC piece that opens on an open GOP's keyframe (a CRA, copied from the source) made to

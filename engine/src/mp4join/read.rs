@@ -10,7 +10,8 @@ use super::{JoinError, TrackSample, MAX_TICKS};
 /// A track read from a file: its samples in its own timescale.
 pub(super) struct Read {
     pub timescale: u32,
-    pub stsd: Vec<u8>,
+    /// The sample entry (`avc1`, `hvc1`, `mp4a`, … box) every sample of the track uses.
+    pub entry: Vec<u8>,
     pub matrix: [i32; 9],
     pub width: u32,
     pub height: u32,
@@ -113,7 +114,11 @@ pub(super) fn read_track(path: &Path, video: bool) -> Result<Read, JoinError> {
         return Err(cannot(&"a timescale of 0"));
     }
     let handler = if video { b"vide" } else { b"soun" };
-    let stsd = raw_stsd(&data, handler).ok_or_else(|| cannot(&"no sample description"))?;
+    let entry = match sample_entries(&data, handler).as_deref() {
+        Some([entry]) => entry.clone(),
+        Some([_, _, ..]) => return Err(cannot(&"several sample descriptions in one piece")),
+        _ => return Err(cannot(&"no sample description")),
+    };
     // The count is the file's word: reserve no more than a plausible piece holds.
     let mut samples = Vec::with_capacity((count as usize).min(1 << 16));
     for n in 1..=count {
@@ -134,11 +139,12 @@ pub(super) fn read_track(path: &Path, video: bool) -> Result<Read, JoinError> {
             duration: s.duration as i64,
             sync: s.is_sync,
             bytes: s.bytes.to_vec(),
+            entry: 0,
         });
     }
     Ok(Read {
         timescale,
-        stsd,
+        entry,
         matrix,
         width,
         height,
@@ -172,13 +178,18 @@ pub(super) fn child<'a>(data: &'a [u8], kind: &[u8]) -> Option<&'a [u8]> {
     boxes(data).find(|(t, _)| *t == kind).map(|(_, p)| p)
 }
 
-/// The whole `stsd` box (header included) of the first track with `handler` (`vide`, `soun`).
-pub(super) fn raw_stsd(data: &[u8], handler: &[u8; 4]) -> Option<Vec<u8>> {
+/// The sample entries (whole boxes) of the `stsd` of the first track with `handler` (`vide`,
+/// `soun`).
+pub(super) fn sample_entries(data: &[u8], handler: &[u8; 4]) -> Option<Vec<Vec<u8>>> {
     let moov = child(data, b"moov")?;
     let mdia = boxes(moov)
         .filter(|(t, _)| *t == b"trak")
         .filter_map(|(_, trak)| child(trak, b"mdia"))
         .find(|mdia| child(mdia, b"hdlr").and_then(|h| h.get(8..12)) == Some(handler))?;
     let stbl = child(child(mdia, b"minf")?, b"stbl")?;
-    Some(boxed(b"stsd", child(stbl, b"stsd")?))
+    // A full box: version and flags, the entry count, then the entries.
+    let stsd = child(stbl, b"stsd")?.get(8..)?;
+    boxes(stsd)
+        .map(|(kind, body)| Some(boxed(kind.try_into().ok()?, body)))
+        .collect()
 }

@@ -1,7 +1,7 @@
 //! Tests of the MP4 join: hostile box trees never hang or panic the reader.
 
-use super::read::{boxes, raw_stsd, well_formed};
-use super::write::chunk_order;
+use super::read::{boxes, sample_entries, well_formed};
+use super::write::{boxed, chunk_order, sample_tables};
 use super::*;
 use proptest::prelude::*;
 
@@ -41,7 +41,7 @@ proptest! {
         for data in [&noise, &shaped] {
             let _ = well_formed(data, true, 0);
             let _ = boxes(data).count();
-            let _ = raw_stsd(data, b"vide");
+            let _ = sample_entries(data, b"vide");
             let _ = parameter_sets(data);
         }
     }
@@ -118,29 +118,56 @@ fn a_piece_that_is_not_an_mp4_is_named_in_the_error() {
     assert!(!output.exists());
 }
 
-#[test]
-fn chunks_interleave_by_time() {
+fn track(video: bool, timescale: u32, n: i64, step: i64) -> Track {
     let sample = |dts| TrackSample {
         dts,
         cts_offset: 0,
         duration: 1,
         sync: true,
         bytes: vec![0],
+        entry: 0,
     };
-    let track = |video, timescale, n: i64, step| Track {
+    Track {
         video,
         timescale,
-        stsd: Vec::new(),
+        entries: vec![boxed(b"avc1", &[])],
         tkhd_matrix: [0; 9],
         width: 0,
         height: 0,
         edits: Vec::new(),
         samples: (0..n).map(|i| sample(i * step)).collect(),
-    };
+    }
+}
+
+#[test]
+fn chunks_interleave_by_time() {
     // Video at 10 ticks/s, a sample each 0.1 s; audio at 100 ticks/s, each 0.25 s.
     let tracks = [track(true, 10, 10, 1), track(false, 100, 4, 25)];
     let order = chunk_order(&tracks);
     assert_eq!(order, vec![(0, 0, 5), (1, 0, 2), (0, 5, 5), (1, 2, 2)]);
+}
+
+#[test]
+fn a_chunk_holds_samples_of_one_sample_entry_and_stsc_points_at_it() {
+    // Head (entry 1), copy (entry 2), foot (entry 1 again): 2, 5 and 3 samples.
+    let mut video = track(true, 10, 10, 1);
+    video.entries.push(boxed(b"avc1", &[1]));
+    for s in &mut video.samples[2..7] {
+        s.entry = 1;
+    }
+    let order = chunk_order(std::slice::from_ref(&video));
+    assert_eq!(order, vec![(0, 0, 2), (0, 2, 5), (0, 7, 3)]);
+    let chunks: Vec<(usize, usize)> = order.iter().map(|&(_, f, n)| (f, n)).collect();
+    let tables = sample_tables(&video, &chunks, &[100, 102, 107]);
+    let stsd = boxes(&tables).find(|(t, _)| *t == b"stsd").unwrap().1;
+    assert_eq!(stsd[4..8], 2u32.to_be_bytes(), "two entries");
+    assert_eq!(boxes(&stsd[8..]).count(), 2);
+    let stsc = boxes(&tables).find(|(t, _)| *t == b"stsc").unwrap().1;
+    let rows: Vec<u32> = (stsc[8..].chunks(4))
+        .map(|w| u32::from_be_bytes(w.try_into().unwrap()))
+        .collect();
+    // (first chunk, samples per chunk, sample entry), one row per change.
+    assert_eq!(rows, [1, 2, 1, 2, 5, 2, 3, 3, 1]);
 }
 
 #[test]
@@ -153,6 +180,7 @@ fn an_hevc_piece_opening_on_a_cra_opens_as_a_broken_link_without_its_leading_pic
         duration: 1,
         sync: false,
         bytes: first.to_vec(),
+        entry: 0,
     };
     let cra = [nal(34), nal(21)].concat();
     // Decoding order: the CRA (shown at 3), two leading pictures (shown at 1, 2), a trailing one.

@@ -27,7 +27,7 @@ fn u32s(values: impl IntoIterator<Item = u32>) -> Vec<u8> {
 }
 
 /// Where each track's chunks go: `(track, first sample, sample count)` in file order, chunks
-/// of at most [`CHUNK_S`] interleaved by time.
+/// of at most [`CHUNK_S`] interleaved by time; a chunk's samples share one sample entry.
 pub(super) fn chunk_order(tracks: &[Track]) -> Vec<(usize, usize, usize)> {
     let mut chunks = Vec::new();
     for (t, track) in tracks.iter().enumerate() {
@@ -35,7 +35,8 @@ pub(super) fn chunk_order(tracks: &[Track]) -> Vec<(usize, usize, usize)> {
         let mut first = 0;
         for i in 1..=track.samples.len() {
             let ends = i == track.samples.len()
-                || track.samples[i].dts - track.samples[first].dts >= limit;
+                || track.samples[i].dts - track.samples[first].dts >= limit
+                || track.samples[i].entry != track.samples[first].entry;
             if ends {
                 let at = track.samples[first].dts as f64 / track.timescale as f64;
                 chunks.push((at, t, first, i - first));
@@ -96,7 +97,7 @@ fn trak(track: &Track, id: u32, chunks: &[(usize, usize)], offsets: &[u64]) -> V
 }
 
 /// `stsd`, `stts`, `ctts`, `stss`, `stsz`, `stsc` and `stco`/`co64` of `track`.
-fn sample_tables(track: &Track, chunks: &[(usize, usize)], offsets: &[u64]) -> Vec<u8> {
+pub(super) fn sample_tables(track: &Track, chunks: &[(usize, usize)], offsets: &[u64]) -> Vec<u8> {
     let samples = &track.samples;
     let mut runs: Vec<(u32, i64)> = Vec::new();
     let mut offsets_run: Vec<(u32, i64)> = Vec::new();
@@ -115,7 +116,9 @@ fn sample_tables(track: &Track, chunks: &[(usize, usize)], offsets: &[u64]) -> V
         }
         full(kind, 0, &body)
     };
-    let mut out = track.stsd.clone();
+    let mut stsd = u32s([track.entries.len() as u32]);
+    stsd.extend(track.entries.concat());
+    let mut out = full(b"stsd", 0, &stsd);
     out.extend(table(b"stts", &runs));
     if offsets_run.iter().any(|r| r.1 != 0) {
         out.extend(table(b"ctts", &offsets_run));
@@ -136,10 +139,15 @@ fn sample_tables(track: &Track, chunks: &[(usize, usize)], offsets: &[u64]) -> V
         0,
         &[u32s([0, samples.len() as u32]), sizes].concat(),
     ));
+    // Runs of chunks of one size and one sample entry (numbered from 1).
     let mut stsc: Vec<[u32; 3]> = Vec::new();
-    for (n, &(_, count)) in chunks.iter().enumerate() {
-        if stsc.last().is_none_or(|last| last[1] != count as u32) {
-            stsc.push([n as u32 + 1, count as u32, 1]);
+    for (n, &(first, count)) in chunks.iter().enumerate() {
+        let entry = samples[first].entry as u32 + 1;
+        if stsc
+            .last()
+            .is_none_or(|last| last[1..] != [count as u32, entry])
+        {
+            stsc.push([n as u32 + 1, count as u32, entry]);
         }
     }
     let stsc_body: Vec<u8> = [u32s([stsc.len() as u32]), u32s(stsc.concat())].concat();

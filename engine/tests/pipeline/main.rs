@@ -6,6 +6,8 @@
 mod common;
 
 mod arriving;
+mod browsers;
+mod conformance;
 mod fuzz;
 mod run;
 mod schedule;
