@@ -417,9 +417,7 @@ pub fn concat_list_line(path: &Path) -> Option<String> {
 }
 
 mod smart_args;
-pub use smart_args::{
-    join_check_args, read_past_s, smart_copy_args, smart_pieces_args, SmartJob, JOIN_CHECK_S,
-};
+pub use smart_args::{join_check_args, read_past_s, smart_copy_args, smart_pieces_args, SmartJob};
 
 #[cfg(test)]
 mod tests;

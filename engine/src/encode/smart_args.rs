@@ -220,17 +220,17 @@ fn audio_codec(job: &SmartJob) -> Vec<OsString> {
     }
 }
 
-/// Seconds decoded after each join when a joined clip is checked.
-pub const JOIN_CHECK_S: f64 = 1.0;
-
 /// The ffmpeg that checks a joined clip: its video decoded across each join (`joins`: seconds
 /// from the clip's start), one input per join, stopping at the first decoding error
 /// (`-xerror`), writing nothing. Each input is decoded from the keyframe before its join —
 /// where the decoder's state at the join begins: nothing earlier can change whether the join
-/// decodes — to [`JOIN_CHECK_S`] after it; on one thread, skipping the deblocking filter (a
-/// quarter of the decoding work): the filter smooths pixels but finds no error, while
-/// parsing, references and parameter sets, where joins break, are all decoded.
-pub fn join_check_args(clip: &Path, joins: &[f64]) -> Vec<OsString> {
+/// decodes — through `after_s` past it: the piece after the join's reordering window
+/// ([`read_past_s`]), the frames whose decoding or output still depends on what came before
+/// the join (its first keyframe starts decoding afresh). On one thread, skipping the
+/// deblocking filter (a quarter of the decoding work): the filter smooths pixels but finds no
+/// error, while parsing, references, parameter sets and the sample entries, where joins
+/// break, are all decoded.
+pub fn join_check_args(clip: &Path, joins: &[f64], after_s: f64) -> Vec<OsString> {
     let mut args = preamble();
     push(&mut args, &["-xerror"]);
     for join in joins {
@@ -239,12 +239,7 @@ pub fn join_check_args(clip: &Path, joins: &[f64]) -> Vec<OsString> {
         push(&mut args, &["-threads", "1", "-skip_loop_filter", "all"]);
         push(
             &mut args,
-            &[
-                "-ss",
-                &micros(from),
-                "-t",
-                &micros(join - from + JOIN_CHECK_S),
-            ],
+            &["-ss", &micros(from), "-t", &micros(join - from + after_s)],
         );
         push_source(&mut args, clip);
     }

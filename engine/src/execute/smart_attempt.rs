@@ -114,7 +114,8 @@ impl TaskContext<'_> {
             return (0.0, Ok(()));
         }
         let clip = partial_path(&self.layout.final_path(task));
-        let args = join_check_args(&clip, &joins);
+        let after_s = read_past_s(self.media.reorder_delay_s, self.media.frame_duration());
+        let args = join_check_args(&clip, &joins, after_s);
         let limits = Limits {
             timeout: self.options.tools.probe_timeout,
             stall: None,
