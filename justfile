@@ -46,7 +46,7 @@ bench-engine sample="bbb-720p-10m" strategies="serial,python-optimized,auto" mod
 # Every mode on the corpus of real-world-shaped inputs (WebM, HEVC, VFR, rotated, 10-bit, …),
 # printing the corpus × mode table (clips valid / fallbacks / exit).
 corpus:
-    cargo test --release -p clipbench-server --test serve corpus:: -- --nocapture --test-threads 1
+    cargo test --release -p clipbench-engine-cli --test serve corpus:: -- --nocapture --test-threads 1
 
 # The queue-backed mode against a local `serve` on the same machine and sample: redis-server
 # on a free port, `serve` (local) and `serve --queue` with WORKERS worker processes (2 slots
@@ -54,7 +54,7 @@ corpus:
 bench-queue sample="bbb-720p-60s" jobs="4" levels="1,2" workers="1": (bench-data sample)
     #!/usr/bin/env bash
     set -euo pipefail
-    cargo build --release --quiet -p clipbench -p clipbench-server
+    cargo build --release --quiet -p clipbench -p clipbench-engine-cli
     engine=target/release/clipbench-engine; harness=target/release/clipbench
     work=$(mktemp -d); port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     pids=()
@@ -77,7 +77,7 @@ bench-queue sample="bbb-720p-60s" jobs="4" levels="1,2" workers="1": (bench-data
 queue-source-bytes sample="bbb-720p-10m": (bench-data sample)
     #!/usr/bin/env bash
     set -euo pipefail
-    cargo build --release --quiet -p clipbench-server
+    cargo build --release --quiet -p clipbench-engine-cli
     engine=target/release/clipbench-engine
     work=$(mktemp -d); free() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
     redis=$(free); media=$(free); api=$(free)

@@ -115,7 +115,7 @@ fn cargo_build(dir: &Path, target_dir: &Path) -> anyhow::Result<()> {
             "build",
             "--release",
             // The binary's name, not its package: it moved from `clipbench-engine` to
-            // `clipbench-server`, and older revisions are built too.
+            // `clipbench-server` and then to `clipbench-engine-cli`, and older revisions are built too.
             "--bin",
             "clipbench-engine",
             "--target-dir",

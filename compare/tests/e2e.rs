@@ -88,7 +88,7 @@ fn engine_binary() -> PathBuf {
     assert!(
         path.is_file(),
         "{} is missing: run the tests with `cargo test --workspace`, or build it first with \
-         `cargo build -p clipbench-server --bin clipbench-engine`",
+         `cargo build -p clipbench-engine-cli --bin clipbench-engine`",
         path.display()
     );
     path

@@ -81,7 +81,7 @@ pub fn origin_allowed(origin: &str, extra: &[String]) -> bool {
 
 /// Whether a `Content-Type` is JSON (`application/json` or `…+json`, any parameters).
 pub fn is_json(content_type: &str) -> bool {
-    let essence = crate::fetch::media_type(content_type);
+    let essence = clipbench_fetch::media_type(content_type);
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }

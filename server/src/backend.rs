@@ -9,6 +9,7 @@ use reqwest::Url;
 use serde_json::Value;
 
 use crate::admission::Admitted;
+use crate::error::ServerError;
 use crate::names::title_for;
 use crate::progress_state::ProgressState;
 use crate::request::{JobError, JobRequest};
@@ -17,7 +18,6 @@ use crate::store::Store;
 use clipbench_engine::extras::Compat;
 use clipbench_engine::extras::JobExtras;
 use clipbench_engine::probe::MediaInfo;
-use clipbench_engine::EngineError;
 
 /// Server paths and the text that replaces them in every answer (see [`crate::responses::scrub`]).
 pub type Replacements = Vec<(String, String)>;
@@ -39,11 +39,11 @@ pub trait JobBackend: Send + Sync {
     fn ended(&self, _admitted: &Admitted, _end: JobEnd) {}
 
     /// What `/progress` shows now.
-    async fn progress(&self) -> Result<ProgressState, EngineError>;
+    async fn progress(&self) -> Result<ProgressState, ServerError>;
 
     /// After `/cleanup` cancelled every job: waits (bounded) for them to stop, removes what the
     /// backend keeps beside the work folder, and says what it did (`clipbench.queue`).
-    async fn clean(&self) -> Result<Cleaned, EngineError>;
+    async fn clean(&self) -> Result<Cleaned, ServerError>;
 
     /// `GET /<name>` for a published clip's name (checked to be one).
     async fn clip(&self, name: &str, request: Request) -> Response;

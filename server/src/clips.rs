@@ -10,7 +10,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use crate::names::clip_key;
-use crate::responses::{engine_error, error};
+use crate::responses::{error, server_error};
 use crate::state::AppState;
 use crate::store::Store;
 
@@ -66,7 +66,7 @@ pub async fn serve_from_store(
     let size = match store.size(&key).await {
         Ok(Some(size)) => size,
         Ok(None) => return not_found(),
-        Err(e) => return engine_error(e),
+        Err(e) => return server_error(e),
     };
     let range = match range_header.map(http_range_header::parse_range_header) {
         None => None,
@@ -87,7 +87,7 @@ pub async fn serve_from_store(
     let fetched = match store.get(&key, range.clone()).await {
         Ok(Some(fetched)) => fetched,
         Ok(None) => return not_found(),
-        Err(e) => return engine_error(e),
+        Err(e) => return server_error(e),
     };
     let mut headers = vec![
         (header::CONTENT_TYPE, "video/mp4".to_owned()),

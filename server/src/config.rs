@@ -6,11 +6,11 @@ use clipbench_engine::run::{RunOptions, Setup};
 use clipbench_engine::tools::Tools;
 
 use crate::access::Access;
-use crate::fetch::DownloadOptions;
 use crate::listen::Limits;
 use crate::queue::QueueConfig;
 use crate::retention::Retention;
 use clipbench_engine::extras::Compat;
+use clipbench_fetch::DownloadOptions;
 
 /// How the server runs jobs.
 #[derive(Debug, Clone)]

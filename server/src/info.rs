@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
-use crate::responses::engine_error;
+use crate::responses::server_error;
 use crate::state::AppState;
 use clipbench_engine::allocate::allocate;
 use clipbench_engine::extras::{HealthExtras, ENGINE_NAME};
@@ -34,7 +34,7 @@ pub async fn health(State(state): State<Arc<AppState>>) -> Json<Value> {
 pub async fn progress(State(state): State<Arc<AppState>>) -> Response {
     match state.backend.progress().await {
         Ok(progress) => Json(progress.view(state.config.compat)).into_response(),
-        Err(e) => engine_error(e),
+        Err(e) => server_error(e),
     }
 }
 

@@ -8,8 +8,8 @@ use reqwest::Url;
 
 use crate::admission::Admitted;
 use crate::config::ServerConfig;
-use crate::fetch::{download, redact, Input};
 use crate::request::{JobError, JobRequest};
+use clipbench_fetch::{download, redact, Input};
 
 /// Downloads the job's URL into its own folder, reporting `(bytes, total)` to `on_progress`;
 /// messages about the downloaded file will name the URL the client sent.

@@ -14,10 +14,10 @@ use serde_json::{json, Value};
 
 use crate::admission::{Admitted, JobPlace};
 use crate::backend::{cancelled_early, JobEnd};
-use crate::fetch::redact;
 use crate::request::{parse_request, JobError, JobRequest};
-use crate::responses::{engine_error, error, scrub, scrub_text};
+use crate::responses::{error, scrub, scrub_text, server_error};
 use crate::state::AppState;
+use clipbench_fetch::redact;
 
 /// `POST /generate_shorts` and `POST /generate_shorts_optimized`.
 pub async fn generate_shorts(State(state): State<Arc<AppState>>, request: Request) -> Response {
@@ -135,7 +135,7 @@ pub async fn cleanup(State(state): State<Arc<AppState>>) -> Response {
     state.admission.cancel_all();
     let cleaned = match state.backend.clean().await {
         Ok(cleaned) => cleaned,
-        Err(e) => return engine_error(e),
+        Err(e) => return server_error(e),
     };
     let mut removed = cleaned.files_removed;
     for dir in [state.config.downloads(), state.config.outputs()] {

@@ -23,7 +23,7 @@ mod admission;
 mod backend;
 mod clips;
 mod config;
-pub mod fetch;
+pub mod error;
 mod info;
 mod input;
 mod jobs;
@@ -38,7 +38,6 @@ mod responses;
 pub mod retention;
 mod state;
 pub mod store;
-pub mod url_run;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -91,7 +90,7 @@ fn router(state: Arc<AppState>) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: ServerConfig,
-) -> clipbench_engine::Result<()> {
+) -> crate::error::Result<()> {
     serve_until(listener, config, std::future::pending()).await
 }
 
@@ -106,10 +105,10 @@ pub async fn serve_until(
     listener: tokio::net::TcpListener,
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
-) -> clipbench_engine::Result<()> {
+) -> crate::error::Result<()> {
     for dir in [config.downloads(), config.outputs()] {
         std::fs::create_dir_all(&dir)
-            .map_err(|e| clipbench_engine::EngineError::io("cannot create", &dir, e))?;
+            .map_err(|e| crate::error::ServerError::io("cannot create", &dir, e))?;
     }
     retention::sweep_at_start(&config.downloads(), &config.outputs());
     let config = Arc::new(config);
@@ -124,7 +123,7 @@ pub async fn serve_until(
             Some(config.outputs()),
         ),
         _ => {
-            return Err(clipbench_engine::EngineError::InvalidOption(
+            return Err(crate::error::ServerError::InvalidOption(
                 "--queue and --store go together: give both or neither".into(),
             ))
         }

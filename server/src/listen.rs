@@ -132,7 +132,7 @@ pub async fn accept_until(
     app: Router,
     limits: &Limits,
     shutdown: impl Future<Output = ()>,
-) -> clipbench_engine::Result<()> {
+) -> crate::error::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());

@@ -20,17 +20,17 @@ use crate::backend::{
 };
 use crate::clips::resolve_inside;
 use crate::config::ServerConfig;
-use crate::fetch::redact;
+use crate::error::ServerError;
 use crate::input::{download_dir, job_url};
 use crate::names::{clip_filename, title_for};
 use crate::progress_state::{Phase, ProgressState};
 use crate::request::{JobError, JobRequest};
 use crate::responses::{error, job_body, JobSummary, Published};
-use crate::url_run::{run_url, OnEvent};
-use clipbench_engine::error::EngineError;
 use clipbench_engine::execute::CancelToken;
 use clipbench_engine::extras::{Compat, JobExtras};
 use clipbench_engine::report::RunReport;
+use clipbench_fetch::redact;
+use clipbench_fetch::url_run::{run_url, OnEvent};
 
 /// Runs jobs on this machine, one at a time.
 pub struct LocalBackend {
@@ -197,7 +197,7 @@ impl JobBackend for LocalBackend {
         }
     }
 
-    async fn progress(&self) -> Result<ProgressState, EngineError> {
+    async fn progress(&self) -> Result<ProgressState, ServerError> {
         Ok(self
             .progress
             .lock()
@@ -205,7 +205,7 @@ impl JobBackend for LocalBackend {
             .clone())
     }
 
-    async fn clean(&self) -> Result<Cleaned, EngineError> {
+    async fn clean(&self) -> Result<Cleaned, ServerError> {
         // Waiting jobs take the slot first (the lock is fair) and end at once, seeing the
         // cleanup; the running one stops within a moment (its download or ffmpeg is
         // cancelled). Bounded all the same: the answer never waits on a job.
@@ -242,7 +242,7 @@ fn publish(
         let link = outputs.join(&filename);
         let _ = std::fs::remove_file(&link);
         std::fs::hard_link(path, &link)
-            .map_err(|e| EngineError::io("cannot publish a clip", &link, e))?;
+            .map_err(|e| ServerError::io("cannot publish a clip", &link, e))?;
         published.push(Published {
             clip: outcome.clip,
             filename,

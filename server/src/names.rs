@@ -4,8 +4,8 @@
 use clipbench_engine::plan::Clip;
 use reqwest::Url;
 
-use crate::fetch::file_name_for;
 use clipbench_engine::extras::Compat;
+use clipbench_fetch::file_name_for;
 
 /// The video's name: the URL's file name without its extension, safe as a file name part.
 pub fn title_for(url: &Url) -> String {

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use axum::http::StatusCode;
 use serde_json::Value;
 
+use crate::error::ServerError;
 use clipbench_engine::error::EngineError;
+use clipbench_fetch::FetchError;
 
 /// A parsed job request.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,19 +88,9 @@ pub struct JobError {
 impl From<EngineError> for JobError {
     fn from(e: EngineError) -> Self {
         let status = match &e {
-            EngineError::UnsupportedScheme(_) | EngineError::PageNeedsYtDlp { .. } => {
-                StatusCode::BAD_REQUEST
-            }
-            EngineError::UrlForbidden { .. } => StatusCode::FORBIDDEN,
-            EngineError::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
-            EngineError::Download { .. } | EngineError::DownloadStopped(_) => {
-                StatusCode::BAD_GATEWAY
-            }
-            EngineError::Queue { .. } | EngineError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            EngineError::DownloadStopped(_) => StatusCode::BAD_GATEWAY,
             EngineError::FileMissing(_)
-            | EngineError::UrlRefused { .. }
             | EngineError::NotMedia { .. }
-            | EngineError::NotAVideo { .. }
             | EngineError::NoVideoStream(_)
             | EngineError::ZeroDuration(_)
             | EngineError::InvalidOption(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -107,20 +99,71 @@ impl From<EngineError> for JobError {
             | EngineError::Internal(_)
             | EngineError::Cancelled => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        // A file-system error names a server folder, a queue or store error an internal
-        // address: the client gets what failed, the log says where.
+        // A file-system error names a server folder: the client gets what failed.
         let message = match &e {
             EngineError::Io { action, cause, .. } => format!("the server {action}: {cause}"),
-            EngineError::Queue { .. } => {
-                tracing::warn!("{e}");
-                "the job queue is not answering: start it (`redis-server`) or fix --queue (the server's log has the details)".to_owned()
-            }
-            EngineError::Store(_) => {
-                tracing::warn!("{e}");
-                "the store is not answering: check --store (the server's log has the details)"
-                    .to_owned()
-            }
             _ => e.to_string(),
+        };
+        JobError { status, message }
+    }
+}
+
+impl From<FetchError> for JobError {
+    fn from(e: FetchError) -> Self {
+        let e = match e {
+            FetchError::Engine(e) => return JobError::from(e),
+            e => e,
+        };
+        let status = match &e {
+            FetchError::UnsupportedScheme(_) | FetchError::PageNeedsYtDlp { .. } => {
+                StatusCode::BAD_REQUEST
+            }
+            FetchError::UrlForbidden { .. } => StatusCode::FORBIDDEN,
+            FetchError::NoSpace { .. } => StatusCode::INSUFFICIENT_STORAGE,
+            FetchError::Download { .. } => StatusCode::BAD_GATEWAY,
+            FetchError::UrlRefused { .. } | FetchError::NotAVideo { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            // (an engine failure is answered above)
+            FetchError::Io { .. }
+            | FetchError::Internal(_)
+            | FetchError::Cancelled
+            | FetchError::Engine(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        // A file-system error names a server folder: the client gets what failed.
+        let message = match &e {
+            FetchError::Io { action, cause, .. } => format!("the server {action}: {cause}"),
+            _ => e.to_string(),
+        };
+        JobError { status, message }
+    }
+}
+
+impl From<ServerError> for JobError {
+    fn from(e: ServerError) -> Self {
+        // A file-system error names a server folder, a queue or store error an internal
+        // address: the client gets what failed, the log says where.
+        let (status, message) = match e {
+            ServerError::Fetch(e) => return JobError::from(e),
+            ServerError::Engine(e) => return JobError::from(e),
+            ServerError::Queue { .. } => {
+                tracing::warn!("{e}");
+                (StatusCode::SERVICE_UNAVAILABLE, "the job queue is not answering: start it (`redis-server`) or fix --queue (the server's log has the details)".to_owned())
+            }
+            ServerError::Store(_) => {
+                tracing::warn!("{e}");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the store is not answering: check --store (the server's log has the details)"
+                        .to_owned(),
+                )
+            }
+            ServerError::Io { action, cause, .. } => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("the server {action}: {cause}"),
+            ),
+            ServerError::InvalidOption(_) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+            ServerError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
         };
         JobError { status, message }
     }

@@ -16,9 +16,9 @@ pub fn error(status: StatusCode, message: String) -> Response {
     (status, Json(json!({ "error": message }))).into_response()
 }
 
-/// An engine error as an answer: its status and a message that names no server path or
+/// A failure as an answer: its status and a message that names no server path or
 /// internal address ([`JobError`]'s).
-pub fn engine_error(e: clipbench_engine::EngineError) -> Response {
+pub fn server_error(e: crate::error::ServerError) -> Response {
     let e = crate::request::JobError::from(e);
     error(e.status, e.message)
 }

@@ -152,7 +152,7 @@ fn remove_partials(dir: &Path) {
 
 /// Removes what [`to_remove`] picks from the store's published clips (`clips/`, queue mode);
 /// how many. Sources stay: another server's running job may be reading one.
-pub async fn sweep_store(store: &Store, retention: &Retention) -> clipbench_engine::Result<usize> {
+pub async fn sweep_store(store: &Store, retention: &Retention) -> crate::error::Result<usize> {
     let objects = store.list("clips").await?;
     let entries: Vec<Entry> = objects
         .iter()

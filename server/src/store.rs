@@ -12,7 +12,7 @@ use object_store::path::Path as Key;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use clipbench_engine::error::{EngineError, Result};
+use crate::error::{Result, ServerError};
 
 /// A store of named objects, shared by the queue-backed server and its workers.
 #[derive(Clone)]
@@ -47,16 +47,16 @@ impl Store {
         // Messages show the URL without credentials or query.
         let shown = reqwest::Url::parse(url).map_or_else(
             |_| "(an unreadable URL)".to_owned(),
-            |u| crate::fetch::redact(&u),
+            |u| clipbench_fetch::redact(&u),
         );
-        let bad = |why: String| EngineError::InvalidOption(format!("--store {shown}: {why}"));
+        let bad = |why: String| ServerError::InvalidOption(format!("--store {shown}: {why}"));
         let parsed = reqwest::Url::parse(url).map_err(|e| bad(e.to_string()))?;
         let inner: Arc<dyn ObjectStore> = if parsed.scheme() == "file" {
             let folder = parsed
                 .to_file_path()
                 .map_err(|_| bad("not an absolute folder path".into()))?;
             std::fs::create_dir_all(&folder)
-                .map_err(|e| EngineError::io("cannot create the store folder", &folder, e))?;
+                .map_err(|e| ServerError::io("cannot create the store folder", &folder, e))?;
             Arc::new(LocalFileSystem::new_with_prefix(&folder).map_err(|e| bad(e.to_string()))?)
         } else {
             crate::use_ring_for_tls();
@@ -91,7 +91,7 @@ impl Store {
         const PART: usize = 8 << 20;
         let mut source = tokio::fs::File::open(file)
             .await
-            .map_err(|e| EngineError::io("cannot read", file, e))?;
+            .map_err(|e| ServerError::io("cannot read", file, e))?;
         let mut upload = self
             .inner
             .put_multipart(&Key::from(key))
@@ -104,7 +104,7 @@ impl Store {
                 .take(PART as u64)
                 .read_to_end(&mut part)
                 .await
-                .map_err(|e| EngineError::io("cannot read", file, e))?;
+                .map_err(|e| ServerError::io("cannot read", file, e))?;
             if read == 0 && total > 0 {
                 break;
             }
@@ -134,7 +134,7 @@ impl Store {
         let partial = clipbench_engine::files::partial_path(file);
         let mut out = tokio::fs::File::create(&partial)
             .await
-            .map_err(|e| EngineError::io("cannot create", &partial, e))?;
+            .map_err(|e| ServerError::io("cannot create", &partial, e))?;
         let mut stream = result.into_stream();
         let mut total = 0u64;
         while let Some(chunk) = stream.next().await {
@@ -148,15 +148,15 @@ impl Store {
             total += chunk.len() as u64;
             if let Err(e) = out.write_all(&chunk).await {
                 let _ = tokio::fs::remove_file(&partial).await;
-                return Err(EngineError::io("cannot write", &partial, e));
+                return Err(ServerError::io("cannot write", &partial, e));
             }
         }
         out.flush()
             .await
-            .map_err(|e| EngineError::io("cannot write", &partial, e))?;
+            .map_err(|e| ServerError::io("cannot write", &partial, e))?;
         tokio::fs::rename(&partial, file)
             .await
-            .map_err(|e| EngineError::io("cannot rename", &partial, e))?;
+            .map_err(|e| ServerError::io("cannot rename", &partial, e))?;
         Ok(total)
     }
 
@@ -226,8 +226,8 @@ impl Store {
         }
     }
 
-    fn failed(&self, what: &str, key: &str, e: object_store::Error) -> EngineError {
-        EngineError::Store(format!("{what} {key} in the store {}: {e}", self.url))
+    fn failed(&self, what: &str, key: &str, e: object_store::Error) -> ServerError {
+        ServerError::Store(format!("{what} {key} in the store {}: {e}", self.url))
     }
 }
 

@@ -9,9 +9,9 @@ use clipbench_engine::{
     probe, run as run_engine, Event, RunOptions, RunReport, Strategy, ThreadSetting, TimedEvent,
     Tools,
 };
-use clipbench_server::fetch::guard::UrlGuard;
-use clipbench_server::fetch::DownloadOptions;
-use clipbench_server::url_run::{run_url, OnEvent};
+use clipbench_fetch::guard::UrlGuard;
+use clipbench_fetch::url_run::{run_url, OnEvent};
+use clipbench_fetch::DownloadOptions;
 
 use super::{Job, Measured};
 use crate::record::{JobShape, TaskSpan};
@@ -107,8 +107,8 @@ impl Commits {
 }
 
 /// A run's figures from its report and its commits.
-fn measure(
-    result: clipbench_engine::Result<RunReport>,
+fn measure<E: std::fmt::Display>(
+    result: Result<RunReport, E>,
     commits: &Commits,
     sample: &str,
 ) -> Measured {

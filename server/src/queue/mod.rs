@@ -18,7 +18,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
-use clipbench_engine::error::{EngineError, Result};
+use crate::error::{Result, ServerError};
 use clipbench_engine::plan::Clip;
 use clipbench_engine::probe::{CutPoint, MediaInfo};
 use clipbench_engine::report::FailureSummary;
@@ -251,8 +251,8 @@ impl QueueConfig {
     }
 
     /// A Redis error as the engine's queue error, naming the queue (without its password).
-    pub fn error(&self, e: redis::RedisError) -> EngineError {
-        EngineError::Queue {
+    pub fn error(&self, e: redis::RedisError) -> ServerError {
+        ServerError::Queue {
             url: self.shown_url(),
             detail: e.to_string().replace(&self.url, &self.shown_url()),
         }

@@ -7,8 +7,8 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
+use crate::error::{Result, ServerError};
 use crate::store::Store;
-use clipbench_engine::error::{EngineError, Result};
 use clipbench_engine::index::{locate, Located, SourceIndex, MAX_INDEX_BYTES};
 use clipbench_engine::Clip;
 
@@ -62,12 +62,12 @@ pub(super) async fn fetch_parts(
         .iter()
         .map(|c| (c.start + start_time, c.end + start_time));
     let ranges = index.ranges_for(spans);
-    let file = File::create(into).map_err(|e| EngineError::io("cannot create", into, e))?;
+    let file = File::create(into).map_err(|e| ServerError::io("cannot create", into, e))?;
     let write = |bytes: &[u8], at: u64| {
-        (file.write_all_at(bytes, at)).map_err(|e| EngineError::io("cannot write", into, e))
+        (file.write_all_at(bytes, at)).map_err(|e| ServerError::io("cannot write", into, e))
     };
     file.set_len(size)
-        .map_err(|e| EngineError::io("cannot size", into, e))?;
+        .map_err(|e| ServerError::io("cannot size", into, e))?;
     write(&head, 0)?;
     write(&moov.1, moov.0)?;
     let have = head.len() as u64;
@@ -92,5 +92,5 @@ async fn get(
     store
         .get(key, Some(range))
         .await?
-        .ok_or_else(|| EngineError::Store(format!("the source {key} is not in the store")))
+        .ok_or_else(|| ServerError::Store(format!("the source {key} is not in the store")))
 }

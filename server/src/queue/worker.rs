@@ -16,9 +16,9 @@ use redis::aio::ConnectionManager;
 use super::source::fetch_parts;
 use super::state;
 use super::{is_job_id, now_ms, ClipTask, QueueConfig, StoredClip, TaskResult, MAX_TASK_CLIPS};
+use crate::error::{Result, ServerError};
 use crate::store::Store;
 use clipbench_engine::allocate::ThreadSetting;
-use clipbench_engine::error::{EngineError, Result};
 use clipbench_engine::execute::FailureKind;
 use clipbench_engine::execute::{execute, CancelToken, ExecuteOptions};
 use clipbench_engine::report::{FailureSummary, RunReport};
@@ -82,7 +82,7 @@ pub async fn run(options: WorkerOptions, stop: impl Future<Output = ()>) -> Resu
     let work = options.work_dir();
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)
-        .map_err(|e| EngineError::io("cannot create the worker's folder", &work, e))?;
+        .map_err(|e| ServerError::io("cannot create the worker's folder", &work, e))?;
     let stopping = CancelToken::new();
     let stopped = stopping.clone();
     let mut stop = std::pin::pin!(stop);
@@ -137,7 +137,7 @@ async fn take_tasks(options: &WorkerOptions, stopping: &CancelToken) -> Result<(
             }
         })
         .await
-        .map_err(|e| EngineError::Queue {
+        .map_err(|e| ServerError::Queue {
             url: options.queue.shown_url(),
             detail: e.to_string(),
         })
@@ -298,7 +298,7 @@ async fn make(shared: &Shared, task: &ClipTask, received_ms: u64) -> Result<Task
     .await;
     let _ = tokio::fs::remove_file(&parts).await;
     let execution = execution
-        .map_err(|e| EngineError::Internal(format!("a task's executor panicked: {e}")))??;
+        .map_err(|e| ServerError::Internal(format!("a task's executor panicked: {e}")))??;
     let execute_s = executed.elapsed().as_secs_f64();
     let uploaded = Instant::now();
     let mut stored = Vec::new();
@@ -359,5 +359,5 @@ async fn fetch_source(shared: &Shared, key: &str) -> Result<(PathBuf, u64)> {
 
 fn create_parent(path: &Path) -> Result<()> {
     let parent = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|e| EngineError::io("cannot create", parent, e))
+    std::fs::create_dir_all(parent).map_err(|e| ServerError::io("cannot create", parent, e))
 }

@@ -26,6 +26,7 @@ use crate::admission::Admitted;
 use crate::backend::{cancelled_answer, Cleaned, JobBackend, Replacements};
 use crate::clips::serve_from_store;
 use crate::config::ServerConfig;
+use crate::error::ServerError;
 use crate::input::fetch_input;
 use crate::names::{clip_filename, clip_key, title_for};
 use crate::progress_state::ProgressState;
@@ -33,7 +34,6 @@ use crate::queue::state::{self, JobState};
 use crate::queue::{split, ClipTask, QueueConfig};
 use crate::request::{JobError, JobRequest};
 use crate::store::Store;
-use clipbench_engine::error::EngineError;
 use clipbench_engine::extras::{Compat, JobExtras, Phase};
 use clipbench_engine::run::{prepare, Prepared};
 
@@ -51,7 +51,7 @@ impl QueueBackend {
         server: Arc<ServerConfig>,
         config: QueueConfig,
         store: Store,
-    ) -> clipbench_engine::Result<QueueBackend> {
+    ) -> crate::error::Result<QueueBackend> {
         let conn = config.connect().await?;
         Ok(QueueBackend {
             server,
@@ -70,14 +70,14 @@ impl QueueBackend {
     }
 
     /// The newest job's state.
-    async fn latest(&self) -> clipbench_engine::Result<Option<JobState>> {
+    async fn latest(&self) -> crate::error::Result<Option<JobState>> {
         state::latest(&mut self.conn())
             .await
             .map_err(|e| self.config.error(e))
     }
 
     /// Cancels every unfinished job and removes their pending tasks; (jobs, tasks removed).
-    async fn cancel_all(&self) -> clipbench_engine::Result<(usize, usize)> {
+    async fn cancel_all(&self) -> crate::error::Result<(usize, usize)> {
         let mut conn = self.conn();
         let ids = state::cancel_unfinished(&mut conn)
             .await
@@ -110,12 +110,12 @@ impl JobBackend for QueueBackend {
         result
     }
 
-    async fn progress(&self) -> Result<ProgressState, EngineError> {
+    async fn progress(&self) -> Result<ProgressState, ServerError> {
         let job = self.latest().await?;
         Ok(job.map_or_else(ProgressState::idle, |j| ProgressState::of_queued(&j)))
     }
 
-    async fn clean(&self) -> Result<Cleaned, EngineError> {
+    async fn clean(&self) -> Result<Cleaned, ServerError> {
         let (jobs, tasks) = self.cancel_all().await?;
         let mut files_removed = 0;
         for prefix in ["clips", "sources"] {
@@ -168,7 +168,7 @@ async fn process(
     let mut storage =
         RedisStorage::<ClipTask>::new(conn.clone()).with_config(queue.config.apalis());
     storage.push_bulk(tasks.clone()).await.map_err(|e| {
-        JobError::from(EngineError::Queue {
+        JobError::from(ServerError::Queue {
             url: queue.config.shown_url(),
             detail: e.to_string(),
         })

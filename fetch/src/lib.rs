@@ -1,13 +1,20 @@
-//! Inputs that are URLs: streamed to a local file with reqwest (atomic: `.partial`, then
-//! renamed) within limits (size, deadline, minimum rate, free space), with progress, through
-//! the fetch [`guard`] (`body.rs`); web pages go to yt-dlp through a guarded [`proxy`]
-//! (`page.rs`).
+//! # clipbench-fetch
+//!
+//! Inputs that are URLs, fetched as if every byte were hostile: streamed to a local file with
+//! reqwest (atomic: `.partial`, then renamed) within limits (size, deadline, minimum rate,
+//! free space), with progress, through the fetch [`guard`] (every address and redirect hop
+//! checked; `body.rs`); an MP4 or MOV cut while it arrives (`arriving.rs`); web pages through
+//! yt-dlp behind a guarded [`proxy`] (`page.rs`); and [`url_run::run_url`], the engine run
+//! from a URL that the CLI, the server and the harness share. Builds on the pipeline
+//! ([`clipbench_engine`]) only: no HTTP server, queue or store. Errors: [`FetchError`].
 
 mod arriving;
 mod body;
+pub mod error;
 pub mod guard;
 mod page;
 pub mod proxy;
+pub mod url_run;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,8 +25,8 @@ use reqwest::Url;
 pub use arriving::{arriving_path, download_arriving};
 use body::{kind_of, save_body, BodyLimits, ContentKind, Saving};
 pub use body::{media_type, too_slow};
-use clipbench_engine::error::{EngineError, Result};
 use clipbench_engine::execute::CancelToken;
+pub use error::{FetchError, Result};
 use guard::{find_refusal, GuardedResolver, Refusal, UrlGuard};
 use page::fetch_page;
 
@@ -39,11 +46,11 @@ impl Input {
                 // Messages name the URL without its credentials or query.
                 let shown = Url::parse(input).map_or_else(|_| "the URL".to_owned(), |u| redact(&u));
                 if scheme != "http" && scheme != "https" {
-                    return Err(EngineError::UnsupportedScheme(shown));
+                    return Err(FetchError::UnsupportedScheme(shown));
                 }
                 Url::parse(input)
                     .map(Input::Url)
-                    .map_err(|e| EngineError::Download {
+                    .map_err(|e| FetchError::Download {
                         url: shown,
                         detail: format!("not a valid URL ({e})"),
                     })
@@ -169,7 +176,7 @@ const MAX_REDIRECTS: usize = 10;
 /// Streams `url` into `dir`, calling `on_progress(bytes_so_far, total_if_known)`, within
 /// `options` (guard, deadline, rate, size, free space) until `cancel` is drained. A URL that
 /// answers with a web page is handed to `yt-dlp` when installed
-/// ([`EngineError::PageNeedsYtDlp`] otherwise); text and data answers are refused.
+/// ([`FetchError::PageNeedsYtDlp`] otherwise); text and data answers are refused.
 pub async fn download(
     url: &Url,
     dir: &Path,
@@ -223,7 +230,7 @@ async fn answer(
     cancel: &CancelToken,
 ) -> Result<Answer> {
     let shown = redact(url);
-    let fail = |detail: String| EngineError::Download {
+    let fail = |detail: String| FetchError::Download {
         url: shown.clone(),
         detail,
     };
@@ -233,7 +240,7 @@ async fn answer(
         .map_err(|r| refused(&shown, r))?;
     tokio::fs::create_dir_all(dir)
         .await
-        .map_err(|e| EngineError::io("cannot create download folder", dir, e))?;
+        .map_err(|e| FetchError::io("cannot create download folder", dir, e))?;
     let deadline = tokio::time::Instant::now() + options.deadline;
     let response = request(url, options, deadline, cancel).await?;
     let total = response.content_length();
@@ -260,7 +267,7 @@ async fn answer(
             return Ok(Answer::Fetched(page.await?));
         }
         Some(ContentKind::NotMedia) => {
-            return Err(EngineError::NotAVideo {
+            return Err(FetchError::NotAVideo {
                 url: shown.clone(),
                 content_type: content_type.unwrap_or_default(),
             })
@@ -284,9 +291,9 @@ async fn answer(
 }
 
 /// A body that stopped, as the error to answer.
-fn saving_error(url: &Url, e: Saving) -> EngineError {
+fn saving_error(url: &Url, e: Saving) -> FetchError {
     match e {
-        Saving::Network(detail) => EngineError::Download {
+        Saving::Network(detail) => FetchError::Download {
             url: redact(url),
             detail,
         },
@@ -303,14 +310,14 @@ async fn request(
     cancel: &CancelToken,
 ) -> Result<reqwest::Response> {
     let shown = redact(url);
-    let fail = |detail: String| EngineError::Download {
+    let fail = |detail: String| FetchError::Download {
         url: shown.clone(),
         detail,
     };
     let client = client(options).map_err(fail)?;
     let response = tokio::select! {
         response = tokio::time::timeout_at(deadline, client.get(url.clone()).send()) => response,
-        _ = cancel.drained() => return Err(EngineError::Cancelled),
+        _ = cancel.drained() => return Err(FetchError::Cancelled),
     };
     let response = match response {
         Err(_) => return Err(fail(over_deadline(options.deadline))),
@@ -324,7 +331,7 @@ async fn request(
     };
     let status = response.status();
     if status.is_client_error() {
-        return Err(EngineError::UrlRefused {
+        return Err(FetchError::UrlRefused {
             url: shown,
             status: status.to_string(),
         });
@@ -336,8 +343,8 @@ async fn request(
 }
 
 /// A URL the guard refused, as the error to answer (the reason, never the address).
-fn refused(shown: &str, refusal: Refusal) -> EngineError {
-    EngineError::UrlForbidden {
+fn refused(shown: &str, refusal: Refusal) -> FetchError {
+    FetchError::UrlForbidden {
         url: shown.to_owned(),
         reason: refusal.to_string(),
     }
@@ -353,7 +360,7 @@ fn over_deadline(deadline: Duration) -> String {
 /// Refuses a download that would leave less than `min_free` bytes on `dir`'s disk.
 fn check_free_space(dir: &Path, needed: u64, min_free: u64) -> Result<()> {
     match clipbench_engine::files::free_bytes(dir) {
-        Some(free) if free < needed.saturating_add(min_free) => Err(EngineError::NoSpace {
+        Some(free) if free < needed.saturating_add(min_free) => Err(FetchError::NoSpace {
             needed: needed.saturating_add(min_free),
             free,
         }),

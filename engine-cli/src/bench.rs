@@ -4,68 +4,21 @@
 //! ffmpeg encoding the whole file with its own threads (the least work any cut can cost).
 
 use std::fmt::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, ValueEnum};
 use clipbench_engine::{
     probe, CancelToken, Policy, Profile, RunOptions, RunReport, Setup, Strategy, ThreadSetting,
     Tools,
 };
 use serde::Serialize;
 
-use super::commands::{on_ctrl_c, run_local};
+use crate::args::{BenchArgs, ExtraRow};
+use crate::commands::{on_ctrl_c, run_local};
 use clipbench_engine::execute::escalate_ctrl_c;
 use clipbench_engine::files::write_json_atomic;
 use clipbench_engine::plan::PlanOptions;
 use clipbench_engine::report::work_by_kind;
 use clipbench_engine::task::TaskKind;
-
-/// An extra row besides the strategies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExtraRow {
-    /// `auto` with `--reuse-overlaps`: each moment encoded once.
-    ReuseOverlaps,
-    /// `auto`, `--profile copy --policy adaptive`: keyframe-snapped stream copies.
-    Copy,
-    /// `auto`, `--profile smart` on the same plan as the strategies: exact cuts, only the
-    /// frames around the keyframes re-encoded.
-    Smart,
-    /// One ffmpeg encodes the whole file with its own threads (no clips).
-    WholeFile,
-}
-
-#[derive(Args)]
-pub struct BenchArgs {
-    /// The video to cut.
-    input: PathBuf,
-    /// Strategies to compare, comma-separated.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "serial,python-optimized,auto"
-    )]
-    strategies: Vec<Strategy>,
-    /// Extra rows, comma-separated: reuse-overlaps, copy, smart, whole-file (`--modes`
-    /// alone: none).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        num_args = 0..,
-        default_value = "reuse-overlaps,copy,smart,whole-file"
-    )]
-    modes: Vec<ExtraRow>,
-    #[arg(long, default_value = "optimized")]
-    profile: Profile,
-    #[arg(long, default_value = "fixed:15")]
-    policy: Policy,
-    /// Skip the W_ref run (the floor is then each run's own).
-    #[arg(long)]
-    no_reference: bool,
-    /// Folder for the clips (removed after each run) and `bench.json`.
-    #[arg(long, default_value = "reports/bench-engine")]
-    out: PathBuf,
-}
 
 /// One run of the comparison: how the engine is set up.
 struct Named {
@@ -285,7 +238,7 @@ pub fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
     Ok(if all_valid {
         ExitCode::SUCCESS
     } else {
-        ExitCode::from(super::EXIT_CLIPS_FAILED)
+        ExitCode::from(crate::exit::EXIT_CLIPS_FAILED)
     })
 }
 

@@ -9,13 +9,13 @@ use clipbench_engine::probe::probe_with_keyframes;
 use clipbench_engine::{
     plan as make_plan, probe as probe_file, CancelToken, PlanOptions, RunOptions, RunReport, Tools,
 };
-use clipbench_server::fetch::guard::UrlGuard;
-use clipbench_server::fetch::{DownloadOptions, Input};
-use clipbench_server::url_run::run_url;
+use clipbench_fetch::guard::UrlGuard;
+use clipbench_fetch::url_run::run_url;
+use clipbench_fetch::{DownloadOptions, Input};
 
-use super::bars::RunProgress;
-use super::summary;
-use super::{EXIT_CLIPS_FAILED, EXIT_INTERRUPTED};
+use crate::bars::RunProgress;
+use crate::exit::{EXIT_CLIPS_FAILED, EXIT_INTERRUPTED};
+use crate::summary;
 
 /// `probe FILE`
 pub fn probe(file: &Path, keyframes: bool, json: bool) -> anyhow::Result<ExitCode> {
@@ -100,7 +100,7 @@ fn run_from_url(
     cancel: &CancelToken,
 ) -> anyhow::Result<(RunReport, Option<String>)> {
     let scratch = options.output_dir.join(".download");
-    let bar = super::bars::download_bar(&clipbench_server::fetch::redact(url));
+    let bar = crate::bars::download_bar(&clipbench_fetch::redact(url));
     let progress = std::sync::Arc::new(RunProgress::new());
     // The user's own URL on the user's own machine: any address, no rate or time limit
     // (Ctrl-C stops it).

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use axum::http::header;
 use axum::routing::get;
 use axum::Router;
-use clipbench_server::fetch::guard::UrlGuard;
+use clipbench_fetch::guard::UrlGuard;
 use clipbench_server::{serve, ServerConfig};
 use serde_json::Value;
 use tower_http::services::ServeDir;

@@ -18,11 +18,11 @@ fn inputs_are_classified() {
     ));
     assert!(matches!(
         Input::parse("ftp://x.org/v.mp4"),
-        Err(EngineError::UnsupportedScheme(_))
+        Err(FetchError::UnsupportedScheme(_))
     ));
     assert!(matches!(
         Input::parse("file:///etc/passwd"),
-        Err(EngineError::UnsupportedScheme(_))
+        Err(FetchError::UnsupportedScheme(_))
     ));
 }
 

@@ -17,9 +17,9 @@ use axum::routing::get;
 use axum::Router;
 use clipbench_engine::execute::FailureKind;
 use clipbench_engine::{ClipStatus, PlanOptions, Profile, RunOptions, Setup, Strategy};
-use clipbench_server::fetch::guard::UrlGuard;
-use clipbench_server::fetch::DownloadOptions;
-use clipbench_server::url_run::{run_url, UrlRun, STREAMED_NOTE};
+use clipbench_fetch::guard::UrlGuard;
+use clipbench_fetch::url_run::{run_url, UrlRun, STREAMED_NOTE};
+use clipbench_fetch::DownloadOptions;
 use futures_util::StreamExt;
 
 use crate::common;

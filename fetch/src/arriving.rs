@@ -14,8 +14,8 @@ use reqwest::{StatusCode, Url};
 
 use super::body::{pump, Saving, Sink};
 use super::{answer, client, describe, saving_error, Answer, DownloadOptions, Downloaded};
+use crate::error::{FetchError, Result};
 use clipbench_engine::arrival::{Arrival, IndexState, Next, SourceWriter};
-use clipbench_engine::error::{EngineError, Result};
 use clipbench_engine::execute::CancelToken;
 use clipbench_engine::index::MAX_INDEX_BYTES;
 
@@ -63,8 +63,8 @@ async fn fetch(
     };
     let path = media.path.clone();
     let writer = SourceWriter::create(&path, arrival.clone())
-        .map_err(|e| EngineError::io("cannot create", &path, e))?;
-    let client = client(options).map_err(|detail| EngineError::Download {
+        .map_err(|e| FetchError::io("cannot create", &path, e))?;
+    let client = client(options).map_err(|detail| FetchError::Download {
         url: super::redact(url),
         detail,
     })?;
@@ -106,7 +106,7 @@ struct ArrivingSink<'a> {
 
 impl Sink for ArrivingSink<'_> {
     async fn write(&mut self, piece: &[u8]) -> std::result::Result<(), Saving> {
-        let disk = |e| Saving::Local(EngineError::io("cannot write", &self.path, e));
+        let disk = |e| Saving::Local(FetchError::io("cannot write", &self.path, e));
         if let Next::FetchTail(at) = self.writer.append(piece).map_err(disk)? {
             match self.tail.fetch(at, self.cancel).await {
                 Ok(tail) => self.writer.write_tail(at, &tail).map_err(disk)?,

@@ -1,152 +1,147 @@
-//! `serve`: its flags (what it runs, who may call, what it fetches, its limits and retention)
-//! and the command itself, which owns the signals: SIGTERM or Ctrl-C stops it cleanly, a
-//! second one exits at once.
+//! `serve`'s flags and the server configuration they make.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use bytesize::ByteSize;
 use clap::Args;
 use clipbench_engine::{Policy, Profile, Strategy};
-use clipbench_server::fetch::guard::UrlGuard;
+use clipbench_fetch::guard::UrlGuard;
 use clipbench_server::{Compat, ServerConfig};
 
-use super::EXIT_INTERRUPTED;
-use crate::{HeartbeatArgs, PlanArgs};
+use super::{HeartbeatArgs, PlanArgs};
 
 /// `serve`'s flags.
 #[derive(Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:5001")]
-    bind: String,
+    pub bind: String,
     /// Work folder for downloads and outputs.
     #[arg(long, default_value = "clipbench-serve")]
-    workdir: PathBuf,
+    pub workdir: PathBuf,
     #[arg(long, default_value = "auto")]
-    strategy: Strategy,
+    pub strategy: Strategy,
     /// Encoding profile: original, optimized, seed, copy or smart.
     #[arg(long, default_value = "optimized")]
-    profile: Profile,
+    pub profile: Profile,
     #[command(flatten)]
-    plan: PlanArgs,
+    pub plan: PlanArgs,
     /// Requests that may wait behind the running job (default 4; in queue mode, jobs in
     /// flight, default 64); more get 429.
     #[arg(long)]
-    max_queue: Option<usize>,
+    pub max_queue: Option<usize>,
     /// Encode each moment once (see `run --reuse-overlaps`).
     #[arg(long)]
-    reuse_overlaps: bool,
+    pub reuse_overlaps: bool,
     /// The backend to stand in for where the two disagree: `original` (current_clip = clip
     /// started, errors in `error`, its answer's shape and plan) or `optimized`.
     #[arg(long, default_value = "optimized")]
-    compat: Compat,
+    pub compat: Compat,
     #[command(flatten)]
-    access: AccessArgs,
+    pub access: AccessArgs,
     #[command(flatten)]
-    fetch: FetchArgs,
+    pub fetch: FetchArgs,
     #[command(flatten)]
-    limits: LimitArgs,
+    pub limits: LimitArgs,
     /// Published clips and job folders are removed once older than this.
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
-    keep_for: Duration,
+    pub keep_for: Duration,
     /// Outputs beyond this size are removed, oldest first (never a running job's).
     #[arg(long, default_value = "20GiB")]
-    max_disk: ByteSize,
+    pub max_disk: ByteSize,
     /// Queue-backed: split each job into tasks on this Redis queue (`redis://HOST:PORT`, or
     /// `rediss://` for TLS; a password as `redis://:PASSWORD@HOST`), made by `worker`s; needs
     /// --store. Jobs then run side by side (--max-queue of them, default 64).
     #[arg(long, requires = "store", value_name = "URL")]
-    queue: Option<String>,
+    pub queue: Option<String>,
     /// Where sources and clips are kept in queue mode: `file:///abs/folder` or
     /// `s3://bucket/prefix` (AWS_* variables for credentials and endpoint).
     #[arg(long, requires = "queue", value_name = "URL")]
-    store: Option<String>,
+    pub store: Option<String>,
     /// Queue mode: a job whose tasks no live worker takes for this long answers 503 and its
     /// tasks are removed.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    no_worker_grace: Duration,
+    pub no_worker_grace: Duration,
     #[command(flatten)]
-    heartbeat: HeartbeatArgs,
+    pub heartbeat: HeartbeatArgs,
 }
 
 /// Who may call.
 #[derive(Args)]
-struct AccessArgs {
+pub struct AccessArgs {
     /// Every route but /health then needs `Authorization: Bearer KEY`. Required when the
     /// address is not loopback (or say --insecure-no-api-key).
     #[arg(long, env = "CLIPBENCH_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
+    pub api_key: Option<String>,
     /// Serve a non-loopback address without an API key: anyone who reaches it can run jobs.
     #[arg(long)]
-    insecure_no_api_key: bool,
+    pub insecure_no_api_key: bool,
     /// A web origin allowed to call from a browser besides loopback ones (repeatable; `*`:
     /// any), e.g. https://app.example.com.
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
-    cors_origins: Vec<String>,
+    pub cors_origins: Vec<String>,
     /// On a loopback address, a Host header answered besides loopback names (repeatable).
     #[arg(long = "allowed-host", value_name = "HOST")]
-    allowed_hosts: Vec<String>,
+    pub allowed_hosts: Vec<String>,
 }
 
 /// What is fetched, and how.
 #[derive(Args)]
-struct FetchArgs {
+pub struct FetchArgs {
     /// Fetch from any address, loopback and private ones included (tests, the harness,
     /// private deployments). Off: such addresses are refused with 403.
     #[arg(long)]
-    allow_private_urls: bool,
+    pub allow_private_urls: bool,
     /// Allow one range or host although private: a CIDR (10.1.0.0/16), an address or a host
     /// name (repeatable).
     #[arg(long = "allow-url", value_name = "CIDR|HOST")]
-    allow_urls: Vec<String>,
+    pub allow_urls: Vec<String>,
     /// Longest a download (or yt-dlp) may take, request to last byte.
     #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
-    download_deadline: Duration,
+    pub download_deadline: Duration,
     /// Slowest download accepted, per second over each 10 s (0: any).
     #[arg(long, default_value = "64KiB")]
-    download_min_rate: ByteSize,
+    pub download_min_rate: ByteSize,
     /// Largest download accepted.
     #[arg(long, default_value = "4GiB")]
-    max_download: ByteSize,
+    pub max_download: ByteSize,
     /// Space a download must leave free on the work folder's disk.
     #[arg(long, default_value = "1GiB")]
-    min_free: ByteSize,
+    pub min_free: ByteSize,
     /// Longest an ffprobe of a download may take.
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
-    probe_timeout: Duration,
+    pub probe_timeout: Duration,
 }
 
 /// Connections and requests.
 #[derive(Args)]
-struct LimitArgs {
+pub struct LimitArgs {
     /// Open connections at most; more are closed.
     #[arg(long, default_value_t = 256)]
-    max_connections: usize,
+    pub max_connections: usize,
     /// Requests answered at once; more get 503.
     #[arg(long, default_value_t = 64)]
-    max_requests: usize,
+    pub max_requests: usize,
     /// Longest wait for a request's headers.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    header_timeout: Duration,
+    pub header_timeout: Duration,
     /// Longest a request body may take to arrive, and any answer but a job's.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    request_timeout: Duration,
+    pub request_timeout: Duration,
     /// Largest request body.
     #[arg(long, default_value = "64KiB")]
-    max_body: ByteSize,
+    pub max_body: ByteSize,
     /// Longest a shutdown waits for jobs to stop.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    shutdown_timeout: Duration,
+    pub shutdown_timeout: Duration,
 }
 
 impl ServeArgs {
     /// The server's configuration; refuses an exposed address without an API key.
-    fn config(self, bound: SocketAddr) -> anyhow::Result<ServerConfig> {
+    pub fn config(self, bound: SocketAddr) -> anyhow::Result<ServerConfig> {
         let loopback = bound.ip().is_loopback();
         if !loopback && self.access.api_key.is_none() && !self.access.insecure_no_api_key {
             anyhow::bail!(
@@ -204,58 +199,4 @@ impl ServeArgs {
         config.retention.max_disk_bytes = self.max_disk.as_u64();
         Ok(config)
     }
-}
-
-/// `serve`: binds, prints the address on stdout, serves until SIGTERM or Ctrl-C, then cancels
-/// every job and exits 0 within --shutdown-timeout; a second signal exits 130 at once.
-pub fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
-        let bind = args.bind.clone();
-        let listener = tokio::net::TcpListener::bind(&bind)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot listen on {bind}: is another server using it? pick another with --bind"
-                )
-            })?;
-        let address = listener.local_addr()?;
-        let config = args.config(address)?;
-        if config.download.guard.allow_private {
-            tracing::warn!("--allow-private-urls: jobs may fetch loopback and private addresses");
-        }
-        println!(
-            "listening on http://{address} (work folder {})",
-            config.workdir.display()
-        );
-        use std::io::Write;
-        let _ = std::io::stdout().flush();
-        clipbench_server::serve_until(listener, config, stop_signal())
-            .await
-            .context("server stopped")?;
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-/// Resolves at the first SIGTERM or SIGINT; the second one exits the process at once.
-async fn stop_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut terminate), Ok(mut interrupt)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = terminate.recv() => {},
-        _ = interrupt.recv() => {},
-    }
-    eprintln!("stopping: cancelling jobs (send the signal again to exit at once)");
-    tokio::spawn(async move {
-        tokio::select! {
-            _ = terminate.recv() => {},
-            _ = interrupt.recv() => {},
-        }
-        std::process::exit(i32::from(EXIT_INTERRUPTED));
-    });
 }

@@ -1,5 +1,5 @@
 //! A run from a URL: the engine cuts while the video downloads when it can (a direct MP4 or
-//! MOV link whose index it reads: [`crate::fetch::download_arriving`]), else it downloads
+//! MOV link whose index it reads: [`crate::download_arriving`]), else it downloads
 //! first and says why in one note of the report. The CLI's `run URL`, the local server's jobs
 //! and the harness's engine targets over a link all go through here.
 
@@ -9,10 +9,11 @@ use std::time::Instant;
 
 use reqwest::Url;
 
-use crate::fetch::{arriving_path, download_arriving, DownloadOptions, Downloaded};
+use crate::error::{FetchError, Result};
+use crate::{arriving_path, download_arriving, DownloadOptions, Downloaded};
 use clipbench_engine::arrival::{Arrival, Arriving, IndexState};
-use clipbench_engine::error::{EngineError, Result};
 use clipbench_engine::execute::CancelToken;
+use clipbench_engine::EngineError;
 use clipbench_engine::{run, run_arriving, RunOptions, RunReport, TimedEvent};
 
 /// Where the engine's events go (from its worker threads).
@@ -77,7 +78,7 @@ pub async fn run_url(
         })
     };
     let streamed = cutting.await.unwrap_or_else(|e| {
-        Some(Err(EngineError::Internal(format!(
+        Some(Err(FetchError::Internal(format!(
             "the engine crashed: {e}"
         ))))
     });
@@ -85,14 +86,16 @@ pub async fn run_url(
         stop.drain();
     }
     let (downloaded, download_s) = fetching.await.unwrap_or_else(|e| {
-        let lost = EngineError::Internal(format!("the download crashed: {e}"));
+        let lost = FetchError::Internal(format!("the download crashed: {e}"));
         (Err(lost), began.elapsed().as_secs_f64())
     });
     forward.abort();
     let bytes = downloaded.as_ref().map_or(0, |d| d.bytes);
     let (report, download_error, streamed) = match (streamed, downloaded) {
         // Nothing could be cut: the download's error says why.
-        (Some(Err(EngineError::DownloadStopped(_))) | None, Err(e)) => (Err(e), None, false),
+        (Some(Err(FetchError::Engine(EngineError::DownloadStopped(_)))) | None, Err(e)) => {
+            (Err(e), None, false)
+        }
         (Some(report), downloaded) => (report, downloaded.err().map(|e| e.to_string()), true),
         (None, Ok(downloaded)) => {
             let why = match arrival.wait_for_index(&CancelToken::new()) {
@@ -129,7 +132,7 @@ fn cut_arriving(
     if let Ok(report) = &mut report {
         report.notes.push(STREAMED_NOTE.to_owned());
     }
-    Some(report)
+    Some(report.map_err(FetchError::from))
 }
 
 /// Cuts a whole downloaded file, noting why it was not cut while it arrived.
@@ -149,5 +152,5 @@ async fn cut_whole(
         Ok(report)
     });
     cut.await
-        .unwrap_or_else(|e| Err(EngineError::Internal(format!("the engine crashed: {e}"))))
+        .unwrap_or_else(|e| Err(FetchError::Internal(format!("the engine crashed: {e}"))))
 }

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clipbench_engine::{plan, probe, PlanOptions, Policy, Tools};
-use clipbench_server::fetch::guard::UrlGuard;
+use clipbench_fetch::guard::UrlGuard;
 use clipbench_server::queue::QueueConfig;
 use clipbench_server::ServerConfig;
 use serde_json::{json, Value};

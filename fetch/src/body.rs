@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use tokio::io::AsyncWriteExt;
 
 use super::{check_free_space, describe, over_deadline, RATE_WINDOW};
-use clipbench_engine::error::EngineError;
+use crate::error::FetchError;
 use clipbench_engine::execute::CancelToken;
 
 /// What a body's limits are while it streams.
@@ -30,7 +30,7 @@ pub(super) enum Saving {
     /// The connection failed, was too slow, or the body is over the limit.
     Network(String),
     /// The disk, or a cancellation.
-    Local(EngineError),
+    Local(FetchError),
 }
 
 /// Whether `bytes` arrived in one rate window is too slow for `min_rate` bytes per second.
@@ -53,7 +53,7 @@ struct PartialFile {
 impl Sink for PartialFile {
     async fn write(&mut self, piece: &[u8]) -> Result<(), Saving> {
         (self.file.write_all(piece).await)
-            .map_err(|e| Saving::Local(EngineError::io("cannot write", &self.partial, e)))
+            .map_err(|e| Saving::Local(FetchError::io("cannot write", &self.partial, e)))
     }
 }
 
@@ -67,7 +67,7 @@ pub(super) async fn save_body(
     on_progress: &impl Fn(u64, Option<u64>),
 ) -> Result<u64, Saving> {
     let partial = clipbench_engine::files::partial_path(path);
-    let disk = |action, e| Saving::Local(EngineError::io(action, &partial, e));
+    let disk = |action, e| Saving::Local(FetchError::io(action, &partial, e));
     let result = async {
         let file = tokio::fs::File::create(&partial)
             .await
@@ -124,7 +124,7 @@ pub(super) async fn pump(
             _ = tokio::time::sleep_until(limits.deadline) => {
                 return Err(Saving::Network(over_deadline(limits.deadline_len)));
             }
-            _ = cancel.drained() => return Err(Saving::Local(EngineError::Cancelled)),
+            _ = cancel.drained() => return Err(Saving::Local(FetchError::Cancelled)),
         };
         let Some(chunk) = chunk else { break };
         let chunk = chunk.map_err(|e| Saving::Network(describe(e)))?;

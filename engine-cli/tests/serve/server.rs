@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use axum::http::header;
 use clipbench_engine::{Profile, Strategy};
-use clipbench_server::url_run::STREAMED_NOTE;
+use clipbench_fetch::url_run::STREAMED_NOTE;
 use serde_json::{json, Value};
 
 use common::http::{client, engine_server, file_server, get_json, poll_until, post, progress};

@@ -1,17 +1,19 @@
-//! `clipbench-engine`: probe, plan and cut a video into clips from the command line.
-//!
-//! Exit codes: 0 every clip valid; 1 some clips failed; 2 bad input or set-up; 130 interrupted.
+//! What the command line says: every command's arguments (clap), and the options they make.
+//! A leaf: the commands read these, nothing here runs anything.
 
-mod cli;
+mod bench;
+mod serve;
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use clipbench_engine::{
     EngineError, PlanOptions, Policy, Profile, RunOptions, Setup, Strategy, ThreadSetting,
 };
+
+pub use bench::{BenchArgs, ExtraRow};
+pub use serve::ServeArgs;
 
 #[derive(Parser)]
 #[command(
@@ -21,23 +23,23 @@ use clipbench_engine::{
     after_help = "Exit codes: 0 all clips valid, 1 some clips failed, 2 bad input or set-up, 130 interrupted.\n\
                   Environment: CLIPBENCH_FFMPEG / CLIPBENCH_FFPROBE override the tool paths; RUST_LOG sets log detail."
 )]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
-    command: Command,
+    pub command: Command,
     /// Log lines as text (colours only on a terminal) or as JSON objects, one per line.
     #[arg(long, global = true, default_value = "text")]
-    log_format: LogFormat,
+    pub log_format: LogFormat,
 }
 
 /// How log lines are written.
 #[derive(Clone, Copy, clap::ValueEnum)]
-enum LogFormat {
+pub enum LogFormat {
     Text,
     Json,
 }
 
 #[derive(Subcommand)]
-enum Command {
+pub enum Command {
     /// Show what the engine knows about a media file.
     Probe {
         file: PathBuf,
@@ -76,10 +78,10 @@ enum Command {
         resume: bool,
     },
     /// Run several strategies on one file, plus a W_ref run, and print a comparison.
-    Bench(cli::bench::BenchArgs),
+    Bench(bench::BenchArgs),
     /// Serve the existing backends' HTTP API (drop-in for the Python backend), safe to expose:
     /// see the README's "Deploying".
-    Serve(Box<cli::serve::ServeArgs>),
+    Serve(Box<serve::ServeArgs>),
     /// Take clip tasks from a queue-backed server's queue and make them (any number of workers
     /// on any number of machines).
     Worker {
@@ -109,18 +111,18 @@ enum Command {
 
 /// How dead workers are noticed.
 #[derive(Args, Clone)]
-struct HeartbeatArgs {
+pub struct HeartbeatArgs {
     /// A worker's heartbeat; a worker that misses --missed-heartbeats of them is dead and its
     /// tasks are delivered again (the visibility timeout). An idle worker also looks for new
     /// tasks at each beat. Same values on server and workers.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-    heartbeat: std::time::Duration,
+    pub heartbeat: std::time::Duration,
     #[arg(long, default_value_t = 5)]
-    missed_heartbeats: usize,
+    pub missed_heartbeats: usize,
 }
 
 impl HeartbeatArgs {
-    fn queue(&self, url: &str) -> clipbench_server::queue::QueueConfig {
+    pub fn queue(&self, url: &str) -> clipbench_server::queue::QueueConfig {
         let mut config = clipbench_server::queue::QueueConfig::new(url);
         config.heartbeat = self.heartbeat;
         config.missed_heartbeats = self.missed_heartbeats;
@@ -130,23 +132,23 @@ impl HeartbeatArgs {
 
 /// Options shared by commands that plan.
 #[derive(Args, Clone)]
-struct PlanArgs {
+pub struct PlanArgs {
     /// Clip policy: fixed (30 s every 25 s, last clip >= 25 s), fixed:MIN_LAST (e.g. fixed:15),
     /// fixed:MIN_LAST:LEN:STEP, or adaptive. Default: fixed:15 (the optimized backend's plan;
     /// `serve --compat original`: fixed, the original backend's).
     #[arg(long)]
-    policy: Option<Policy>,
+    pub policy: Option<Policy>,
     /// Most clips to plan.
     #[arg(long, default_value_t = 100)]
-    max_clips: usize,
+    pub max_clips: usize,
     /// How many first clips are high priority.
     #[arg(long, default_value_t = 3)]
-    priority_clips: usize,
+    pub priority_clips: usize,
 }
 
 impl PlanArgs {
     /// The plan options, with `default` as the policy when none was given.
-    fn options(&self, default: Policy) -> PlanOptions {
+    pub fn options(&self, default: Policy) -> PlanOptions {
         PlanOptions {
             policy: self.policy.unwrap_or(default),
             max_clips: self.max_clips,
@@ -157,36 +159,36 @@ impl PlanArgs {
 
 /// Options shared by commands that encode.
 #[derive(Args, Clone)]
-struct EncodeArgs {
+pub struct EncodeArgs {
     /// Worker strategy: serial, fixed:N, cores, cores-minus-one, python-optimized, adaptive,
     /// ffmpeg-threads or auto.
     #[arg(long, default_value = "auto")]
-    strategy: Strategy,
+    pub strategy: Strategy,
     /// Encoding profile: original, optimized, seed, copy or smart (exact cuts: only the frames
     /// before each clip's first keyframe and after its last are re-encoded).
     #[arg(long, default_value = "optimized")]
-    profile: Profile,
+    pub profile: Profile,
     /// Override ffmpeg threads per worker: profile, auto or N.
     #[arg(long)]
-    threads: Option<ThreadSetting>,
+    pub threads: Option<ThreadSetting>,
     /// Per-clip timeout in seconds (default: 60 + 10 × clip length).
     #[arg(long, value_name = "SECS")]
-    timeout: Option<f64>,
+    pub timeout: Option<f64>,
     /// Attempts after the first when a clip fails.
     #[arg(long, default_value_t = 1)]
-    retries: u32,
+    pub retries: u32,
     /// Kill and retry a clip whose ffmpeg reports no progress for this many seconds (0: off).
     #[arg(long, value_name = "SECS", default_value_t = 60.0)]
-    stall_timeout: f64,
+    pub stall_timeout: f64,
     /// Encode each moment once: disjoint chunks encoded in parallel, each clip joined from its
     /// chunks by stream copy with its audio encoded per clip (re-encoding profiles only).
     #[arg(long)]
-    reuse_overlaps: bool,
+    pub reuse_overlaps: bool,
 }
 
 impl EncodeArgs {
     /// Run options writing into `output` with these choices and the plan's.
-    fn options(&self, output: PathBuf, plan: PlanOptions) -> Result<RunOptions, EngineError> {
+    pub fn options(&self, output: PathBuf, plan: PlanOptions) -> Result<RunOptions, EngineError> {
         let setup = Setup {
             strategy: self.strategy,
             profile: self.profile,
@@ -208,80 +210,5 @@ impl EncodeArgs {
             None => None,
         };
         Ok(options)
-    }
-}
-
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    // The server logs one line per request and per job phase; the other commands only warnings.
-    let default_level = if matches!(cli.command, Command::Serve(_) | Command::Worker { .. }) {
-        "info"
-    } else {
-        "warn"
-    };
-    let filter = tracing_subscriber::EnvFilter::new(
-        std::env::var("RUST_LOG").unwrap_or_else(|_| default_level.to_owned()),
-    );
-    let logs = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter);
-    match cli.log_format {
-        LogFormat::Json => logs.json().init(),
-        LogFormat::Text => logs
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
-    }
-    let result = match cli.command {
-        Command::Probe {
-            file,
-            keyframes,
-            json,
-        } => cli::commands::probe(&file, keyframes, json),
-        Command::Plan { file, plan, json } => {
-            cli::commands::plan(&file, &plan.options(Policy::OPTIMIZED), json)
-        }
-        Command::Run {
-            input,
-            output,
-            encode,
-            plan,
-            json,
-            resume,
-        } => match encode.options(output, plan.options(Policy::OPTIMIZED)) {
-            Ok(options) => {
-                let options = RunOptions { resume, ..options };
-                cli::commands::run(&input, &options, json.as_deref())
-            }
-            Err(e) => Err(e.into()),
-        },
-        Command::Bench(args) => cli::bench::bench(&args),
-        Command::Serve(args) => cli::serve::serve(*args),
-        Command::Worker {
-            queue,
-            store,
-            slots,
-            threads,
-            cache,
-            name,
-            heartbeat,
-        } => cli::commands::worker(heartbeat.queue(&queue), &store, |options| {
-            if let Some(slots) = slots {
-                options.slots = slots.max(1);
-            }
-            options.threads = threads.max(1);
-            if let Some(cache) = cache {
-                options.cache = cache;
-            }
-            if let Some(name) = name {
-                options.name = name;
-            }
-        }),
-    };
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {}", cli::one_line(&e));
-            ExitCode::from(cli::exit_code_for(&e))
-        }
     }
 }

@@ -10,7 +10,7 @@ use reqwest::Url;
 use super::guard::UrlGuard;
 use super::proxy::GuardedProxy;
 use super::{over_deadline, redact, redact_urls_in, Downloaded};
-use clipbench_engine::error::{EngineError, Result};
+use crate::error::{FetchError, Result};
 use clipbench_engine::execute::CancelToken;
 
 /// Hands a page URL (e.g. a YouTube watch page) to `yt-dlp`, when it is installed, within
@@ -25,7 +25,7 @@ pub(super) async fn fetch_page(
     cancel: &CancelToken,
 ) -> Result<Downloaded> {
     let shown = redact(url);
-    let fail = |detail: String| EngineError::Download {
+    let fail = |detail: String| FetchError::Download {
         url: shown.clone(),
         detail,
     };
@@ -48,12 +48,12 @@ pub(super) async fn fetch_page(
         .spawn();
     let child = match child {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(EngineError::PageNeedsYtDlp {
+            return Err(FetchError::PageNeedsYtDlp {
                 url: shown.clone(),
                 content_type: content_type.to_owned(),
             })
         }
-        Err(e) => return Err(EngineError::io("cannot start", "yt-dlp", e)),
+        Err(e) => return Err(FetchError::io("cannot start", "yt-dlp", e)),
         Ok(child) => child,
     };
     // Dropping the child's future kills it (kill_on_drop).
@@ -61,7 +61,7 @@ pub(super) async fn fetch_page(
         output = tokio::time::timeout(deadline, child.wait_with_output()) => output,
         _ = cancel.drained() => {
             remove_page_files(dir).await;
-            return Err(EngineError::Cancelled);
+            return Err(FetchError::Cancelled);
         }
     };
     let output = match output {
@@ -69,12 +69,12 @@ pub(super) async fn fetch_page(
             remove_page_files(dir).await;
             return Err(fail(over_deadline(deadline)));
         }
-        Ok(Err(e)) => return Err(EngineError::io("cannot wait for", "yt-dlp", e)),
+        Ok(Err(e)) => return Err(FetchError::io("cannot wait for", "yt-dlp", e)),
         Ok(Ok(output)) => output,
     };
     if let Some(refusal) = proxy.refusal() {
         remove_page_files(dir).await;
-        return Err(EngineError::UrlForbidden {
+        return Err(FetchError::UrlForbidden {
             url: shown.clone(),
             reason: format!("the page's video: {refusal}"),
         });
@@ -96,7 +96,7 @@ pub(super) async fn fetch_page(
 async fn written(dir: &Path) -> Result<Option<Downloaded>> {
     let mut entries = tokio::fs::read_dir(dir)
         .await
-        .map_err(|e| EngineError::io("cannot read", dir, e))?;
+        .map_err(|e| FetchError::io("cannot read", dir, e))?;
     while let Ok(Some(entry)) = entries.next_entry().await {
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with("page-video.") && !name.ends_with(".part") {
