@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::args::{BenchArgs, ExtraRow};
 use crate::commands::{on_ctrl_c, run_local};
-use clipbench_engine::execute::escalate_ctrl_c;
+use clipbench_engine::cancel::escalate_ctrl_c;
 use clipbench_engine::files::write_json_atomic;
 use clipbench_engine::plan::PlanOptions;
 use clipbench_engine::report::work_by_kind;

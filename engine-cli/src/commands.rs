@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use clipbench_engine::execute::{escalate_ctrl_c, CtrlCStep};
+use clipbench_engine::cancel::{escalate_ctrl_c, CtrlCStep};
 use clipbench_engine::files::write_json_atomic;
 use clipbench_engine::probe::probe_with_keyframes;
 use clipbench_engine::{

@@ -9,7 +9,7 @@ pub const EXIT_CLIPS_FAILED: u8 = 1;
 /// Exit code for bad input or set-up.
 pub const EXIT_BAD_INPUT: u8 = 2;
 /// Exit code after Ctrl-C.
-pub use clipbench_engine::execute::EXIT_INTERRUPTED;
+pub use clipbench_engine::cancel::EXIT_INTERRUPTED;
 
 /// The exit code for an error: interrupted runs 130, everything else is bad input or set-up.
 pub fn exit_code_for(error: &anyhow::Error) -> u8 {

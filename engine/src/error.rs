@@ -15,6 +15,13 @@ pub enum EngineError {
         tool: &'static str,
         env_var: &'static str,
     },
+    /// ffmpeg or ffprobe started but did not answer `-version` in time.
+    #[error("{tool} -version did not answer within {limit_s} s: check that {env_var} (or PATH) names a working {tool}")]
+    ToolHangs {
+        tool: &'static str,
+        env_var: &'static str,
+        limit_s: u64,
+    },
     /// The input path does not exist.
     #[error("input file {0} does not exist: check the path")]
     FileMissing(PathBuf),

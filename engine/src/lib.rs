@@ -7,7 +7,7 @@
 //! The plan, the allocation, the ffmpeg argument vector and the metrics are pure functions.
 //! The library never prints and never exits on its own: it returns typed results
 //! ([`EngineError`]) and emits [`Event`]s; the binaries own the terminal (and install the shared
-//! Ctrl-C escalation, [`execute::escalate_ctrl_c`], with their own words and exit).
+//! Ctrl-C escalation, [`cancel::escalate_ctrl_c`], with their own words and exit).
 //!
 //! ```no_run
 //! use clipbench_engine::{run, CancelToken, RunOptions};
@@ -20,6 +20,7 @@
 pub mod adapt;
 pub mod allocate;
 pub mod arrival;
+pub mod cancel;
 pub mod chunks;
 pub mod encode;
 pub mod error;
@@ -43,9 +44,10 @@ pub mod tools;
 pub mod validate;
 
 pub use allocate::{allocate, Allocation, Strategy, SystemSnapshot, ThreadSetting};
+pub use cancel::CancelToken;
 pub use encode::Profile;
 pub use error::{EngineError, Result};
-pub use execute::{CancelToken, ClipOutcome, ClipStatus, Event, TimedEvent};
+pub use execute::{ClipOutcome, ClipStatus, Event, TimedEvent};
 pub use plan::{plan, Clip, PlanOptions, Policy, Priority};
 pub use probe::{probe, MediaInfo};
 pub use report::{Metrics, RunReport, Startup};

@@ -271,13 +271,18 @@ fn cut_points(order: &[(f64, f64)]) -> Vec<CutPoint> {
     points
 }
 
-/// The first line of `ffmpeg -version`, e.g. `ffmpeg version 5.1.6-0+deb12u1 ...`.
+/// The first line of `ffmpeg -version`, e.g. `ffmpeg version 5.1.6-0+deb12u1 ...`; an ffmpeg
+/// that does not answer within the probe timeout is killed and named.
 pub fn ffmpeg_version(tools: &Tools) -> Result<String> {
-    let output = Command::new(&tools.ffmpeg)
-        .arg("-version")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| spawn_error("ffmpeg", e, &tools.ffmpeg))?;
+    let mut command = Command::new(&tools.ffmpeg);
+    command.arg("-version").stdin(Stdio::null());
+    let output = output_within(&mut command, tools.probe_timeout)
+        .map_err(|e| spawn_error("ffmpeg", e, &tools.ffmpeg))?
+        .ok_or(EngineError::ToolHangs {
+            tool: "ffmpeg",
+            env_var: "CLIPBENCH_FFMPEG",
+            limit_s: tools.probe_timeout.as_secs(),
+        })?;
     let banner = String::from_utf8_lossy(&output.stdout);
     Ok(version_of_banner(banner.lines().next().unwrap_or_default()))
 }

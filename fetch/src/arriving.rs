@@ -16,7 +16,7 @@ use super::body::{pump, Saving, Sink};
 use super::{answer, client, describe, saving_error, Answer, DownloadOptions, Downloaded};
 use crate::error::{FetchError, Result};
 use clipbench_engine::arrival::{Arrival, IndexState, Next, SourceWriter};
-use clipbench_engine::execute::CancelToken;
+use clipbench_engine::cancel::CancelToken;
 use clipbench_engine::index::MAX_INDEX_BYTES;
 
 /// Like [`super::download`], with the body written as it arrives and published through

@@ -9,7 +9,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{check_free_space, describe, over_deadline, RATE_WINDOW};
 use crate::error::FetchError;
-use clipbench_engine::execute::CancelToken;
+use clipbench_engine::cancel::CancelToken;
 
 /// What a body's limits are while it streams.
 pub(super) struct BodyLimits {

@@ -25,7 +25,7 @@ use reqwest::Url;
 pub use arriving::{arriving_path, download_arriving};
 use body::{kind_of, save_body, BodyLimits, ContentKind, Saving};
 pub use body::{media_type, too_slow};
-use clipbench_engine::execute::CancelToken;
+use clipbench_engine::cancel::CancelToken;
 pub use error::{FetchError, Result};
 use guard::{find_refusal, GuardedResolver, Refusal, UrlGuard};
 use page::fetch_page;

@@ -11,7 +11,7 @@ use super::guard::UrlGuard;
 use super::proxy::GuardedProxy;
 use super::{over_deadline, redact, redact_urls_in, Downloaded};
 use crate::error::{FetchError, Result};
-use clipbench_engine::execute::CancelToken;
+use clipbench_engine::cancel::CancelToken;
 
 /// Hands a page URL (e.g. a YouTube watch page) to `yt-dlp`, when it is installed, within
 /// `(deadline, max_bytes)`: no configuration files, one video, every fetch through a

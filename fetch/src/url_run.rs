@@ -12,7 +12,7 @@ use reqwest::Url;
 use crate::error::{FetchError, Result};
 use crate::{arriving_path, download_arriving, DownloadOptions, Downloaded};
 use clipbench_engine::arrival::{Arrival, Arriving, IndexState};
-use clipbench_engine::execute::CancelToken;
+use clipbench_engine::cancel::CancelToken;
 use clipbench_engine::EngineError;
 use clipbench_engine::{run, run_arriving, RunOptions, RunReport, TimedEvent};
 

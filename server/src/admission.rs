@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use clipbench_engine::execute::CancelToken;
+use clipbench_engine::cancel::CancelToken;
 
 use crate::responses::error;
 

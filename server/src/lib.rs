@@ -38,6 +38,7 @@ mod responses;
 pub mod retention;
 mod state;
 pub mod store;
+mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -59,12 +60,6 @@ use crate::local::LocalBackend;
 use crate::queued::QueueBackend;
 use crate::state::AppState;
 use crate::store::Store;
-
-/// Names ring as the process's TLS provider (for `rediss://` queues and https stores, whose
-/// clients take the process default); a provider already installed stays.
-pub(crate) fn use_ring_for_tls() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
 
 /// The router with every endpoint, the access rules, the limits and request logging.
 fn router(state: Arc<AppState>) -> Router {

@@ -26,7 +26,7 @@ use crate::names::{clip_filename, title_for};
 use crate::progress_state::{Phase, ProgressState};
 use crate::request::{JobError, JobRequest};
 use crate::responses::{error, job_body, JobSummary, Published};
-use clipbench_engine::execute::CancelToken;
+use clipbench_engine::cancel::CancelToken;
 use clipbench_engine::extras::{Compat, JobExtras};
 use clipbench_engine::report::RunReport;
 use clipbench_fetch::redact;

@@ -95,6 +95,7 @@ impl From<EngineError> for JobError {
             | EngineError::ZeroDuration(_)
             | EngineError::InvalidOption(_) => StatusCode::UNPROCESSABLE_ENTITY,
             EngineError::ToolMissing { .. }
+            | EngineError::ToolHangs { .. }
             | EngineError::Io { .. }
             | EngineError::Internal(_)
             | EngineError::Cancelled => StatusCode::INTERNAL_SERVER_ERROR,

@@ -59,7 +59,7 @@ impl Store {
                 .map_err(|e| ServerError::io("cannot create the store folder", &folder, e))?;
             Arc::new(LocalFileSystem::new_with_prefix(&folder).map_err(|e| bad(e.to_string()))?)
         } else {
-            crate::use_ring_for_tls();
+            crate::tls::use_ring_for_tls();
             let options = aws.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v));
             let (store, prefix) =
                 object_store::parse_url_opts(&parsed, options).map_err(|e| bad(e.to_string()))?;

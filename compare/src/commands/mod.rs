@@ -11,7 +11,7 @@ pub mod validate;
 
 use std::process::ExitCode;
 
-use clipbench_engine::execute::{escalate_ctrl_c, CtrlCStep, EXIT_INTERRUPTED};
+use clipbench_engine::cancel::{escalate_ctrl_c, CtrlCStep, EXIT_INTERRUPTED};
 use clipbench_engine::CancelToken;
 
 /// Exit code when a run failed, a regression was found or the target was missed.

@@ -8,7 +8,7 @@ mod writer;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
-use crate::execute::CancelToken;
+use crate::cancel::CancelToken;
 use crate::index::SourceIndex;
 pub use writer::{Next, SourceWriter};
 

@@ -7,13 +7,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::child::{run_ffmpeg, ChildResult, End, Limits};
-use super::events::{CancelToken, Emitter};
+use super::events::Emitter;
 use super::graph::{audio_part, Task};
 use super::layout::{parse_segment_list, Layout};
 use super::outcome::AttemptError;
 use super::pool::{Attempt, TaskRunner, Written};
 use super::ExecuteOptions;
 use crate::allocate::ThreadSetting;
+use crate::cancel::CancelToken;
 use crate::encode::{
     assemble_args, audio_args, chunk_group_args, concat_list_line, ffmpeg_args, AssembleJob,
     ClipAudio, EncodeJob,

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::events::CancelToken;
+use crate::cancel::CancelToken;
 
 /// Lines of ffmpeg's stderr kept for a failure report.
 const STDERR_TAIL_LINES: usize = 12;

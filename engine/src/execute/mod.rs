@@ -30,15 +30,14 @@ mod smart_attempt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-pub use events::{
-    escalate_ctrl_c, CancelToken, CtrlCStep, Event, Subject, TimedEvent, EXIT_INTERRUPTED,
-};
+pub use events::{Event, Subject, TimedEvent};
 pub use graph::clip_profile;
 pub use layout::CHUNK_DIR;
 pub use outcome::{ClipFailure, ClipOutcome, ClipStatus, Execution, FailureKind};
 
 use crate::allocate::ThreadSetting;
 use crate::arrival::Arriving;
+use crate::cancel::CancelToken;
 use crate::encode::Profile;
 use crate::error::{EngineError, Result};
 use crate::plan::Clip;

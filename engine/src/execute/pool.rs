@@ -9,13 +9,14 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::board::Board;
-use super::events::{CancelToken, Emitter};
+use super::events::Emitter;
 use super::graph::Task;
 use super::outcome::AttemptError;
 use super::outcome::{ClipOutcome, ClipStatus};
 use super::ExecuteOptions;
 use crate::allocate::ThreadSetting;
 use crate::arrival::Availability;
+use crate::cancel::CancelToken;
 use crate::schedule::memory_allows;
 use crate::task::TaskKind;
 use crate::validate::Validation;

@@ -8,15 +8,16 @@ mod resume;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-pub use options::{default_timeout, RunOptions, Setup};
+pub use options::{default_timeout, RunOptions, Setup, DEFAULT_STALL_TIMEOUT};
 
 use crate::adapt::adapt;
 use crate::allocate::{allocate, Allocation, Strategy, SystemSnapshot};
 use crate::arrival::{Arriving, Availability};
+use crate::cancel::CancelToken;
 use crate::encode::Profile;
 use crate::error::{EngineError, Result};
 use crate::execute::{
-    execute, CancelToken, ClipOutcome, Event, ExecuteOptions, Execution, MemoryGate, TimedEvent,
+    execute, ClipOutcome, Event, ExecuteOptions, Execution, MemoryGate, TimedEvent,
 };
 use crate::ledger;
 use crate::memory::{per_encoder_bytes, EncoderMemory};
@@ -320,22 +321,17 @@ fn execute_options(
     timeout: Duration,
 ) -> ExecuteOptions {
     ExecuteOptions {
-        profile: options.setup.profile,
         threads: allocation.ffmpeg_threads,
         workers: allocation.workers,
         timeout,
         stall_timeout: options.stall_timeout,
         retries: options.retries,
-        output_dir: options.output_dir.clone(),
-        tools: options.tools.clone(),
         cores: system.logical_cpus,
-        tail_boost: options.setup.strategy == Strategy::Auto && options.setup.threads.is_none(),
-        reuse_overlaps: options.setup.reuse_overlaps,
         memory: Some(MemoryGate {
             per_encoder_bytes,
             available_bytes: available_memory_bytes,
         }),
-        source: None,
+        ..(options.setup).execute_options(&options.output_dir, options.tools.clone())
     }
 }
 

@@ -1,7 +1,8 @@
 //! What a run is asked to do: [`Setup`] (the choices the CLI, the server, the harness and a
 //! queued task all make, each declared once here with its default) inside [`RunOptions`]
-//! (everything else, with the engine's defaults). The executor's own options are derived from
-//! these once, when the run is allocated (`run::execute_options`).
+//! (everything else, with the engine's defaults). The executor's own options start from
+//! [`Setup::execute_options`], the one way from a setup to an executor, which `run` and a
+//! queue worker both take.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::allocate::{Strategy, ThreadSetting};
 use crate::encode::Profile;
+use crate::execute::ExecuteOptions;
 use crate::memory::default_cache_dir;
 use crate::plan::PlanOptions;
 use crate::tools::Tools;
@@ -46,6 +48,26 @@ impl Default for Setup {
     }
 }
 
+impl Setup {
+    /// The executor's options for this setup writing into `output_dir`: its profile, its
+    /// overlaps, the tail boost when `auto` chooses the threads, the stall watchdog at
+    /// [`DEFAULT_STALL_TIMEOUT`]; the caller then sets what it allocated (workers, threads)
+    /// and its limits (timeout, retries, memory).
+    pub fn execute_options(&self, output_dir: impl Into<PathBuf>, tools: Tools) -> ExecuteOptions {
+        ExecuteOptions {
+            profile: self.profile,
+            reuse_overlaps: self.reuse_overlaps,
+            tail_boost: self.strategy == Strategy::Auto && self.threads.is_none(),
+            stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
+            ..ExecuteOptions::new(output_dir, tools)
+        }
+    }
+}
+
+/// The stall watchdog's default: an ffmpeg that reports no progress for this long is killed
+/// (and retried).
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Everything a run needs besides its input.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -81,7 +103,7 @@ impl RunOptions {
             output_dir: output_dir.into(),
             setup,
             timeout: None,
-            stall_timeout: Some(Duration::from_secs(60)),
+            stall_timeout: Some(DEFAULT_STALL_TIMEOUT),
             retries: 1,
             resume: false,
             memory_cache: default_cache_dir(),

@@ -22,7 +22,7 @@ use crate::error::{Result, ServerError};
 use clipbench_engine::plan::Clip;
 use clipbench_engine::probe::{CutPoint, MediaInfo};
 use clipbench_engine::report::FailureSummary;
-use clipbench_engine::run::Setup;
+use clipbench_engine::run::{Setup, DEFAULT_STALL_TIMEOUT};
 
 /// The apalis queue the tasks go on.
 pub const QUEUE_NAME: &str = "clipbench";
@@ -53,6 +53,10 @@ pub struct ClipTask {
     pub setup: Setup,
     /// Longest one attempt of one clip may take, seconds.
     pub timeout_s: f64,
+    /// An ffmpeg that reports no progress for this long is killed, seconds (tasks from before
+    /// it was sent: the engine's default).
+    #[serde(default = "default_stall_timeout_s")]
+    pub stall_timeout_s: f64,
     /// Executor retries per clip.
     pub retries: u32,
 }
@@ -71,10 +75,16 @@ pub enum InvalidTask {
     Key,
     #[error("a clip's times are not within the video")]
     Times,
-    #[error("its timeout is not between 1 s and {MAX_TASK_TIMEOUT_S} s")]
+    #[error(
+        "its timeout is not between 1 s and {MAX_TASK_TIMEOUT_S} s (its stall timeout: 0.1 s)"
+    )]
     Timeout,
     #[error("its retries are over {MAX_TASK_RETRIES}")]
     Retries,
+}
+
+fn default_stall_timeout_s() -> f64 {
+    DEFAULT_STALL_TIMEOUT.as_secs_f64()
 }
 
 /// Most clips in one task.
@@ -145,7 +155,9 @@ impl ClipTask {
         if !times_ok {
             return Err(InvalidTask::Times);
         }
-        if !(self.timeout_s.is_finite() && (1.0..=MAX_TASK_TIMEOUT_S).contains(&self.timeout_s)) {
+        let within =
+            |s: f64, least: f64| s.is_finite() && (least..=MAX_TASK_TIMEOUT_S).contains(&s);
+        if !within(self.timeout_s, 1.0) || !within(self.stall_timeout_s, 0.1) {
             return Err(InvalidTask::Timeout);
         }
         if self.retries > MAX_TASK_RETRIES {
@@ -237,7 +249,7 @@ impl QueueConfig {
     /// itself once Redis does.
     pub async fn connect(&self) -> Result<ConnectionManager> {
         if self.url.starts_with("rediss://") {
-            crate::use_ring_for_tls();
+            crate::tls::use_ring_for_tls();
         }
         let client = redis::Client::open(self.url.as_str()).map_err(|e| self.error(e))?;
         let config = ConnectionManagerConfig::new()

@@ -22,6 +22,7 @@ fn task() -> ClipTask {
         ],
         setup: Setup::default(),
         timeout_s: 60.0,
+        stall_timeout_s: 60.0,
         retries: 1,
     }
 }
@@ -42,6 +43,8 @@ fn hostile_tasks_are_refused_with_their_reason() {
         ),
         (|t| t.timeout_s = 1e300, InvalidTask::Timeout),
         (|t| t.timeout_s = f64::NAN, InvalidTask::Timeout),
+        (|t| t.stall_timeout_s = 0.0, InvalidTask::Timeout),
+        (|t| t.stall_timeout_s = f64::INFINITY, InvalidTask::Timeout),
         (|t| t.retries = u32::MAX, InvalidTask::Retries),
         (|t| t.clips[0].end = f64::INFINITY, InvalidTask::Times),
         (|t| t.media.duration = -1.0, InvalidTask::Times),
@@ -62,6 +65,7 @@ proptest! {
         noise in prop::collection::vec(any::<u8>(), 0..256),
         job in ".{0,20}",
         timeout in any::<f64>(),
+        stall in any::<f64>(),
         start in any::<f64>(),
         end in any::<f64>(),
         duration in any::<f64>(),
@@ -72,11 +76,13 @@ proptest! {
         let mut t = task();
         t.job = job;
         t.timeout_s = timeout;
+        t.stall_timeout_s = stall;
         t.clips[0].start = start;
         t.clips[0].end = end;
         t.media.duration = duration;
         if t.validate().is_ok() {
             let _ = Duration::from_secs_f64(t.timeout_s);
+            let _ = Duration::from_secs_f64(t.stall_timeout_s);
             prop_assert!(std::path::Path::new(&t.job).components().count() == 1);
         }
     }
@@ -127,6 +133,7 @@ fn a_task_survives_the_queue_with_its_cut_points() {
             ..Setup::default()
         },
         timeout_s: 60.0,
+        stall_timeout_s: 60.0,
         retries: 1,
     };
     let back: ClipTask = serde_json::from_str(&serde_json::to_string(&task).unwrap()).unwrap();

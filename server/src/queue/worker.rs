@@ -19,8 +19,9 @@ use super::{is_job_id, now_ms, ClipTask, QueueConfig, StoredClip, TaskResult, MA
 use crate::error::{Result, ServerError};
 use crate::store::Store;
 use clipbench_engine::allocate::ThreadSetting;
+use clipbench_engine::cancel::CancelToken;
 use clipbench_engine::execute::FailureKind;
-use clipbench_engine::execute::{execute, CancelToken, ExecuteOptions};
+use clipbench_engine::execute::{execute, ExecuteOptions};
 use clipbench_engine::report::{FailureSummary, RunReport};
 use clipbench_engine::tools::Tools;
 
@@ -278,12 +279,15 @@ async fn make(shared: &Shared, task: &ClipTask, received_ms: u64) -> Result<Task
     let mut media = task.media.clone();
     media.path = source;
     media.cut_points = task.cut_points.clone();
-    let mut execute_options = ExecuteOptions::new(&out, options.tools.clone());
-    execute_options.profile = task.setup.profile;
-    execute_options.threads = ThreadSetting::Fixed(options.threads);
-    execute_options.timeout = Duration::from_secs_f64(task.timeout_s.max(1.0));
-    execute_options.retries = task.retries;
-    execute_options.reuse_overlaps = task.setup.reuse_overlaps;
+    let execute_options = ExecuteOptions {
+        threads: ThreadSetting::Fixed(options.threads),
+        timeout: Duration::from_secs_f64(task.timeout_s),
+        stall_timeout: Some(Duration::from_secs_f64(task.stall_timeout_s)),
+        retries: task.retries,
+        // The worker's threads are its own: no boost.
+        tail_boost: false,
+        ..task.setup.execute_options(&out, options.tools.clone())
+    };
     let clips = task.clips.clone();
     let executed = Instant::now();
     let execution = tokio::task::spawn_blocking(move || {

@@ -31,7 +31,7 @@ use crate::input::fetch_input;
 use crate::names::{clip_filename, clip_key, title_for};
 use crate::progress_state::ProgressState;
 use crate::queue::state::{self, JobState};
-use crate::queue::{split, ClipTask, QueueConfig};
+use crate::queue::{split, ClipTask, QueueConfig, MAX_TASK_TIMEOUT_S};
 use crate::request::{JobError, JobRequest};
 use crate::store::Store;
 use clipbench_engine::extras::{Compat, JobExtras, Phase};
@@ -245,6 +245,9 @@ fn tasks_for(
             clips,
             setup: options.setup,
             timeout_s: prepared.timeout.as_secs_f64(),
+            // No watchdog: as long as a task may take.
+            stall_timeout_s: (options.stall_timeout)
+                .map_or(MAX_TASK_TIMEOUT_S, |s| s.as_secs_f64()),
             retries: options.retries,
         })
         .collect()

@@ -21,7 +21,7 @@ pub(super) async fn wait_for_results(
     queue: &QueueBackend,
     id: &str,
     tasks: usize,
-    cancel: &clipbench_engine::execute::CancelToken,
+    cancel: &clipbench_engine::cancel::CancelToken,
 ) -> Result<Option<Vec<(usize, TaskResult)>>, JobError> {
     let mut conn = queue.conn();
     let mut down_since: Option<Instant> = None;
