@@ -11,6 +11,8 @@
 
 mod modules;
 
+use modules::ModPath;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -212,8 +214,7 @@ fn no_two_modules_of_a_crate_import_each_other() {
         let tree = modules::tree(&root);
         // Each import between modules that are not one inside the other, lifted to the two
         // sibling modules (the rooms) it runs between, with one import that shows it.
-        let mut between: BTreeMap<(Vec<String>, Vec<String>), (&Vec<String>, &Vec<String>)> =
-            BTreeMap::new();
+        let mut between: BTreeMap<(ModPath, ModPath), (&ModPath, &ModPath)> = BTreeMap::new();
         for (from, imports) in &tree.imports {
             for to in imports {
                 let common = from.iter().zip(to).take_while(|(a, b)| a == b).count();
@@ -227,7 +228,7 @@ fn no_two_modules_of_a_crate_import_each_other() {
         for ((a, b), (from, to)) in &between {
             if a < b {
                 if let Some((back_from, back_to)) = between.get(&(b.clone(), a.clone())) {
-                    let file = |m: &Vec<String>| shown(&tree.files[m]);
+                    let file = |m: &ModPath| shown(&tree.files[m]);
                     pairs.push(format!(
                         "{name}: {} ↔ {} ({} imports {}, {} imports {})",
                         a.join("::"),
