@@ -11,13 +11,12 @@
 //! The harness depends on the pipeline library only, never on the server crate.
 //!
 //! Data flows one way: [`config`] → [`runner`] (measuring [`targets::Target`]s on [`samples`]) →
-//! [`record::RunRecord`]s → [`summary`] / [`stats`] → [`export`]ers; [`check`] and
+//! [`record::RunRecord`]s → [`summary`] / [`stats`] → [`export`]ers; [`baseline`] and
 //! [`target_validation`] read the same [`record::Results`].
 
 pub mod ab;
-pub mod batch;
+pub mod baseline;
 pub mod changepoint;
-pub mod check;
 pub mod config;
 pub mod dialect;
 pub mod export;
@@ -26,7 +25,6 @@ pub mod gate;
 pub mod history;
 pub mod link;
 pub mod machine;
-pub mod power;
 pub mod record;
 pub mod runner;
 pub mod samples;
@@ -34,3 +32,4 @@ pub mod stats;
 pub mod summary;
 pub mod target_validation;
 pub mod targets;
+pub mod throughput;

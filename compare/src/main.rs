@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use commands::{batch, data, gates, history, run, validate};
+use commands::{batch, data, gates, history, history_power, run, validate};
 
 const EXIT_CODES: &str = "Exit codes:\n  0    success (run: every run valid; check, ab: nothing regressed; validate: pass)\n  \
     1    run: some run failed or was invalid; check, ab: a regression; validate: fail;\n       history: the newest change point of a series is a regression over --threshold\n  \
@@ -71,7 +71,7 @@ enum Command {
     History(history::HistoryCommand),
     /// How well `history` finds a change here: histories of 40 commits resampled from recorded
     /// runs, with a 5 % step injected and without.
-    HistoryPower(history::HistoryPowerArgs),
+    HistoryPower(history_power::HistoryPowerArgs),
 }
 
 fn main() -> ExitCode {
@@ -92,7 +92,7 @@ fn main() -> ExitCode {
         Command::BenchData(args) => data::bench_data(&args),
         Command::Batch(args) => batch::batch(args),
         Command::History(command) => history::history(command),
-        Command::HistoryPower(args) => history::history_power(&args),
+        Command::HistoryPower(args) => history_power::history_power(&args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {}", format!("{e:#}").replace('\n', " "));

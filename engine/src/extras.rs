@@ -202,13 +202,19 @@ pub struct QueueFigures {
     pub task_timings: Vec<TaskTiming>,
 }
 
-/// One task's timings: outside `execute_s` is the queue's share.
+/// One queued task's timings, as its worker records them and the job's answer lists them:
+/// outside `execute_s` is the queue's share.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TaskTiming {
+    /// The task's position in its job.
+    #[serde(default)]
     pub index: usize,
     pub worker: String,
+    /// Milliseconds since the epoch when the worker received the task and when it finished.
     pub received_ms: u64,
     pub finished_ms: u64,
+    /// Seconds the worker spent fetching the source (0 when cached), running the executor,
+    /// uploading the clips, in all.
     pub fetch_s: f64,
     /// Bytes of the source the worker read from the store for the task.
     #[serde(default)]

@@ -9,9 +9,9 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use crate::app::AppState;
 use crate::names::clip_key;
 use crate::responses::{error, server_error};
-use crate::state::AppState;
 use crate::store::Store;
 
 /// Whether a requested name is a published clip's: one file name ending in `.mp4`.

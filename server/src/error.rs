@@ -1,6 +1,6 @@
 //! Why the server's own parts failed (the store, the queue, its folders); the pipeline's and
 //! the fetch's failures pass through as they are. Each message says what happened and what to
-//! do; [`crate::request::JobError`] turns any of them into an answer.
+//! do; the request module's `JobError` turns any of them into an answer.
 
 use std::path::PathBuf;
 

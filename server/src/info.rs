@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
 
+use crate::app::AppState;
 use crate::responses::server_error;
-use crate::state::AppState;
 use clipbench_engine::allocate::allocate;
 use clipbench_engine::extras::{HealthExtras, ENGINE_NAME};
 use clipbench_engine::memory::{default_cache_dir, per_encoder_bytes, EncoderMemory};

@@ -13,10 +13,10 @@ use reqwest::Url;
 use serde_json::{json, Value};
 
 use crate::admission::{Admitted, JobPlace};
+use crate::app::AppState;
 use crate::backend::{cancelled_early, JobEnd};
 use crate::request::{parse_request, JobError, JobRequest};
 use crate::responses::{error, scrub, scrub_text, server_error};
-use crate::state::AppState;
 use clipbench_fetch::redact;
 
 /// `POST /generate_shorts` and `POST /generate_shorts_optimized`.

@@ -1,16 +1,16 @@
 //! # clipbench-server
 //!
-//! `clipbench-engine serve`: the engine ([`clipbench_engine`]) behind the HTTP API of the
+//! The library behind `clipbench-engine serve` and `worker` (the binary: package
+//! `clipbench-engine-cli`): the engine ([`clipbench_engine`]) behind the HTTP API of the
 //! existing Python backends (DESIGN.md, "HTTP API"), so it can replace them behind the existing
-//! frontend; its queue-backed scale-out ([`queue`], `clipbench-engine worker`), the object
-//! [`store`] both use, and the guarded URL [`fetch`]. The `clipbench-engine` binary (every
-//! command, the pipeline's too) lives here; the pipeline library has no HTTP, queue or store.
+//! frontend; its queue-backed scale-out ([`queue`]) and the object [`store`] both use. Inputs
+//! that are URLs are fetched by [`clipbench_fetch`]; errors of its own: [`error::ServerError`].
 //!
 //! A thin adapter, flowing one way: a request is parsed (`request`), admitted
 //! (`admission`) and handed to the job backend chosen at start (`backend`: `local`, jobs
-//! here one at a time with the library's [`clipbench_engine::run()`], or `queued`, clips made
+//! here one at a time with the library's [`clipbench_engine::run()`], or `workers`, clips made
 //! by workers); both build on the same leaves (`input`, `names`, `responses`,
-//! [`progress_state`]). Work folder layout: `downloads/job-N/` for fetched inputs (removed
+//! [`progress`]). Work folder layout: `downloads/job-N/` for fetched inputs (removed
 //! when the job ends), `outputs/<name>/` for a job's clips and bookkeeping, and the published
 //! clips (the only files `GET /<file>` serves) at the top of `outputs/`.
 //!
@@ -20,6 +20,7 @@
 
 pub mod access;
 mod admission;
+mod app;
 mod backend;
 mod clips;
 mod config;
@@ -28,15 +29,12 @@ mod info;
 mod input;
 mod jobs;
 mod listen;
-mod local;
 mod names;
-pub mod progress_state;
+pub mod progress;
 pub mod queue;
-mod queued;
 mod request;
 mod responses;
 pub mod retention;
-mod state;
 pub mod store;
 mod tls;
 
@@ -51,14 +49,14 @@ pub use access::Access;
 pub use clipbench_engine::extras::Compat;
 pub use config::ServerConfig;
 pub use listen::Limits;
-pub use progress_state::ProgressState;
+pub use progress::ProgressState;
 pub use retention::Retention;
 
 use crate::admission::Admission;
+use crate::app::AppState;
+use crate::backend::local::LocalBackend;
+use crate::backend::workers::WorkersBackend;
 use crate::backend::JobBackend;
-use crate::local::LocalBackend;
-use crate::queued::QueueBackend;
-use crate::state::AppState;
 use crate::store::Store;
 
 /// The router with every endpoint, the access rules, the limits and request logging.
@@ -110,7 +108,7 @@ pub async fn serve_until(
     let (backend, folders): (Arc<dyn JobBackend>, _) = match (&config.queue, &config.store) {
         (Some(queue), Some(store)) => {
             let store = Store::open(store)?;
-            let queued = QueueBackend::connect(config.clone(), queue.clone(), store).await?;
+            let queued = WorkersBackend::connect(config.clone(), queue.clone(), store).await?;
             (Arc::new(queued), None)
         }
         (None, None) => (

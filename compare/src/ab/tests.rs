@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::gate::Verdict;
+use crate::record::RunStatus;
 
 #[test]
 fn every_round_is_balanced() {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use clipbench::batch::{markdown, run_level, summarise, BatchPlan, BatchSummary, JobRecord};
+use clipbench::throughput::{markdown, run_level, summarise, BatchPlan, BatchSummary, JobRecord};
 use clipbench_engine::files::{write_atomic, write_json_atomic};
 use serde::Serialize;
 
@@ -122,7 +122,7 @@ pub fn batch(args: BatchArgs) -> anyhow::Result<ExitCode> {
     println!("report: {}", dir.join("batch.md").display());
     let machine = clipbench::machine::Machine::detect(&clipbench_engine::Tools::from_env());
     let source = dir.display().to_string();
-    let session = clipbench::batch::session(&plan, &records, started, &machine, &source);
+    let session = clipbench::throughput::session(&plan, &records, started, &machine, &source);
     args.history.append(&args.out, &session)?;
     let failed = records.iter().any(|r| !r.ok());
     for r in records.iter().filter(|r| !r.ok()).take(3) {

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clipbench::check::{self, Calibration, Verdict};
+use clipbench::baseline::{self, Calibration, Verdict};
 use clipbench::config::Config;
+use clipbench::gate::power;
 use clipbench::record::{Results, RunRecord};
 use clipbench::runner::{self, Plan};
-use clipbench::{ab, gate, power};
+use clipbench::{ab, gate};
 
 #[derive(clap::Args)]
 pub struct CheckArgs {
@@ -136,12 +137,12 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         eprintln!("warning: {message}");
     }
     let drift = calibrated_drift(&args.calibration, &new);
-    let comparisons = check::compare(&old, &new, args.noise_floor, drift);
+    let comparisons = baseline::compare(&old, &new, args.noise_floor, drift);
     anyhow::ensure!(
         !comparisons.is_empty(),
         "no (target, sample) has two or more valid runs in both results"
     );
-    print!("{}", check::table(&comparisons));
+    print!("{}", baseline::table(&comparisons));
     let regressed = comparisons
         .iter()
         .filter(|c| c.verdict() == Verdict::Regressed)

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod data;
 pub mod gates;
 pub mod history;
+pub mod history_power;
 pub mod run;
 pub mod validate;
 

@@ -611,7 +611,7 @@ async fn a_malformed_task_fails_alone_with_its_reason_and_the_worker_carries_on(
         .await
         .unwrap();
     // A real job, and tasks of it a server would never make.
-    let job = clipbench_server::queue::state::create(&mut conn)
+    let job = clipbench_server::queue::records::create(&mut conn)
         .await
         .unwrap();
     let tasks: Vec<clipbench_server::queue::ClipTask> = vec![
@@ -667,7 +667,7 @@ async fn a_task_whose_ffmpeg_stalls_on_a_worker_is_killed_at_the_stall_timeout()
     let mut conn = redis::aio::ConnectionManager::new(redis::Client::open(d.redis.url()).unwrap())
         .await
         .unwrap();
-    let job = clipbench_server::queue::state::create(&mut conn)
+    let job = clipbench_server::queue::records::create(&mut conn)
         .await
         .unwrap();
     // A task that may take 10 minutes, whose ffmpeg is watched for 1 s of silence.

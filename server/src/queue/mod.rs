@@ -9,8 +9,8 @@
 //! `cb:job:ID:deliveries` (hash: task index → times handed to a worker), `cb:jobs` (set of
 //! unfinished jobs), `cb:latest` (the newest job, for `/progress`), `cb:next` (id counter).
 
+pub mod records;
 mod source;
-pub mod state;
 pub mod worker;
 
 use std::time::Duration;
@@ -19,6 +19,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ServerError};
+use clipbench_engine::extras::TaskTiming;
 use clipbench_engine::plan::Clip;
 use clipbench_engine::probe::{CutPoint, MediaInfo};
 use clipbench_engine::report::FailureSummary;
@@ -178,21 +179,11 @@ pub struct StoredClip {
 /// What became of one task: written once per task, by the first worker to finish it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TaskResult {
-    pub worker: String,
+    /// Who ran it and where its time went (outside `execute_s` is the queue's share).
+    #[serde(flatten)]
+    pub timing: TaskTiming,
     pub clips: Vec<StoredClip>,
     pub failures: Vec<FailureSummary>,
-    /// Seconds the worker spent on the task: fetching the source (0 when cached), running the
-    /// executor, uploading the clips, in all.
-    pub fetch_s: f64,
-    /// Bytes of the source the worker read from the store for the task (0 when it had them).
-    #[serde(default)]
-    pub source_bytes: u64,
-    pub execute_s: f64,
-    pub upload_s: f64,
-    pub wall_s: f64,
-    /// Milliseconds since the epoch when the worker received the task and when it finished.
-    pub received_ms: u64,
-    pub finished_ms: u64,
 }
 
 /// Splits a job's clips into tasks: one clip each, or groups of [`REUSE_GROUP`] consecutive

@@ -13,8 +13,8 @@ use apalis::prelude::{BoxDynError, Data, WorkerBuilder, WorkerBuilderExt};
 use apalis_redis::RedisStorage;
 use redis::aio::ConnectionManager;
 
+use super::records;
 use super::source::fetch_parts;
-use super::state;
 use super::{is_job_id, now_ms, ClipTask, QueueConfig, StoredClip, TaskResult, MAX_TASK_CLIPS};
 use crate::error::{Result, ServerError};
 use crate::store::Store;
@@ -22,6 +22,7 @@ use clipbench_engine::allocate::ThreadSetting;
 use clipbench_engine::cancel::CancelToken;
 use clipbench_engine::execute::FailureKind;
 use clipbench_engine::execute::{execute, ExecuteOptions};
+use clipbench_engine::extras::TaskTiming;
 use clipbench_engine::report::{FailureSummary, RunReport};
 use clipbench_engine::tools::Tools;
 
@@ -155,15 +156,15 @@ async fn handle(task: ClipTask, shared: Data<Arc<Shared>>) -> Result<(), BoxDynE
         tracing::warn!(index, "dropped a task whose job id is malformed");
         return Ok(());
     }
-    if state::is_cancelled(&mut conn, job).await? {
+    if records::is_cancelled(&mut conn, job).await? {
         tracing::info!(job, index, "skipped: the job was cancelled");
         return Ok(());
     }
-    if state::is_recorded(&mut conn, job, index).await? {
+    if records::is_recorded(&mut conn, job, index).await? {
         tracing::info!(job, index, "skipped: already done");
         return Ok(());
     }
-    let deliveries = state::delivered(&mut conn, job, index).await?;
+    let deliveries = records::delivered(&mut conn, job, index).await?;
     let received_ms = now_ms();
     tracing::info!(
         job,
@@ -204,7 +205,7 @@ async fn handle(task: ClipTask, shared: Data<Arc<Shared>>) -> Result<(), BoxDynE
     let mut tries = 0;
     let first = loop {
         tries += 1;
-        match state::record(&mut conn, job, index, &result).await {
+        match records::record(&mut conn, job, index, &result).await {
             Ok(first) => break first,
             Err(e) if tries < 60 => {
                 tracing::warn!(job, index, "cannot record the result ({e}); trying again");
@@ -218,7 +219,7 @@ async fn handle(task: ClipTask, shared: Data<Arc<Shared>>) -> Result<(), BoxDynE
         index,
         clips = result.clips.len(),
         failures = result.failures.len(),
-        wall_s = result.wall_s,
+        wall_s = result.timing.wall_s,
         duplicate = !first,
         "finished task"
     );
@@ -228,7 +229,13 @@ async fn handle(task: ClipTask, shared: Data<Arc<Shared>>) -> Result<(), BoxDynE
 /// A result in which every clip of the task failed for `reason`.
 fn failed(worker: &str, task: &ClipTask, reason: String, received_ms: u64) -> TaskResult {
     TaskResult {
-        worker: worker.to_owned(),
+        timing: TaskTiming {
+            index: task.index,
+            worker: worker.to_owned(),
+            received_ms,
+            finished_ms: now_ms(),
+            ..TaskTiming::default()
+        },
         clips: Vec::new(),
         failures: task
             .clips
@@ -241,13 +248,6 @@ fn failed(worker: &str, task: &ClipTask, reason: String, received_ms: u64) -> Ta
                 stderr_tail: String::new(),
             })
             .collect(),
-        fetch_s: 0.0,
-        source_bytes: 0,
-        execute_s: 0.0,
-        upload_s: 0.0,
-        wall_s: 0.0,
-        received_ms,
-        finished_ms: now_ms(),
     }
 }
 
@@ -326,16 +326,19 @@ async fn make(shared: &Shared, task: &ClipTask, received_ms: u64) -> Result<Task
     let upload_s = uploaded.elapsed().as_secs_f64();
     let _ = tokio::fs::remove_dir_all(&out).await;
     Ok(TaskResult {
-        worker: options.name.clone(),
+        timing: TaskTiming {
+            index: task.index,
+            worker: options.name.clone(),
+            received_ms,
+            finished_ms: now_ms(),
+            fetch_s,
+            source_bytes,
+            execute_s,
+            upload_s,
+            wall_s: began.elapsed().as_secs_f64(),
+        },
         clips: stored,
         failures: RunReport::failures_of(&execution),
-        fetch_s,
-        source_bytes,
-        execute_s,
-        upload_s,
-        wall_s: began.elapsed().as_secs_f64(),
-        received_ms,
-        finished_ms: now_ms(),
     })
 }
 

@@ -22,6 +22,8 @@
 //! which more runs do not average away: [`drift`] measures it from one long recording
 //! (`clipbench calibrate`) and [`unpaired`] adds it to the standard error.
 
+pub mod power;
+
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 

@@ -23,7 +23,7 @@ use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::input::{download_dir, job_url};
 use crate::names::{clip_filename, title_for};
-use crate::progress_state::{Phase, ProgressState};
+use crate::progress::{Phase, ProgressState};
 use crate::request::{JobError, JobRequest};
 use crate::responses::{error, job_body, JobSummary, Published};
 use clipbench_engine::cancel::CancelToken;

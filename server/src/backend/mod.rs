@@ -1,6 +1,9 @@
-//! The job backend, chosen once at start: [`crate::local`] runs jobs here, one at a time;
-//! [`crate::queued`] hands their clips to workers through a queue. The handlers see only this
+//! The job backend, chosen once at start: [`local`] runs jobs here, one at a time;
+//! [`workers`] hands their clips to workers through a queue. The handlers see only this
 //! trait; both backends build on the same leaf modules (admission, input, names, responses).
+
+pub mod local;
+pub mod workers;
 
 use async_trait::async_trait;
 use axum::extract::Request;
@@ -11,7 +14,7 @@ use serde_json::Value;
 use crate::admission::Admitted;
 use crate::error::ServerError;
 use crate::names::title_for;
-use crate::progress_state::ProgressState;
+use crate::progress::ProgressState;
 use crate::request::{JobError, JobRequest};
 use crate::responses::{job_body, JobSummary};
 use crate::store::Store;

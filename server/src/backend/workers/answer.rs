@@ -4,9 +4,9 @@
 use axum::http::StatusCode;
 use serde_json::Value;
 
-use super::QueueBackend;
+use super::WorkersBackend;
 use crate::admission::Admitted;
-use crate::queue::state;
+use crate::queue::records;
 use crate::queue::{ClipTask, TaskResult};
 use crate::request::JobError;
 use crate::responses::{job_body, JobSummary, Published};
@@ -58,8 +58,8 @@ fn gather(tasks: &[ClipTask], results: &[(usize, TaskResult)]) -> Gathered {
             });
         }
         gathered.failures.extend(result.failures.iter().cloned());
-        if !gathered.workers.contains(&result.worker) {
-            gathered.workers.push(result.worker.clone());
+        if !gathered.workers.contains(&result.timing.worker) {
+            gathered.workers.push(result.timing.worker.clone());
         }
     }
     gathered.published.sort_by_key(|p| p.clip.number);
@@ -68,7 +68,7 @@ fn gather(tasks: &[ClipTask], results: &[(usize, TaskResult)]) -> Gathered {
 
 /// The job's answer from its task results, in the backend's shape.
 pub(super) async fn answer(
-    queue: &QueueBackend,
+    queue: &WorkersBackend,
     admitted: &Admitted,
     job: &QueuedJob<'_>,
     results: Vec<(usize, TaskResult)>,
@@ -96,7 +96,7 @@ pub(super) async fn answer(
             message: format!("no clip could be made: {reason}"),
         });
     }
-    state::set_phase(&mut conn, id, Phase::Complete, "Processing complete")
+    records::set_phase(&mut conn, id, Phase::Complete, "Processing complete")
         .await
         .map_err(|e| queue.err(e))?;
     // Each task's timings, for the queue's overhead: outside `execute_s` is the queue's share.
@@ -104,14 +104,7 @@ pub(super) async fn answer(
         .iter()
         .map(|(index, r)| TaskTiming {
             index: *index,
-            worker: r.worker.clone(),
-            received_ms: r.received_ms,
-            finished_ms: r.finished_ms,
-            fetch_s: r.fetch_s,
-            source_bytes: r.source_bytes,
-            execute_s: r.execute_s,
-            upload_s: r.upload_s,
-            wall_s: r.wall_s,
+            ..r.timing.clone()
         })
         .collect();
     let options = &prepared.options;

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
 
-use super::QueueBackend;
-use crate::queue::state;
+use super::WorkersBackend;
+use crate::queue::records;
 use crate::queue::TaskResult;
 use crate::request::JobError;
 use axum::http::StatusCode;
@@ -18,7 +18,7 @@ const QUEUE_DOWN_GRACE: Duration = Duration::from_secs(15);
 /// Polls the job's state until every task has a result (`Some`) or the job is cancelled, in
 /// the queue or through `cancel` (`None`); 503 when the queue stays down for [`QUEUE_DOWN_GRACE`].
 pub(super) async fn wait_for_results(
-    queue: &QueueBackend,
+    queue: &WorkersBackend,
     id: &str,
     tasks: usize,
     cancel: &clipbench_engine::cancel::CancelToken,
@@ -42,11 +42,11 @@ pub(super) async fn wait_for_results(
                 return Err(abandon(queue, &mut conn, id).await);
             }
         }
-        match state::read(&mut conn, id).await {
+        match records::read(&mut conn, id).await {
             Ok(Some(job)) if job.phase == Phase::Cancelled => return Ok(None),
             Ok(None) => return Ok(None),
             Ok(Some(job)) if job.tasks_done >= tasks => {
-                return state::results(&mut conn, id)
+                return records::results(&mut conn, id)
                     .await
                     .map(Some)
                     .map_err(|e| queue.err(e));
@@ -66,17 +66,17 @@ pub(super) async fn wait_for_results(
 }
 
 /// Whether no worker of the queue has beaten within the visibility timeout.
-async fn no_workers(queue: &QueueBackend, conn: &mut ConnectionManager) -> bool {
+async fn no_workers(queue: &WorkersBackend, conn: &mut ConnectionManager) -> bool {
     let within = queue.config.visibility_timeout();
-    state::live_workers(conn, &queue.config.apalis(), within)
+    records::live_workers(conn, &queue.config.apalis(), within)
         .await
         .is_ok_and(|n| n == 0)
 }
 
 /// Gives up a job no worker takes: its pending tasks are removed; the error to answer.
-async fn abandon(queue: &QueueBackend, conn: &mut ConnectionManager, id: &str) -> JobError {
+async fn abandon(queue: &WorkersBackend, conn: &mut ConnectionManager, id: &str) -> JobError {
     let ids = [id.to_owned()];
-    let removed = state::remove_pending(conn, &queue.config.apalis(), &ids)
+    let removed = records::remove_pending(conn, &queue.config.apalis(), &ids)
         .await
         .unwrap_or(0);
     tracing::warn!(job = %id, removed, "no worker alive: job abandoned");

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
-use crate::queue::state::JobState;
+use crate::queue::records::JobState;
 use clipbench_engine::execute::{Event, Subject};
 use clipbench_engine::extras::Compat;
 pub use clipbench_engine::extras::Phase;

@@ -29,8 +29,8 @@ use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::input::fetch_input;
 use crate::names::{clip_filename, clip_key, title_for};
-use crate::progress_state::ProgressState;
-use crate::queue::state::{self, JobState};
+use crate::progress::ProgressState;
+use crate::queue::records::{self, JobState};
 use crate::queue::{split, ClipTask, QueueConfig, MAX_TASK_TIMEOUT_S};
 use crate::request::{JobError, JobRequest};
 use crate::store::Store;
@@ -38,22 +38,22 @@ use clipbench_engine::extras::{Compat, JobExtras, Phase};
 use clipbench_engine::run::{prepare, Prepared};
 
 /// The queue and store a queue-backed server works through.
-pub struct QueueBackend {
+pub struct WorkersBackend {
     server: Arc<ServerConfig>,
     config: QueueConfig,
     store: Store,
     conn: ConnectionManager,
 }
 
-impl QueueBackend {
+impl WorkersBackend {
     /// Connects to the queue (failing at once when it does not answer).
     pub async fn connect(
         server: Arc<ServerConfig>,
         config: QueueConfig,
         store: Store,
-    ) -> crate::error::Result<QueueBackend> {
+    ) -> crate::error::Result<WorkersBackend> {
         let conn = config.connect().await?;
-        Ok(QueueBackend {
+        Ok(WorkersBackend {
             server,
             config,
             store,
@@ -71,7 +71,7 @@ impl QueueBackend {
 
     /// The newest job's state.
     async fn latest(&self) -> crate::error::Result<Option<JobState>> {
-        state::latest(&mut self.conn())
+        records::latest(&mut self.conn())
             .await
             .map_err(|e| self.config.error(e))
     }
@@ -79,10 +79,10 @@ impl QueueBackend {
     /// Cancels every unfinished job and removes their pending tasks; (jobs, tasks removed).
     async fn cancel_all(&self) -> crate::error::Result<(usize, usize)> {
         let mut conn = self.conn();
-        let ids = state::cancel_unfinished(&mut conn)
+        let ids = records::cancel_unfinished(&mut conn)
             .await
             .map_err(|e| self.config.error(e))?;
-        let removed = state::remove_pending(&mut conn, &self.config.apalis(), &ids)
+        let removed = records::remove_pending(&mut conn, &self.config.apalis(), &ids)
             .await
             .map_err(|e| self.config.error(e))?;
         Ok((ids.len(), removed))
@@ -90,7 +90,7 @@ impl QueueBackend {
 }
 
 #[async_trait]
-impl JobBackend for QueueBackend {
+impl JobBackend for WorkersBackend {
     /// A queued job from request to answer; a job that fails after it was created is marked so
     /// in the store, with its reason. Queued jobs run side by side: the workers share out
     /// their tasks.
@@ -101,11 +101,11 @@ impl JobBackend for QueueBackend {
         replacements: &mut Replacements,
     ) -> Result<Value, JobError> {
         let mut conn = self.conn();
-        let id = state::create(&mut conn).await.map_err(|e| self.err(e))?;
+        let id = records::create(&mut conn).await.map_err(|e| self.err(e))?;
         tracing::info!(job = %id, "queued job created");
         let result = process(self, &id, admitted, job, replacements).await;
         if let Err(e) = &result {
-            let _ = state::fail(&mut conn, &id, &e.message).await;
+            let _ = records::fail(&mut conn, &id, &e.message).await;
         }
         result
     }
@@ -141,7 +141,7 @@ impl JobBackend for QueueBackend {
 }
 
 async fn process(
-    queue: &QueueBackend,
+    queue: &WorkersBackend,
     id: &str,
     admitted: &Admitted,
     job: &JobRequest,
@@ -150,7 +150,7 @@ async fn process(
     let mut conn = queue.conn();
     let server = &queue.server;
     let (url, input) = fetch_input(server, admitted, job, replacements, |_, _| {}).await?;
-    state::set_phase(&mut conn, id, Phase::Analyzing, "Analyzing video")
+    records::set_phase(&mut conn, id, Phase::Analyzing, "Analyzing video")
         .await
         .map_err(|e| queue.err(e))?;
     let analysed = Instant::now();
@@ -162,7 +162,7 @@ async fn process(
     let title = title_for(&url);
     let stem = format!("{title}_{id}");
     let tasks = tasks_for(id, &prepared, &source, &stem, server.compat);
-    state::start_processing(&mut conn, id, tasks.len(), prepared.clips.len())
+    records::start_processing(&mut conn, id, tasks.len(), prepared.clips.len())
         .await
         .map_err(|e| queue.err(e))?;
     let mut storage =
