@@ -14,24 +14,37 @@ pub fn valid_walls<'a>(
         .filter(move |r| r.target == target && r.sample == sample && r.status == RunStatus::Ok)
 }
 
-/// Summaries of every (target, sample) cell present in `runs`: samples in first-seen order,
-/// each sample's cells fastest first (by median wall time; cells without one last).
+/// Summaries of every (target, sample) cell present in `runs`, in report order
+/// ([`in_report_order`], samples as first seen).
 pub fn summarize(runs: &[RunRecord], baseline: Option<&str>, seed: u64) -> Vec<CellSummary> {
-    let mut samples: Vec<&str> = Vec::new();
+    let mut samples: Vec<String> = Vec::new();
     for r in runs {
-        if !samples.contains(&r.sample.as_str()) {
-            samples.push(&r.sample);
+        if !samples.contains(&r.sample) {
+            samples.push(r.sample.clone());
         }
     }
     let mut cells = cells_of(runs, baseline, seed);
-    let place = |c: &CellSummary| samples.iter().position(|s| *s == c.sample);
+    in_report_order(&mut cells, &samples);
+    cells
+}
+
+/// Puts `cells` in the order every report shows them: grouped by sample in the order of
+/// `samples` (samples not listed after, as they come), each sample's cells fastest first (by
+/// median wall time; cells without one last). Reports apply it when they are drawn, so a
+/// results file written in any order renders the same.
+pub fn in_report_order(cells: &mut [CellSummary], samples: &[String]) {
+    let seen: Vec<String> = cells.iter().map(|c| c.sample.clone()).collect();
+    let place = |c: &CellSummary| {
+        let listed = samples.iter().position(|s| *s == c.sample);
+        let first_seen = seen.iter().position(|s| *s == c.sample);
+        (listed.is_none(), listed.or(first_seen))
+    };
     let median = |c: &CellSummary| c.wall.as_ref().map_or(f64::INFINITY, |w| w.median);
     cells.sort_by(|a, b| {
         place(a)
             .cmp(&place(b))
             .then(median(a).total_cmp(&median(b)))
     });
-    cells
 }
 
 /// Summaries of every cell, in first-seen order.

@@ -71,6 +71,10 @@ pub fn provenance(results: &Results) -> Vec<String> {
 /// Renders every format of `results` into `dir`, with the trends of `history` (its series of
 /// these targets on this machine).
 pub fn write_all(results: &Results, dir: &Path, history: &[Series]) -> anyhow::Result<()> {
+    // The grouping and the order are the report's, whatever order the file holds.
+    let mut ordered = results.clone();
+    crate::summary::in_report_order(&mut ordered.summaries, &ordered.samples);
+    let results = &ordered;
     let report = Report {
         results,
         history,

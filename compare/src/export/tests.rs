@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use super::*;
+use crate::record::CellSummary;
 
 fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
@@ -116,4 +117,49 @@ fn the_answer_names_the_fastest_its_ratios_and_the_minute() {
     assert!(line.contains("faster than a"), "{line}");
     assert!(line.ends_with("under one minute here"), "{line}");
     assert!(!line.contains("NOT"), "{line}");
+}
+
+#[test]
+fn an_older_results_file_in_shuffled_order_renders_grouped_and_fastest_first() {
+    let fixture = include_str!("../../tests/fixtures/two-targets.json");
+    let mut results: Results = serde_json::from_str(fixture).unwrap();
+    // Two samples, as the main job measures them, the later-listed one measured first.
+    let mut long = results.runs.clone();
+    for run in &mut long {
+        run.sample = "long".into();
+        run.wall_s *= 10.0;
+    }
+    long.append(&mut results.runs);
+    results.runs = long;
+    results.samples = vec!["s".into(), "long".into()];
+    let summaries = crate::summary::summarize(&results.runs, Some("a"), results.seed);
+    // As an older `run` wrote them: alternating between the samples, slowest first.
+    let mut shuffled = summaries.clone();
+    shuffled.sort_by(|x, y| {
+        let wall = |c: &CellSummary| c.wall.as_ref().map_or(0.0, |w| w.median);
+        (x.target.clone(), wall(y)).partial_cmp(&(y.target.clone(), wall(x))).unwrap()
+    });
+    results.summaries = shuffled;
+    let dir = tempfile::tempdir().unwrap();
+    write_all(&results, dir.path(), &[]).unwrap();
+    let table = std::fs::read_to_string(dir.path().join("summary.csv")).unwrap();
+    let cells: Vec<(String, String)> = (table.lines().skip(1))
+        .map(|l| {
+            let mut fields = l.split(',');
+            let target = fields.next().unwrap().to_owned();
+            (fields.next().unwrap().to_owned(), target)
+        })
+        .collect();
+    let fastest = |sample: &str| {
+        let mut cells: Vec<&CellSummary> = summaries.iter().filter(|c| c.sample == sample).collect();
+        cells.sort_by(|x, y| {
+            let wall = |c: &CellSummary| c.wall.as_ref().map_or(f64::INFINITY, |w| w.median);
+            wall(x).total_cmp(&wall(y))
+        });
+        cells.iter().map(|c| (sample.to_owned(), c.target.clone())).collect::<Vec<_>>()
+    };
+    assert_eq!(cells, [fastest("s"), fastest("long")].concat());
+    let markdown = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    let first_long = markdown.find("| long").unwrap();
+    assert!(markdown.rfind("| s ").unwrap() < first_long, "{markdown}");
 }
