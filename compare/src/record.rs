@@ -172,6 +172,11 @@ pub struct Results {
     /// The targets as configured (name, kind and settings).
     pub targets: Vec<serde_json::Value>,
     pub samples: Vec<String>,
+    /// Each sample's version in the manifest (absent from older files: version 1). A sample
+    /// whose bytes change gets a new version, so runs on it are never compared with runs on
+    /// the old one unknowingly.
+    #[serde(default)]
+    pub sample_versions: std::collections::BTreeMap<String, u32>,
     pub machine: Machine,
     pub skipped: Vec<Skipped>,
     /// The dialect detected for each HTTP target that ran.
@@ -191,6 +196,12 @@ pub struct Results {
 }
 
 impl Results {
+    /// The version of `sample` these results measured (1 when unrecorded).
+    pub fn sample_version(&self, sample: &str) -> u32 {
+        let name = sample.split_once('@').map_or(sample, |(name, _)| name);
+        self.sample_versions.get(name).copied().unwrap_or(1)
+    }
+
     /// Reads a `results.json`, refusing another schema version with a clear message.
     pub fn read(path: &std::path::Path) -> anyhow::Result<Results> {
         use anyhow::Context;

@@ -43,6 +43,14 @@ pub struct Sample {
     /// ffmpeg arguments between the global options and the output; `{name}` placeholders.
     pub args: Vec<String>,
     pub expect: Expect,
+    /// Raised whenever the recipe changes the sample's bytes: results record it, and runs on
+    /// different versions are never compared as one series.
+    #[serde(default = "first_version")]
+    pub version: u32,
+}
+
+fn first_version() -> u32 {
+    1
 }
 
 /// Properties a sample must have.

@@ -136,6 +136,20 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<ExitCode> {
         }
         eprintln!("warning: {message}");
     }
+    for sample in new.samples.iter().filter(|s| old.samples.contains(s)) {
+        let (was, is) = (old.sample_version(sample), new.sample_version(sample));
+        if was != is {
+            let message = format!(
+                "{sample} is version {is} of the sample in the current results and version {was} \
+                 in the baseline: its bytes differ, so its times do not compare; measure a new \
+                 baseline"
+            );
+            if !args.force {
+                anyhow::bail!("{message} (use --force to compare anyway)");
+            }
+            eprintln!("warning: {message}");
+        }
+    }
     let drift = calibrated_drift(&args.calibration, &new);
     let comparisons = baseline::compare(&old, &new, args.noise_floor, drift);
     anyhow::ensure!(

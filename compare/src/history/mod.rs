@@ -154,13 +154,18 @@ pub fn session(
         .iter()
         .map(|record| {
             let identity = identify(record);
+            // A sample whose bytes changed starts its series afresh.
+            let config_hash = match results.sample_version(&record.sample) {
+                1 => identity.config_hash,
+                v => short_hash(format!("{}+sample-v{v}", identity.config_hash).as_bytes(), 16),
+            };
             Measurement {
                 target: identity.target,
                 sample: record.sample.clone(),
                 run: record.run as i64,
                 commit: identity.commit,
                 dirty: identity.dirty,
-                config_hash: identity.config_hash,
+                config_hash,
                 status: match record.status {
                     RunStatus::Ok => "ok",
                     RunStatus::Invalid => "invalid",

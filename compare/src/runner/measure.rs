@@ -18,6 +18,8 @@ use crate::targets::{Job, Measured, Target};
 /// where the harness's file server offers it (over its link, when it has one).
 pub struct ReadySample {
     pub name: String,
+    /// The sample's version in the manifest.
+    pub version: u32,
     pub path: PathBuf,
     pub media: MediaInfo,
     pub server: Option<std::net::SocketAddr>,

@@ -123,7 +123,10 @@ pub fn run(
     let recorded = bench.measure(&order, &mut csv);
     observe(&Progress::Done);
     let _ = std::fs::remove_dir_all(dir.join("scratch"));
-    let results = assemble_results(plan, machine, &available, skipped, recorded?);
+    let mut results = assemble_results(plan, machine, &available, skipped, recorded?);
+    results.sample_versions = (samples.iter())
+        .map(|s| (s.name.split('@').next().unwrap_or(&s.name).to_owned(), s.version))
+        .collect();
     export::write_all(&results, &dir, &[])?;
     point_latest(&plan.reports_root, &dir)?;
     Ok(Finished { dir, results })
@@ -201,6 +204,7 @@ fn prepare_samples(
         };
         samples.push(ReadySample {
             name: spec.clone(),
+            version: manifest.sample(&name).map_or(1, |s| s.version),
             path: path.clone(),
             media: probe(tools, path)?,
             server: None,
@@ -315,6 +319,7 @@ fn assemble_results(
             .map(|t| serde_json::to_value(t).unwrap_or_default())
             .collect(),
         samples: plan.samples.clone(),
+        sample_versions: BTreeMap::new(),
         machine,
         skipped,
         dialects,

@@ -52,6 +52,7 @@ fn valid(_: usize) -> Measured {
 
 fn sample() -> ReadySample {
     ReadySample {
+        version: 1,
         name: "tiny".into(),
         path: PathBuf::from("tiny.mp4"),
         media: MediaInfo {
@@ -160,6 +161,7 @@ fn an_interruption_keeps_every_finished_run_and_drops_the_cut_one() {
 fn no_rate_is_derived_from_a_failed_or_invalid_run() {
     let target = TargetConfig::from_spec("engine:serial").unwrap().unwrap();
     let sample = ReadySample {
+        version: 1,
         name: "s".into(),
         path: PathBuf::new(),
         media: MediaInfo {
