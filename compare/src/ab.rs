@@ -186,6 +186,7 @@ pub fn run(
         order: Some(order.clone()),
         enough: Some(&enough),
         link: None,
+        stop: None,
     };
     let finished = crate::runner::run(&plan, cancel, observe)?;
     let made = finished

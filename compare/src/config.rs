@@ -26,7 +26,11 @@ pub struct Config {
 #[serde(deny_unknown_fields, default)]
 pub struct RunSettings {
     pub samples: Vec<String>,
+    /// Runs per (target, sample); the most, with `stop_when_decided`.
     pub runs: usize,
+    /// Stop each cell's runs once its part of the answer is decided (at least 2, at most
+    /// `runs`; [`crate::stopping`]).
+    pub stop_when_decided: bool,
     pub warmup: usize,
     /// Seed of the shuffled order; random (and recorded) when absent.
     pub seed: Option<u64>,
@@ -56,6 +60,7 @@ impl Default for RunSettings {
         RunSettings {
             samples: vec!["bbb-720p-60s".into()],
             runs: 3,
+            stop_when_decided: false,
             warmup: 0,
             seed: None,
             baseline: None,

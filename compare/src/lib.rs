@@ -29,6 +29,7 @@ pub mod record;
 pub mod runner;
 pub mod samples;
 pub mod stats;
+pub mod stopping;
 pub mod summary;
 pub mod target_validation;
 pub mod targets;

@@ -177,6 +177,10 @@ pub struct Results {
     /// the old one unknowingly.
     #[serde(default)]
     pub sample_versions: std::collections::BTreeMap<String, u32>,
+    /// How many runs each cell got, when they stopped once the answer was decided (absent:
+    /// a fixed count, `runs_per_cell`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopping: Option<crate::stopping::Stopping>,
     pub machine: Machine,
     pub skipped: Vec<Skipped>,
     /// The dialect detected for each HTTP target that ran.

@@ -204,6 +204,8 @@ pub fn calibrate(args: CalibrateArgs) -> anyhow::Result<ExitCode> {
     plan.samples = vec![sample.to_owned()];
     plan.runs = args.runs;
     plan.warmup = 1;
+    // A fixed count: these measure spread and intervals, not a comparison's answer.
+    plan.stop = None;
     plan.baseline = None;
     let (_runtime, cancel) = super::interruptible()?;
     let terminal = super::bars::Terminal::new(false);

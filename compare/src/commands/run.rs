@@ -21,7 +21,8 @@ pub struct RunArgs {
     /// Samples from the manifest (comma-separated).
     #[arg(long, value_delimiter = ',')]
     samples: Vec<String>,
-    /// Measured runs per (target, sample).
+    /// Measured runs per (target, sample), a fixed count (without it, the configuration's:
+    /// the default stops each cell once its answer is decided, 2 to 5 runs).
     #[arg(long)]
     runs: Option<usize>,
     /// Unrecorded warm-up runs per (target, sample).
@@ -79,6 +80,7 @@ fn plan_from(args: &RunArgs) -> anyhow::Result<Plan<'static>> {
     if let Some(runs) = args.runs {
         anyhow::ensure!(runs >= 1, "--runs must be at least 1");
         plan.runs = runs;
+        plan.stop = None;
     }
     plan.warmup = args.warmup.unwrap_or(plan.warmup);
     if args.link.is_some() {

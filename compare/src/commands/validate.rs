@@ -69,6 +69,8 @@ pub fn validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     plan.samples = vec![sample.to_owned()];
     plan.runs = args.runs.max(1);
     plan.warmup = 0;
+    // A fixed count: these measure spread and intervals, not a comparison's answer.
+    plan.stop = None;
     plan.baseline = None;
     let (_runtime, cancel) = super::interruptible()?;
     let terminal = super::bars::Terminal::new(false);

@@ -40,6 +40,19 @@ pub fn page(report: &Report) -> String {
         }
         let _ = writeln!(h, "</ul>");
     }
+    let stopped = super::markdown::stopping_lines(r);
+    if !stopped.is_empty() {
+        let rule = r.stopping.as_ref().map_or("", |s| s.rule.as_str());
+        let _ = writeln!(
+            h,
+            "<h2>When each cell stopped</h2><p>{}</p><ul>",
+            escape(rule)
+        );
+        for line in stopped {
+            let _ = writeln!(h, "<li>{}</li>", escape(&line));
+        }
+        let _ = writeln!(h, "</ul>");
+    }
     let news = super::markdown::history_lines(report.history);
     if !news.is_empty() {
         let _ = writeln!(h, "<h2>History</h2><ul>");

@@ -150,6 +150,24 @@ pub fn history_lines(history: &[Series]) -> Vec<String> {
         .collect()
 }
 
+/// Where each cell stopped, in report order, when a stopping rule was used
+/// (`smart on bbb-720p-10m: stopped: decided after 2 runs`).
+pub fn stopping_lines(results: &Results) -> Vec<String> {
+    let Some(stopping) = &results.stopping else {
+        return Vec::new();
+    };
+    (results.summaries.iter())
+        .filter_map(|c| {
+            let s =
+                (stopping.cells.iter()).find(|s| s.target == c.target && s.sample == c.sample)?;
+            Some(format!(
+                "{} on {}: stopped: {}",
+                s.target, s.sample, s.reason
+            ))
+        })
+        .collect()
+}
+
 pub fn document(results: &Results, history: &[Series]) -> String {
     let mut out = String::new();
     let m = &results.machine;
@@ -161,11 +179,22 @@ pub fn document(results: &Results, history: &[Series]) -> String {
         "- git commit: {}",
         m.git_commit.as_deref().unwrap_or("unknown")
     );
-    let _ = writeln!(
-        out,
-        "- runs per cell: {} (+{} warm-up), seed {}",
-        results.runs_per_cell, results.warmup, results.seed
-    );
+    match &results.stopping {
+        Some(stopping) => {
+            let _ = writeln!(
+                out,
+                "- runs per cell: {}; seed {}",
+                stopping.rule, results.seed
+            );
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "- runs per cell: {} (+{} warm-up), seed {}",
+                results.runs_per_cell, results.warmup, results.seed
+            );
+        }
+    }
     if let Some(link) = &results.link {
         let _ = writeln!(
             out,
@@ -183,6 +212,13 @@ pub fn document(results: &Results, history: &[Series]) -> String {
     if !answer.is_empty() {
         let _ = writeln!(out, "\n## The answer\n");
         for line in answer {
+            let _ = writeln!(out, "- {line}");
+        }
+    }
+    let stopped = stopping_lines(results);
+    if !stopped.is_empty() {
+        let _ = writeln!(out, "\n## When each cell stopped\n");
+        for line in stopped {
             let _ = writeln!(out, "- {line}");
         }
     }

@@ -137,7 +137,9 @@ fn an_older_results_file_in_shuffled_order_renders_grouped_and_fastest_first() {
     let mut shuffled = summaries.clone();
     shuffled.sort_by(|x, y| {
         let wall = |c: &CellSummary| c.wall.as_ref().map_or(0.0, |w| w.median);
-        (x.target.clone(), wall(y)).partial_cmp(&(y.target.clone(), wall(x))).unwrap()
+        (x.target.clone(), wall(y))
+            .partial_cmp(&(y.target.clone(), wall(x)))
+            .unwrap()
     });
     results.summaries = shuffled;
     let dir = tempfile::tempdir().unwrap();
@@ -151,12 +153,16 @@ fn an_older_results_file_in_shuffled_order_renders_grouped_and_fastest_first() {
         })
         .collect();
     let fastest = |sample: &str| {
-        let mut cells: Vec<&CellSummary> = summaries.iter().filter(|c| c.sample == sample).collect();
+        let mut cells: Vec<&CellSummary> =
+            summaries.iter().filter(|c| c.sample == sample).collect();
         cells.sort_by(|x, y| {
             let wall = |c: &CellSummary| c.wall.as_ref().map_or(f64::INFINITY, |w| w.median);
             wall(x).total_cmp(&wall(y))
         });
-        cells.iter().map(|c| (sample.to_owned(), c.target.clone())).collect::<Vec<_>>()
+        cells
+            .iter()
+            .map(|c| (sample.to_owned(), c.target.clone()))
+            .collect::<Vec<_>>()
     };
     assert_eq!(cells, [fastest("s"), fastest("long")].concat());
     let markdown = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();

@@ -94,7 +94,7 @@ pub fn verdict(ci: (f64, f64), band: f64, floor: f64) -> Verdict {
     }
 }
 
-fn t_quantile(df: f64, p: f64) -> f64 {
+pub(crate) fn t_quantile(df: f64, p: f64) -> f64 {
     StudentsT::new(0.0, 1.0, df.max(1.0)).map_or(1.96, |t| t.inverse_cdf(p))
 }
 

@@ -157,7 +157,10 @@ pub fn session(
             // A sample whose bytes changed starts its series afresh.
             let config_hash = match results.sample_version(&record.sample) {
                 1 => identity.config_hash,
-                v => short_hash(format!("{}+sample-v{v}", identity.config_hash).as_bytes(), 16),
+                v => short_hash(
+                    format!("{}+sample-v{v}", identity.config_hash).as_bytes(),
+                    16,
+                ),
             };
             Measurement {
                 target: identity.target,

@@ -12,6 +12,7 @@ use super::order::{eta_s, Slot};
 use crate::config::TargetConfig;
 use crate::export::csv::RunsCsv;
 use crate::record::{JobShape, RunRecord, RunStatus, Timeline};
+use crate::stopping::{StopRule, Stopped};
 use crate::targets::{Job, Measured, Target};
 
 /// A sample ready to run on: its name (with `@LINK` when it has its own), file and probe, and
@@ -41,6 +42,8 @@ pub struct Bench<'a> {
     pub observe: &'a dyn Fn(&Progress),
     /// Stops the runs early when it says the recorded ones are enough.
     pub enough: Option<super::Enough<'a>>,
+    /// Stops each cell once its part of the answer is decided: the rule and the baseline.
+    pub stop: Option<(&'a StopRule, Option<&'a str>)>,
 }
 
 /// The recorded runs (warm-ups are not recorded) and what was seen during them.
@@ -50,6 +53,8 @@ pub struct Recorded {
     pub timelines: Vec<Timeline>,
     pub shapes: Vec<JobShape>,
     pub interrupted: bool,
+    /// Where each cell stopped, under a stopping rule.
+    pub stopped: Vec<Stopped>,
 }
 
 impl Bench<'_> {
@@ -64,6 +69,9 @@ impl Bench<'_> {
                 break;
             }
             let (target, sample) = (self.targets[t], &self.samples[s]);
+            if round >= self.warmup_rounds && self.cell_stopped(&mut recorded, target, sample) {
+                continue;
+            }
             let label = RunLabel {
                 position,
                 total: order.len(),
@@ -119,7 +127,45 @@ impl Bench<'_> {
                 break;
             }
         }
+        if self.stop.is_some() {
+            for &(_, t, s) in order {
+                self.cell_stopped(&mut recorded, self.targets[t], &self.samples[s]);
+            }
+        }
         Ok(recorded)
+    }
+
+    /// Whether the stopping rule says `target` on `sample` needs no more runs (noted once,
+    /// with why, in `recorded.stopped`). A cell cut short by an interruption says so.
+    fn cell_stopped(
+        &self,
+        recorded: &mut Recorded,
+        target: &dyn Target,
+        sample: &ReadySample,
+    ) -> bool {
+        let Some((rule, baseline)) = self.stop else {
+            return false;
+        };
+        let name = target.config().name();
+        let known = |s: &Stopped| s.target == name && s.sample == sample.name;
+        if recorded.stopped.iter().any(known) {
+            return true;
+        }
+        let stopped = rule.stopped(&recorded.runs, name, &sample.name, baseline);
+        let stopped = match (stopped, recorded.interrupted) {
+            (Some(stopped), _) => stopped,
+            (None, true) => Stopped {
+                target: name.to_owned(),
+                sample: sample.name.clone(),
+                runs: (recorded.runs.iter())
+                    .filter(|r| r.target == name && r.sample == sample.name)
+                    .count(),
+                reason: "interrupted".to_owned(),
+            },
+            (None, false) => return false,
+        };
+        recorded.stopped.push(stopped);
+        true
     }
 
     /// One run of `target` on `sample` in its own scratch folder, under the monitor.

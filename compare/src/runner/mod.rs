@@ -7,6 +7,7 @@ mod measure;
 mod observer;
 mod order;
 
+use crate::stopping::{StopRule, Stopping};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -54,6 +55,8 @@ pub struct Plan<'a> {
     /// A shaped link every target gets the samples over (engine and command targets too:
     /// the harness downloads the sample before starting them, and the download counts).
     pub link: Option<crate::link::Link>,
+    /// Each cell stops once its part of the answer is decided (`runs` is then the most).
+    pub stop: Option<StopRule>,
 }
 
 impl Plan<'_> {
@@ -74,6 +77,10 @@ impl Plan<'_> {
             order: None,
             enough: None,
             link: config.run.link.clone(),
+            stop: config.run.stop_when_decided.then(|| StopRule {
+                max_runs: config.run.runs,
+                ..StopRule::default()
+            }),
         }
     }
 }
@@ -119,13 +126,28 @@ pub fn run(
         cancel,
         observe,
         enough: plan.enough,
+        stop: plan
+            .stop
+            .as_ref()
+            .map(|rule| (rule, plan.baseline.as_deref())),
     };
     let recorded = bench.measure(&order, &mut csv);
     observe(&Progress::Done);
     let _ = std::fs::remove_dir_all(dir.join("scratch"));
-    let mut results = assemble_results(plan, machine, &available, skipped, recorded?);
+    let recorded = recorded?;
+    let stopping = plan.stop.as_ref().map(|rule| Stopping {
+        rule: rule.describe(),
+        cells: recorded.stopped.clone(),
+    });
+    let mut results = assemble_results(plan, machine, &available, skipped, recorded);
+    results.stopping = stopping;
     results.sample_versions = (samples.iter())
-        .map(|s| (s.name.split('@').next().unwrap_or(&s.name).to_owned(), s.version))
+        .map(|s| {
+            (
+                s.name.split('@').next().unwrap_or(&s.name).to_owned(),
+                s.version,
+            )
+        })
         .collect();
     export::write_all(&results, &dir, &[])?;
     point_latest(&plan.reports_root, &dir)?;
@@ -204,7 +226,7 @@ fn prepare_samples(
         };
         samples.push(ReadySample {
             name: spec.clone(),
-            version: manifest.sample(&name).map_or(1, |s| s.version),
+            version: manifest.sample(name).map_or(1, |s| s.version),
             path: path.clone(),
             media: probe(tools, path)?,
             server: None,
@@ -320,6 +342,7 @@ fn assemble_results(
             .collect(),
         samples: plan.samples.clone(),
         sample_versions: BTreeMap::new(),
+        stopping: None,
         machine,
         skipped,
         dialects,

@@ -72,6 +72,17 @@ fn measure(
     warmup_rounds: usize,
     cancel: &CancelToken,
 ) -> (Recorded, usize) {
+    measure_until(targets, order, warmup_rounds, cancel, None)
+}
+
+/// [`measure`] under a stopping rule (with its baseline).
+fn measure_until(
+    targets: &[&dyn Target],
+    order: &[Slot],
+    warmup_rounds: usize,
+    cancel: &CancelToken,
+    stop: Option<(&StopRule, Option<&str>)>,
+) -> (Recorded, usize) {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -89,6 +100,7 @@ fn measure(
         cancel,
         observe: &|_| {},
         enough: None,
+        stop,
     };
     let csv_path = dir.path().join("runs.csv");
     let mut csv = RunsCsv::create(&csv_path).unwrap();
@@ -191,4 +203,37 @@ fn no_rate_is_derived_from_a_failed_or_invalid_run() {
     };
     assert_eq!(rate(&invalid), None);
     assert_eq!(rate(&Measured::failure(0.003, "answered 500")), None);
+}
+
+#[test]
+fn under_a_stopping_rule_decided_cells_run_no_more_and_say_why() {
+    let base = Fake::new("engine:serial", |call| Measured {
+        wall_s: 2.0 + 0.01 * call as f64,
+        ..valid(call)
+    });
+    let fast = Fake::new("engine:auto", |call| Measured {
+        wall_s: 0.2 + 0.001 * call as f64,
+        ..valid(call)
+    });
+    let rule = StopRule::default();
+    let order = schedule(2, 1, rule.max_runs, 7);
+    let stop = Some((&rule, Some("engine:serial")));
+    let (recorded, rows) = measure_until(&[&base, &fast], &order, 0, &CancelToken::new(), stop);
+    // Ten slots scheduled, four made: each cell stopped at the minimum.
+    assert_eq!((recorded.runs.len(), rows), (4, 4));
+    assert_eq!(fast.calls.load(Ordering::SeqCst), 2);
+    let mut reasons: Vec<(String, String)> = (recorded.stopped.iter())
+        .map(|s| (s.target.clone(), s.reason.clone()))
+        .collect();
+    reasons.sort();
+    assert_eq!(
+        reasons,
+        [
+            ("engine:auto".to_owned(), "decided after 2 runs".to_owned()),
+            (
+                "engine:serial".to_owned(),
+                "decided after 2 runs".to_owned()
+            ),
+        ]
+    );
 }
