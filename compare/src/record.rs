@@ -180,7 +180,7 @@ pub struct Results {
     /// How many runs each cell got, when they stopped once the answer was decided (absent:
     /// a fixed count, `runs_per_cell`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopping: Option<crate::stopping::Stopping>,
+    pub stopping: Option<Stopping>,
     pub machine: Machine,
     pub skipped: Vec<Skipped>,
     /// The dialect detected for each HTTP target that ran.
@@ -222,4 +222,23 @@ impl Results {
         serde_json::from_value(value)
             .with_context(|| format!("{} does not match the results layout", path.display()))
     }
+}
+
+/// The rule a comparison's cells stopped by, and where each stopped (in `results.json`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stopping {
+    /// The rule in words (`StopRule::describe`, [`crate::stopping`]).
+    pub rule: String,
+    pub cells: Vec<Stopped>,
+}
+
+/// Why a cell stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stopped {
+    pub target: String,
+    pub sample: String,
+    /// Runs made (valid or not).
+    pub runs: usize,
+    /// `decided after N runs` or `at the most runs, N, undecided`.
+    pub reason: String,
 }

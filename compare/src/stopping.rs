@@ -21,7 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{RunRecord, RunStatus};
+use crate::record::{RunRecord, RunStatus, Stopped};
 use crate::stats::{mean, std_dev};
 
 /// The rule the main job stops its cells by.
@@ -51,25 +51,6 @@ impl Default for StopRule {
             target_seconds: 60.0,
         }
     }
-}
-
-/// The rule a comparison's cells stopped by, and where each stopped (in `results.json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Stopping {
-    /// The rule in words ([`StopRule::describe`]).
-    pub rule: String,
-    pub cells: Vec<Stopped>,
-}
-
-/// Why a cell stopped.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Stopped {
-    pub target: String,
-    pub sample: String,
-    /// Runs made (valid or not).
-    pub runs: usize,
-    /// `decided after N runs` or `at the most runs, N, undecided`.
-    pub reason: String,
 }
 
 impl StopRule {

@@ -11,8 +11,9 @@ use super::observer::{Progress, RunLabel};
 use super::order::{eta_s, Slot};
 use crate::config::TargetConfig;
 use crate::export::csv::RunsCsv;
+use crate::record::Stopped;
 use crate::record::{JobShape, RunRecord, RunStatus, Timeline};
-use crate::stopping::{StopRule, Stopped};
+use crate::stopping::StopRule;
 use crate::targets::{Job, Measured, Target};
 
 /// A sample ready to run on: its name (with `@LINK` when it has its own), file and probe, and

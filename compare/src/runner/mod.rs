@@ -7,7 +7,8 @@ mod measure;
 mod observer;
 mod order;
 
-use crate::stopping::{StopRule, Stopping};
+use crate::record::Stopping;
+use crate::stopping::StopRule;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
