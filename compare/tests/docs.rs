@@ -98,21 +98,26 @@ enum Invocation {
     Just(String),
 }
 
-fn invocation(command: &str) -> Option<Invocation> {
-    let mut words = words(command);
+/// The invocations of a command line: one per part between `&&`, `||`, `;` and `|` (a
+/// redirection ends its part).
+fn invocations(command: &str) -> Vec<Invocation> {
+    let words = words(command);
+    words
+        .split(|w| ["&&", "||", ";", "|"].contains(&w.as_str()))
+        .filter_map(|part| {
+            let end = (part.iter()).position(|w| [">", "2>", "&", ">>"].contains(&w.as_str()));
+            invocation(part[..end.unwrap_or(part.len())].to_vec())
+        })
+        .collect()
+}
+
+fn invocation(mut words: Vec<String>) -> Option<Invocation> {
     // Environment assignments before the program (`KEY=$(…) clipbench-engine serve …`).
     while words
         .first()
         .is_some_and(|w| w.contains('=') && !w.starts_with('-'))
     {
         words.remove(0);
-    }
-    // The shell's own operators end the command.
-    if let Some(end) = words
-        .iter()
-        .position(|w| ["|", "&&", ";", ">", "2>", "&"].contains(&w.as_str()))
-    {
-        words.truncate(end);
     }
     let (program, rest) = words.split_first()?;
     let binary =
@@ -189,15 +194,16 @@ fn every_command_the_docs_show_parses_with_the_real_cli() {
             .display()
             .to_string();
         for (line, command) in commands(&text) {
-            let problem = match invocation(&command) {
-                None => continue,
-                Some(Invocation::Just(recipe)) => (!recipes.contains(&recipe))
-                    .then(|| format!("the justfile has no recipe {recipe:?}")),
-                Some(Invocation::Binary(name, args)) => parses(name, &args).err(),
-            };
-            checked += 1;
-            if let Some(problem) = problem {
-                broken.push(format!("{shown}:{line}: `{command}`: {problem}"));
+            for invocation in invocations(&command) {
+                let problem = match invocation {
+                    Invocation::Just(recipe) => (!recipes.contains(&recipe))
+                        .then(|| format!("the justfile has no recipe {recipe:?}")),
+                    Invocation::Binary(name, args) => parses(name, &args).err(),
+                };
+                checked += 1;
+                if let Some(problem) = problem {
+                    broken.push(format!("{shown}:{line}: `{command}`: {problem}"));
+                }
             }
         }
     }

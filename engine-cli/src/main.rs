@@ -69,7 +69,9 @@ fn main() -> ExitCode {
             cache,
             name,
             heartbeat,
+            budget,
         } => commands::worker(heartbeat.queue(&queue), &store, |options| {
+            options.budget = budget.budget(options.budget.deadline);
             if let Some(slots) = slots {
                 options.slots = slots.max(1);
             }

@@ -51,6 +51,12 @@ pub enum EngineError {
     /// be read.
     #[error("the download stopped before the video could be read ({0}): check the URL and the connection, then try again")]
     DownloadStopped(String),
+    /// The source is over a limit of the job's budget ([`crate::budget`]).
+    #[error(transparent)]
+    OverBudget(#[from] crate::budget::OverBudget),
+    /// The job ran past its deadline: its clips were cancelled, its children killed.
+    #[error("the job ran past its deadline of {limit_s} s (--job-deadline): its clips were cancelled; send a shorter source, or raise --job-deadline on a private deployment")]
+    DeadlinePassed { limit_s: u64 },
     /// The run was cancelled before it started encoding.
     #[error("cancelled")]
     Cancelled,

@@ -117,6 +117,8 @@ pub struct SourceIndex {
     last_byte: u64,
     /// BLAKE3 of the index's bytes.
     digest: u64,
+    /// The video track's frame size as its header declares it.
+    frame: (u32, u32),
 }
 
 impl SourceIndex {
@@ -132,6 +134,7 @@ impl SourceIndex {
         let movie_timescale = u64::from(moov_box.mvhd.timescale.max(1));
         let mut reach = Vec::new();
         let mut video = None;
+        let mut frame = (0, 0);
         for (n, trak) in moov_box.traks.iter().enumerate() {
             let handler = trak.mdia.hdlr.handler_type.value;
             if &handler != b"vide" && &handler != b"soun" {
@@ -140,6 +143,10 @@ impl SourceIndex {
             let samples = Tables::of(&moov_box, n)?.samples(movie_timescale)?;
             if &handler == b"vide" && video.is_none() {
                 video = Some(samples.iter().map(|s| (s.pts, s.dts, s.key)).collect());
+                frame = (
+                    trak.tkhd.width.value().into(),
+                    trak.tkhd.height.value().into(),
+                );
             }
             let mut furthest = 0;
             let (times, ends) = samples
@@ -178,6 +185,7 @@ impl SourceIndex {
             first_byte,
             last_byte: last_byte.unwrap_or(0),
             digest: u64::from_le_bytes(digest),
+            frame,
         })
     }
 
@@ -418,6 +426,8 @@ impl Tables {
         Ok(offsets)
     }
 }
+
+mod shape;
 
 #[cfg(test)]
 mod tests;

@@ -20,6 +20,7 @@
 pub mod adapt;
 pub mod allocate;
 pub mod arrival;
+pub mod budget;
 pub mod cancel;
 pub mod chunks;
 pub mod encode;

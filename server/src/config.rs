@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clipbench_engine::budget::WorkBudget;
 use clipbench_engine::run::{RunOptions, Setup};
 use clipbench_engine::tools::Tools;
 
@@ -31,6 +32,8 @@ pub struct ServerConfig {
     pub retention: Retention,
     /// Downloads: guard, deadline, rate, size and free space.
     pub download: DownloadOptions,
+    /// What one job may cost: the source's limits and the job's deadline.
+    pub budget: WorkBudget,
     pub tools: Tools,
     /// Queue-backed: jobs become tasks on this queue, run by `worker`s (with `store`).
     pub queue: Option<QueueConfig>,
@@ -39,8 +42,9 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// Defaults: the optimized backend's dialect, the default [`Setup`], a queue of 4, loopback origins and hosts only, no API
-    /// key, the fetch guard on, and the default [`Limits`] and [`Retention`].
+    /// Defaults: the optimized backend's dialect, the default [`Setup`], a queue of 4, loopback
+    /// origins and hosts only, no API key, the fetch guard on, and the default [`Limits`],
+    /// [`WorkBudget`] and [`Retention`].
     pub fn new(workdir: impl Into<PathBuf>) -> Self {
         ServerConfig {
             workdir: workdir.into(),
@@ -54,6 +58,7 @@ impl ServerConfig {
             limits: Limits::default(),
             retention: Retention::default(),
             download: DownloadOptions::default(),
+            budget: WorkBudget::default(),
             tools: Tools::from_env(),
             queue: None,
             store: None,
@@ -64,6 +69,7 @@ impl ServerConfig {
     pub(crate) fn run_options(&self, output_dir: PathBuf) -> RunOptions {
         let mut options = RunOptions::with_setup(output_dir, self.setup);
         options.tools = self.tools.clone();
+        options.budget = Some(self.budget);
         options
     }
 

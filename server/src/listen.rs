@@ -1,10 +1,14 @@
-//! Connections and requests, bounded: a cap on open connections, a deadline for a request's
-//! headers (slowloris) and body, a body size limit, a cap on requests in flight and a deadline
-//! for every answer but a job's — all tower / tower-http layers or hyper settings — and a
-//! graceful stop.
+//! Connections and requests, bounded: a cap on open connections and a share of them per client
+//! address (the address a trusted reverse proxy forwards, behind one), a deadline for a
+//! request's headers (slowloris) and body, a body size limit, a cap on requests in flight, a
+//! deadline for every answer but a job's, an answer that makes no progress (a client that
+//! stops reading) dropped — tower / tower-http layers, hyper settings and a write timeout on
+//! the socket — and a graceful stop.
 
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::error_handling::HandleErrorLayer;
@@ -14,6 +18,7 @@ use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use tokio_io_timeout::TimeoutStream;
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
@@ -39,11 +44,22 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Longest a shutdown waits for jobs to stop and answers to go out (`--shutdown-timeout`).
     pub shutdown_timeout: Duration,
+    /// Longest an answer's bytes may wait for the client to read them: a client that stops
+    /// reading is dropped and its slot freed (`--io-timeout`). (Requests that stop arriving
+    /// are bounded by the header and request timeouts; a job's own answer waits for the job.)
+    pub io_timeout: Duration,
+    /// Most connections one client address may hold; more from it are closed at once
+    /// (`--max-connections-per-client`).
+    pub max_connections_per_client: usize,
+    /// Reverse proxies every connection may come from: from them, the share applies to the
+    /// address they forward (`X-Forwarded-For`'s last), counted per request (`--trusted-proxy`).
+    pub trusted_proxies: Vec<IpAddr>,
 }
 
 impl Default for Limits {
-    /// 256 connections, 64 requests in flight, 10 s for headers, 30 s for a body or an
-    /// answer, 64 KiB bodies, 10 s to shut down.
+    /// 256 connections, 32 of them per client address, 64 requests in flight, 10 s for
+    /// headers, 30 s for a body or an answer, 30 s for a client to read, 64 KiB bodies, 10 s
+    /// to shut down, no trusted proxy.
     fn default() -> Self {
         Limits {
             max_connections: 256,
@@ -52,6 +68,9 @@ impl Default for Limits {
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 64 * 1024,
             shutdown_timeout: Duration::from_secs(10),
+            io_timeout: Duration::from_secs(30),
+            max_connections_per_client: 32,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -87,6 +106,7 @@ pub fn with_limits<S: Clone + Send + Sync + 'static>(
         .layer(RequestBodyTimeoutLayer::new(limits.request_timeout))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
         .layer(axum::middleware::map_response(json_errors))
+        .layer(axum::middleware::from_fn(forwarded_share))
         .layer(
             ServiceBuilder::new()
                 .layer(HandleErrorLayer::new(overloaded))
@@ -115,6 +135,97 @@ async fn json_errors(response: Response) -> Response {
     }
 }
 
+/// How many connections (or, behind a trusted proxy, requests) each client address holds,
+/// and how many it may.
+#[derive(Clone)]
+struct ClientShares {
+    held: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    most: usize,
+}
+
+/// One connection's (or request's) place in its client's share; given back when dropped.
+struct Share {
+    shares: ClientShares,
+    client: IpAddr,
+}
+
+impl ClientShares {
+    fn new(most: usize) -> ClientShares {
+        ClientShares {
+            held: Arc::default(),
+            most: most.max(1),
+        }
+    }
+
+    /// A place for `client`, or `None` when it holds its share already.
+    fn take(&self, client: IpAddr) -> Option<Share> {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        let count = held.entry(client).or_default();
+        if *count >= self.most {
+            return None;
+        }
+        *count += 1;
+        Some(Share {
+            shares: self.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for Share {
+    fn drop(&mut self) {
+        let mut held = self.shares.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = held.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// Where a connection came from, for the per-request share behind a trusted proxy.
+#[derive(Clone)]
+struct Peer {
+    proxied: bool,
+    clients: ClientShares,
+}
+
+/// Behind a trusted proxy: a request from an address already holding its share (requests in
+/// flight) is answered 429 at once; others go on. The address is the last of
+/// `X-Forwarded-For`, the one the proxy itself saw.
+async fn forwarded_share(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let peer = request.extensions().get::<Peer>().cloned();
+    let Some(peer) = peer.filter(|p| p.proxied) else {
+        return next.run(request).await;
+    };
+    let client = (request.headers().get_all("x-forwarded-for").iter())
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+        .next_back();
+    let Some(client) = client else {
+        return next.run(request).await;
+    };
+    match peer.clients.take(client) {
+        Some(share) => {
+            let response = next.run(request).await;
+            drop(share);
+            response
+        }
+        None => error(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many requests from one address at once (over {}): wait for them to end",
+                peer.clients.most
+            ),
+        ),
+    }
+}
+
 /// One log line per request at `info` (method, path, status, time); never headers or bodies.
 pub fn trace_layer(
 ) -> TraceLayer<tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>>
@@ -134,6 +245,7 @@ pub async fn accept_until(
     shutdown: impl Future<Output = ()>,
 ) -> crate::error::Result<()> {
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let clients = ClientShares::new(limits.max_connections_per_client);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -148,7 +260,7 @@ pub async fn accept_until(
     let builder = Arc::new(builder);
     tokio::pin!(shutdown);
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -168,14 +280,36 @@ pub async fn accept_until(
             drop(stream);
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
+        // Behind a trusted proxy the share is the forwarded address's, per request.
+        let proxied = limits.trusted_proxies.contains(&peer.ip());
+        let share = match proxied {
+            true => None,
+            false => match clients.take(peer.ip()) {
+                Some(share) => Some(share),
+                None => {
+                    tracing::warn!(
+                        "a client over its share of {} connections: closing a new one",
+                        limits.max_connections_per_client
+                    );
+                    drop(stream);
+                    continue;
+                }
+            },
+        };
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.io_timeout));
+        let app = app.clone().layer(axum::Extension(Peer {
+            proxied,
+            clients: clients.clone(),
+        }));
+        let service = TowerToHyperService::new(app);
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection_with_upgrades(TokioIo::new(Box::pin(stream)), service)
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;
-            drop(slot);
+            drop((slot, share));
         });
     }
     drop(listener);

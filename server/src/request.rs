@@ -89,6 +89,8 @@ impl From<EngineError> for JobError {
     fn from(e: EngineError) -> Self {
         let status = match &e {
             EngineError::DownloadStopped(_) => StatusCode::BAD_GATEWAY,
+            EngineError::OverBudget(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            EngineError::DeadlinePassed { .. } => StatusCode::GATEWAY_TIMEOUT,
             EngineError::FileMissing(_)
             | EngineError::NotMedia { .. }
             | EngineError::NoVideoStream(_)

@@ -97,14 +97,19 @@ fn head(h: &mut String, r: &Results) {
          .bad{{color:#b00}}figure{{margin:1.5em 0}}svg{{max-width:100%;height:auto}}</style></head><body>\n"
     );
     let _ = writeln!(h, "<h1>clipbench results</h1>");
+    let runs = match &r.stopping {
+        Some(_) => format!(
+            "up to {} runs per cell, each stopped once decided",
+            r.runs_per_cell
+        ),
+        None => format!("{} runs per cell (+{} warm-up)", r.runs_per_cell, r.warmup),
+    };
     let _ = writeln!(
         h,
-        "<p>{} · machine: {} · git {} · {} runs per cell (+{} warm-up) · seed {}</p>",
+        "<p>{} · machine: {} · git {} · {runs} · seed {}</p>",
         escape(&r.created_at),
         escape(&r.machine.describe()),
         escape(r.machine.git_commit.as_deref().unwrap_or("unknown")),
-        r.runs_per_cell,
-        r.warmup,
         r.seed
     );
     if let Some(link) = &r.link {

@@ -2,6 +2,7 @@
 //! A leaf: the commands read these, nothing here runs anything.
 
 mod bench;
+mod budget;
 mod serve;
 
 use std::path::PathBuf;
@@ -13,6 +14,7 @@ use clipbench_engine::{
 };
 
 pub use bench::{BenchArgs, ExtraRow};
+pub use budget::BudgetArgs;
 pub use serve::ServeArgs;
 
 #[derive(Parser)]
@@ -106,6 +108,10 @@ pub enum Command {
         name: Option<String>,
         #[command(flatten)]
         heartbeat: HeartbeatArgs,
+        /// A task whose source is over these is refused (each job's deadline comes with its
+        /// tasks, from the server).
+        #[command(flatten)]
+        budget: BudgetArgs,
     },
 }
 

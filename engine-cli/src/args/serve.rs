@@ -11,7 +11,9 @@ use clipbench_engine::{Policy, Profile, Strategy};
 use clipbench_fetch::guard::UrlGuard;
 use clipbench_server::{Compat, ServerConfig};
 
-use super::{HeartbeatArgs, PlanArgs};
+use super::budget::parse_deadline;
+use super::{BudgetArgs, HeartbeatArgs, PlanArgs};
+use clipbench_engine::budget::Deadline;
 
 /// `serve`'s flags.
 #[derive(Args)]
@@ -46,6 +48,13 @@ pub struct ServeArgs {
     pub fetch: FetchArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// What one job may cost.
+    #[command(flatten)]
+    pub budget: BudgetArgs,
+    /// How long a job may run, from its request: `auto` (2 s per second of source, at least
+    /// 5 minutes) or a duration; past it the job is cancelled and answers which limit ended it.
+    #[arg(long, default_value = "auto", value_parser = parse_deadline)]
+    pub job_deadline: Deadline,
     /// Published clips and job folders are removed once older than this.
     #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
     pub keep_for: Duration,
@@ -137,6 +146,17 @@ pub struct LimitArgs {
     /// Longest a shutdown waits for jobs to stop.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
+    /// Longest an answer waits for its client to read: a client that stops reading is
+    /// dropped and its connection freed.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub io_timeout: Duration,
+    /// Most connections one client address may hold; more from it are closed at once.
+    #[arg(long, default_value_t = 32)]
+    pub max_connections_per_client: usize,
+    /// A reverse proxy every connection may come from (repeatable): from it, the per-client
+    /// share applies to the address it forwards in X-Forwarded-For.
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl ServeArgs {
@@ -195,6 +215,10 @@ impl ServeArgs {
         config.limits.request_timeout = self.limits.request_timeout;
         config.limits.max_body_bytes = self.limits.max_body.as_u64() as usize;
         config.limits.shutdown_timeout = self.limits.shutdown_timeout;
+        config.limits.io_timeout = self.limits.io_timeout;
+        config.limits.max_connections_per_client = self.limits.max_connections_per_client.max(1);
+        config.limits.trusted_proxies = self.limits.trusted_proxies;
+        config.budget = self.budget.budget(self.job_deadline);
         config.retention.keep_for = self.keep_for;
         config.retention.max_disk_bytes = self.max_disk.as_u64();
         Ok(config)

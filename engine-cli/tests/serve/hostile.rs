@@ -133,15 +133,15 @@ async fn trickle() -> impl IntoResponse {
 }
 
 /// A `clipbench-engine serve` process; killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-    workdir: PathBuf,
+pub(crate) struct Server {
+    pub child: Child,
+    pub base: String,
+    pub workdir: PathBuf,
     log: PathBuf,
 }
 
 impl Server {
-    fn start(dir: &Path, args: &[&str]) -> Server {
+    pub fn start(dir: &Path, args: &[&str]) -> Server {
         std::fs::create_dir_all(dir).unwrap();
         let workdir = dir.join("work");
         let log = dir.join("server.log");
@@ -168,7 +168,7 @@ impl Server {
         }
     }
 
-    fn log(&self) -> String {
+    pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
@@ -196,14 +196,14 @@ impl Drop for Server {
     }
 }
 
-fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .unwrap()
 }
 
-async fn generate(base: &str, url: &str) -> (u16, Value, String) {
+pub(crate) async fn generate(base: &str, url: &str) -> (u16, Value, String) {
     let response = client()
         .post(format!("{base}/generate_shorts"))
         .json(&json!({ "url": url }))
@@ -219,7 +219,7 @@ async fn generate(base: &str, url: &str) -> (u16, Value, String) {
     )
 }
 
-async fn progress_text(base: &str) -> String {
+pub(crate) async fn progress_text(base: &str) -> String {
     client()
         .get(format!("{base}/progress"))
         .send()
@@ -230,7 +230,7 @@ async fn progress_text(base: &str) -> String {
         .unwrap()
 }
 
-fn partial_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn partial_files(dir: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut dirs = vec![dir.to_owned()];
     while let Some(dir) = dirs.pop() {
@@ -466,7 +466,7 @@ async fn sigterm_cancels_the_job_and_leaves_no_child_and_no_partial_file() {
 }
 
 /// Processes whose command line names `text`.
-fn children_naming(text: &str) -> Vec<u32> {
+pub(crate) fn children_naming(text: &str) -> Vec<u32> {
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()

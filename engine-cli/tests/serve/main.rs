@@ -6,6 +6,7 @@
 mod common;
 
 mod arriving;
+mod budget;
 mod cli;
 mod contract;
 mod corpus;

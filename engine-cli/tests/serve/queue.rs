@@ -134,7 +134,14 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(dir: &Path, name: &str, redis: &str, store: &str, env: &[(&str, &str)]) -> Worker {
+    fn start(
+        dir: &Path,
+        name: &str,
+        redis: &str,
+        store: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+    ) -> Worker {
         use std::os::unix::process::CommandExt;
         let log = dir.join(format!("{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_clipbench-engine"))
@@ -142,6 +149,7 @@ impl Worker {
             .args(["--heartbeat", HEARTBEAT, "--missed-heartbeats", MISSED])
             .args(["--slots", "1", "--cache"])
             .arg(dir.join(name))
+            .args(args)
             .envs(env.iter().copied())
             .env("NO_COLOR", "1")
             .stderr(std::fs::File::create(&log).unwrap())
@@ -236,7 +244,19 @@ impl Deployment {
     }
 
     fn worker(&self, name: &str, env: &[(&str, &str)]) -> Worker {
-        Worker::start(self.dir.path(), name, &self.redis.url(), &self.store, env)
+        self.worker_with(name, env, &[])
+    }
+
+    /// A worker with `args` besides the usual ones.
+    fn worker_with(&self, name: &str, env: &[(&str, &str)], args: &[&str]) -> Worker {
+        Worker::start(
+            self.dir.path(),
+            name,
+            &self.redis.url(),
+            &self.store,
+            env,
+            args,
+        )
     }
 
     fn url(&self, video: &str) -> String {
@@ -701,4 +721,112 @@ async fn a_task_whose_ffmpeg_stalls_on_a_worker_is_killed_at_the_stall_timeout()
     let failure = &result["failures"][0];
     assert_eq!(failure["kind"], "stalled", "{result}");
     assert!(result["clips"].as_array().unwrap().is_empty(), "{result}");
+}
+
+/// Pushes `task` (a JSON task of a new job on `d`'s queue, `job` filled in) and waits for its
+/// result (bounded).
+async fn result_of(d: &Deployment, worker: &Worker, mut task: Value) -> Value {
+    use apalis::prelude::TaskSink;
+    let mut conn = redis::aio::ConnectionManager::new(redis::Client::open(d.redis.url()).unwrap())
+        .await
+        .unwrap();
+    let job = clipbench_server::queue::records::create(&mut conn)
+        .await
+        .unwrap();
+    task["job"] = json!(job);
+    let task: clipbench_server::queue::ClipTask = serde_json::from_value(task).unwrap();
+    let mut storage = apalis_redis::RedisStorage::<clipbench_server::queue::ClipTask>::new(conn)
+        .with_config(QueueConfig::new(d.redis.url()).apalis());
+    storage.push_bulk(vec![task]).await.unwrap();
+    let mut conn = d.redis.connection().await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let found: Option<String> =
+            redis::AsyncCommands::hget(&mut conn, format!("cb:job:{job}:results"), 0)
+                .await
+                .unwrap();
+        if let Some(found) = found {
+            break serde_json::from_str(&found).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no result: {}", worker.log());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_refuses_a_task_over_its_budget_and_kills_a_task_at_its_deadline() {
+    let d = Deployment::start(|_| {}, Duration::from_secs(60)).await;
+    let sources = d.dir.path().join("store").join("sources");
+    std::fs::create_dir_all(&sources).unwrap();
+    let source = make_video(&sources, "held.mp4", 6.0, false);
+    let media = serde_json::to_value(probe(&Tools::from_env(), &source).unwrap()).unwrap();
+    let task = |deadline_s: f64| {
+        json!({
+            "job": "", "index": 0, "source": "sources/held.mp4", "media": media,
+            "cut_points": null,
+            "clips": [{"number": 1, "start": 0.0, "end": 4.0, "priority": "high"}],
+            "keys": ["clips/h_clip_001.mp4"], "profile": "optimized",
+            "reuse_overlaps": false, "timeout_s": 600.0, "stall_timeout_s": 600.0,
+            "deadline_s": deadline_s, "retries": 0
+        })
+    };
+    // A worker whose budget is smaller than the 160x90 source refuses the task.
+    let small = d.worker_with("small", &[], &["--max-frame-size", "100x100"]);
+    let refused = result_of(&d, &small, task(600.0)).await;
+    let reason = refused["failures"][0]["reason"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reason.contains("--max-frame-size") && reason.contains("160x90"),
+        "{refused}"
+    );
+    drop(small);
+    // A task whose ffmpeg never finishes is killed at the task's deadline (its stall timeout
+    // and clip timeout are ten minutes).
+    let silent = d.dir.path().join("silent-ffmpeg");
+    let script = "#!/bin/sh\n[ \"$1\" = -version ] && exec ffmpeg -version\nexec sleep 599\n";
+    std::fs::write(&silent, script).unwrap();
+    std::fs::set_permissions(&silent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let late = d.worker("late", &[("CLIPBENCH_FFMPEG", silent.to_str().unwrap())]);
+    let ended = result_of(&d, &late, task(1.0)).await;
+    let reason = ended["failures"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("--job-deadline"), "{ended}");
+    assert_eq!(ended["failures"][0]["kind"], "timed_out", "{ended}");
+    assert!(
+        crate::hostile::children_naming("sleep 599").is_empty(),
+        "the task's child outlived its deadline"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_job_over_the_budget_is_refused_before_it_is_split_into_tasks() {
+    let d = Deployment::start(
+        |dir| {
+            let bomb = dir.join("bomb.mp4");
+            common::corpus::ffmpeg(&[
+                "-f",
+                "lavfi",
+                "-i",
+                "color=black:s=7680x4320:r=1",
+                "-t",
+                "8",
+                "-c:v",
+                "libx264",
+                "-preset",
+                "ultrafast",
+                bomb.to_str().unwrap(),
+            ]);
+        },
+        Duration::from_secs(60),
+    )
+    .await;
+    let (status, answer) = post(&d.base, json!({ "url": d.url("bomb.mp4") })).await;
+    assert_eq!(status, 422, "{answer}");
+    assert!(answer.to_string().contains("--max-frame-size"), "{answer}");
+    let apalis = QueueConfig::new(d.redis.url()).apalis();
+    assert_eq!(
+        pending_tasks(&mut d.redis.connection().await, &apalis).await,
+        0
+    );
+    assert!(d.store_files("sources").is_empty(), "the source was stored");
 }

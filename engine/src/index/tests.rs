@@ -91,7 +91,12 @@ fn spans_read_from_their_keyframe_to_past_their_end_and_ranges_merge() {
         first_byte: MB + 100,
         last_byte: 10 * MB + 100,
         digest: 0,
+        frame: (7680, 4320),
     };
+    // Ten frames a second apart: 1 fps over 10 s, its frame size as declared.
+    let shape = index.shape();
+    assert_eq!((shape.width, shape.height), (7680, 4320));
+    assert_eq!((shape.fps, shape.duration_s), (1.0, 10.0));
     assert_eq!(index.bytes_through(2.5), 3 * MB + 100);
     assert_eq!(index.bytes_from(2.5), 3 * MB + 100);
     assert_eq!(index.probe_bytes(), 3 * MB + 100);

@@ -2,6 +2,7 @@
 //! allocate workers → execute (with the monitor, the resume ledger and the memory cache
 //! listening) → assemble the report.
 
+mod deadline;
 mod options;
 mod resume;
 
@@ -13,6 +14,7 @@ pub use options::{default_timeout, RunOptions, Setup, DEFAULT_STALL_TIMEOUT};
 use crate::adapt::adapt;
 use crate::allocate::{allocate, Allocation, Strategy, SystemSnapshot};
 use crate::arrival::{Arriving, Availability};
+use crate::budget::SourceShape;
 use crate::cancel::CancelToken;
 use crate::encode::Profile;
 use crate::error::{EngineError, Result};
@@ -26,6 +28,7 @@ use crate::plan::{plan, Clip, Policy};
 use crate::probe::{ffmpeg_version, probe, probe_with_keyframes, with_packets, MediaInfo};
 use crate::report::{worker_timelines, Metrics, RunReport, Startup, REPORT_SCHEMA_VERSION};
 use crate::task::TaskKind;
+use deadline::Deadline;
 use resume::Resume;
 
 /// Processes a local video file into clips and reports what happened.
@@ -98,17 +101,26 @@ fn run_source(
         .map_err(|e| EngineError::io("cannot create output folder", &options.output_dir, e))?;
     let resume = Resume::start(analysis.content_hash, &clips, &analysis.media, options)?;
     let monitor = Monitor::start(options.monitor_interval);
+    let limit = (options.budget).map(|b| b.deadline_for(analysis.media.duration));
+    let job_began = options.began.unwrap_or(began);
+    let deadline = limit.map(|limit| Deadline::start(cancel, job_began + limit));
     let execution = execute(
         &analysis.media,
         &resume.todo,
         &execute_options,
-        cancel,
+        deadline.as_ref().map_or(cancel, |d| &d.token),
         &|event: &TimedEvent| {
             resume.on_event(event);
             on_event(event)
         },
     );
     let monitor = monitor.stop();
+    if let (Some(limit), true) = (limit, deadline.as_ref().is_some_and(|d| d.expired())) {
+        return Err(EngineError::DeadlinePassed {
+            limit_s: limit.as_secs(),
+        });
+    }
+    drop(deadline);
     let mut execution = execution?;
     execution.outcomes.extend(resume.reused);
     execution.outcomes.sort_by_key(|o| o.clip.number);
@@ -167,7 +179,15 @@ fn analyse_and_plan(
     options: &RunOptions,
     cancel: &CancelToken,
 ) -> Result<(Analysis, RunOptions, Vec<Clip>, Vec<String>)> {
+    // Over a limit, a source is refused as soon as its shape is known: from an arriving
+    // file's index, before its media is read; else from the probe.
+    if let (Some(budget), Some(source)) = (&options.budget, source) {
+        budget.check(&source.index.shape())?;
+    }
     let analysis = analyse(input, source, options, cancel)?;
+    if let Some(budget) = &options.budget {
+        budget.check(&SourceShape::of(&analysis.media))?;
+    }
     // What this file allows: from here on the options are those of the sound mode.
     let mode = adapt(
         options.setup.profile,

@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::allocate::{Strategy, ThreadSetting};
+use crate::budget::WorkBudget;
 use crate::encode::Profile;
 use crate::execute::ExecuteOptions;
 use crate::memory::default_cache_dir;
@@ -87,6 +88,12 @@ pub struct RunOptions {
     /// How often the monitor samples CPU and memory.
     pub monitor_interval: Duration,
     pub tools: Tools,
+    /// What the job may cost: the source's limits, checked as soon as its shape is known, and
+    /// its deadline (`None`: unbounded, as on the command line).
+    pub budget: Option<WorkBudget>,
+    /// When the job began (a server's request, before its download), from which its deadline
+    /// counts; `None`: when the run began.
+    pub began: Option<std::time::Instant>,
 }
 
 impl RunOptions {
@@ -109,6 +116,8 @@ impl RunOptions {
             memory_cache: default_cache_dir(),
             monitor_interval: Duration::from_millis(100),
             tools: Tools::from_env(),
+            budget: None,
+            began: None,
         }
     }
 }

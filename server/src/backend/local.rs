@@ -71,7 +71,13 @@ impl LocalBackend {
         let folder = admitted.folder.clone().unwrap_or_default();
         let output_dir = config.outputs().join(&folder);
         let report = self
-            .run_engine(&url, &download_dir, output_dir, &admitted.cancel)
+            .run_engine(
+                &url,
+                &download_dir,
+                output_dir,
+                &admitted.cancel,
+                admitted.received,
+            )
             .await;
         if admitted.cleaned_up() {
             tracing::info!(job = id, "cancelled by cleanup");
@@ -124,8 +130,11 @@ impl LocalBackend {
         download_dir: &Path,
         output_dir: PathBuf,
         cancel: &CancelToken,
+        received: std::time::Instant,
     ) -> Result<RunReport, JobError> {
-        let options = self.config.run_options(output_dir);
+        let mut options = self.config.run_options(output_dir);
+        // The job's deadline counts from its request, its download included.
+        options.began = Some(received);
         let on_download = {
             let progress = self.progress.clone();
             move |bytes, total| update(&progress, |p| p.downloading(bytes, total))

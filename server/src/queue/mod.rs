@@ -58,6 +58,11 @@ pub struct ClipTask {
     /// it was sent: the engine's default).
     #[serde(default = "default_stall_timeout_s")]
     pub stall_timeout_s: f64,
+    /// Seconds from its receipt after which the task's clips are cancelled, children killed:
+    /// what was left of its job's deadline when it was queued (tasks from before it was sent:
+    /// as long as a task may take).
+    #[serde(default = "longest_task_s")]
+    pub deadline_s: f64,
     /// Executor retries per clip.
     pub retries: u32,
 }
@@ -82,6 +87,10 @@ pub enum InvalidTask {
     Timeout,
     #[error("its retries are over {MAX_TASK_RETRIES}")]
     Retries,
+}
+
+fn longest_task_s() -> f64 {
+    MAX_TASK_TIMEOUT_S
 }
 
 fn default_stall_timeout_s() -> f64 {
@@ -158,7 +167,10 @@ impl ClipTask {
         }
         let within =
             |s: f64, least: f64| s.is_finite() && (least..=MAX_TASK_TIMEOUT_S).contains(&s);
-        if !within(self.timeout_s, 1.0) || !within(self.stall_timeout_s, 0.1) {
+        if !within(self.timeout_s, 1.0)
+            || !within(self.stall_timeout_s, 0.1)
+            || !within(self.deadline_s, 0.1)
+        {
             return Err(InvalidTask::Timeout);
         }
         if self.retries > MAX_TASK_RETRIES {

@@ -23,6 +23,7 @@ fn task() -> ClipTask {
         setup: Setup::default(),
         timeout_s: 60.0,
         stall_timeout_s: 60.0,
+        deadline_s: 600.0,
         retries: 1,
     }
 }
@@ -45,6 +46,7 @@ fn hostile_tasks_are_refused_with_their_reason() {
         (|t| t.timeout_s = f64::NAN, InvalidTask::Timeout),
         (|t| t.stall_timeout_s = 0.0, InvalidTask::Timeout),
         (|t| t.stall_timeout_s = f64::INFINITY, InvalidTask::Timeout),
+        (|t| t.deadline_s = -1.0, InvalidTask::Timeout),
         (|t| t.retries = u32::MAX, InvalidTask::Retries),
         (|t| t.clips[0].end = f64::INFINITY, InvalidTask::Times),
         (|t| t.media.duration = -1.0, InvalidTask::Times),
@@ -134,6 +136,7 @@ fn a_task_survives_the_queue_with_its_cut_points() {
         },
         timeout_s: 60.0,
         stall_timeout_s: 60.0,
+        deadline_s: 600.0,
         retries: 1,
     };
     let back: ClipTask = serde_json::from_str(&serde_json::to_string(&task).unwrap()).unwrap();

@@ -19,6 +19,7 @@ use super::{is_job_id, now_ms, ClipTask, QueueConfig, StoredClip, TaskResult, MA
 use crate::error::{Result, ServerError};
 use crate::store::Store;
 use clipbench_engine::allocate::ThreadSetting;
+use clipbench_engine::budget::{SourceShape, WorkBudget};
 use clipbench_engine::cancel::CancelToken;
 use clipbench_engine::execute::FailureKind;
 use clipbench_engine::execute::{execute, ExecuteOptions};
@@ -43,11 +44,14 @@ pub struct WorkerOptions {
     pub tools: Tools,
     /// A task handed out this many times without a result (its workers died) fails.
     pub max_deliveries: u64,
+    /// A task whose source is over these limits is refused (its deadline is the task's own).
+    pub budget: WorkBudget,
 }
 
 impl WorkerOptions {
     /// One task per logical CPU with one ffmpeg thread each, named after host and process,
-    /// caching under the system's temporary folder, 3 deliveries per task.
+    /// caching under the system's temporary folder, 3 deliveries per task, the default
+    /// [`WorkBudget`].
     pub fn new(queue: QueueConfig, store: Store) -> Self {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let host = std::fs::read_to_string("/etc/hostname")
@@ -62,6 +66,7 @@ impl WorkerOptions {
             cache: std::env::temp_dir().join("clipbench-worker"),
             tools: Tools::from_env(),
             max_deliveries: 3,
+            budget: WorkBudget::default(),
         }
     }
 
@@ -173,6 +178,7 @@ async fn handle(task: ClipTask, shared: Data<Arc<Shared>>) -> Result<(), BoxDynE
         clips = task.clips.len(),
         "started task"
     );
+    let over = shared.options.budget.check(&SourceShape::of(&task.media));
     let result = if let Err(invalid) = task.validate() {
         tracing::warn!(job, index, "refused an invalid task: {invalid}");
         failed(
@@ -181,6 +187,13 @@ async fn handle(task: ClipTask, shared: Data<Arc<Shared>>) -> Result<(), BoxDynE
             format!("the task is invalid: {invalid}"),
             received_ms,
         )
+    } else if let Err(over) = over {
+        tracing::warn!(
+            job,
+            index,
+            "refused a task over this worker's budget: {over}"
+        );
+        failed(&shared.options.name, &task, over.to_string(), received_ms)
     } else if deliveries > shared.options.max_deliveries {
         let reason = format!(
             "the task was handed to a worker {deliveries} times without finishing \
@@ -290,16 +303,23 @@ async fn make(shared: &Shared, task: &ClipTask, received_ms: u64) -> Result<Task
     };
     let clips = task.clips.clone();
     let executed = Instant::now();
-    let execution = tokio::task::spawn_blocking(move || {
-        execute(
-            &media,
-            &clips,
-            &execute_options,
-            &CancelToken::new(),
-            &|_| {},
-        )
+    // The task's deadline (from its receipt) cancels its clips and kills their ffmpeg.
+    let cancel = CancelToken::new();
+    let left = Duration::from_secs_f64(task.deadline_s)
+        .saturating_sub(Duration::from_millis(now_ms().saturating_sub(received_ms)));
+    let deadline = tokio::spawn({
+        let cancel = cancel.clone();
+        async move {
+            tokio::time::sleep(left).await;
+            cancel.cancel();
+        }
+    });
+    let execution = tokio::task::spawn_blocking({
+        let cancel = cancel.clone();
+        move || execute(&media, &clips, &execute_options, &cancel, &|_| {})
     })
     .await;
+    deadline.abort();
     let _ = tokio::fs::remove_file(&parts).await;
     let execution = execution
         .map_err(|e| ServerError::Internal(format!("a task's executor panicked: {e}")))??;
@@ -337,9 +357,39 @@ async fn make(shared: &Shared, task: &ClipTask, received_ms: u64) -> Result<Task
             upload_s,
             wall_s: began.elapsed().as_secs_f64(),
         },
+        failures: past_deadline(RunReport::failures_of(&execution), &cancel, task, &stored),
         clips: stored,
-        failures: RunReport::failures_of(&execution),
     })
+}
+
+/// A task's failures; when its deadline cancelled it, every clip it did not store fails
+/// saying which limit ended it.
+fn past_deadline(
+    mut failures: Vec<FailureSummary>,
+    cancel: &CancelToken,
+    task: &ClipTask,
+    stored: &[StoredClip],
+) -> Vec<FailureSummary> {
+    if !cancel.is_cancelled() {
+        return failures;
+    }
+    let reason = clipbench_engine::EngineError::DeadlinePassed {
+        limit_s: task.deadline_s as u64,
+    }
+    .to_string();
+    failures.retain(|f| stored.iter().all(|s| s.number != f.clip));
+    for clip in (task.clips.iter()).filter(|c| stored.iter().all(|s| s.number != c.number)) {
+        match failures.iter_mut().find(|f| f.clip == clip.number) {
+            Some(failure) => failure.reason = reason.clone(),
+            None => failures.push(FailureSummary {
+                clip: clip.number,
+                kind: FailureKind::TimedOut,
+                reason: reason.clone(),
+                stderr_tail: String::new(),
+            }),
+        }
+    }
+    failures
 }
 
 /// The local copy of the whole source `key`, fetched from the store the first time: its path

@@ -161,7 +161,13 @@ async fn process(
     }
     let title = title_for(&url);
     let stem = format!("{title}_{id}");
-    let tasks = tasks_for(id, &prepared, &source, &stem, server.compat);
+    // The job's deadline counts from its request; each task carries what is left of it.
+    let limit = server.budget.deadline_for(prepared.media.duration);
+    let deadline = admitted.received + limit;
+    let left_s = deadline
+        .saturating_duration_since(Instant::now())
+        .as_secs_f64();
+    let tasks = tasks_for(id, &prepared, &source, &stem, server.compat, left_s);
     records::start_processing(&mut conn, id, tasks.len(), prepared.clips.len())
         .await
         .map_err(|e| queue.err(e))?;
@@ -175,7 +181,8 @@ async fn process(
     })?;
     let (queued_ms, analysis_s) = (crate::queue::now_ms(), analysed.elapsed().as_secs_f64());
     tracing::info!(job = %id, tasks = tasks.len(), "tasks queued");
-    let Some(results) = wait_for_results(queue, id, tasks.len(), &admitted.cancel).await? else {
+    let waited = wait_for_results(queue, id, tasks.len(), &admitted.cancel, (deadline, limit));
+    let Some(results) = waited.await? else {
         tracing::info!(job = %id, "cancelled by cleanup");
         let extras = JobExtras::cancelled(prepared.clips.len(), None);
         let media = Some(&prepared.media);
@@ -227,6 +234,7 @@ fn tasks_for(
     source: &str,
     stem: &str,
     compat: Compat,
+    deadline_s: f64,
 ) -> Vec<ClipTask> {
     let options = &prepared.options;
     split(&prepared.clips, options.setup.reuse_overlaps)
@@ -245,6 +253,7 @@ fn tasks_for(
             clips,
             setup: options.setup,
             timeout_s: prepared.timeout.as_secs_f64(),
+            deadline_s: deadline_s.clamp(1.0, MAX_TASK_TIMEOUT_S),
             // No watchdog: as long as a task may take.
             stall_timeout_s: (options.stall_timeout)
                 .map_or(MAX_TASK_TIMEOUT_S, |s| s.as_secs_f64()),

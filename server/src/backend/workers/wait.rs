@@ -11,17 +11,21 @@ use crate::queue::TaskResult;
 use crate::request::JobError;
 use axum::http::StatusCode;
 use clipbench_engine::extras::Phase;
+use clipbench_engine::EngineError;
 
 /// How long the queue may stay down during a job before the job answers 503.
 const QUEUE_DOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// Polls the job's state until every task has a result (`Some`) or the job is cancelled, in
-/// the queue or through `cancel` (`None`); 503 when the queue stays down for [`QUEUE_DOWN_GRACE`].
+/// the queue or through `cancel` (`None`); 503 when the queue stays down for
+/// [`QUEUE_DOWN_GRACE`]; past `deadline` (the job's `limit` from its request) its pending
+/// tasks are removed, the job cancelled, and it answers which limit ended it.
 pub(super) async fn wait_for_results(
     queue: &WorkersBackend,
     id: &str,
     tasks: usize,
     cancel: &clipbench_engine::cancel::CancelToken,
+    (deadline, limit): (Instant, Duration),
 ) -> Result<Option<Vec<(usize, TaskResult)>>, JobError> {
     let mut conn = queue.conn();
     let mut down_since: Option<Instant> = None;
@@ -30,6 +34,9 @@ pub(super) async fn wait_for_results(
     loop {
         if cancel.is_draining() {
             return Ok(None);
+        }
+        if Instant::now() >= deadline {
+            return Err(past_deadline(queue, &mut conn, id, limit).await);
         }
         polls += 1;
         // About once a second: is any worker alive to take the tasks?
@@ -63,6 +70,26 @@ pub(super) async fn wait_for_results(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Ends a job past its deadline: its pending tasks removed, the job cancelled (running tasks
+/// stop at their own deadline); the error to answer.
+async fn past_deadline(
+    queue: &WorkersBackend,
+    conn: &mut ConnectionManager,
+    id: &str,
+    limit: Duration,
+) -> JobError {
+    let ids = [id.to_owned()];
+    let removed = records::remove_pending(conn, &queue.config.apalis(), &ids)
+        .await
+        .unwrap_or(0);
+    let error = EngineError::DeadlinePassed {
+        limit_s: limit.as_secs(),
+    };
+    let _ = records::fail(conn, id, &error.to_string()).await;
+    tracing::warn!(job = %id, removed, "past its deadline: job ended");
+    JobError::from(error)
 }
 
 /// Whether no worker of the queue has beaten within the visibility timeout.
