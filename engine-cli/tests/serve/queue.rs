@@ -672,7 +672,6 @@ async fn a_malformed_task_fails_alone_with_its_reason_and_the_worker_carries_on(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_task_whose_ffmpeg_stalls_on_a_worker_is_killed_at_the_stall_timeout() {
-    use apalis::prelude::TaskSink;
     let d = Deployment::start(|_| {}, Duration::from_secs(60)).await;
     // A real source in the store; an "ffmpeg" that tells its version, then starts the task's
     // work and never says anything.
@@ -684,40 +683,17 @@ async fn a_task_whose_ffmpeg_stalls_on_a_worker_is_killed_at_the_stall_timeout()
     std::fs::write(&silent, script).unwrap();
     std::fs::set_permissions(&silent, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let worker = d.worker("watched", &[("CLIPBENCH_FFMPEG", silent.to_str().unwrap())]);
-    let mut conn = redis::aio::ConnectionManager::new(redis::Client::open(d.redis.url()).unwrap())
-        .await
-        .unwrap();
-    let job = clipbench_server::queue::records::create(&mut conn)
-        .await
-        .unwrap();
-    // A task that may take 10 minutes, whose ffmpeg is watched for 1 s of silence.
+    // A task that may take 10 minutes, whose ffmpeg is watched for 1 s of silence: a result
+    // within the wait (a minute) came from the watchdog.
     let task = json!({
-        "job": job, "index": 0, "source": "sources/stall.mp4",
+        "job": "", "index": 0, "source": "sources/stall.mp4",
         "media": serde_json::to_value(probe(&Tools::from_env(), &source).unwrap()).unwrap(),
         "cut_points": null,
         "clips": [{"number": 1, "start": 0.0, "end": 4.0, "priority": "high"}],
         "keys": ["clips/s_clip_001.mp4"], "profile": "optimized",
         "reuse_overlaps": false, "timeout_s": 600.0, "stall_timeout_s": 1.0, "retries": 0
     });
-    let task: clipbench_server::queue::ClipTask = serde_json::from_value(task).unwrap();
-    let mut storage = apalis_redis::RedisStorage::<clipbench_server::queue::ClipTask>::new(conn)
-        .with_config(QueueConfig::new(d.redis.url()).apalis());
-    storage.push_bulk(vec![task]).await.unwrap();
-    let mut conn = d.redis.connection().await;
-    // Bounded well below the task's timeout: a result by then came from the watchdog.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let result: String = loop {
-        let found: Option<String> =
-            redis::AsyncCommands::hget(&mut conn, format!("cb:job:{job}:results"), 0)
-                .await
-                .unwrap();
-        if let Some(found) = found {
-            break found;
-        }
-        assert!(Instant::now() < deadline, "no result: {}", worker.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let result: Value = serde_json::from_str(&result).unwrap();
+    let result = result_of(&d, &worker, task).await;
     let failure = &result["failures"][0];
     assert_eq!(failure["kind"], "stalled", "{result}");
     assert!(result["clips"].as_array().unwrap().is_empty(), "{result}");

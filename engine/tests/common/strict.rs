@@ -78,16 +78,7 @@ struct VideoSamples {
 /// Where each sample of the video track's sample table starts and how long it is, with its
 /// codec and NAL length size; `None` for a track that is not H.264 or HEVC.
 fn video_samples(data: &[u8]) -> Option<VideoSamples> {
-    let moov = child(data, (0, data.len()), b"moov")?;
-    let stbl = boxes(data, moov.0, moov.1)
-        .into_iter()
-        .find_map(|(kind, s, e)| {
-            let mdia = child(data, (s, e), b"mdia").filter(|_| &kind == b"trak")?;
-            let hdlr = child(data, mdia, b"hdlr")?;
-            (&data[hdlr.0 + 8..hdlr.0 + 12] == b"vide")
-                .then(|| child(data, child(data, mdia, b"minf")?, b"stbl"))?
-        })?;
-    let stsd = child(data, stbl, b"stsd")?;
+    let (stsd, stbl) = video_tables(data)?;
     let entries = &data[stsd.0..stsd.1];
     let find = |name: &[u8]| entries.windows(4).position(|w| w == name).map(|at| at + 4);
     // Every entry of one track has the same codec and NAL length size (the joiner's pieces
