@@ -38,12 +38,8 @@ pub enum EngineError {
     #[error("invalid option: {0}")]
     InvalidOption(String),
     /// A file system operation failed.
-    #[error("{action} {path}: {cause}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(IoFailure),
     /// A bug in the engine (a thread panicked): nothing the user did.
     #[error("internal error: {0}: please report it with the command that caused it")]
     Internal(String),
@@ -65,11 +61,32 @@ pub enum EngineError {
 impl EngineError {
     /// Wraps an I/O error with what was being done and to which path.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
-        EngineError::Io {
+        EngineError::Io(IoFailure::new(action, path, cause))
+    }
+}
+
+/// A file system operation that failed: what was being done, to which path, and why (the
+/// I/O failure of every crate's error).
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {path}: {cause}")]
+pub struct IoFailure {
+    pub action: &'static str,
+    pub path: PathBuf,
+    pub cause: std::io::Error,
+}
+
+impl IoFailure {
+    pub fn new(action: &'static str, path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
+        IoFailure {
             action,
             path: path.into(),
             cause,
         }
+    }
+
+    /// What failed without the path (a server's folders are its own business).
+    pub fn without_path(&self) -> String {
+        format!("{}: {}", self.action, self.cause)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use clipbench_engine::error::IoFailure;
 use clipbench_engine::EngineError;
 
 /// Everything fetching a URL can fail with, and (for a run from a URL) the engine's failures.
@@ -28,13 +29,9 @@ pub enum FetchError {
     /// A URL whose scheme is not http or https.
     #[error("refusing {0}: only http:// and https:// URLs or local paths are accepted")]
     UnsupportedScheme(String),
-    /// A file system operation on the download failed.
-    #[error("{action} {path}: {cause}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    /// A file system operation failed.
+    #[error(transparent)]
+    Io(IoFailure),
     /// A bug (a task panicked): nothing the user did.
     #[error("internal error: {0}: please report it with the command that caused it")]
     Internal(String),
@@ -49,11 +46,7 @@ pub enum FetchError {
 impl FetchError {
     /// Wraps an I/O error with what was being done and to which path.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
-        FetchError::Io {
-            action,
-            path: path.into(),
-            cause,
-        }
+        FetchError::Io(IoFailure::new(action, path, cause))
     }
 }
 

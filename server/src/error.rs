@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use clipbench_engine::error::IoFailure;
 use clipbench_engine::EngineError;
 use clipbench_fetch::FetchError;
 
@@ -22,12 +23,8 @@ pub enum ServerError {
     #[error("invalid option: {0}")]
     InvalidOption(String),
     /// A file system operation failed.
-    #[error("{action} {path}: {cause}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        cause: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(IoFailure),
     /// A bug (a task panicked): nothing the user did.
     #[error("internal error: {0}: please report it with the command that caused it")]
     Internal(String),
@@ -42,11 +39,7 @@ pub enum ServerError {
 impl ServerError {
     /// Wraps an I/O error with what was being done and to which path.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
-        ServerError::Io {
-            action,
-            path: path.into(),
-            cause,
-        }
+        ServerError::Io(IoFailure::new(action, path, cause))
     }
 }
 

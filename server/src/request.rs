@@ -98,13 +98,13 @@ impl From<EngineError> for JobError {
             | EngineError::InvalidOption(_) => StatusCode::UNPROCESSABLE_ENTITY,
             EngineError::ToolMissing { .. }
             | EngineError::ToolHangs { .. }
-            | EngineError::Io { .. }
+            | EngineError::Io(_)
             | EngineError::Internal(_)
             | EngineError::Cancelled => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // A file-system error names a server folder: the client gets what failed.
         let message = match &e {
-            EngineError::Io { action, cause, .. } => format!("the server {action}: {cause}"),
+            EngineError::Io(io) => format!("the server {}", io.without_path()),
             _ => e.to_string(),
         };
         JobError { status, message }
@@ -128,14 +128,14 @@ impl From<FetchError> for JobError {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             // (an engine failure is answered above)
-            FetchError::Io { .. }
+            FetchError::Io(_)
             | FetchError::Internal(_)
             | FetchError::Cancelled
             | FetchError::Engine(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         // A file-system error names a server folder: the client gets what failed.
         let message = match &e {
-            FetchError::Io { action, cause, .. } => format!("the server {action}: {cause}"),
+            FetchError::Io(io) => format!("the server {}", io.without_path()),
             _ => e.to_string(),
         };
         JobError { status, message }
@@ -161,9 +161,9 @@ impl From<ServerError> for JobError {
                         .to_owned(),
                 )
             }
-            ServerError::Io { action, cause, .. } => (
+            ServerError::Io(io) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                format!("the server {action}: {cause}"),
+                format!("the server {}", io.without_path()),
             ),
             ServerError::InvalidOption(_) => (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
             ServerError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
