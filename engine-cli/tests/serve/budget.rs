@@ -324,3 +324,65 @@ async fn one_address_over_its_share_is_refused_while_another_is_served() {
         }
     }
 }
+
+/// `GET path` with `X-Forwarded-For: client` on a fresh connection: the status line.
+async fn status_for(to: SocketAddr, path: &str, client: &str) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = socket_from("127.0.0.1", to).await;
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {client}\r\nConnection: close\r\n\r\n"
+    );
+    let answer = async {
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut text = Vec::new();
+        stream
+            .read_to_end(&mut text)
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&text).into_owned();
+        text.lines()
+            .next()
+            .map(str::to_owned)
+            .ok_or_else(|| "closed".to_owned())
+    };
+    tokio::time::timeout(Duration::from_secs(5), answer)
+        .await
+        .unwrap_or_else(|_| Err("no answer within 5 s".into()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_the_share_is_the_forwarded_address() {
+    use tokio::io::AsyncWriteExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        dir.path(),
+        &[
+            "--trusted-proxy",
+            "127.0.0.1",
+            "--max-connections-per-client",
+            "1",
+        ],
+    );
+    let to = address(&server);
+    // One request of 203.0.113.7 in flight: its body never comes (the proxy's connection).
+    let mut pending = socket_from("127.0.0.1", to).await;
+    pending
+        .write_all(
+            b"POST /generate_shorts HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: 203.0.113.7\r\n\
+              Content-Type: application/json\r\nContent-Length: 64\r\n\r\n{",
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // All from the proxy's address: the share is per forwarded address, not per connection.
+    let same = status_for(to, "/health", "198.51.100.1, 203.0.113.7")
+        .await
+        .unwrap();
+    assert!(same.contains("429"), "{same}");
+    let other = status_for(to, "/health", "203.0.113.8").await.unwrap();
+    assert!(other.contains("200"), "{other}");
+    drop(pending);
+}
