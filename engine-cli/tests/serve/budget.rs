@@ -208,9 +208,31 @@ async fn socket_from(from: &str, to: SocketAddr) -> tokio::net::TcpStream {
 
 /// `GET path` on a fresh connection from `from`: the status line, or why there was none.
 async fn status_from(from: &str, to: SocketAddr, path: &str) -> Result<String, String> {
+    status_with(from, to, path, "").await
+}
+
+/// `GET path` with `X-Forwarded-For: client`, from the proxy's address (127.0.0.1).
+async fn status_for(to: SocketAddr, path: &str, client: &str) -> Result<String, String> {
+    status_with(
+        "127.0.0.1",
+        to,
+        path,
+        &format!("X-Forwarded-For: {client}\r\n"),
+    )
+    .await
+}
+
+/// `GET path` with `headers` (each ending in CRLF) on a fresh connection from `from`.
+async fn status_with(
+    from: &str,
+    to: SocketAddr,
+    path: &str,
+    headers: &str,
+) -> Result<String, String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = socket_from(from, to).await;
-    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}Connection: close\r\n\r\n");
     let answer = async {
         stream
             .write_all(request.as_bytes())
@@ -323,34 +345,6 @@ async fn one_address_over_its_share_is_refused_while_another_is_served() {
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
-}
-
-/// `GET path` with `X-Forwarded-For: client` on a fresh connection: the status line.
-async fn status_for(to: SocketAddr, path: &str, client: &str) -> Result<String, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = socket_from("127.0.0.1", to).await;
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: {client}\r\nConnection: close\r\n\r\n"
-    );
-    let answer = async {
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut text = Vec::new();
-        stream
-            .read_to_end(&mut text)
-            .await
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&text).into_owned();
-        text.lines()
-            .next()
-            .map(str::to_owned)
-            .ok_or_else(|| "closed".to_owned())
-    };
-    tokio::time::timeout(Duration::from_secs(5), answer)
-        .await
-        .unwrap_or_else(|_| Err("no answer within 5 s".into()))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
