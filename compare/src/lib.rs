@@ -8,7 +8,9 @@
 //!
 //! HTTP targets are read through their [`dialect`], detected from what they answer (our own
 //! server's `clipbench` extras are read as the engine's [`clipbench_engine::extras`] types).
-//! The harness depends on the pipeline library only, never on the server crate.
+//! The harness depends on the pipeline library and the fetch crate only (URLs over a shaped
+//! link), never on the server crate: it talks to a server over HTTP, as to any backend
+//! (`tidy/` holds it to that).
 //!
 //! Data flows one way: [`config`] → [`runner`] (measuring [`targets::Target`]s on [`samples`]) →
 //! [`record::RunRecord`]s → [`summary`] / [`stats`] → [`export`]ers; [`baseline`] and

@@ -1,4 +1,7 @@
-//! `clipbench-engine`: probe, plan and cut a video into clips from the command line.
+//! `clipbench-engine`: probe, plan and cut a video into clips from the command line, `bench`,
+//! and the server's `serve` and `worker`. A thin binary over the libraries (`clipbench-engine`,
+//! `clipbench-fetch`, `clipbench-server`): the arguments (`args`, a leaf), the terminal
+//! (`bars`, `summary`), Ctrl-C's wording and the exit codes (`exit`) live here.
 //!
 //! Exit codes: 0 every clip valid; 1 some clips failed; 2 bad input or set-up; 130 interrupted.
 

@@ -7,7 +7,9 @@
 //! The plan, the allocation, the ffmpeg argument vector and the metrics are pure functions.
 //! The library never prints and never exits on its own: it returns typed results
 //! ([`EngineError`]) and emits [`Event`]s; the binaries own the terminal (and install the shared
-//! Ctrl-C escalation, [`cancel::escalate_ctrl_c`], with their own words and exit).
+//! Ctrl-C escalation, [`cancel::escalate_ctrl_c`], with their own words and exit). No HTTP,
+//! queue or store: URLs are `clipbench-fetch`'s, the server `clipbench-server`'s. What one job
+//! may cost is a [`budget`] a server sets.
 //!
 //! ```no_run
 //! use clipbench_engine::{run, CancelToken, RunOptions};
