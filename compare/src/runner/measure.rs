@@ -80,7 +80,7 @@ impl Bench<'_> {
                 sample: &sample.name,
                 warmup: round < self.warmup_rounds,
             };
-            let eta = eta_s(&order[position..], &took);
+            let eta = eta_s(&self.still_to_run(&order[position..], &recorded), &took);
             (self.observe)(&Progress::Started {
                 run: &label,
                 eta_s: eta,
@@ -94,7 +94,7 @@ impl Bench<'_> {
                 outcome: outcome_word(&measured),
                 wall_s: measured.wall_s,
                 elapsed_s: began.elapsed().as_secs_f64(),
-                eta_s: eta_s(&order[position + 1..], &took),
+                eta_s: eta_s(&self.still_to_run(&order[position + 1..], &recorded), &took),
             });
             if self.cancel.is_cancelled() {
                 // The run was cut short: it is not a finished run.
@@ -134,6 +134,24 @@ impl Bench<'_> {
             }
         }
         Ok(recorded)
+    }
+
+    /// The slots of `order` whose cells the stopping rule has not stopped (the runs the ETA
+    /// counts).
+    fn still_to_run(&self, order: &[Slot], recorded: &Recorded) -> Vec<Slot> {
+        let Some((rule, baseline)) = self.stop else {
+            return order.to_vec();
+        };
+        let stopped = |&(_, t, s): &Slot| {
+            let (target, sample) = (self.targets[t].config().name(), &self.samples[s].name);
+            rule.stopped(&recorded.runs, target, sample, baseline)
+                .is_some()
+        };
+        order
+            .iter()
+            .copied()
+            .filter(|slot| !stopped(slot))
+            .collect()
     }
 
     /// Whether the stopping rule says `target` on `sample` needs no more runs (noted once,
