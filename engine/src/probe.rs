@@ -23,6 +23,10 @@ pub struct MediaInfo {
     pub has_audio: bool,
     /// Sample rate of the first audio stream, when there is one.
     pub audio_sample_rate: Option<u32>,
+    /// Where the first audio stream ends, seconds from `start_time`, when ffprobe says: a
+    /// source's audio can end a few frames before its video, and the last clip's audio with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_end: Option<f64>,
     /// Container bit rate in bits per second, when ffprobe reports it.
     pub bit_rate: Option<u64>,
     pub size_bytes: u64,

@@ -259,7 +259,14 @@ impl TaskContext<'_> {
     pub(super) fn check_audio(&self, task: &Task, path: &Path) -> Result<(), AttemptError> {
         let audio = read_mp4(path).ok_or_else(|| AttemptError::UnreadableAudio(path.into()))?;
         let tolerance = 2.0 * audio.audio_frame_duration() + 0.001;
-        let planned = task.spec.span.duration();
+        let span = &task.spec.span;
+        // The source's audio may end before its video (and the last clip): the audio can
+        // only be as long as what the source holds.
+        let ends = self
+            .media
+            .audio_end
+            .map_or(span.end, |end| end.min(span.end));
+        let planned = (ends - span.start).max(0.0);
         if !audio.has_audio || (audio.duration - planned).abs() > tolerance {
             return Err(AttemptError::AudioLength {
                 clip: task.spec.span.number,

@@ -110,6 +110,7 @@ pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
         audio_codec: audio.and_then(|a| a.codec_name.clone()),
         has_audio: audio.is_some(),
         audio_sample_rate: audio.and_then(|a| a.sample_rate.as_ref()?.parse().ok()),
+        audio_end: audio.and_then(|a| stream_end(a, start_time)),
         bit_rate: format.and_then(|f| f.bit_rate.as_ref()?.parse().ok()),
         size_bytes: format
             .and_then(|f| f.size.as_ref()?.parse().ok())
@@ -151,10 +152,7 @@ fn duration_of(parsed: &ProbeJson, start_time: f64) -> f64 {
     let content = parsed
         .streams
         .iter()
-        .map(|s| {
-            let begins = number(s.start_time.as_ref()).unwrap_or(start_time);
-            Some(begins + number(s.duration.as_ref())? - start_time)
-        })
+        .map(|s| stream_end(s, start_time))
         .collect::<Option<Vec<f64>>>()
         .and_then(|ends| ends.into_iter().reduce(f64::max))
         .filter(|d| d.is_finite() && *d > 0.0);
@@ -165,6 +163,12 @@ fn duration_of(parsed: &ProbeJson, start_time: f64) -> f64 {
             Some(content.map_or(announced, |c| c.min(announced)))
         })
         .unwrap_or(0.0)
+}
+
+/// Where a stream's content ends, seconds from the timeline's start, when ffprobe says.
+fn stream_end(stream: &StreamJson, start_time: f64) -> Option<f64> {
+    let begins = number(stream.start_time.as_ref()).unwrap_or(start_time);
+    Some(begins + number(stream.duration.as_ref())? - start_time).filter(|end| end.is_finite())
 }
 
 /// The video's display rotation in degrees: the display matrix (ffprobe ≥ 5) or the older

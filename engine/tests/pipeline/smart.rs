@@ -497,3 +497,34 @@ fn a_phone_video_keeps_its_pixels_and_its_turn_across_the_join() {
     assert_eq!(made.rotation, turned.rotation);
     assert!(made.is_portrait());
 }
+
+#[test]
+fn a_source_whose_audio_ends_first_keeps_its_last_clip_smart() {
+    let dir = tempfile::tempdir().unwrap();
+    // Video 13 s, audio 12.7 s: the last clip (9–13) can only hold 3.7 s of audio.
+    let input = dir.path().join("short-audio.mp4");
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=160x90:rate=25")
+        .args(["-f", "lavfi", "-t", "12.7", "-i", "sine=sample_rate=44100"])
+        .args(["-t", "13", "-c:v", "libx264", "-preset", "veryfast"])
+        .args([
+            "-g",
+            "50",
+            "-keyint_min",
+            "50",
+            "-sc_threshold",
+            "0",
+            "-c:a",
+            "aac",
+        ])
+        .arg(&input)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let report = smart_run(&input, &dir.path().join("out"), "fixed:1:6:3");
+    assert_eq!(report.metrics.clips_fallback, 0, "{:?}", report.clips);
+    let last = report.clips.last().unwrap();
+    assert_eq!(last.kind, TaskKind::Assemble, "{last:?}");
+    common::assert_decodes(last.path.as_ref().unwrap(), "the last clip");
+}
