@@ -34,6 +34,7 @@ pub mod index;
 pub mod ledger;
 pub mod memory;
 pub mod monitor;
+pub mod mp4box;
 pub mod mp4join;
 pub mod plan;
 pub mod probe;

@@ -27,6 +27,18 @@ pub struct SmartJob<'a> {
     /// The copied video's sample entry, when not ffmpeg's default
     /// ([`crate::smart::sample_entry`]).
     pub sample_entry: Option<&'static str>,
+    /// The pieces' ffmpeg writes the copy too (else the join reads it from the source,
+    /// [`crate::mp4join::SourceVideo`]).
+    pub writes_copy: bool,
+}
+
+impl SmartJob<'_> {
+    /// The pieces of `cut` its pieces' ffmpeg writes, in order.
+    pub fn written_pieces(&self, cut: &SmartCut) -> Vec<(Piece, f64, f64)> {
+        (cut.pieces().into_iter())
+            .filter(|(piece, _, _)| *piece != Piece::Copy || self.writes_copy)
+            .collect()
+    }
 }
 
 /// How far past a re-encoded piece of a source whose frames are shown up to `reorder_delay_s`
@@ -148,9 +160,10 @@ pub fn smart_copy_args(job: &SmartJob, copy: &Copied, output: &Path) -> Vec<OsSt
     args
 }
 
-/// One ffmpeg that writes every video piece of a clip, each to its path in `outputs` (in the
-/// order of [`SmartCut::pieces`]): heads and feet re-encoded frame-exact, the middle copied;
-/// and, when the source has audio, the clip's audio to `audio_output`.
+/// One ffmpeg that writes the video pieces of a clip, each to its path in `outputs` (in the
+/// order of [`SmartJob::written_pieces`]): heads and feet re-encoded frame-exact, the middle
+/// copied unless the join reads it from the source; and, when the source has audio, the
+/// clip's audio to `audio_output`.
 pub fn smart_pieces_args(
     job: &SmartJob,
     cut: &SmartCut,
@@ -159,7 +172,7 @@ pub fn smart_pieces_args(
     audio_output: &Path,
 ) -> Vec<OsString> {
     let mut args = preamble();
-    let pieces = cut.pieces();
+    let pieces = job.written_pieces(cut);
     for (piece, start, end) in &pieces {
         match (piece, cut.copy) {
             (Piece::Copy, Some(copy)) => copy_input(&mut args, &copy, job.input),

@@ -302,6 +302,7 @@ fn a_smart_cut_encodes_its_head_and_foot_and_copies_to_the_cut_points_decoding_t
         threads: ThreadSetting::Profile,
         read_past_s: read_past_s(Some(0.08), 0.04),
         sample_entry: None,
+        writes_copy: true,
     };
     let outputs = [Path::new("h.mp4"), Path::new("c.mp4"), Path::new("f.mp4")];
     let args = smart_pieces_args(&job, &cut, &encoder, &outputs, Path::new("a.mp4"));
@@ -335,6 +336,24 @@ fn a_smart_cut_encodes_its_head_and_foot_and_copies_to_the_cut_points_decoding_t
     assert!(
         joined.ends_with("-ss 25.000 -t 30.040 -i in.mp4 -map 3:a:0 -c:a copy -f mp4 a.mp4"),
         "{joined}"
+    );
+    // When the join reads the copy from the source, no input or output is the copy's.
+    let reads_copy = SmartJob {
+        writes_copy: false,
+        ..job
+    };
+    let outputs = [Path::new("h.mp4"), Path::new("f.mp4")];
+    let args = smart_pieces_args(&reads_copy, &cut, &encoder, &outputs, Path::new("a.mp4"));
+    let without = super::tests::joined(&args);
+    assert!(!without.contains("copy -f mp4 c.mp4"), "{without}");
+    assert!(!without.contains("-ss 26.000001"), "{without}");
+    assert!(
+        without.contains("-map 1:v:0 -frames:v 2 -c:v libx264") && without.contains("f.mp4"),
+        "{without}"
+    );
+    assert!(
+        without.ends_with("-map 2:a:0 -c:a copy -f mp4 a.mp4"),
+        "{without}"
     );
 }
 
@@ -394,6 +413,7 @@ fn an_hevc_head_is_encoded_by_x265_matched_to_the_source_and_copies_are_written_
         threads: ThreadSetting::Fixed(1),
         read_past_s: 0.2,
         sample_entry: Some("hvc1"),
+        writes_copy: true,
     };
     let outputs = [Path::new("h.mp4"), Path::new("c.mp4")];
     let args = smart_pieces_args(&job, &cut, &encoder, &outputs, Path::new("a.mp4"));

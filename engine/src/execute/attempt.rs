@@ -20,6 +20,7 @@ use crate::encode::{
     ClipAudio, EncodeJob,
 };
 use crate::files::partial_path;
+use crate::mp4join::SourceVideo;
 use crate::probe::MediaInfo;
 use crate::task::TaskKind;
 use crate::validate::{read_mp4, validate_file};
@@ -31,6 +32,8 @@ pub(super) struct TaskContext<'a> {
     pub cancel: &'a CancelToken,
     pub events: &'a Emitter<'a>,
     pub layout: &'a Layout,
+    /// The source's video index, when a smart cut's join reads each copy from the source.
+    pub copy_source: Option<&'a SourceVideo>,
 }
 
 /// Renames `from` to `to`, as an attempt error.

@@ -40,6 +40,7 @@ use crate::arrival::Arriving;
 use crate::cancel::CancelToken;
 use crate::encode::Profile;
 use crate::error::{EngineError, Result};
+use crate::mp4join::SourceVideo;
 use crate::plan::Clip;
 use crate::probe::{ffmpeg_version, MediaInfo};
 use crate::task::TaskKind;
@@ -110,6 +111,20 @@ pub struct MemoryGate {
     pub available_bytes: fn() -> u64,
 }
 
+/// The source's video index, when a smart cut joins copies (each read from the source then)
+/// and the source is an MP4 whose copies can be read so ([`SourceVideo`]); else `None`, and
+/// ffmpeg writes each copy as a piece.
+fn copy_source(media: &MediaInfo, tasks: &[&Task]) -> Option<SourceVideo> {
+    let joins_copies = (tasks.iter())
+        .any(|t| t.spec.kind == TaskKind::Cut && t.cut.is_some_and(|c| c.copy.is_some()));
+    if !joins_copies {
+        return None;
+    }
+    SourceVideo::read(&media.path)
+        .inspect_err(|why| tracing::debug!("copies written by ffmpeg: the source has {why}"))
+        .ok()
+}
+
 /// Encodes every clip of `clips` from `media` into `options.output_dir`.
 ///
 /// Blocks until every clip is done, failed or cancelled; events are passed to `on_event` from
@@ -133,6 +148,7 @@ pub fn execute(
     let with_parts = !waiting.is_empty();
     let layout = prepare_folders(options, with_parts)?;
     let all: Vec<&Task> = ready.iter().chain(&waiting).collect();
+    let copy_source = copy_source(media, &all);
     let clip_kinds = [TaskKind::Encode, TaskKind::Copy, TaskKind::Assemble];
     let clip_outcomes = pending_outcomes(&all, &clip_kinds);
     let part_outcomes = pending_outcomes(&all, &[TaskKind::Chunk, TaskKind::Audio, TaskKind::Cut]);
@@ -158,6 +174,7 @@ pub fn execute(
         cancel,
         events: &events,
         layout: &layout,
+        copy_source: copy_source.as_ref(),
     };
     let pool = Pool {
         options,

@@ -14,7 +14,7 @@ use crate::adapt::audio_copyable;
 use crate::allocate::ThreadSetting;
 use crate::encode::{join_check_args, read_past_s, smart_copy_args, smart_pieces_args, SmartJob};
 use crate::files::partial_path;
-use crate::mp4join::{join_mp4, JoinPiece};
+use crate::mp4join::{join_mp4, JoinPiece, PieceFrom};
 use crate::smart::{head_encoder, sample_entry, Piece, SmartCut};
 use crate::task::TaskKind;
 use crate::validate::read_mp4;
@@ -27,17 +27,8 @@ impl TaskContext<'_> {
         cut: &SmartCut,
         threads: ThreadSetting,
     ) -> Result<Vec<OsString>, AttemptError> {
-        let (media, span) = (self.media, &task.spec.span);
-        let job = SmartJob {
-            input: &media.path,
-            start: span.start,
-            duration: span.duration(),
-            has_audio: media.has_audio,
-            copy_audio: audio_copyable(media),
-            threads,
-            read_past_s: read_past_s(media.reorder_delay_s, media.frame_duration()),
-            sample_entry: sample_entry(&media.video_codec),
-        };
+        let span = &task.spec.span;
+        let job = self.smart_job(task, threads);
         match (task.spec.kind, cut.copy) {
             (TaskKind::Copy, Some(copy)) => Ok(smart_copy_args(
                 &job,
@@ -45,12 +36,9 @@ impl TaskContext<'_> {
                 &partial_path(&self.layout.final_path(task)),
             )),
             (TaskKind::Cut, _) => {
-                let encoder = head_encoder(media)?;
-                let partials: Vec<PathBuf> = self
-                    .layout
-                    .piece_paths(task)
-                    .iter()
-                    .map(|p| partial_path(p))
+                let encoder = head_encoder(self.media)?;
+                let partials: Vec<PathBuf> = (self.written_pieces(task).iter())
+                    .map(|(_, path)| partial_path(path))
                     .collect();
                 let outputs: Vec<&Path> = partials.iter().map(PathBuf::as_path).collect();
                 let audio = partial_path(&self.layout.audio_path(span.number));
@@ -60,12 +48,45 @@ impl TaskContext<'_> {
         }
     }
 
-    /// Checks each smart-cut piece's length (its frames) against its plan, and the clip's
-    /// audio, and renames them to their final names; returns the bytes.
-    pub(super) fn commit_pieces(&self, task: &Task) -> Result<u64, AttemptError> {
-        let clip = task.spec.span.number;
-        let pieces = task.cut.map(|c| c.pieces()).unwrap_or_default();
-        let mut paths = self.layout.piece_paths(task);
+    /// What every smart-cut process of the task's clip needs.
+    fn smart_job(&self, task: &Task, threads: ThreadSetting) -> SmartJob<'_> {
+        let (media, span) = (self.media, &task.spec.span);
+        SmartJob {
+            input: &media.path,
+            start: span.start,
+            duration: span.duration(),
+            has_audio: media.has_audio,
+            copy_audio: audio_copyable(media),
+            threads,
+            read_past_s: read_past_s(media.reorder_delay_s, media.frame_duration()),
+            sample_entry: sample_entry(&media.video_codec),
+            writes_copy: self.copy_source.is_none(),
+        }
+    }
+
+    /// The pieces the task's ffmpeg writes, with their final paths.
+    fn written_pieces(&self, task: &Task) -> Vec<((Piece, f64, f64), PathBuf)> {
+        let Some(cut) = task.cut else {
+            return Vec::new();
+        };
+        let job = self.smart_job(task, ThreadSetting::Auto);
+        (job.written_pieces(&cut).into_iter())
+            .map(|piece| {
+                (
+                    piece,
+                    self.layout.piece_path(task.spec.span.number, piece.0),
+                )
+            })
+            .collect()
+    }
+
+    /// Checks a piece's length (`written` seconds of frames) against its plan.
+    fn check_piece_length(
+        &self,
+        task: &Task,
+        (piece, start, end): (Piece, f64, f64),
+        written: f64,
+    ) -> Result<(), AttemptError> {
         let tolerance = self.media.frame_duration() / 2.0 + 0.001;
         // A copy opening on an open GOP's keyframe also holds its leading pictures, shown
         // before it (the join drops them): longer by up to the source's reordering delay.
@@ -73,22 +94,32 @@ impl TaskContext<'_> {
             true => self.media.reorder_delay_s.unwrap_or(0.0),
             false => 0.0,
         };
-        for ((piece, start, end), path) in pieces.iter().zip(&paths) {
-            let written = read_mp4(&partial_path(path)).map_or(0.0, |m| m.duration);
-            let longer = written - (end - start);
-            let allowed = match piece {
-                Piece::Copy => tolerance + leading,
-                _ => tolerance,
-            };
-            if longer > allowed || longer < -tolerance {
-                return Err(AttemptError::PieceLength {
-                    clip,
-                    piece: piece.name(),
-                    written,
-                    planned: end - start,
-                });
-            }
+        let longer = written - (end - start);
+        let allowed = match piece {
+            Piece::Copy => tolerance + leading,
+            _ => tolerance,
+        };
+        if longer > allowed || longer < -tolerance {
+            return Err(AttemptError::PieceLength {
+                clip: task.spec.span.number,
+                piece: piece.name(),
+                written,
+                planned: end - start,
+            });
         }
+        Ok(())
+    }
+
+    /// Checks each smart-cut piece's length (its frames) against its plan, and the clip's
+    /// audio, and renames them to their final names; returns the bytes.
+    pub(super) fn commit_pieces(&self, task: &Task) -> Result<u64, AttemptError> {
+        let clip = task.spec.span.number;
+        let written = self.written_pieces(task);
+        for (piece, path) in &written {
+            let length = read_mp4(&partial_path(path)).map_or(0.0, |m| m.duration);
+            self.check_piece_length(task, *piece, length)?;
+        }
+        let mut paths: Vec<PathBuf> = written.into_iter().map(|(_, path)| path).collect();
         if self.media.has_audio {
             let audio = self.layout.audio_path(clip);
             self.check_audio(task, &partial_path(&audio))?;
@@ -144,18 +175,32 @@ impl TaskContext<'_> {
         (checked.cpu_s, result)
     }
 
-    /// Joins a clip's committed pieces and audio into the clip's partial file.
+    /// Joins a clip's committed pieces (the copy read from the source when it is not one of
+    /// them) and audio into the clip's partial file.
     pub(super) fn join_pieces(&self, task: &Task) -> Result<(), AttemptError> {
         let pieces = task.cut.map(|c| c.pieces()).unwrap_or_default();
-        let paths = self.layout.piece_paths(task);
-        let listed: Vec<JoinPiece> = pieces
-            .iter()
-            .zip(&paths)
-            .map(|((_, start, end), path)| JoinPiece {
-                path,
-                planned_s: end - start,
-            })
+        let paths: Vec<PathBuf> = (pieces.iter())
+            .map(|(piece, _, _)| self.layout.piece_path(task.spec.span.number, *piece))
             .collect();
+        let mut listed = Vec::new();
+        for (&(piece, start, end), path) in pieces.iter().zip(&paths) {
+            let from = match (piece, self.copy_source, task.cut.and_then(|c| c.copy)) {
+                (Piece::Copy, Some(source), Some(copy)) => {
+                    // The plan's times are from the file's start time, the index's absolute.
+                    let at = |t: f64| t + self.media.start_time;
+                    let copied = (source.copy(at(copy.start), copy.decode_end.map(at)))
+                        .map_err(AttemptError::Join)?;
+                    let length = copied.frames() as f64 * self.media.frame_duration();
+                    self.check_piece_length(task, (piece, start, end), length)?;
+                    PieceFrom::Source(source, copied)
+                }
+                _ => PieceFrom::File(path),
+            };
+            listed.push(JoinPiece {
+                from,
+                planned_s: end - start,
+            });
+        }
         let audio = self.layout.audio_path(task.spec.span.number);
         let audio = self.media.has_audio.then_some(audio.as_path());
         let output = partial_path(&self.layout.final_path(task));

@@ -11,26 +11,63 @@
 //! sample decodes from the parameter sets of its own entry alone, as QuickTime, Safari and
 //! iOS decode. Each keyframe also carries its piece's sets in-band, the same bytes as its
 //! entry: players that read only the first entry (Chromium, Firefox) find them there.
-//! The audio's sample entry and edit list are copied as they are.
+//! The audio's sample entry and edit list are copied as they are. A copy is read from its
+//! piece's file, or straight from the source when the source allows ([`SourceVideo`]).
 //!
-//! The rooms: `read` (an MP4's box tree checked, then one track's samples read), `write` (the
-//! joined tracks written as boxes), this file (the join itself: timelines, sample entries,
-//! parameter sets).
+//! The rooms: `read` (one track's samples read from a piece), `source` (a copy's samples
+//! read from the source), `write` (the joined tracks written as boxes), this file (the join
+//! itself: timelines, sample entries, parameter sets).
 
 mod read;
+mod source;
 mod write;
 
 use std::path::Path;
 
 use read::read_track;
-pub(crate) use read::well_formed;
+pub use source::{CopiedSamples, SourceVideo};
 use write::write_mp4;
 
-/// One video piece: its file and how long it is planned to show (seconds).
+/// One video piece: where its samples are and how long it is planned to show (seconds).
 #[derive(Debug, Clone, Copy)]
 pub struct JoinPiece<'a> {
-    pub path: &'a Path,
+    pub from: PieceFrom<'a>,
     pub planned_s: f64,
+}
+
+impl<'a> JoinPiece<'a> {
+    /// A piece in an MP4 file ffmpeg wrote, planned to show `planned_s` seconds.
+    pub fn file(path: &'a Path, planned_s: f64) -> JoinPiece<'a> {
+        JoinPiece {
+            from: PieceFrom::File(path),
+            planned_s,
+        }
+    }
+}
+
+/// Where a piece's samples are.
+#[derive(Debug, Clone, Copy)]
+pub enum PieceFrom<'a> {
+    /// An MP4 file ffmpeg wrote (a head, a foot, a copy).
+    File(&'a Path),
+    /// A copy's samples, read straight from the source.
+    Source(&'a SourceVideo, CopiedSamples),
+}
+
+impl PieceFrom<'_> {
+    fn read(&self) -> Result<read::Read, JoinError> {
+        match self {
+            PieceFrom::File(path) => read_track(path, true),
+            PieceFrom::Source(source, copy) => source.read_copy(*copy),
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            PieceFrom::File(path) => path.display().to_string(),
+            PieceFrom::Source(..) => "the copy".to_owned(),
+        }
+    }
 }
 
 /// Why a join failed (one line).
@@ -126,7 +163,7 @@ fn rescale(value: i64, from: u32, to: u32) -> i64 {
 fn join_video(pieces: &[JoinPiece]) -> Result<Track, JoinError> {
     let mut reads = pieces
         .iter()
-        .map(|p| read_track(p.path, true))
+        .map(|p| p.from.read())
         .collect::<Result<Vec<_>, _>>()?;
     for read in &mut reads {
         if let Some(length_size) = hevc_length_size(&read.entry) {
@@ -185,7 +222,7 @@ fn join_video(pieces: &[JoinPiece]) -> Result<Track, JoinError> {
             if samples.last().is_some_and(|last| last.dts >= dts) || pts < dts {
                 return fail(format!(
                     "the decoding times of {} overlap the piece before it",
-                    piece.path.display()
+                    piece.from.name()
                 ));
             }
             let mut bytes = Vec::new();

@@ -1,8 +1,9 @@
 //! Tests of the MP4 join: hostile box trees never hang or panic the reader.
 
-use super::read::{boxes, sample_entries, well_formed};
+use super::read::{boxes, sample_entries};
 use super::write::{boxed, chunk_order, sample_tables};
 use super::*;
+use crate::mp4box::well_formed;
 use proptest::prelude::*;
 
 /// Box headers with any size field (0, 1 with a 64-bit size, tiny, huge) around payloads
@@ -106,10 +107,7 @@ fn a_piece_that_is_not_an_mp4_is_named_in_the_error() {
     let piece = dir.path().join("head.mp4");
     std::fs::write(&piece, b"not a video").unwrap();
     let output = dir.path().join("clip.mp4.partial");
-    let pieces = [JoinPiece {
-        path: &piece,
-        planned_s: 1.0,
-    }];
+    let pieces = [JoinPiece::file(&piece, 1.0)];
     let error = join_mp4(&pieces, None, &output).unwrap_err().to_string();
     assert!(
         error.starts_with("cannot read ") && error.contains("head.mp4"),

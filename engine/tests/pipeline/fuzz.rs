@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use clipbench_engine::index::{locate, Located, SourceIndex};
-use clipbench_engine::mp4join::{join_mp4, JoinPiece};
+use clipbench_engine::mp4join::{join_mp4, JoinPiece, PieceFrom, SourceVideo};
 use clipbench_engine::probe::parse_ffprobe_json;
 use proptest::prelude::*;
 
@@ -93,10 +93,20 @@ proptest! {
         let bad = write(dir.path(), "bad.mp4", &mutate(seed, &changes));
         let good = write(dir.path(), "good.mp4", seed);
         let pieces = [
-            JoinPiece { path: &good, planned_s: 1.0 },
-            JoinPiece { path: &bad, planned_s: 1.0 },
+            JoinPiece::file(&good, 1.0),
+            JoinPiece::file(&bad, 1.0),
         ];
         let _ = join_mp4(&pieces, Some(&bad), &dir.path().join("out.mp4"));
+        // The same file as a source whose copies the join reads (the seed is one).
+        let seed_copy = SourceVideo::read(&good).map_err(|e| e.to_string());
+        prop_assert!(seed_copy.and_then(|s| s.copy(0.0, None).map_err(|e| e.to_string())).is_ok());
+        if let Ok(source) = SourceVideo::read(&bad) {
+            if let Ok(copy) = source.copy(0.0, None) {
+                let from = PieceFrom::Source(&source, copy);
+                let copied = [JoinPiece::file(&good, 1.0), JoinPiece { from, planned_s: 1.0 }];
+                let _ = join_mp4(&copied, None, &dir.path().join("copied.mp4"));
+            }
+        }
     }
 
     #[test]
@@ -130,10 +140,7 @@ fn the_seeds_are_valid_so_the_mutations_start_from_real_inputs() {
     let info = parse_ffprobe_json(&dir.join("seed.mp4"), json).unwrap();
     assert!(info.duration > 1.5 && info.has_audio);
     let copy = write(dir, "copy.mp4", seed);
-    let piece = [JoinPiece {
-        path: &copy,
-        planned_s: 2.0,
-    }];
+    let piece = [JoinPiece::file(&copy, 2.0)];
     join_mp4(&piece, Some(&copy), &dir.join("joined.mp4")).unwrap();
     let Located::After(at) = locate(seed, 0) else {
         panic!("ffmpeg writes the index after the media data");

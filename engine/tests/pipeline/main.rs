@@ -8,6 +8,7 @@ mod common;
 mod arriving;
 mod browsers;
 mod conformance;
+mod copy_source;
 mod fuzz;
 mod run;
 mod schedule;

@@ -36,8 +36,9 @@ pub(crate) fn source(dir: &Path, name: &str, x264_params: &str) -> PathBuf {
 /// 13 s at 160x90 25 fps in HEVC (`pix_fmt`: 8 or 10 bits), a keyframe every 2 s with closed
 /// GOPs (as phones write), AAC audio; `x265_params` on top (the B-frames, open GOPs). x265's `medium`
 /// preset: parameter sets other than the heads' (`ultrafast`), so that a head decoded with the
-/// copy's sets fails.
-fn hevc_source(dir: &Path, name: &str, pix_fmt: &str, x265_params: &str) -> PathBuf {
+/// copy's sets fails. Written as `tag` (`hev1`, ffmpeg's default, whose copies ffmpeg writes; or
+/// `hvc1`, as phones write, whose copies the join reads from the source).
+fn hevc_source(dir: &Path, name: &str, pix_fmt: &str, x265_params: &str, tag: &str) -> PathBuf {
     let path = dir.join(name);
     let params =
         format!("log-level=error:open-gop=0:keyint=50:min-keyint=50:scenecut=0:{x265_params}");
@@ -47,6 +48,7 @@ fn hevc_source(dir: &Path, name: &str, pix_fmt: &str, x265_params: &str) -> Path
         .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
         .args(["-t", "13", "-pix_fmt", pix_fmt, "-c:v", "libx265"])
         .args(["-preset", "medium", "-x265-params", &params, "-c:a", "aac"])
+        .args(["-tag:v", tag])
         .arg(&path)
         .status()
         .unwrap();
@@ -57,7 +59,7 @@ fn hevc_source(dir: &Path, name: &str, pix_fmt: &str, x265_params: &str) -> Path
 /// A smart cut of `input` with `policy`, e.g. `fixed:1:6:3`: clips of 6 s every 3 s, 0–6 and
 /// 6–12 (keyframe to keyframe: one copy each), 3–9 (head, copy), 9–13 (head, then a copy to
 /// the end of the video).
-fn smart_run(input: &Path, out: &Path, policy: &str) -> RunReport {
+pub(crate) fn smart_run(input: &Path, out: &Path, policy: &str) -> RunReport {
     run(
         input,
         &smart_options(out, policy),
@@ -104,7 +106,7 @@ fn frame_count(path: &Path) -> u64 {
 
 /// The clip's video against the source's `[start, start + duration)`: mean PSNR in dB (a clip
 /// off by one frame on this moving pattern scores about 20).
-fn psnr(clip: &Path, source: &Path, start: f64, duration: f64) -> f64 {
+pub(crate) fn psnr(clip: &Path, source: &Path, start: f64, duration: f64) -> f64 {
     let output = Command::new("ffmpeg")
         .args(["-hide_banner", "-i"])
         .arg(clip)
@@ -258,13 +260,14 @@ fn hevc_sources_8_and_10_bit_with_and_without_b_pyramids_are_smart_cut_exactly()
     use TaskKind::{Assemble, Copy};
     let closed = vec![Copy, Assemble, Copy, Assemble];
     let sources = [
-        ("hevc-no-b.mp4", "yuv420p", "bframes=0", 0, &closed),
+        ("hevc-no-b.mp4", "yuv420p", "bframes=0", 0, &closed, "hev1"),
         (
             "hevc-b-pyramid.mp4",
             "yuv420p",
             "bframes=3:b-pyramid=1",
             2,
             &closed,
+            "hvc1",
         ),
         (
             "hevc-10-bit.mp4",
@@ -272,6 +275,7 @@ fn hevc_sources_8_and_10_bit_with_and_without_b_pyramids_are_smart_cut_exactly()
             "bframes=3:b-pyramid=1",
             2,
             &closed,
+            "hev1",
         ),
         // x265's default open GOPs: every copy opens on a CRA whose leading pictures refer to
         // the GOP before, so every clip is joined (the CRA as a broken link).
@@ -281,10 +285,11 @@ fn hevc_sources_8_and_10_bit_with_and_without_b_pyramids_are_smart_cut_exactly()
             "open-gop=1:bframes=3:b-pyramid=1",
             2,
             &vec![Assemble; 4],
+            "hvc1",
         ),
     ];
-    for (name, pix_fmt, params, reorder, expected) in sources {
-        let input = hevc_source(dir.path(), name, pix_fmt, params);
+    for (name, pix_fmt, params, reorder, expected, tag) in sources {
+        let input = hevc_source(dir.path(), name, pix_fmt, params, tag);
         let source = clipbench_engine::probe(&tools, &input).unwrap();
         assert_eq!(source.video_reorder_frames, reorder, "{name}");
         let report = smart_run(
@@ -391,16 +396,7 @@ fn a_join_that_breaks_the_stream_is_caught_by_decoding_across_it() {
     bytes[middle..middle + 600].fill(0xff);
     std::fs::write(&head, bytes).unwrap();
     let bad = dir.path().join("bad.mp4");
-    let pieces = [
-        JoinPiece {
-            path: &head,
-            planned_s: 1.0,
-        },
-        JoinPiece {
-            path: &copy,
-            planned_s: 4.0,
-        },
-    ];
+    let pieces = [JoinPiece::file(&head, 1.0), JoinPiece::file(&copy, 4.0)];
     join_mp4(&pieces, None, &bad).unwrap();
     assert!(!decodes_across(&bad, &[1.0]), "the broken join decoded");
     // A mismatched head: HEVC before the H.264 copy. The join refuses it (one track holds one
@@ -424,14 +420,8 @@ fn a_join_that_breaks_the_stream_is_caught_by_decoding_across_it() {
     );
     let mismatched = dir.path().join("mismatched.mp4");
     let pieces = [
-        JoinPiece {
-            path: &hevc_head,
-            planned_s: 1.0,
-        },
-        JoinPiece {
-            path: &copy,
-            planned_s: 4.0,
-        },
+        JoinPiece::file(&hevc_head, 1.0),
+        JoinPiece::file(&copy, 4.0),
     ];
     let refused = join_mp4(&pieces, None, &mismatched)
         .unwrap_err()

@@ -1,0 +1,100 @@
+//! A smart cut's copy read straight from the source ([`SourceVideo`]): the frames a copy holds,
+//! the sources read so (an MP4 with one `avc1` or `hvc1` entry) and those whose copies ffmpeg
+//! writes (Matroska, `hev1`), each cut exactly.
+
+use std::path::Path;
+use std::process::Command;
+
+use clipbench_engine::mp4join::SourceVideo;
+use clipbench_engine::task::TaskKind;
+use clipbench_engine::Tools;
+
+use super::smart::{psnr, smart_run, source};
+use crate::common;
+
+/// `input` remuxed (stream copy) into `output` with ffmpeg's `extra` options.
+fn remux(input: &Path, output: &Path, extra: &[&str]) {
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-i"])
+        .arg(input)
+        .args(["-c", "copy"])
+        .args(extra)
+        .arg(output)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn a_copy_holds_the_frames_from_its_keyframe_to_its_cut_point() {
+    let dir = tempfile::tempdir().unwrap();
+    // Keyframes every 2 s, B-pyramids: frames decoded two before they are shown.
+    let input = source(dir.path(), "closed.mp4", "b-pyramid=normal");
+    let media = clipbench_engine::probe::probe_with_keyframes(&Tools::from_env(), &input).unwrap();
+    let video = SourceVideo::read(&input).unwrap();
+    // The last cut point by 9 s: every frame shown before it is decoded before it.
+    let cut = (media.cut_points.as_ref().unwrap().iter())
+        .rfind(|c| c.shown_from <= 9.0)
+        .unwrap();
+    let copy = video.copy(4.0, Some(cut.decode_time)).unwrap();
+    let shown = ((cut.shown_from - 4.0) * 25.0).round() as usize;
+    assert!(shown > 100, "{cut:?}");
+    assert_eq!(copy.frames(), shown, "4 s to the cut point at {cut:?}");
+    assert_eq!(
+        video.copy(4.0, None).unwrap().frames(),
+        225,
+        "4 s to the end"
+    );
+    let error = video.copy(3.0, None).unwrap_err().to_string();
+    assert_eq!(error, "no keyframe at 3.000 s in the source");
+}
+
+#[test]
+fn sources_whose_copies_ffmpeg_writes_are_named_and_still_cut_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    // Without B-frames and audio: in Matroska ffmpeg's copy of frames shown after they are
+    // decoded starts a keyframe early, and its muxer delays video behind AAC's priming (smart
+    // cuts of those fall back to re-encoding, as before the copy was read from the source).
+    let input = source(dir.path(), "closed.mp4", "bframes=0");
+    let matroska = dir.path().join("closed.mkv");
+    remux(&input, &matroska, &["-an"]);
+    let error = SourceVideo::read(&matroska).unwrap_err();
+    assert_eq!(error, "not an MP4 file");
+    let report = smart_run(&matroska, &dir.path().join("out"), "fixed:1:6:3");
+    assert_eq!(report.metrics.clips_fallback, 0, "{:?}", report.clips);
+    let kinds: Vec<TaskKind> = report.clips.iter().map(|c| c.kind).collect();
+    use TaskKind::{Assemble, Copy};
+    assert_eq!(kinds, vec![Copy, Assemble, Copy, Assemble]);
+    for clip in &report.clips {
+        let path = clip.path.as_ref().unwrap();
+        common::assert_decodes(path, "a clip of a Matroska source");
+        let quality = psnr(path, &input, clip.clip.start, clip.clip.duration());
+        assert!(quality > 35.0, "{:?}: PSNR {quality:.1} dB", clip.clip);
+    }
+    // An `hev1` entry is rewritten by ffmpeg's copy (`-tag:v hvc1`), so ffmpeg writes it.
+    let hevc = dir.path().join("hevc.mp4");
+    let status = Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x90",
+        ])
+        .args([
+            "-t",
+            "1",
+            "-c:v",
+            "libx265",
+            "-x265-params",
+            "log-level=error",
+        ])
+        .arg(&hevc)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let error = SourceVideo::read(&hevc).unwrap_err();
+    assert_eq!(error, "a video sample entry \"hev1\"");
+}
