@@ -28,8 +28,11 @@ pub struct SmartJob<'a> {
     /// ([`crate::smart::sample_entry`]).
     pub sample_entry: Option<&'static str>,
     /// The pieces' ffmpeg writes the copy too (else the join reads it from the source,
-    /// [`crate::mp4join::SourceVideo`]).
+    /// [`crate::mp4join::CopySource`]).
     pub writes_copy: bool,
+    /// The pieces' ffmpeg writes the clip's audio, when it has audio (else the join reads it
+    /// from the source).
+    pub writes_audio: bool,
 }
 
 impl SmartJob<'_> {
@@ -162,8 +165,8 @@ pub fn smart_copy_args(job: &SmartJob, copy: &Copied, output: &Path) -> Vec<OsSt
 
 /// One ffmpeg that writes the video pieces of a clip, each to its path in `outputs` (in the
 /// order of [`SmartJob::written_pieces`]): heads and feet re-encoded frame-exact, the middle
-/// copied unless the join reads it from the source; and, when the source has audio, the
-/// clip's audio to `audio_output`.
+/// copied unless the join reads it from the source; and, when the source has audio the join
+/// does not read from it, the clip's audio to `audio_output`.
 pub fn smart_pieces_args(
     job: &SmartJob,
     cut: &SmartCut,
@@ -207,7 +210,7 @@ pub fn smart_pieces_args(
         push(&mut args, &["-f", "mp4"]);
         args.push(output.as_os_str().to_owned());
     }
-    if job.has_audio {
+    if job.has_audio && job.writes_audio {
         audio_input(&mut args, job);
         push(&mut args, &["-map", &format!("{}:a:0", pieces.len())]);
         args.extend(audio_codec(job));

@@ -303,6 +303,7 @@ fn a_smart_cut_encodes_its_head_and_foot_and_copies_to_the_cut_points_decoding_t
         read_past_s: read_past_s(Some(0.08), 0.04),
         sample_entry: None,
         writes_copy: true,
+        writes_audio: true,
     };
     let outputs = [Path::new("h.mp4"), Path::new("c.mp4"), Path::new("f.mp4")];
     let args = smart_pieces_args(&job, &cut, &encoder, &outputs, Path::new("a.mp4"));
@@ -342,6 +343,10 @@ fn a_smart_cut_encodes_its_head_and_foot_and_copies_to_the_cut_points_decoding_t
         writes_copy: false,
         ..job
     };
+    let reads_both = SmartJob {
+        writes_audio: false,
+        ..reads_copy
+    };
     let outputs = [Path::new("h.mp4"), Path::new("f.mp4")];
     let args = smart_pieces_args(&reads_copy, &cut, &encoder, &outputs, Path::new("a.mp4"));
     let without = super::tests::joined(&args);
@@ -355,6 +360,11 @@ fn a_smart_cut_encodes_its_head_and_foot_and_copies_to_the_cut_points_decoding_t
         without.ends_with("-map 2:a:0 -c:a copy -f mp4 a.mp4"),
         "{without}"
     );
+    // And the audio too: the heads and feet alone.
+    let args = smart_pieces_args(&reads_both, &cut, &encoder, &outputs, Path::new("a.mp4"));
+    let video_only = super::tests::joined(&args);
+    assert!(video_only.ends_with("-f mp4 f.mp4"), "{video_only}");
+    assert!(!video_only.contains("a.mp4"), "{video_only}");
 }
 
 #[test]
@@ -414,6 +424,7 @@ fn an_hevc_head_is_encoded_by_x265_matched_to_the_source_and_copies_are_written_
         read_past_s: 0.2,
         sample_entry: Some("hvc1"),
         writes_copy: true,
+        writes_audio: true,
     };
     let outputs = [Path::new("h.mp4"), Path::new("c.mp4")];
     let args = smart_pieces_args(&job, &cut, &encoder, &outputs, Path::new("a.mp4"));

@@ -20,7 +20,7 @@ use crate::encode::{
     ClipAudio, EncodeJob,
 };
 use crate::files::partial_path;
-use crate::mp4join::SourceVideo;
+use crate::mp4join::CopySource;
 use crate::probe::MediaInfo;
 use crate::task::TaskKind;
 use crate::validate::{read_mp4, validate_file};
@@ -33,7 +33,7 @@ pub(super) struct TaskContext<'a> {
     pub events: &'a Emitter<'a>,
     pub layout: &'a Layout,
     /// The source's video index, when a smart cut's join reads each copy from the source.
-    pub copy_source: Option<&'a SourceVideo>,
+    pub copy_source: Option<&'a CopySource>,
 }
 
 /// Renames `from` to `to`, as an attempt error.
@@ -75,12 +75,14 @@ impl TaskContext<'_> {
         worker: usize,
         threads: ThreadSetting,
     ) -> (ChildResult, Option<AttemptError>) {
+        if task.spec.kind == TaskKind::Cut && !self.writes_pieces(task) {
+            // Every piece and the audio are read from the source by the join.
+            return (ChildResult::in_process(0.0, 0.0), None);
+        }
         if task.cut.is_some() && task.spec.kind == TaskKind::Assemble {
             let (began, cpu) = (std::time::Instant::now(), thread_cpu_s());
             let joined = self.join_pieces(task);
-            let mut result = ChildResult::not_started(String::new());
-            result.end = super::child::End::Exited(0);
-            result.cpu_s = thread_cpu_s() - cpu;
+            let mut result = ChildResult::in_process(0.0, thread_cpu_s() - cpu);
             let checked = match joined {
                 Ok(()) => {
                     let (check_cpu_s, checked) = self.check_joins(task);
@@ -261,19 +263,32 @@ impl TaskContext<'_> {
     /// A separate audio file: audio present, as long as the clip within two audio frames.
     pub(super) fn check_audio(&self, task: &Task, path: &Path) -> Result<(), AttemptError> {
         let audio = read_mp4(path).ok_or_else(|| AttemptError::UnreadableAudio(path.into()))?;
-        let tolerance = 2.0 * audio.audio_frame_duration() + 0.001;
+        let written = if audio.has_audio { audio.duration } else { 0.0 };
+        self.check_audio_length(task, written, audio.audio_frame_duration())
+    }
+
+    /// Where a clip's audio ends: at its end, or where the source's audio ends before.
+    pub(super) fn audio_end(&self, task: &Task) -> f64 {
         let span = &task.spec.span;
-        // The source's audio may end before its video (and the last clip): the audio can
-        // only be as long as what the source holds.
-        let ends = self
-            .media
+        self.media
             .audio_end
-            .map_or(span.end, |end| end.min(span.end));
-        let planned = (ends - span.start).max(0.0);
-        if !audio.has_audio || (audio.duration - planned).abs() > tolerance {
+            .map_or(span.end, |end| end.min(span.end))
+    }
+
+    /// A clip's audio of `written` seconds is as long as planned within two audio frames
+    /// (of `frame_s`).
+    pub(super) fn check_audio_length(
+        &self,
+        task: &Task,
+        written: f64,
+        frame_s: f64,
+    ) -> Result<(), AttemptError> {
+        let tolerance = 2.0 * frame_s + 0.001;
+        let planned = (self.audio_end(task) - task.spec.span.start).max(0.0);
+        if written <= 0.0 || (written - planned).abs() > tolerance {
             return Err(AttemptError::AudioLength {
                 clip: task.spec.span.number,
-                written: audio.duration,
+                written,
                 planned,
             });
         }

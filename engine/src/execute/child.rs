@@ -53,6 +53,17 @@ impl ChildResult {
             stderr_tail: String::new(),
         }
     }
+
+    /// An attempt done in this process (`cpu_s` of this thread's time), no ffmpeg run.
+    pub fn in_process(wall_s: f64, cpu_s: f64) -> Self {
+        ChildResult {
+            end: End::Exited(0),
+            wall_s,
+            cpu_s,
+            peak_rss_bytes: 0,
+            stderr_tail: String::new(),
+        }
+    }
 }
 
 /// Runs one ffmpeg in its own process group; kills the whole group on timeout or cancellation;

@@ -40,7 +40,7 @@ use crate::arrival::Arriving;
 use crate::cancel::CancelToken;
 use crate::encode::Profile;
 use crate::error::{EngineError, Result};
-use crate::mp4join::SourceVideo;
+use crate::mp4join::CopySource;
 use crate::plan::Clip;
 use crate::probe::{ffmpeg_version, MediaInfo};
 use crate::task::TaskKind;
@@ -112,15 +112,15 @@ pub struct MemoryGate {
 }
 
 /// The source's video index, when a smart cut joins copies (each read from the source then)
-/// and the source is an MP4 whose copies can be read so ([`SourceVideo`]); else `None`, and
+/// and the source is an MP4 whose copies can be read so ([`CopySource`]); else `None`, and
 /// ffmpeg writes each copy as a piece.
-fn copy_source(media: &MediaInfo, tasks: &[&Task]) -> Option<SourceVideo> {
+fn copy_source(media: &MediaInfo, tasks: &[&Task]) -> Option<CopySource> {
     let joins_copies = (tasks.iter())
         .any(|t| t.spec.kind == TaskKind::Cut && t.cut.is_some_and(|c| c.copy.is_some()));
     if !joins_copies {
         return None;
     }
-    SourceVideo::read(&media.path)
+    CopySource::read(&media.path)
         .inspect_err(|why| tracing::debug!("copies written by ffmpeg: the source has {why}"))
         .ok()
 }

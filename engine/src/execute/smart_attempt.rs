@@ -61,7 +61,21 @@ impl TaskContext<'_> {
             read_past_s: read_past_s(media.reorder_delay_s, media.frame_duration()),
             sample_entry: sample_entry(&media.video_codec),
             writes_copy: self.copy_source.is_none(),
+            writes_audio: !self.reads_audio(),
         }
+    }
+
+    /// Whether a smart cut's pieces task has anything for ffmpeg to write.
+    pub(super) fn writes_pieces(&self, task: &Task) -> bool {
+        let writes_audio = self.media.has_audio && !self.reads_audio();
+        writes_audio || !self.written_pieces(task).is_empty()
+    }
+
+    /// Whether the join reads the clip's audio from the source (a copy of it that needs no
+    /// encoding, from a source whose audio is read so).
+    fn reads_audio(&self) -> bool {
+        let readable = self.copy_source.is_some_and(|s| s.has_audio());
+        self.media.has_audio && audio_copyable(self.media) && readable
     }
 
     /// The pieces the task's ffmpeg writes, with their final paths.
@@ -120,7 +134,7 @@ impl TaskContext<'_> {
             self.check_piece_length(task, *piece, length)?;
         }
         let mut paths: Vec<PathBuf> = written.into_iter().map(|(_, path)| path).collect();
-        if self.media.has_audio {
+        if self.media.has_audio && !self.reads_audio() {
             let audio = self.layout.audio_path(clip);
             self.check_audio(task, &partial_path(&audio))?;
             paths.push(audio);
@@ -201,8 +215,19 @@ impl TaskContext<'_> {
                 planned_s: end - start,
             });
         }
-        let audio = self.layout.audio_path(task.spec.span.number);
-        let audio = self.media.has_audio.then_some(audio.as_path());
+        let audio_path = self.layout.audio_path(task.spec.span.number);
+        let audio = match self.copy_source {
+            Some(source) if self.reads_audio() => {
+                let span = &task.spec.span;
+                let at = |t: f64| t + self.media.start_time;
+                let copied = (source.audio(at(span.start), at(self.audio_end(task))))
+                    .map_err(AttemptError::Join)?;
+                let frame_s = self.media.audio_frame_duration();
+                self.check_audio_length(task, copied.shown_s(), frame_s)?;
+                Some(PieceFrom::Source(source, copied))
+            }
+            _ => self.media.has_audio.then_some(PieceFrom::File(&audio_path)),
+        };
         let output = partial_path(&self.layout.final_path(task));
         join_mp4(&listed, audio, &output).map_err(AttemptError::Join)?;
         Ok(())

@@ -12,7 +12,8 @@
 //! iOS decode. Each keyframe also carries its piece's sets in-band, the same bytes as its
 //! entry: players that read only the first entry (Chromium, Firefox) find them there.
 //! The audio's sample entry and edit list are copied as they are. A copy is read from its
-//! piece's file, or straight from the source when the source allows ([`SourceVideo`]).
+//! piece's file, or straight from the source when the source allows ([`CopySource`]); the
+//! audio from its file or the source.
 //!
 //! The rooms: `read` (one track's samples read from a piece), `source` (a copy's samples
 //! read from the source), `write` (the joined tracks written as boxes), this file (the join
@@ -25,7 +26,7 @@ mod write;
 use std::path::Path;
 
 use read::read_track;
-pub use source::{CopiedSamples, SourceVideo};
+pub use source::{CopiedSamples, CopySource};
 use write::write_mp4;
 
 /// One video piece: where its samples are and how long it is planned to show (seconds).
@@ -45,20 +46,22 @@ impl<'a> JoinPiece<'a> {
     }
 }
 
-/// Where a piece's samples are.
+/// Where a piece's (or the clip's audio's) samples are.
 #[derive(Debug, Clone, Copy)]
 pub enum PieceFrom<'a> {
-    /// An MP4 file ffmpeg wrote (a head, a foot, a copy).
+    /// An MP4 file ffmpeg wrote (a head, a foot, a copy; the audio).
     File(&'a Path),
-    /// A copy's samples, read straight from the source.
-    Source(&'a SourceVideo, CopiedSamples),
+    /// Samples read straight from the source (a video copy; the audio).
+    Source(&'a CopySource, CopiedSamples),
 }
 
 impl PieceFrom<'_> {
-    fn read(&self) -> Result<read::Read, JoinError> {
-        match self {
-            PieceFrom::File(path) => read_track(path, true),
-            PieceFrom::Source(source, copy) => source.read_copy(*copy),
+    /// The video (else the audio) track's samples.
+    fn read(&self, video: bool) -> Result<read::Read, JoinError> {
+        match (self, video) {
+            (PieceFrom::File(path), _) => read_track(path, video),
+            (PieceFrom::Source(source, copy), true) => source.read_copy(*copy),
+            (PieceFrom::Source(source, copy), false) => source.read_audio(*copy),
         }
     }
 
@@ -113,17 +116,17 @@ pub(super) struct Track {
     pub samples: Vec<TrackSample>,
 }
 
-/// Joins `pieces` (video) and `audio` (a file whose audio track is the clip's) into `output`;
-/// returns the bytes written.
+/// Joins `pieces` (video) and `audio` (the clip's audio track: a file's, or the source's
+/// samples) into `output`; returns the bytes written.
 pub fn join_mp4(
     pieces: &[JoinPiece],
-    audio: Option<&Path>,
+    audio: Option<PieceFrom>,
     output: &Path,
 ) -> Result<u64, JoinError> {
     let video = join_video(pieces)?;
     let mut tracks = vec![video];
-    if let Some(path) = audio {
-        let read = read_track(path, false)?;
+    if let Some(from) = audio {
+        let read = from.read(false)?;
         let edits = read
             .edits
             .iter()
@@ -163,7 +166,7 @@ fn rescale(value: i64, from: u32, to: u32) -> i64 {
 fn join_video(pieces: &[JoinPiece]) -> Result<Track, JoinError> {
     let mut reads = pieces
         .iter()
-        .map(|p| p.from.read())
+        .map(|p| p.from.read(true))
         .collect::<Result<Vec<_>, _>>()?;
     for read in &mut reads {
         if let Some(length_size) = hevc_length_size(&read.entry) {

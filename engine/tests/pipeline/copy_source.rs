@@ -1,11 +1,11 @@
-//! A smart cut's copy read straight from the source ([`SourceVideo`]): the frames a copy holds,
+//! A smart cut's copy read straight from the source ([`CopySource`]): the frames a copy holds,
 //! the sources read so (an MP4 with one `avc1` or `hvc1` entry) and those whose copies ffmpeg
 //! writes (Matroska, `hev1`), each cut exactly.
 
 use std::path::Path;
 use std::process::Command;
 
-use clipbench_engine::mp4join::SourceVideo;
+use clipbench_engine::mp4join::CopySource;
 use clipbench_engine::task::TaskKind;
 use clipbench_engine::Tools;
 
@@ -31,7 +31,7 @@ fn a_copy_holds_the_frames_from_its_keyframe_to_its_cut_point() {
     // Keyframes every 2 s, B-pyramids: frames decoded two before they are shown.
     let input = source(dir.path(), "closed.mp4", "b-pyramid=normal");
     let media = clipbench_engine::probe::probe_with_keyframes(&Tools::from_env(), &input).unwrap();
-    let video = SourceVideo::read(&input).unwrap();
+    let video = CopySource::read(&input).unwrap();
     // The last cut point by 9 s: every frame shown before it is decoded before it.
     let cut = (media.cut_points.as_ref().unwrap().iter())
         .rfind(|c| c.shown_from <= 9.0)
@@ -58,7 +58,7 @@ fn sources_whose_copies_ffmpeg_writes_are_named_and_still_cut_exactly() {
     let input = source(dir.path(), "closed.mp4", "bframes=0");
     let matroska = dir.path().join("closed.mkv");
     remux(&input, &matroska, &["-an"]);
-    let error = SourceVideo::read(&matroska).unwrap_err();
+    let error = CopySource::read(&matroska).unwrap_err();
     assert_eq!(error, "not an MP4 file");
     let report = smart_run(&matroska, &dir.path().join("out"), "fixed:1:6:3");
     assert_eq!(report.metrics.clips_fallback, 0, "{:?}", report.clips);
@@ -95,6 +95,51 @@ fn sources_whose_copies_ffmpeg_writes_are_named_and_still_cut_exactly() {
         .status()
         .unwrap();
     assert!(status.success());
-    let error = SourceVideo::read(&hevc).unwrap_err();
+    let error = CopySource::read(&hevc).unwrap_err();
     assert_eq!(error, "a video sample entry \"hev1\"");
+}
+
+/// The first audio track of `args`' input decoded to 16-bit mono samples.
+fn pcm(args: &[&str], input: &Path) -> Vec<i16> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error"])
+        .args(args)
+        .arg("-i")
+        .arg(input)
+        .args(["-map", "0:a:0", "-ac", "1", "-f", "s16le", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    (out.stdout.chunks_exact(2))
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+#[test]
+fn a_joined_clips_audio_is_the_sources_to_the_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = source(dir.path(), "closed.mp4", "b-pyramid=normal");
+    let report = smart_run(&input, &dir.path().join("out"), "fixed:1:6:3");
+    // 3–9 s and 9–13 s: a head, then the copy; the audio read from the source.
+    for clip in report.clips.iter().filter(|c| c.kind == TaskKind::Assemble) {
+        let made = pcm(&[], clip.path.as_ref().unwrap());
+        let (start, length) = (
+            clip.clip.start.to_string(),
+            clip.clip.duration().to_string(),
+        );
+        let source = pcm(&["-ss", &start, "-t", &length], &input);
+        // Within one AAC frame of the planned length, every sample the same but the last
+        // two frames' (a decode cut by `-t` ends the stream differently there).
+        assert!(
+            made.len().abs_diff(source.len()) <= 1024,
+            "{} against {}",
+            made.len(),
+            source.len()
+        );
+        let compared = made.len().min(source.len()) - 2048;
+        let differ = (made[..compared].iter().zip(&source))
+            .filter(|(a, b)| a.abs_diff(**b) > 2)
+            .count();
+        assert_eq!(differ, 0, "{:?}: {differ} samples differ", clip.clip);
+    }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use clipbench_engine::index::{locate, Located, SourceIndex};
-use clipbench_engine::mp4join::{join_mp4, JoinPiece, PieceFrom, SourceVideo};
+use clipbench_engine::mp4join::{join_mp4, CopySource, JoinPiece, PieceFrom};
 use clipbench_engine::probe::parse_ffprobe_json;
 use proptest::prelude::*;
 
@@ -96,15 +96,16 @@ proptest! {
             JoinPiece::file(&good, 1.0),
             JoinPiece::file(&bad, 1.0),
         ];
-        let _ = join_mp4(&pieces, Some(&bad), &dir.path().join("out.mp4"));
+        let _ = join_mp4(&pieces, Some(PieceFrom::File(&bad)), &dir.path().join("out.mp4"));
         // The same file as a source whose copies the join reads (the seed is one).
-        let seed_copy = SourceVideo::read(&good).map_err(|e| e.to_string());
+        let seed_copy = CopySource::read(&good).map_err(|e| e.to_string());
         prop_assert!(seed_copy.and_then(|s| s.copy(0.0, None).map_err(|e| e.to_string())).is_ok());
-        if let Ok(source) = SourceVideo::read(&bad) {
+        if let Ok(source) = CopySource::read(&bad) {
             if let Ok(copy) = source.copy(0.0, None) {
                 let from = PieceFrom::Source(&source, copy);
                 let copied = [JoinPiece::file(&good, 1.0), JoinPiece { from, planned_s: 1.0 }];
-                let _ = join_mp4(&copied, None, &dir.path().join("copied.mp4"));
+                let audio = source.audio(0.5, 1.5).ok().map(|a| PieceFrom::Source(&source, a));
+                let _ = join_mp4(&copied, audio, &dir.path().join("copied.mp4"));
             }
         }
     }
@@ -141,7 +142,12 @@ fn the_seeds_are_valid_so_the_mutations_start_from_real_inputs() {
     assert!(info.duration > 1.5 && info.has_audio);
     let copy = write(dir, "copy.mp4", seed);
     let piece = [JoinPiece::file(&copy, 2.0)];
-    join_mp4(&piece, Some(&copy), &dir.join("joined.mp4")).unwrap();
+    join_mp4(
+        &piece,
+        Some(PieceFrom::File(&copy)),
+        &dir.join("joined.mp4"),
+    )
+    .unwrap();
     let Located::After(at) = locate(seed, 0) else {
         panic!("ffmpeg writes the index after the media data");
     };
