@@ -68,18 +68,25 @@ impl TaskRunner for TaskContext<'_> {
 
 impl TaskContext<'_> {
     /// Runs the task once: its ffmpeg, or, for a smart cut's join, the join in this thread
-    /// and the decode across its joins (their CPU time counted as a child's would be).
+    /// and the decode across its joins (their CPU time counted as a child's would be). A
+    /// smart cut whose pieces and audio are all read from the source runs no ffmpeg: its
+    /// pieces task does nothing, and a clip that is one copy is joined from the source alone.
     fn run_once(
         &self,
         task: &Task,
         worker: usize,
         threads: ThreadSetting,
     ) -> (ChildResult, Option<AttemptError>) {
-        if task.spec.kind == TaskKind::Cut && !self.writes_pieces(task) {
-            // Every piece and the audio are read from the source by the join.
+        let from_source = task.cut.is_some() && !self.writes_pieces(task);
+        if task.spec.kind == TaskKind::Cut && from_source {
             return (ChildResult::in_process(0.0, 0.0), None);
         }
-        if task.cut.is_some() && task.spec.kind == TaskKind::Assemble {
+        let joined_here = match task.spec.kind {
+            TaskKind::Assemble => task.cut.is_some(),
+            TaskKind::Copy => from_source,
+            _ => false,
+        };
+        if joined_here {
             let (began, cpu) = (std::time::Instant::now(), thread_cpu_s());
             let joined = self.join_pieces(task);
             let mut result = ChildResult::in_process(0.0, thread_cpu_s() - cpu);

@@ -66,6 +66,8 @@ fn sources_whose_copies_ffmpeg_writes_are_named_and_still_cut_exactly() {
     use TaskKind::{Assemble, Copy};
     assert_eq!(kinds, vec![Copy, Assemble, Copy, Assemble]);
     for clip in &report.clips {
+        // Matroska's copies are ffmpeg's.
+        assert!(clip.kind != Copy || clip.peak_rss_bytes > 0, "{clip:?}");
         let path = clip.path.as_ref().unwrap();
         common::assert_decodes(path, "a clip of a Matroska source");
         let quality = psnr(path, &input, clip.clip.start, clip.clip.duration());
@@ -116,12 +118,19 @@ fn pcm(args: &[&str], input: &Path) -> Vec<i16> {
 }
 
 #[test]
-fn a_joined_clips_audio_is_the_sources_to_the_sample() {
+fn every_clips_audio_is_the_sources_and_a_whole_copy_runs_no_ffmpeg() {
     let dir = tempfile::tempdir().unwrap();
     let input = source(dir.path(), "closed.mp4", "b-pyramid=normal");
     let report = smart_run(&input, &dir.path().join("out"), "fixed:1:6:3");
-    // 3–9 s and 9–13 s: a head, then the copy; the audio read from the source.
-    for clip in report.clips.iter().filter(|c| c.kind == TaskKind::Assemble) {
+    // 0–6 s and 6–12 s are one copy each, joined from the source alone: no ffmpeg runs for
+    // them. 3–9 s and 9–13 s are a head, then the copy. Every clip's audio is the source's.
+    use TaskKind::{Assemble, Copy};
+    let kinds: Vec<TaskKind> = report.clips.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, vec![Copy, Assemble, Copy, Assemble]);
+    for clip in report.clips.iter().filter(|c| c.kind == Copy) {
+        assert_eq!(clip.peak_rss_bytes, 0, "{clip:?}: an ffmpeg ran");
+    }
+    for clip in &report.clips {
         let made = pcm(&[], clip.path.as_ref().unwrap());
         let (start, length) = (
             clip.clip.start.to_string(),
