@@ -167,6 +167,11 @@ async fn a_trickling_file_is_cut_while_it_arrives_with_its_index_at_either_end()
         );
         assert!(report.all_valid(), "{name}: {:?}", report.failures);
         assert_eq!(
+            report.metrics.clips_fallback, 0,
+            "{name}: {:?}",
+            report.clips
+        );
+        assert_eq!(
             ran.bytes,
             std::fs::metadata(media.path().join(name)).unwrap().len()
         );

@@ -37,7 +37,6 @@ const AUDIO_PREROLL_FRAMES: usize = 2;
 #[derive(Debug)]
 pub struct CopySource {
     path: PathBuf,
-    file_len: u64,
     video: SourceTrack,
     audio: Option<SourceTrack>,
 }
@@ -104,7 +103,6 @@ impl CopySource {
             .flatten();
         Ok(CopySource {
             path: path.to_owned(),
-            file_len,
             video,
             audio,
         })
@@ -195,7 +193,9 @@ impl CopySource {
         let mut samples = Vec::with_capacity(chosen.len());
         for s in chosen {
             let size = s.end.saturating_sub(s.start);
-            if size > MAX_SAMPLE_BYTES || s.end > self.file_len {
+            // A sample past the file's end fails to read (a file still arriving grows: its
+            // length when the run began says nothing).
+            if size > MAX_SAMPLE_BYTES {
                 return Err(cannot(&format!("a sample of {size} bytes at {}", s.start)));
             }
             let dts = s.dts_ticks - origin;
