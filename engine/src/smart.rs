@@ -124,13 +124,13 @@ pub fn split(clip: &Clip, media: &MediaInfo) -> SmartCut {
     else {
         return whole;
     };
-    let head = (k1 - s > ON_KEYFRAME_S).then(|| {
-        let n = frames(k1 - s, |f| (f + 1e-3).floor());
-        Encoded {
-            start: k1 - n as f64 * frame,
-            end: k1,
-            frames: n,
-        }
+    // The frames shown from `s` on before the keyframe; none when it comes less than a frame
+    // after `s` (the video starts late on the timeline): then the copy opens the clip.
+    let before = ((k1 - s) * fps + 1e-3).floor().max(0.0) as u64;
+    let head = (before > 0).then_some(Encoded {
+        start: k1 - before as f64 * frame,
+        end: k1,
+        frames: before,
     });
     let copy = |end: f64, decode_end| Copied {
         start: k1,

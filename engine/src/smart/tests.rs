@@ -217,3 +217,26 @@ fn an_hevc_head_encoder_matches_profile_tier_level_bit_depth_and_reordering() {
     open.open_gop = true;
     assert_eq!(smart_problem(&open), None);
 }
+
+#[test]
+fn a_keyframe_less_than_a_frame_after_the_start_opens_the_clip_with_no_head() {
+    // Video shown 22 ms after the timeline starts (Matroska behind AAC's priming, an MP4 whose
+    // edit list starts late): no frame is shown between a clip's start and that keyframe.
+    let mut late = source();
+    let shift = |t: &mut f64| *t += 0.022;
+    late.keyframes.as_mut().unwrap().iter_mut().for_each(shift);
+    for point in late.cut_points.as_mut().unwrap() {
+        point.shown_from += 0.022;
+        point.decode_time += 0.022;
+    }
+    for start in [0.0, 26.0] {
+        let cut = split(&clip(start, start + 30.0), &late);
+        assert_eq!(cut.head, None, "{start}");
+        assert!(close(cut.copy.unwrap().start, start + 0.022), "{start}");
+    }
+    // A keyframe a second and 22 ms after the start: the 25 frames before it, all shown from
+    // the start on.
+    let head = split(&clip(25.0, 55.0), &late).head.unwrap();
+    assert_eq!(head.frames, 25);
+    assert!(close(head.start, 25.022) && close(head.end, 26.022));
+}
