@@ -303,8 +303,8 @@ fn table(rows: &[Row]) -> String {
 }
 
 /// What a task kind's work is, in the breakdown of W: a smart cut's `pieces` are its heads and
-/// feet encoded with its middle copied and its audio (one ffmpeg a clip), its `joins` the join
-/// and the decode across it; with `--reuse-overlaps` a join concatenates chunks and encodes
+/// feet encoded (with its copied middle and audio when the join cannot read them from the
+/// source; one ffmpeg a clip), its `joins` the join and the decode across it; with `--reuse-overlaps` a join concatenates chunks and encodes
 /// the clip's audio.
 fn work_name(kind: TaskKind) -> &'static str {
     match kind {
@@ -313,6 +313,6 @@ fn work_name(kind: TaskKind) -> &'static str {
         TaskKind::Chunk => "chunks",
         TaskKind::Assemble => "joins",
         TaskKind::Audio => "first audio",
-        TaskKind::Cut => "pieces (heads, feet, copied middles)",
+        TaskKind::Cut => "pieces (heads and feet)",
     }
 }
