@@ -51,6 +51,11 @@ pub fn read_past_s(reorder_delay_s: Option<f64>, frame_duration: f64) -> f64 {
     reorder_delay_s.unwrap_or(0.5) + 2.0 * frame_duration
 }
 
+/// A head of at least twice this many frames opens its last GOP (an IDR) this many frames
+/// before its end: the check across the join after it ([`join_check_args`]) decodes from
+/// there, not from the head's first frame.
+const LAST_GOP_FRAMES: u64 = 4;
+
 /// `-ss` (and `-t`) of a copy's input: reading stops before the decoding time of the cut point
 /// that ends it (ffmpeg's input `-t` counts decoding times for copied streams), so the copy
 /// holds exactly the frames shown before that point.
@@ -203,6 +208,14 @@ pub fn smart_pieces_args(
         match frames {
             Some(frames) => {
                 push(&mut args, &["-frames:v", &frames.to_string()]);
+                if *piece == Piece::Head && frames >= 2 * LAST_GOP_FRAMES {
+                    let at = frames - LAST_GOP_FRAMES;
+                    push(
+                        &mut args,
+                        &["-force_key_frames:v", &format!("expr:eq(n,{at})")],
+                    );
+                    push(&mut args, &["-forced-idr", "1"]);
+                }
                 args.extend(head_codec_args(encoder, job.threads));
             }
             None => copy_video(&mut args, job),
@@ -240,12 +253,12 @@ fn audio_codec(job: &SmartJob) -> Vec<OsString> {
 /// from the clip's start), one input per join, stopping at the first decoding error
 /// (`-xerror`), writing nothing. Each input is decoded from the keyframe before its join —
 /// where the decoder's state at the join begins: nothing earlier can change whether the join
-/// decodes — through `after_s` past it: the piece after the join's reordering window
-/// ([`read_past_s`]), the frames whose decoding or output still depends on what came before
-/// the join (its first keyframe starts decoding afresh). On one thread, skipping the
-/// deblocking filter (a quarter of the decoding work): the filter smooths pixels but finds no
-/// error, while parsing, references, parameter sets and the sample entries, where joins
-/// break, are all decoded.
+/// decodes; a head's last GOP opens `LAST_GOP_FRAMES` before it — through `after_s` past it:
+/// the piece after the join's reordering window ([`read_past_s`]), the frames whose decoding
+/// or output still depends on what came before the join (its first keyframe starts decoding
+/// afresh). On one thread, skipping the deblocking filter (a quarter of the decoding work):
+/// the filter smooths pixels but finds no error, while parsing, references, parameter sets and
+/// the sample entries, where joins break, are all decoded.
 pub fn join_check_args(clip: &Path, joins: &[f64], after_s: f64) -> Vec<OsString> {
     let mut args = preamble();
     push(&mut args, &["-xerror"]);

@@ -320,8 +320,11 @@ fn a_smart_cut_encodes_its_head_and_foot_and_copies_to_the_cut_points_decoding_t
         joined.contains("-ss 26.000001 -t 28.878999 -i in.mp4"),
         "{joined}"
     );
+    // The head's last GOP opens four frames before its end; the two-frame foot is one GOP.
     assert!(
-        joined.contains("-map 0:v:0 -frames:v 25 -c:v libx264"),
+        joined.contains(
+            "-map 0:v:0 -frames:v 25 -force_key_frames:v expr:eq(n,21) -forced-idr 1 -c:v libx264"
+        ),
         "{joined}"
     );
     assert!(

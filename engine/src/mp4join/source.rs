@@ -140,7 +140,7 @@ impl CopySource {
     }
 
     /// The audio shown from `start_s` to `end_s` (seconds on the file's timeline): the frames
-    /// that cover it and [`AUDIO_PREROLL_FRAMES`] before, the time before `start_s` skipped.
+    /// that cover it and `AUDIO_PREROLL_FRAMES` before, the time before `start_s` skipped.
     pub fn audio(&self, start_s: f64, end_s: f64) -> Result<CopiedSamples, JoinError> {
         let Some(audio) = &self.audio else {
             return fail("the source's audio is not read from it");

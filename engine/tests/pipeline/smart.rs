@@ -187,6 +187,25 @@ fn every_clip_is_exact_and_decodes_across_its_joins() {
     assert_exact(&report, &input);
     assert_copied_frames_identical(&report, &input);
     assert!(!dir.path().join("out/.clipbench-chunks").exists());
+    // 3–9 s: the head's 25 frames open a last GOP four frames before the copy's keyframe at
+    // 1 s (the check across the join decodes from there), then the copy's every 2 s.
+    let packets = ffprobe(
+        &[
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=pts_time,flags",
+        ],
+        report.clips[1].path.as_ref().unwrap(),
+    );
+    let keyframes: Vec<&str> = (packets.lines())
+        .filter_map(|l| l.strip_prefix("pts_time="))
+        .zip(packets.lines().filter_map(|l| l.strip_prefix("flags=")))
+        .filter(|(_, flags)| flags.starts_with('K'))
+        .map(|(time, _)| time)
+        .collect();
+    let expected = ["0.000000", "0.840000", "1.000000", "3.000000", "5.000000"];
+    assert_eq!(keyframes, expected);
 }
 
 /// The decoded frames (their MD5s) of `path` from `start` for `duration` seconds.
@@ -311,9 +330,10 @@ fn hevc_sources_8_and_10_bit_with_and_without_b_pyramids_are_smart_cut_exactly()
             // Clip 2's copy opens as a broken link (BLA_W_LP), no longer as a CRA: a new
             // sequence (the head's parameter sets differ) may start only there.
             // (Later CRAs inside the copy keep their leading pictures, which decode there.)
+            // The head's keyframes are IDRs (its first, and the one opening its last GOP).
             let types = nal_unit_types(report.clips[1].path.as_ref().unwrap());
             let head = types.iter().position(|t| matches!(t, 19 | 20)).unwrap();
-            let copy = types[head + 1..].iter().find(|t| (16..=23).contains(*t));
+            let copy = (types[head + 1..].iter()).find(|t| matches!(t, 16..=18 | 21..=23));
             assert_eq!(copy, Some(&16), "{types:?}");
         }
         for clip in &report.clips {
