@@ -278,3 +278,6 @@ pub fn join_check_args(clip: &Path, joins: &[f64], after_s: f64) -> Vec<OsString
     push(&mut args, &["-f", "null", "-"]);
     args
 }
+
+#[cfg(test)]
+mod tests;
