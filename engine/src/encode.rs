@@ -89,6 +89,9 @@ pub struct EncodeJob<'a> {
     /// A stream copy's sample entry, when not ffmpeg's default ([`crate::smart::sample_entry`]:
     /// HEVC as `hvc1`).
     pub sample_entry: Option<&'static str>,
+    /// How early ffmpeg seeks in the source ([`crate::probe::MediaInfo::seek_lead_s`]): a
+    /// stream copy makes up for it.
+    pub seek_lead_s: f64,
 }
 
 /// Appends string arguments.
@@ -130,6 +133,17 @@ fn micros(value: f64) -> String {
 /// late.)
 fn keyframe_seek(t: f64) -> f64 {
     t + 1e-6
+}
+
+/// Pushes the input seek of a stream copy from the keyframe at `t` (before its `-i`): `-ss`
+/// at [`keyframe_seek`]; in a file ffmpeg seeks `lead_s` early
+/// ([`crate::probe::seek_lead_s`]), `-ss` that much later, so that the seek lands on that
+/// keyframe, and `-itsoffset` by as much, so that the copy's timestamps still start at it.
+fn push_copy_seek(args: &mut Vec<OsString>, t: f64, lead_s: f64) {
+    push(args, &["-ss", &micros(keyframe_seek(t) + lead_s)]);
+    if lead_s > 0.0 {
+        push(args, &["-itsoffset", &micros(lead_s)]);
+    }
 }
 
 /// The full ffmpeg argument vector (without the program name) for a job.
@@ -208,11 +222,10 @@ fn input_and_codec_args(profile: Profile, job: &EncodeJob) -> Vec<OsString> {
     if let Some(n) = decoder_threads {
         push(&mut args, &["-threads", &n.to_string()]);
     }
-    let seek = match profile {
-        Profile::Copy => micros(keyframe_seek(job.start)),
-        _ => secs(job.start),
-    };
-    push(&mut args, &["-ss", &seek]);
+    match profile {
+        Profile::Copy => push_copy_seek(&mut args, job.start, job.seek_lead_s),
+        _ => push(&mut args, &["-ss", &secs(job.start)]),
+    }
     push_source(&mut args, job.input);
     push(&mut args, &["-t", &secs(job.duration)]);
     match profile {

@@ -74,6 +74,24 @@ pub struct MediaInfo {
     /// An HEVC stream of the high tier (from its `hvcC`; false when unknown or not HEVC).
     #[serde(default)]
     pub video_high_tier: bool,
+    /// How far before an input `-ss` ffmpeg seeks in this file ([`seek_lead_s`]): a stream
+    /// copy aims that much later to land on the keyframe it means.
+    #[serde(default)]
+    pub seek_lead_s: f64,
+}
+
+/// How far before an input `-ss` ffmpeg's seek lands in a container of `format_name` (as
+/// ffprobe names it) whose video holds `reorder_frames` frames back. ffmpeg aims 3/23 s early
+/// (`3 * AV_TIME_BASE / 23` µs, its DTS heuristic) in every container that does not seek by
+/// presentation time when the video has B-frames; in Matroska (and WebM) that lands a copy on
+/// the keyframe before the one meant, a whole GOP early. MP4/MOV seeks by presentation time,
+/// and MPEG-TS copies land right as they are (both measured): 0 for them and any other.
+pub fn seek_lead_s(format_name: &str, reorder_frames: u32) -> f64 {
+    let matroska = format_name.split(',').any(|name| name == "matroska");
+    match matroska && reorder_frames > 0 {
+        true => 130_434e-6,
+        false => 0.0,
+    }
 }
 
 /// A place a stream copy can end exactly: it keeps the packets decoded before `decode_time`,

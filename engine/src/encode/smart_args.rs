@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::path::Path;
 
-use super::{keyframe_seek, micros, preamble, push, push_source, secs};
+use super::{keyframe_seek, micros, preamble, push, push_copy_seek, push_source, secs};
 use crate::allocate::ThreadSetting;
 use crate::smart::{Copied, HeadCodec, HeadEncoder, Piece, SmartCut};
 
@@ -33,6 +33,9 @@ pub struct SmartJob<'a> {
     /// The pieces' ffmpeg writes the clip's audio, when it has audio (else the join reads it
     /// from the source).
     pub writes_audio: bool,
+    /// How early ffmpeg seeks in the source ([`crate::probe::MediaInfo::seek_lead_s`]): the
+    /// copy makes up for it.
+    pub seek_lead_s: f64,
 }
 
 impl SmartJob<'_> {
@@ -59,13 +62,13 @@ const LAST_GOP_FRAMES: u64 = 4;
 /// `-ss` (and `-t`) of a copy's input: reading stops before the decoding time of the cut point
 /// that ends it (ffmpeg's input `-t` counts decoding times for copied streams), so the copy
 /// holds exactly the frames shown before that point.
-fn copy_input(args: &mut Vec<OsString>, copy: &Copied, input: &Path) {
-    let seek = keyframe_seek(copy.start);
-    push(args, &["-ss", &micros(seek)]);
+fn copy_input(args: &mut Vec<OsString>, copy: &Copied, job: &SmartJob) {
+    push_copy_seek(args, copy.start, job.seek_lead_s);
     if let Some(decode_end) = copy.decode_end {
+        let seek = keyframe_seek(copy.start);
         push(args, &["-t", &micros(decode_end - seek - 1e-3)]);
     }
-    push_source(args, input);
+    push_source(args, job.input);
 }
 
 /// The clip's audio as the second input (`-ss start -t duration`).
@@ -151,7 +154,7 @@ fn x265_args(encoder: &HeadEncoder, threads: ThreadSetting) -> Vec<OsString> {
 /// A clip that is one stream copy, video and audio, written by one ffmpeg.
 pub fn smart_copy_args(job: &SmartJob, copy: &Copied, output: &Path) -> Vec<OsString> {
     let mut args = preamble();
-    copy_input(&mut args, copy, job.input);
+    copy_input(&mut args, copy, job);
     if job.has_audio {
         audio_input(&mut args, job);
     }
@@ -183,7 +186,7 @@ pub fn smart_pieces_args(
     let pieces = job.written_pieces(cut);
     for (piece, start, end) in &pieces {
         match (piece, cut.copy) {
-            (Piece::Copy, Some(copy)) => copy_input(&mut args, &copy, job.input),
+            (Piece::Copy, Some(copy)) => copy_input(&mut args, &copy, job),
             _ => {
                 // Decoded from the keyframe before; frames from `start` on are kept.
                 let seek = start - 1e-4;

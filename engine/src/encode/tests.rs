@@ -13,6 +13,7 @@ fn job(threads: ThreadSetting) -> EncodeJob<'static> {
         threads,
         odd_size: false,
         sample_entry: None,
+        seek_lead_s: 0.0,
     }
 }
 
@@ -251,6 +252,23 @@ fn reencoded_clips_are_4_2_0_at_an_even_size() {
         ..job(ThreadSetting::Profile)
     };
     assert!(!joined(&ffmpeg_args(Profile::Copy, &copy)).contains("-vf"));
+}
+
+#[test]
+fn a_copy_makes_up_for_a_seek_that_lands_early() {
+    let plain = line(Profile::Copy, ThreadSetting::Profile);
+    assert!(plain.contains("-ss 25.000001 -i in.mp4"), "{plain}");
+    let matroska = EncodeJob {
+        seek_lead_s: crate::probe::seek_lead_s("matroska,webm", 3),
+        ..job(ThreadSetting::Profile)
+    };
+    let l = joined(&ffmpeg_args(Profile::Copy, &matroska));
+    assert!(
+        l.contains("-ss 25.130435 -itsoffset 0.130434 -i in.mp4"),
+        "{l}"
+    );
+    // A re-encode decodes from wherever the seek lands and keeps the frames from its start.
+    assert!(!joined(&ffmpeg_args(Profile::Optimized, &matroska)).contains("-itsoffset"));
 }
 
 #[test]

@@ -161,6 +161,7 @@ impl TaskContext<'_> {
             threads,
             odd_size: self.media.width % 2 == 1 || self.media.height % 2 == 1,
             sample_entry: crate::smart::sample_entry(&self.media.video_codec),
+            seek_lead_s: self.media.seek_lead_s,
         };
         Ok(match task.spec.kind {
             TaskKind::Encode | TaskKind::Copy | TaskKind::Cut => ffmpeg_args(task.profile, &job),

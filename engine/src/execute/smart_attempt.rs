@@ -62,6 +62,7 @@ impl TaskContext<'_> {
             sample_entry: sample_entry(&media.video_codec),
             writes_copy: self.copy_source.is_none(),
             writes_audio: !self.reads_audio(),
+            seek_lead_s: media.seek_lead_s,
         }
     }
 

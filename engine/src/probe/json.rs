@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::MediaInfo;
+use super::{seek_lead_s, MediaInfo};
 use crate::error::{EngineError, Result};
 
 #[derive(Deserialize)]
@@ -51,6 +51,7 @@ struct Disposition {
 
 #[derive(Deserialize)]
 struct FormatJson {
+    format_name: Option<String>,
     duration: Option<String>,
     start_time: Option<String>,
     bit_rate: Option<String>,
@@ -128,6 +129,10 @@ pub fn parse_ffprobe_json(path: &Path, json: &str) -> Result<MediaInfo> {
         video_level: video.level.unwrap_or(0),
         video_high_tier: video.codec_name.as_deref() == Some("hevc")
             && video.extradata.as_deref().and_then(hevc_high_tier) == Some(true),
+        seek_lead_s: seek_lead_s(
+            format.and_then(|f| f.format_name.as_deref()).unwrap_or(""),
+            video.has_b_frames.unwrap_or(0),
+        ),
     })
 }
 

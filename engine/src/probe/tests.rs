@@ -52,6 +52,32 @@ fn rotation_pixel_format_and_variable_rate() {
 }
 
 #[test]
+fn ffmpeg_seeks_early_in_matroska_with_b_frames() {
+    let with = |format: &str, b_frames: u32| {
+        let json = BBB
+            .replace(
+                r#""r_frame_rate":"25/1","#,
+                &format!(r#""r_frame_rate":"25/1","has_b_frames":{b_frames},"#),
+            )
+            .replace(
+                r#""format":{"#,
+                &format!(r#""format":{{"format_name":"{format}","#),
+            );
+        parse_ffprobe_json(Path::new("a"), &json)
+            .unwrap()
+            .seek_lead_s
+    };
+    assert_eq!(with("matroska,webm", 2), 0.130434);
+    assert_eq!(with("mpegts", 1), 0.0);
+    assert_eq!(with("matroska,webm", 0), 0.0);
+    assert_eq!(with("mov,mp4,m4a,3gp,3g2,mj2", 2), 0.0);
+    assert_eq!(
+        parse_ffprobe_json(Path::new("a"), BBB).unwrap().seek_lead_s,
+        0.0
+    );
+}
+
+#[test]
 fn ntsc_rate_and_missing_rates() {
     assert!((parse_rate("30000/1001").unwrap() - 29.97).abs() < 0.01);
     assert_eq!(parse_rate("0/0"), None);

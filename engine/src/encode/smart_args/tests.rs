@@ -45,6 +45,7 @@ fn a_smart_cut_encodes_its_head_and_foot_and_copies_to_the_cut_points_decoding_t
         sample_entry: None,
         writes_copy: true,
         writes_audio: true,
+        seek_lead_s: 0.0,
     };
     let outputs = [Path::new("h.mp4"), Path::new("c.mp4"), Path::new("f.mp4")];
     let args = smart_pieces_args(&job, &cut, &encoder, &outputs, Path::new("a.mp4"));
@@ -81,6 +82,18 @@ fn a_smart_cut_encodes_its_head_and_foot_and_copies_to_the_cut_points_decoding_t
     assert!(
         joined.ends_with("-ss 25.000 -t 30.040 -i in.mp4 -map 3:a:0 -c:a copy -f mp4 a.mp4"),
         "{joined}"
+    );
+    // In a file ffmpeg seeks 3/23 s early (Matroska with B-frames), the copy aims that much
+    // later and shifts its timestamps back by as much: it still starts at its keyframe.
+    let matroska = SmartJob {
+        seek_lead_s: crate::probe::seek_lead_s("matroska,webm", 2),
+        ..job
+    };
+    let args = smart_pieces_args(&matroska, &cut, &encoder, &outputs, Path::new("a.mp4"));
+    let sought = crate::encode::tests::joined(&args);
+    assert!(
+        sought.contains("-ss 26.130435 -itsoffset 0.130434 -t 28.878999 -i in.mp4"),
+        "{sought}"
     );
     // When the join reads the copy from the source, no input or output is the copy's.
     let reads_copy = SmartJob {
@@ -169,6 +182,7 @@ fn an_hevc_head_is_encoded_by_x265_matched_to_the_source_and_copies_are_written_
         sample_entry: Some("hvc1"),
         writes_copy: true,
         writes_audio: true,
+        seek_lead_s: 0.0,
     };
     let outputs = [Path::new("h.mp4"), Path::new("c.mp4")];
     let args = smart_pieces_args(&job, &cut, &encoder, &outputs, Path::new("a.mp4"));
