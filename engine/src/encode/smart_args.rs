@@ -252,20 +252,22 @@ fn audio_codec(job: &SmartJob) -> Vec<OsString> {
     }
 }
 
-/// The ffmpeg that checks a joined clip: its video decoded across each join (`joins`: seconds
-/// from the clip's start), one input per join, stopping at the first decoding error
-/// (`-xerror`), writing nothing. Each input is decoded from the keyframe before its join —
-/// where the decoder's state at the join begins: nothing earlier can change whether the join
-/// decodes; a head's last GOP opens `LAST_GOP_FRAMES` before it — through `after_s` past it:
-/// the piece after the join's reordering window ([`read_past_s`]), the frames whose decoding
-/// or output still depends on what came before the join (its first keyframe starts decoding
-/// afresh). On one thread, skipping the deblocking filter (a quarter of the decoding work):
-/// the filter smooths pixels but finds no error, while parsing, references, parameter sets and
-/// the sample entries, where joins break, are all decoded.
-pub fn join_check_args(clip: &Path, joins: &[f64], after_s: f64) -> Vec<OsString> {
+/// The ffmpeg that checks joined clips: each clip's video decoded across each of its joins
+/// (`joins`: a clip and the seconds from its start of one join), one input per join,
+/// stopping at the first decoding error (`-xerror`), writing nothing. Each input is decoded
+/// from the keyframe before its join — where the decoder's state at the join begins: nothing
+/// earlier can change whether the join decodes; a head's last GOP opens `LAST_GOP_FRAMES`
+/// before it — through `after_s` past it: the piece after the join's reordering window
+/// ([`read_past_s`]), the frames whose decoding or output still depends on what came before
+/// the join (its first keyframe starts decoding afresh). On one thread, skipping the
+/// deblocking filter (a quarter of the decoding work): the filter smooths pixels but finds no
+/// error, while parsing, references, parameter sets and the sample entries, where joins
+/// break, are all decoded. Several clips in one ffmpeg cost one process start, half of a
+/// one-join check's work.
+pub fn join_check_args(joins: &[(&Path, f64)], after_s: f64) -> Vec<OsString> {
     let mut args = preamble();
     push(&mut args, &["-xerror"]);
-    for join in joins {
+    for (clip, join) in joins {
         // Just before the join: the seek lands on the keyframe before it.
         let from = (join - 1e-3).max(0.0);
         push(&mut args, &["-threads", "1", "-skip_loop_filter", "all"]);

@@ -46,7 +46,16 @@ pub(super) fn rename(from: &Path, to: &Path) -> Result<u64, AttemptError> {
 }
 
 impl TaskRunner for TaskContext<'_> {
+    /// Runs the task's ffmpeg and commits what it wrote; a smart cut's join (or a clip that is
+    /// one copy read from the source) is joined in this thread instead, its joins decoded by
+    /// one ffmpeg (their CPU time counted as a child's would be).
     fn attempt(&self, task: &Task, worker: usize, threads: ThreadSetting) -> Attempt {
+        if self.joins_here(task) {
+            let mut joined = self.join_together(std::slice::from_ref(task));
+            if let Some(attempt) = joined.pop() {
+                return attempt;
+            }
+        }
         let (child, error) = self.run_once(task, worker, threads);
         let result = match error {
             None => self.commit(task),
@@ -61,47 +70,38 @@ impl TaskRunner for TaskContext<'_> {
         }
     }
 
+    fn attempt_joins(&self, tasks: &[Task], _worker: usize) -> Vec<Attempt> {
+        self.join_together(tasks)
+    }
+
     fn clean_up(&self, task: &Task) {
         self.layout.clean_up(task);
     }
 }
 
 impl TaskContext<'_> {
-    /// Runs the task once: its ffmpeg, or, for a smart cut's join, the join in this thread
-    /// and the decode across its joins (their CPU time counted as a child's would be). A
-    /// smart cut whose pieces and audio are all read from the source runs no ffmpeg: its
-    /// pieces task does nothing, and a clip that is one copy is joined from the source alone.
+    /// Runs the task's ffmpeg once. A smart cut whose pieces and audio are all read from the
+    /// source runs none: its pieces task does nothing.
     fn run_once(
         &self,
         task: &Task,
         worker: usize,
         threads: ThreadSetting,
     ) -> (ChildResult, Option<AttemptError>) {
-        let from_source = task.cut.is_some() && !self.writes_pieces(task);
-        if task.spec.kind == TaskKind::Cut && from_source {
+        if task.spec.kind == TaskKind::Cut && task.cut.is_some() && !self.writes_pieces(task) {
             return (ChildResult::in_process(0.0, 0.0), None);
         }
-        let joined_here = match task.spec.kind {
-            TaskKind::Assemble => task.cut.is_some(),
-            TaskKind::Copy => from_source,
-            _ => false,
-        };
-        if joined_here {
-            let (began, cpu) = (std::time::Instant::now(), thread_cpu_s());
-            let joined = self.join_pieces(task);
-            let mut result = ChildResult::in_process(0.0, thread_cpu_s() - cpu);
-            let checked = match joined {
-                Ok(()) => {
-                    let (check_cpu_s, checked) = self.check_joins(task);
-                    result.cpu_s += check_cpu_s;
-                    checked
-                }
-                Err(e) => Err(e),
-            };
-            result.wall_s = began.elapsed().as_secs_f64();
-            return (result, checked.err());
-        }
         self.spawn(task, worker, threads)
+    }
+
+    /// Whether the task is joined in this process ([`TaskContext::join_together`]): a smart
+    /// cut's join, or a clip that is one copy read from the source.
+    fn joins_here(&self, task: &Task) -> bool {
+        match task.spec.kind {
+            TaskKind::Assemble => task.cut.is_some(),
+            TaskKind::Copy => task.cut.is_some() && !self.writes_pieces(task),
+            _ => false,
+        }
     }
 
     /// Runs the task's ffmpeg once (not at all when its arguments cannot be made).
@@ -227,7 +227,7 @@ impl TaskContext<'_> {
     /// Checks what an attempt wrote and gives it its final name: a clip is probed against its
     /// plan; a separate audio checked for length; a chunk group's pieces are checked against
     /// the muxer's list (count and durations; the joined clips are probed later).
-    fn commit(&self, task: &Task) -> Result<Written, AttemptError> {
+    pub(super) fn commit(&self, task: &Task) -> Result<Written, AttemptError> {
         let final_path = self.layout.final_path(task);
         let temp_path = partial_path(&final_path);
         let (path, validation) = match task.spec.kind {
@@ -335,7 +335,7 @@ impl TaskContext<'_> {
 }
 
 /// CPU seconds this thread has used.
-fn thread_cpu_s() -> f64 {
+pub(super) fn thread_cpu_s() -> f64 {
     let mut time = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -12,7 +12,8 @@ use super::ExecuteOptions;
 use crate::adapt::FALLBACK_PROFILE;
 use crate::allocate::ThreadSetting;
 use crate::encode::Profile;
-use crate::schedule::{compare, tail_threads, CostModel};
+use crate::plan::Priority;
+use crate::schedule::{compare, holds_join, tail_threads, CostModel};
 use crate::task::TaskKind;
 
 /// Everything the workers share.
@@ -69,8 +70,18 @@ impl Board {
         startable: &dyn Fn(&Task) -> bool,
     ) -> Option<(Task, ThreadSetting)> {
         let model = &self.model;
-        let index = (0..self.ready.len())
+        let can_start: Vec<usize> = (0..self.ready.len())
             .filter(|&i| startable(&self.ready[i]))
+            .collect();
+        let joins = (can_start.iter())
+            .filter(|&&i| self.ready[i].joins_smart_cut())
+            .count();
+        let others = joins < can_start.len();
+        let held = |task: &Task| {
+            task.joins_smart_cut() && holds_join(task.spec.span.priority, joins, others)
+        };
+        let index = (can_start.into_iter())
+            .filter(|&i| !held(&self.ready[i]))
             .min_by(|&a, &b| compare(&self.ready[a].spec, &self.ready[b].spec, model))?;
         let task = self.ready.swap_remove(index);
         let mut threads = options.threads;
@@ -93,6 +104,22 @@ impl Board {
         }
         self.running += 1;
         Some((task, threads))
+    }
+
+    /// Takes every other `startable` smart-cut join, in time order, to run with `first`, a
+    /// normal-priority one just taken ([`Board::take_next`]): their joins are then decoded by
+    /// one check. A high-priority clip's join runs alone (time to first clip).
+    pub fn take_joins(&mut self, first: &Task, startable: &dyn Fn(&Task) -> bool) -> Vec<Task> {
+        if !first.joins_smart_cut() || first.spec.span.priority == Priority::High {
+            return Vec::new();
+        }
+        let (mut joins, rest): (Vec<Task>, Vec<Task>) = std::mem::take(&mut self.ready)
+            .into_iter()
+            .partition(|task| task.joins_smart_cut() && startable(task));
+        joins.sort_by(|a, b| a.spec.span.start.total_cmp(&b.spec.span.start));
+        self.ready = rest;
+        self.running += joins.len();
+        joins
     }
 
     /// Records a finished task: calibrates the cost model, stores the outcome and releases (or

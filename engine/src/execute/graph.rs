@@ -37,6 +37,12 @@ impl Task {
         matches!(self.spec.kind, TaskKind::Copy | TaskKind::Assemble)
     }
 
+    /// Whether this is a smart cut's join (which several can run together, their joins
+    /// decoded by one check: [`super::board::Board::take_joins`]).
+    pub fn joins_smart_cut(&self) -> bool {
+        self.spec.kind == TaskKind::Assemble && self.cut.is_some()
+    }
+
     /// The re-encode of `span` that replaces a failed fast path, with `profile`.
     pub fn fallback(span: Clip, pixel_frames: f64, profile: Profile, reason: String) -> Task {
         Task {

@@ -26,6 +26,13 @@ pub(super) trait TaskRunner: Sync {
     /// Runs `task` once with `threads` on `worker`: what it measured, and what it wrote or why
     /// it failed.
     fn attempt(&self, task: &Task, worker: usize, threads: ThreadSetting) -> Attempt;
+    /// Runs smart cuts' joins together on `worker`, each once ([`Board::take_joins`]): one
+    /// attempt per task, in order. Each alone unless the runner can share work among them.
+    fn attempt_joins(&self, tasks: &[Task], worker: usize) -> Vec<Attempt> {
+        (tasks.iter())
+            .map(|task| self.attempt(task, worker, ThreadSetting::Auto))
+            .collect()
+    }
     /// Removes what a failed (or abandoned) attempt left behind.
     fn clean_up(&self, task: &Task);
 }
@@ -78,9 +85,16 @@ pub(super) fn run_pool(board: Board, workers: usize, pool: &Pool) -> Board {
         for worker in 0..workers {
             let (board, wakeup) = (&board, &wakeup);
             scope.spawn(move || {
-                while let Some((task, threads)) = next_task(board, wakeup, pool) {
-                    let outcome = run_task(pool, &task, worker, threads);
-                    lock(board).finish(&task, outcome);
+                while let Some((tasks, threads)) = next_tasks(board, wakeup, pool) {
+                    let outcomes = match tasks.as_slice() {
+                        [task] => vec![run_task(pool, task, worker, threads)],
+                        joins => run_joins(pool, joins, worker),
+                    };
+                    let mut board = lock(board);
+                    for (task, outcome) in tasks.iter().zip(outcomes) {
+                        board.finish(task, outcome);
+                    }
+                    drop(board);
                     wakeup.notify_all();
                 }
                 wakeup.notify_all();
@@ -96,9 +110,14 @@ fn lock(board: &Mutex<Board>) -> MutexGuard<'_, Board> {
 
 const MIB: u64 = 1024 * 1024;
 
-/// Waits for the next task a worker may start: `None` when nothing is left (or the run is
-/// drained). Holds a task back while memory is short and other tasks are running.
-fn next_task(board: &Mutex<Board>, wakeup: &Condvar, pool: &Pool) -> Option<(Task, ThreadSetting)> {
+/// Waits for the next tasks a worker may start — one task, or smart cuts' joins to run
+/// together ([`Board::take_joins`]): `None` when nothing is left (or the run is drained).
+/// Holds a task back while memory is short and other tasks are running.
+fn next_tasks(
+    board: &Mutex<Board>,
+    wakeup: &Condvar,
+    pool: &Pool,
+) -> Option<(Vec<Task>, ThreadSetting)> {
     let mut guard = lock(board);
     let mut warned = false;
     loop {
@@ -123,8 +142,10 @@ fn next_task(board: &Mutex<Board>, wakeup: &Condvar, pool: &Pool) -> Option<(Tas
             });
             if allowed {
                 let startable = |task: &Task| source_ready(pool.options, task);
-                if let Some(next) = guard.take_next(pool.options, &startable) {
-                    return Some(next);
+                if let Some((task, threads)) = guard.take_next(pool.options, &startable) {
+                    let others = guard.take_joins(&task, &startable);
+                    let tasks = std::iter::once(task).chain(others).collect();
+                    return Some((tasks, threads));
                 }
             }
             waiting_on_memory = !allowed;
@@ -162,67 +183,135 @@ fn source_missing(options: &ExecuteOptions, task: &Task) -> Option<String> {
 
 /// Runs one task, with retries, and returns its outcome.
 fn run_task(pool: &Pool, task: &Task, worker: usize, threads: ThreadSetting) -> ClipOutcome {
-    let (options, cancel, events) = (pool.options, pool.cancel, pool.events);
-    let mut outcome = ClipOutcome::pending_task(task.spec.span, task.spec.kind);
-    outcome.worker = Some(worker);
-    outcome.threads = Some(threads);
-    outcome.fallback = task.fallback.clone();
+    let mut outcome = begun(task, worker, threads);
     // A fast path is not tried twice: the board re-encodes the clip when it fails.
-    let attempts = if task.falls_back() {
-        1
-    } else {
-        1 + options.retries
+    let attempts = match task.falls_back() {
+        true => 1,
+        false => 1 + pool.options.retries,
     };
     for attempt in 1..=attempts {
-        if cancel.is_draining() {
+        if pool.cancel.is_draining() {
             // A drained run retries nothing; a task never tried stays not started.
             if attempt == 1 {
                 outcome.worker = None;
             }
             break;
         }
-        outcome.attempts = attempt;
-        outcome.started_s.get_or_insert(events.now_s());
-        events.started(task, worker, attempt);
-        let tried = match source_missing(options, task) {
+        let now_s = pool.events.now_s();
+        started(pool, task, (worker, attempt), now_s, &mut outcome);
+        let tried = match source_missing(pool.options, task) {
             Some(reason) => Attempt::not_run(AttemptError::SourceMissing(reason)),
             None => pool.runner.attempt(task, worker, threads),
         };
-        outcome.cpu_s += tried.cpu_s;
-        outcome.peak_rss_bytes = outcome.peak_rss_bytes.max(tried.peak_rss_bytes);
-        outcome.wall_s = tried.wall_s;
-        outcome.finished_s = Some(events.now_s());
-        let error = match tried.result {
-            Ok(written) => {
-                outcome.bytes = written.bytes;
-                outcome.path = written.path;
-                outcome.validation = written.validation;
-                outcome.status = ClipStatus::Done;
-                outcome.failure = None;
-                events.finished(task, worker, &outcome);
-                return outcome;
-            }
-            Err(error) => error,
-        };
-        pool.runner.clean_up(task);
-        outcome.failure = Some(error.failure(tried.stderr_tail));
-        if matches!(error, AttemptError::Cancelled) || cancel.is_cancelled() {
-            outcome.status = ClipStatus::Cancelled;
-            break;
-        }
-        outcome.status = ClipStatus::Failed;
-        // A clip whose fast path or smart-cut pieces fail is re-encoded from the source; a
-        // source that never arrived is tried no more.
-        let missing = matches!(error, AttemptError::SourceMissing(_));
-        let retried = !missing
-            && (attempt < attempts || task.falls_back() || task.spec.kind == TaskKind::Cut);
-        events.failed(task, worker, attempt, &error, retried);
-        if missing {
-            break;
+        match settle(pool, task, worker, (attempt, attempts), tried, &mut outcome) {
+            Settled::Done => return outcome,
+            Settled::Ended => break,
+            Settled::Retry => {}
         }
     }
     pool.runner.clean_up(task);
     outcome
+}
+
+/// Runs smart cuts' joins together, each once (a failed join is redone by re-encoding its
+/// clip), and returns their outcomes in order.
+fn run_joins(pool: &Pool, tasks: &[Task], worker: usize) -> Vec<ClipOutcome> {
+    let mut outcomes: Vec<ClipOutcome> = (tasks.iter())
+        .map(|task| begun(task, worker, ThreadSetting::Auto))
+        .collect();
+    if pool.cancel.is_draining() {
+        for outcome in &mut outcomes {
+            outcome.worker = None;
+        }
+        return outcomes;
+    }
+    // Joins run together start together.
+    let now_s = pool.events.now_s();
+    for (task, outcome) in tasks.iter().zip(&mut outcomes) {
+        started(pool, task, (worker, 1), now_s, outcome);
+    }
+    let attempts = pool.runner.attempt_joins(tasks, worker);
+    for ((task, tried), outcome) in tasks.iter().zip(attempts).zip(&mut outcomes) {
+        settle(pool, task, worker, (1, 1), tried, outcome);
+    }
+    outcomes
+}
+
+/// A task's outcome before its first attempt, on `worker` with `threads`.
+fn begun(task: &Task, worker: usize, threads: ThreadSetting) -> ClipOutcome {
+    let mut outcome = ClipOutcome::pending_task(task.spec.span, task.spec.kind);
+    outcome.worker = Some(worker);
+    outcome.threads = Some(threads);
+    outcome.fallback = task.fallback.clone();
+    outcome
+}
+
+/// Records that `attempt` of `task` starts at `now_s`.
+fn started(
+    pool: &Pool,
+    task: &Task,
+    (worker, attempt): (usize, u32),
+    now_s: f64,
+    outcome: &mut ClipOutcome,
+) {
+    outcome.attempts = attempt;
+    outcome.started_s.get_or_insert(now_s);
+    pool.events.started(task, worker, attempt);
+}
+
+/// What an attempt left a task with.
+enum Settled {
+    Done,
+    /// Failed or cancelled for good.
+    Ended,
+    /// Failed; the next attempt may succeed.
+    Retry,
+}
+
+/// Records attempt `attempt` of `attempts` of `task` in its outcome: its figures, and what it
+/// wrote or why it failed (cleaning up after a failure).
+fn settle(
+    pool: &Pool,
+    task: &Task,
+    worker: usize,
+    (attempt, attempts): (u32, u32),
+    tried: Attempt,
+    outcome: &mut ClipOutcome,
+) -> Settled {
+    let (cancel, events) = (pool.cancel, pool.events);
+    outcome.cpu_s += tried.cpu_s;
+    outcome.peak_rss_bytes = outcome.peak_rss_bytes.max(tried.peak_rss_bytes);
+    outcome.wall_s = tried.wall_s;
+    outcome.finished_s = Some(events.now_s());
+    let error = match tried.result {
+        Ok(written) => {
+            outcome.bytes = written.bytes;
+            outcome.path = written.path;
+            outcome.validation = written.validation;
+            outcome.status = ClipStatus::Done;
+            outcome.failure = None;
+            events.finished(task, worker, outcome);
+            return Settled::Done;
+        }
+        Err(error) => error,
+    };
+    pool.runner.clean_up(task);
+    outcome.failure = Some(error.failure(tried.stderr_tail));
+    if matches!(error, AttemptError::Cancelled) || cancel.is_cancelled() {
+        outcome.status = ClipStatus::Cancelled;
+        return Settled::Ended;
+    }
+    outcome.status = ClipStatus::Failed;
+    // A clip whose fast path or smart-cut pieces fail is re-encoded from the source; a
+    // source that never arrived is tried no more.
+    let missing = matches!(error, AttemptError::SourceMissing(_));
+    let retried =
+        !missing && (attempt < attempts || task.falls_back() || task.spec.kind == TaskKind::Cut);
+    events.failed(task, worker, attempt, &error, retried);
+    match missing || attempt == attempts {
+        true => Settled::Ended,
+        false => Settled::Retry,
+    }
 }
 
 #[cfg(test)]

@@ -5,11 +5,13 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use super::attempt::{rename, TaskContext};
+use super::attempt::{rename, thread_cpu_s, TaskContext};
 use super::child::{run_ffmpeg, End, Limits};
 use super::graph::Task;
 use super::outcome::AttemptError;
+use super::pool::Attempt;
 use crate::adapt::audio_copyable;
 use crate::allocate::ThreadSetting;
 use crate::encode::{join_check_args, read_past_s, smart_copy_args, smart_pieces_args, SmartJob};
@@ -18,6 +20,34 @@ use crate::mp4join::{join_mp4, JoinPiece, PieceFrom};
 use crate::smart::{head_encoder, sample_entry, Piece, SmartCut};
 use crate::task::TaskKind;
 use crate::validate::read_mp4;
+
+/// Checks `count` joined clips with `check` (given the clips' indices) in one go; when that
+/// fails (not cancelled), each of them alone, so that a broken join fails its own clip only.
+/// Per clip: its CPU seconds (the shared check's split evenly) and its result.
+fn check_together(count: usize, check: &CheckJoins) -> Vec<(f64, Result<(), AttemptError>)> {
+    let all: Vec<usize> = (0..count).collect();
+    if all.is_empty() {
+        return Vec::new();
+    }
+    let (cpu_s, together) = check(&all);
+    let share = cpu_s / count as f64;
+    match together {
+        Ok(()) => all.iter().map(|_| (share, Ok(()))).collect(),
+        Err(AttemptError::Cancelled) => (all.iter())
+            .map(|_| (share, Err(AttemptError::Cancelled)))
+            .collect(),
+        Err(error) if count == 1 => vec![(share, Err(error))],
+        Err(_) => (all.iter())
+            .map(|&i| {
+                let (cpu_s, alone) = check(&[i]);
+                (share + cpu_s, alone)
+            })
+            .collect(),
+    }
+}
+
+/// A check of some joined clips (by index): its CPU seconds and whether every join decoded.
+type CheckJoins<'a> = dyn Fn(&[usize]) -> (f64, Result<(), AttemptError>) + 'a;
 
 impl TaskContext<'_> {
     /// A smart cut's process: a whole copy, or the pieces with the clip's audio.
@@ -147,21 +177,68 @@ impl TaskContext<'_> {
         Ok(bytes)
     }
 
-    /// Decodes the joined clip (its partial file) across each join with one ffmpeg
-    /// ([`join_check_args`]): a join that breaks the stream fails the clip, which is then
-    /// re-encoded from the source. Returns the check's CPU seconds with its result.
-    pub(super) fn check_joins(&self, task: &Task) -> (f64, Result<(), AttemptError>) {
-        let pieces = task.cut.map(|c| c.pieces()).unwrap_or_default();
-        let span = &task.spec.span;
-        let joins: Vec<f64> = (pieces.iter().skip(1))
-            .map(|(_, start, _)| start - span.start)
+    /// Joins each clip of `tasks` (smart cuts' joins and whole copies) in this thread and
+    /// decodes every join among them with one ffmpeg ([`join_check_args`]); each clip that
+    /// passes is then committed. The check's CPU time is shared evenly by the clips it
+    /// decoded. When a shared check fails, each of its clips is checked alone, so that a
+    /// broken join fails its own clip only (which is then re-encoded from the source).
+    pub(super) fn join_together(&self, tasks: &[Task]) -> Vec<Attempt> {
+        let began = Instant::now();
+        let mut tried: Vec<(f64, Result<(), AttemptError>)> = (tasks.iter())
+            .map(|task| {
+                let cpu = thread_cpu_s();
+                let joined = self.join_pieces(task);
+                (thread_cpu_s() - cpu, joined)
+            })
             .collect();
+        let joined: Vec<&Task> = (tasks.iter().zip(&tried))
+            .filter(|(_, (_, result))| result.is_ok())
+            .map(|(task, _)| task)
+            .collect();
+        let mut checked = check_together(joined.len(), &|clips: &[usize]| {
+            let some: Vec<&Task> = clips.iter().map(|&i| joined[i]).collect();
+            self.check_joins(&some)
+        })
+        .into_iter();
+        for (cpu_s, result) in tried.iter_mut().filter(|(_, result)| result.is_ok()) {
+            if let Some((check_cpu_s, checked)) = checked.next() {
+                *cpu_s += check_cpu_s;
+                *result = checked;
+            }
+        }
+        let wall_s = began.elapsed().as_secs_f64();
+        (tasks.iter().zip(tried))
+            .map(|(task, (cpu_s, result))| Attempt {
+                wall_s,
+                cpu_s,
+                peak_rss_bytes: 0,
+                stderr_tail: String::new(),
+                result: result.and_then(|()| self.commit(task)),
+            })
+            .collect()
+    }
+
+    /// Decodes the joined clips of `tasks` (their partial files) across each of their joins
+    /// with one ffmpeg ([`join_check_args`]): its CPU seconds, and whether every join decoded.
+    fn check_joins(&self, tasks: &[&Task]) -> (f64, Result<(), AttemptError>) {
+        let clips: Vec<PathBuf> = (tasks.iter())
+            .map(|task| partial_path(&self.layout.final_path(task)))
+            .collect();
+        let mut joins: Vec<(&Path, f64)> = Vec::new();
+        for (task, clip) in tasks.iter().zip(&clips) {
+            let pieces = task.cut.map(|c| c.pieces()).unwrap_or_default();
+            let span = &task.spec.span;
+            let starts = pieces
+                .iter()
+                .skip(1)
+                .map(|(_, start, _)| start - span.start);
+            joins.extend(starts.map(|join| (clip.as_path(), join)));
+        }
         if joins.is_empty() {
             return (0.0, Ok(()));
         }
-        let clip = partial_path(&self.layout.final_path(task));
         let after_s = read_past_s(self.media.reorder_delay_s, self.media.frame_duration());
-        let args = join_check_args(&clip, &joins, after_s);
+        let args = join_check_args(&joins, after_s);
         let limits = Limits {
             timeout: self.options.tools.probe_timeout,
             stall: None,
@@ -184,7 +261,8 @@ impl TaskContext<'_> {
             (End::Cancelled, _) => Err(AttemptError::Cancelled),
             (_, said) => {
                 let why = said.unwrap_or("ffmpeg failed").trim();
-                Err(AttemptError::JoinDecode(format!("at {joins:.2?} s: {why}")))
+                let at: Vec<f64> = joins.iter().map(|(_, join)| *join).collect();
+                Err(AttemptError::JoinDecode(format!("at {at:.2?} s: {why}")))
             }
         };
         (checked.cpu_s, result)
@@ -232,5 +310,54 @@ impl TaskContext<'_> {
         let output = partial_path(&self.layout.final_path(task));
         join_mp4(&listed, audio, &output).map_err(AttemptError::Join)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// `check_together` over `count` clips where the clips in `broken` fail: each clip's
+    /// result (its CPU seconds, whether it passed) and the checks run.
+    fn checked(count: usize, broken: &[usize]) -> (Vec<(f64, bool)>, Vec<Vec<usize>>) {
+        let runs = Mutex::new(Vec::new());
+        let check = |clips: &[usize]| {
+            runs.lock().unwrap().push(clips.to_vec());
+            match clips.iter().any(|i| broken.contains(i)) {
+                true => (
+                    1.0,
+                    Err(AttemptError::JoinDecode("at [1.00] s: broken".into())),
+                ),
+                false => (1.0, Ok(())),
+            }
+        };
+        let results = check_together(count, &check);
+        let results = (results.into_iter())
+            .map(|(cpu_s, result)| (cpu_s, result.is_ok()))
+            .collect();
+        (results, runs.into_inner().unwrap())
+    }
+
+    #[test]
+    fn joins_pass_together_in_one_check_whose_cost_they_share() {
+        let (results, runs) = checked(4, &[]);
+        assert_eq!(runs, vec![vec![0, 1, 2, 3]]);
+        assert_eq!(results, vec![(0.25, true); 4]);
+        assert!(checked(0, &[]).1.is_empty(), "nothing to check, no ffmpeg");
+    }
+
+    #[test]
+    fn a_broken_join_fails_its_own_clip_only() {
+        let (results, runs) = checked(3, &[1]);
+        assert_eq!(runs, vec![vec![0, 1, 2], vec![0], vec![1], vec![2]]);
+        let third = 1.0 / 3.0;
+        let passed: Vec<bool> = results.iter().map(|r| r.1).collect();
+        assert_eq!(passed, vec![true, false, true]);
+        assert!(results.iter().all(|r| (r.0 - (third + 1.0)).abs() < 1e-9));
+        // A clip checked alone is not checked again.
+        let (results, runs) = checked(1, &[0]);
+        assert_eq!((results, runs), (vec![(1.0, false)], vec![vec![0]]));
     }
 }

@@ -212,3 +212,41 @@ fn short_memory_holds_clips_back_instead_of_running_them_together() {
     assert!(spans.windows(2).all(|w| w[1].0 >= w[0].1), "{spans:?}");
     assert!(execution.memory_hold_s > 0.0);
 }
+
+#[test]
+fn later_smart_joins_are_checked_together_and_each_clip_still_decodes() {
+    use clipbench_engine::schedule::JOINS_PER_CHECK;
+    let dir = tempfile::tempdir().unwrap();
+    let input = crate::smart::source(dir.path(), "closed.mp4", "b-pyramid=normal");
+    // 3 s clips every half second (keyframes every 2 s): the first three of high priority,
+    // joined and checked at once; the later ones that open off a keyframe (a head and a
+    // copy), whose joins wait while pieces are cut, to be checked four at a time.
+    let report = crate::smart::smart_run(&input, &dir.path().join("out"), "fixed:1:3:0.5");
+    assert_eq!(report.clips.len(), 21);
+    assert_eq!(report.metrics.clips_fallback, 0, "{:?}", report.clips);
+    // Joins run together start together.
+    let mut together: Vec<Vec<u32>> = Vec::new();
+    for clip in report.clips.iter().filter(|c| c.kind == TaskKind::Assemble) {
+        match together.iter_mut().find(|batch| {
+            let first = &report.clips[batch[0] as usize - 1];
+            first.started_s == clip.started_s
+        }) {
+            Some(batch) => batch.push(clip.clip.number),
+            None => together.push(vec![clip.clip.number]),
+        }
+    }
+    let high = report
+        .clips
+        .iter()
+        .filter(|c| c.clip.priority == Priority::High);
+    for clip in high.filter(|c| c.kind == TaskKind::Assemble) {
+        assert!(together.contains(&vec![clip.clip.number]), "{together:?}");
+    }
+    // (Two cuts finishing at once can make a batch of five.)
+    let largest = together.iter().map(Vec::len).max().unwrap();
+    assert!(largest >= JOINS_PER_CHECK, "{together:?}");
+    for clip in &report.clips {
+        let path = clip.path.as_ref().unwrap();
+        common::assert_decodes(path, &format!("clip {}", clip.clip.number));
+    }
+}

@@ -367,8 +367,9 @@ fn hevc_sources_8_and_10_bit_with_and_without_b_pyramids_are_smart_cut_exactly()
 /// Whether `clip` decodes across `joins` with the engine's join check (the test sources' B-pyramids
 /// show a frame two frames after it is decoded).
 fn decodes_across(clip: &Path, joins: &[f64]) -> bool {
+    let joins: Vec<(&Path, f64)> = joins.iter().map(|join| (clip, *join)).collect();
     Command::new("ffmpeg")
-        .args(join_check_args(clip, joins, read_past_s(Some(0.08), 0.04)))
+        .args(join_check_args(&joins, read_past_s(Some(0.08), 0.04)))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()

@@ -128,20 +128,25 @@ fn a_smart_cut_encodes_its_head_and_foot_and_copies_to_the_cut_points_decoding_t
 fn a_join_check_decodes_from_the_keyframe_before_each_join_through_the_reordering_window() {
     // A source shown 0.08 s after it is decoded, at 25 fps: 0.16 s past each join.
     let after = read_past_s(Some(0.08), 0.04);
-    let args = join_check_args(Path::new("clip.mp4"), &[0.5, 29.0], after);
+    let (one, two) = (Path::new("one.mp4"), Path::new("two.mp4"));
+    let args = join_check_args(&[(one, 0.5), (one, 29.0), (two, 0.8)], after);
     let joined = joined(&args);
     let each = "-threads 1 -skip_loop_filter all";
     assert!(
-        joined.contains(&format!("{each} -ss 0.499000 -t 0.161000")),
+        joined.contains(&format!("{each} -ss 0.499000 -t 0.161000 -i one.mp4")),
         "{joined}"
     );
     assert!(
-        joined.contains(&format!("{each} -ss 28.999000 -t 0.161000")),
+        joined.contains(&format!("{each} -ss 28.999000 -t 0.161000 -i one.mp4")),
+        "{joined}"
+    );
+    assert!(
+        joined.contains(&format!("{each} -ss 0.799000 -t 0.161000 -i two.mp4")),
         "{joined}"
     );
     assert!(joined.contains("-xerror"), "{joined}");
     assert!(
-        joined.ends_with("-map 0:v:0 -map 1:v:0 -f null -"),
+        joined.ends_with("-map 0:v:0 -map 1:v:0 -map 2:v:0 -f null -"),
         "{joined}"
     );
 }

@@ -226,3 +226,105 @@ fn the_tail_boost_gives_the_last_encodes_the_spare_cores() {
         "{threads:?}"
     );
 }
+
+/// A smart cut of `clips` clips 25 s apart (the first of high priority): each clip's pieces
+/// ready, its join waiting for them.
+fn smart_board(clips: u32) -> Board {
+    use crate::smart::{Copied, Encoded, SmartCut};
+    use crate::task::TaskSpec;
+    let cut = SmartCut {
+        head: Some(Encoded {
+            start: 0.0,
+            end: 1.0,
+            frames: 25,
+        }),
+        copy: Some(Copied {
+            start: 1.0,
+            end: 30.0,
+            decode_end: None,
+        }),
+        foot: None,
+    };
+    let (mut ready, mut waiting) = (Vec::new(), Vec::new());
+    for number in 1..=clips {
+        let start = f64::from(number - 1) * 25.0;
+        let priority = match number {
+            1 => Priority::High,
+            _ => Priority::Normal,
+        };
+        let span = Clip {
+            number,
+            start,
+            end: start + 30.0,
+            priority,
+        };
+        let task = |kind| Task {
+            spec: TaskSpec {
+                kind,
+                span,
+                pixel_frames: 1.0,
+            },
+            profile: Profile::Smart,
+            chunks: Vec::new(),
+            parts: vec![super::super::graph::cut_part(number)],
+            fallback: None,
+            cut: Some(cut),
+        };
+        ready.push(task(TaskKind::Cut));
+        waiting.push(task(TaskKind::Assemble));
+    }
+    let all: Vec<&Task> = ready.iter().chain(&waiting).collect();
+    let clip_outcomes = pending_outcomes(&all, &[TaskKind::Assemble]);
+    let parts = pending_outcomes(&all, &[TaskKind::Cut]);
+    Board::new(ready, waiting, clip_outcomes, parts, 0)
+}
+
+/// Takes the next task, which must be clip `number`'s of `kind`.
+fn take(board: &mut Board, startable: &dyn Fn(&Task) -> bool, kind: TaskKind, number: u32) -> Task {
+    let (task, _) = board.take_next(&options(), startable).unwrap();
+    assert_eq!((task.spec.kind, task.spec.span.number), (kind, number));
+    task
+}
+
+#[test]
+fn smart_joins_wait_to_be_checked_together_while_other_work_can_run() {
+    let mut board = smart_board(6);
+    let any = |_: &Task| true;
+    let cut = take(&mut board, &any, TaskKind::Cut, 1);
+    board.finish(&cut, ended(&cut, ClipStatus::Done));
+    // The first clip's join runs at once (time to first clip), alone.
+    let first = take(&mut board, &any, TaskKind::Assemble, 1);
+    assert!(board.take_joins(&first, &any).is_empty());
+    // The next joins wait while pieces can be cut, until four are ready.
+    for number in 2..=5 {
+        let cut = take(&mut board, &any, TaskKind::Cut, number);
+        board.finish(&cut, ended(&cut, ClipStatus::Done));
+    }
+    let first = take(&mut board, &any, TaskKind::Assemble, 2);
+    let together: Vec<u32> = (board.take_joins(&first, &any).iter())
+        .map(|t| t.spec.span.number)
+        .collect();
+    assert_eq!(together, vec![3, 4, 5]);
+    assert_eq!(board.running, 5, "cuts finished, five joins taken");
+    // The last join has nothing to wait with: it runs alone.
+    let cut = take(&mut board, &any, TaskKind::Cut, 6);
+    board.finish(&cut, ended(&cut, ClipStatus::Done));
+    take(&mut board, &any, TaskKind::Assemble, 6);
+    assert!(board.is_empty());
+}
+
+#[test]
+fn a_smart_join_does_not_wait_when_nothing_else_can_start() {
+    let mut board = smart_board(3);
+    let any = |_: &Task| true;
+    for number in 1..=2 {
+        let cut = take(&mut board, &any, TaskKind::Cut, number);
+        board.finish(&cut, ended(&cut, ClipStatus::Done));
+        if number == 1 {
+            take(&mut board, &any, TaskKind::Assemble, 1);
+        }
+    }
+    // Clip 3's bytes have not arrived: clip 2's join runs now rather than idle a worker.
+    let arrived = |t: &Task| t.spec.span.number < 3;
+    take(&mut board, &arrived, TaskKind::Assemble, 2);
+}
