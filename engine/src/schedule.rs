@@ -94,7 +94,7 @@ pub fn schedule_order(tasks: &[TaskSpec], model: &CostModel) -> Vec<TaskSpec> {
 /// How many smart-cut joins one check decodes when they can wait for each other: the check
 /// is one ffmpeg, whose start (0.045 CPU-s for Debian's, which loads 215 libraries) is half
 /// of what checking one join costs. Four: on the 10-minute sample with two workers the joins'
-/// work −32 %, W −12 % (two: −22 %, −8 %), a clip committed at most three cuts later.
+/// work −33 %, W −11 % (two: −21 %, −8 %), a clip committed at most three cuts later.
 pub const JOINS_PER_CHECK: usize = 4;
 
 /// Whether a ready smart-cut join of a clip of `priority` waits for others to be checked with,
