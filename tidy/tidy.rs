@@ -4,7 +4,8 @@
 //! - each crate depends only on the workspace crates it may (read from `cargo metadata`);
 //! - the harness's normal dependency tree holds no queue or store crate;
 //! - no file under a `src/` passes 450 lines;
-//! - no two modules of one crate import each other (a parent and its child excepted);
+//! - no modules of one crate import each other, two or more in a circle (a parent and its
+//!   child excepted);
 //! - a library never prints or exits: the binaries own the terminal and the process.
 //!
 //! Each failure names the file or edge and what to do.
@@ -208,8 +209,8 @@ fn roots() -> Vec<(&'static str, PathBuf)> {
 }
 
 #[test]
-fn no_two_modules_of_a_crate_import_each_other() {
-    let mut pairs = Vec::new();
+fn no_modules_of_a_crate_import_each_other_in_a_circle() {
+    let mut circles = Vec::new();
     for (name, root) in roots() {
         let tree = modules::tree(&root);
         // Each import between modules that are not one inside the other, lifted to the two
@@ -225,29 +226,93 @@ fn no_two_modules_of_a_crate_import_each_other() {
                 between.entry(rooms).or_insert((from, to));
             }
         }
-        for ((a, b), (from, to)) in &between {
-            if a < b {
-                if let Some((back_from, back_to)) = between.get(&(b.clone(), a.clone())) {
-                    let file = |m: &ModPath| shown(&tree.files[m]);
-                    pairs.push(format!(
-                        "{name}: {} ↔ {} ({} imports {}, {} imports {})",
-                        a.join("::"),
-                        b.join("::"),
-                        file(from),
-                        file(to),
-                        file(back_from),
-                        file(back_to)
-                    ));
-                }
-            }
+        let edges: BTreeSet<(ModPath, ModPath)> = between.keys().cloned().collect();
+        for circle in circles_of(&edges) {
+            let shown_edges: Vec<String> = (circle.iter().zip(circle.iter().cycle().skip(1)))
+                .map(|(a, b)| {
+                    let (from, to) = between[&(a.clone(), b.clone())];
+                    format!(
+                        "{} imports {}",
+                        shown(&tree.files[from]),
+                        shown(&tree.files[to])
+                    )
+                })
+                .collect();
+            let rooms: Vec<String> = circle.iter().map(|m| m.join("::")).collect();
+            circles.push(format!(
+                "{name}: {} → {} ({})",
+                rooms.join(" → "),
+                rooms[0],
+                shown_edges.join(", ")
+            ));
         }
     }
     assert!(
-        pairs.is_empty(),
-        "modules that import each other: {}: move what both need into a leaf module both \
-         import, so that the edge runs one way",
-        pairs.join("; ")
+        circles.is_empty(),
+        "modules that import each other in a circle: {}: move what the circle shares into a \
+         leaf module they all import, so that every edge runs one way",
+        circles.join("; ")
     );
+}
+
+/// One circle (its modules in import order) for each group of modules that reach each other
+/// through `edges` (importer, imported), found by depth-first search.
+fn circles_of(edges: &BTreeSet<(ModPath, ModPath)>) -> Vec<Vec<ModPath>> {
+    let mut next: BTreeMap<&ModPath, Vec<&ModPath>> = BTreeMap::new();
+    for (from, to) in edges {
+        next.entry(from).or_default().push(to);
+    }
+    let mut circles: Vec<Vec<ModPath>> = Vec::new();
+    let mut seen: BTreeSet<ModPath> = BTreeSet::new();
+    fn walk<'a>(
+        at: &'a ModPath,
+        next: &BTreeMap<&'a ModPath, Vec<&'a ModPath>>,
+        path: &mut Vec<&'a ModPath>,
+        done: &mut BTreeSet<&'a ModPath>,
+        found: &mut Vec<Vec<ModPath>>,
+    ) {
+        if let Some(open) = path.iter().position(|m| *m == at) {
+            found.push(path[open..].iter().map(|m| (*m).clone()).collect());
+            return;
+        }
+        if !done.insert(at) {
+            return;
+        }
+        path.push(at);
+        for to in next.get(at).into_iter().flatten() {
+            walk(to, next, path, done, found);
+        }
+        path.pop();
+    }
+    let mut done = BTreeSet::new();
+    for start in next.keys() {
+        let mut found = Vec::new();
+        walk(start, &next, &mut Vec::new(), &mut done, &mut found);
+        for circle in found {
+            // One circle per group: a circle whose modules were all in one already found
+            // adds nothing.
+            if circle.iter().any(|m| !seen.contains(m)) {
+                seen.extend(circle.iter().cloned());
+                circles.push(circle);
+            }
+        }
+    }
+    circles
+}
+
+#[test]
+fn a_circle_of_three_modules_is_found_and_a_one_way_chain_is_not() {
+    let module = |name: &str| vec!["crate".to_owned(), name.to_owned()];
+    let edge = |a: &str, b: &str| (module(a), module(b));
+    let chain: BTreeSet<_> = [edge("budget", "probe"), edge("probe", "error")].into();
+    assert!(circles_of(&chain).is_empty());
+    let mut circle = chain.clone();
+    circle.insert(edge("error", "budget"));
+    let found = circles_of(&circle);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].len(), 3, "{found:?}");
+    let pair: BTreeSet<_> = [edge("a", "b"), edge("b", "a")].into();
+    assert_eq!(circles_of(&pair), vec![vec![module("a"), module("b")]]);
 }
 
 /// What a library must not call: the binaries own the terminal and the process.

@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+pub use crate::error::OverBudget;
 use crate::probe::MediaInfo;
 
 /// A job's limits.
@@ -70,16 +71,6 @@ impl SourceShape {
             duration_s: media.duration,
         }
     }
-}
-
-/// A source over one of the limits: which, its value, the limit and the flag that sets it.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("the source's {limit} is {value}, over the limit of {allowed} ({flag}): send a smaller source, or raise {flag} on a private deployment")]
-pub struct OverBudget {
-    pub limit: &'static str,
-    pub value: String,
-    pub allowed: String,
-    pub flag: &'static str,
 }
 
 impl WorkBudget {

@@ -49,7 +49,7 @@ pub enum EngineError {
     DownloadStopped(String),
     /// The source is over a limit of the job's budget ([`crate::budget`]).
     #[error(transparent)]
-    OverBudget(#[from] crate::budget::OverBudget),
+    OverBudget(#[from] OverBudget),
     /// The job ran past its deadline: its clips were cancelled, its children killed.
     #[error("the job ran past its deadline of {limit_s} s (--job-deadline): its clips were cancelled; send a shorter source, or raise --job-deadline on a private deployment")]
     DeadlinePassed { limit_s: u64 },
@@ -92,3 +92,14 @@ impl IoFailure {
 
 /// Result alias for the engine.
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;
+
+/// A source over one of the limits of a job's budget ([`crate::budget::WorkBudget`]): which,
+/// its value, the limit and the flag that sets it.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("the source's {limit} is {value}, over the limit of {allowed} ({flag}): send a smaller source, or raise {flag} on a private deployment")]
+pub struct OverBudget {
+    pub limit: &'static str,
+    pub value: String,
+    pub allowed: String,
+    pub flag: &'static str,
+}

@@ -1,6 +1,8 @@
 //! The names a job publishes under: the video's title from its URL, and each clip's file name
 //! in the dialect of the backend the server stands in for.
 
+use std::path::{Component, Path, PathBuf};
+
 use clipbench_engine::plan::Clip;
 use reqwest::Url;
 
@@ -44,4 +46,26 @@ pub fn clip_filename(stem: &str, clip: &Clip, compat: Compat) -> String {
 /// The store key of a published clip.
 pub fn clip_key(filename: &str) -> String {
     format!("clips/{filename}")
+}
+
+/// Whether a requested name is a published clip's: one file name ending in `.mp4`.
+pub fn is_clip_name(name: &str) -> bool {
+    let mut components = Path::new(name).components();
+    matches!(components.next(), Some(Component::Normal(_)))
+        && components.next().is_none()
+        && !name.contains(['\\', '/'])
+        && name.ends_with(".mp4")
+}
+
+/// Resolves a published clip's name inside `root`; the real (symlink-resolved) path must be a
+/// file directly in the real `root`. `None` means 404.
+pub fn resolve_inside(root: &Path, request_path: &str) -> Option<PathBuf> {
+    let name = request_path.trim_start_matches('/');
+    if !is_clip_name(name) {
+        return None;
+    }
+    let relative = Path::new(name);
+    let real_root = root.canonicalize().ok()?;
+    let real = real_root.join(relative).canonicalize().ok()?;
+    (real.parent() == Some(real_root.as_path()) && real.is_file()).then_some(real)
 }

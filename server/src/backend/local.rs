@@ -18,11 +18,10 @@ use crate::admission::Admitted;
 use crate::backend::{
     cancelled_answer, cancelled_early, Cleaned, JobBackend, JobEnd, Replacements,
 };
-use crate::clips::resolve_inside;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::input::{download_dir, job_url};
-use crate::names::{clip_filename, title_for};
+use crate::names::{clip_filename, resolve_inside, title_for};
 use crate::progress::{Phase, ProgressState};
 use crate::request::{JobError, JobRequest};
 use crate::responses::{error, job_body, JobSummary, Published};

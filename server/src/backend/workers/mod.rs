@@ -17,14 +17,15 @@ use redis::aio::ConnectionManager;
 use serde_json::{json, Value};
 
 mod answer;
+mod stored_clip;
 mod wait;
 
 use answer::{answer, QueuedJob};
+use stored_clip::serve_from_store;
 use wait::wait_for_results;
 
 use crate::admission::Admitted;
 use crate::backend::{cancelled_answer, Cleaned, JobBackend, Replacements};
-use crate::clips::serve_from_store;
 use crate::config::ServerConfig;
 use crate::error::ServerError;
 use crate::input::fetch_input;
