@@ -83,12 +83,13 @@ pub struct MediaInfo {
 /// How far before an input `-ss` ffmpeg's seek lands in a container of `format_name` (as
 /// ffprobe names it) whose video holds `reorder_frames` frames back. ffmpeg aims 3/23 s early
 /// (`3 * AV_TIME_BASE / 23` µs, its DTS heuristic) in every container that does not seek by
-/// presentation time when the video has B-frames; in Matroska (and WebM) that lands a copy on
-/// the keyframe before the one meant, a whole GOP early. MP4/MOV seeks by presentation time,
-/// and MPEG-TS copies land right as they are (both measured): 0 for them and any other.
+/// presentation time when the video has B-frames; in Matroska (and WebM) and FLV that lands a
+/// copy on the keyframe before the one meant, a whole GOP early (measured). MP4/MOV seeks by
+/// presentation time, and MPEG-TS copies land right as they are (measured): 0 for them, and
+/// for containers a smart cut does not take (AVI and ASF: no usable keyframe index here).
 pub fn seek_lead_s(format_name: &str, reorder_frames: u32) -> f64 {
-    let matroska = format_name.split(',').any(|name| name == "matroska");
-    match matroska && reorder_frames > 0 {
+    let sought_early = (format_name.split(',')).any(|name| name == "matroska" || name == "flv");
+    match sought_early && reorder_frames > 0 {
         true => 130_434e-6,
         false => 0.0,
     }

@@ -52,7 +52,7 @@ fn rotation_pixel_format_and_variable_rate() {
 }
 
 #[test]
-fn ffmpeg_seeks_early_in_matroska_with_b_frames() {
+fn ffmpeg_seeks_early_in_matroska_and_flv_with_b_frames() {
     let with = |format: &str, b_frames: u32| {
         let json = BBB
             .replace(
@@ -68,6 +68,7 @@ fn ffmpeg_seeks_early_in_matroska_with_b_frames() {
             .seek_lead_s
     };
     assert_eq!(with("matroska,webm", 2), 0.130434);
+    assert_eq!(with("flv", 2), 0.130434);
     assert_eq!(with("mpegts", 1), 0.0);
     assert_eq!(with("matroska,webm", 0), 0.0);
     assert_eq!(with("mov,mp4,m4a,3gp,3g2,mj2", 2), 0.0);
