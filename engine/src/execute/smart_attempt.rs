@@ -1,7 +1,7 @@
 //! A smart cut's attempts (`--profile smart`, [`crate::smart`]): the ffmpeg of a clip that is
 //! one copy or of a clip's pieces and audio; the check of the pieces before they take their
-//! final names; their join, in this process ([`crate::mp4join`]); and the joined clip decoded
-//! across each join before it is committed.
+//! final names; their join, in this process ([`crate::mp4join`]); and the joined clips
+//! decoded across each join (several clips' joins by one ffmpeg) before they are committed.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
