@@ -152,7 +152,7 @@ fn number(s: Option<&String>) -> Option<f64> {
 
 /// How long the file plays, from the timeline's start: where the streams' content ends (when
 /// every stream says), at most what the container announces (an MP4 whose edit list starts
-/// late counts the empty start twice); 0 when nothing says.
+/// late counts the empty start twice; an FLV counts from 0); 0 when nothing says.
 fn duration_of(parsed: &ProbeJson, start_time: f64) -> f64 {
     let content = parsed
         .streams
@@ -162,8 +162,13 @@ fn duration_of(parsed: &ProbeJson, start_time: f64) -> f64 {
         .and_then(|ends| ends.into_iter().reduce(f64::max))
         .filter(|d| d.is_finite() && *d > 0.0);
     let format = parsed.format.as_ref();
+    // FLV announces where its last tag ends, counted from 0, not from its start time.
+    let flv = (format.and_then(|f| f.format_name.as_deref()))
+        .is_some_and(|name| name.split(',').any(|n| n == "flv"));
+    let from_zero = if flv { start_time } else { 0.0 };
     number(format.and_then(|f| f.duration.as_ref()))
         .filter(|d| d.is_finite())
+        .map(|announced| announced - from_zero)
         .map_or(content, |announced| {
             Some(content.map_or(announced, |c| c.min(announced)))
         })

@@ -79,6 +79,20 @@ fn ffmpeg_seeks_early_in_matroska_and_flv_with_b_frames() {
 }
 
 #[test]
+fn an_flv_announces_its_duration_counted_from_zero() {
+    let flv = r#"{"streams":[
+      {"codec_type":"video","codec_name":"h264","width":160,"height":90,
+       "avg_frame_rate":"25/1","r_frame_rate":"25/1","start_time":"0.080000"},
+      {"codec_type":"audio","codec_name":"aac","start_time":"0.057000"}],
+     "format":{"format_name":"flv","start_time":"0.057000","duration":"13.080000"}}"#;
+    let info = parse_ffprobe_json(Path::new("a.flv"), flv).unwrap();
+    assert!((info.duration - 13.023).abs() < 1e-9, "{}", info.duration);
+    let mkv = flv.replace(r#""format_name":"flv""#, r#""format_name":"matroska,webm""#);
+    let info = parse_ffprobe_json(Path::new("a.mkv"), &mkv).unwrap();
+    assert_eq!(info.duration, 13.08);
+}
+
+#[test]
 fn ntsc_rate_and_missing_rates() {
     assert!((parse_rate("30000/1001").unwrap() - 29.97).abs() < 0.01);
     assert_eq!(parse_rate("0/0"), None);

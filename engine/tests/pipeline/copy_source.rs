@@ -75,13 +75,12 @@ fn sources_whose_copies_ffmpeg_writes_are_named_and_still_cut_exactly() {
         let quality = psnr(path, &input, clip.clip.start, clip.clip.duration());
         assert!(quality > 35.0, "{:?}: PSNR {quality:.1} dB", clip.clip);
     }
-    // FLV too is sought early (3/23 s) with B-frames. (Its duration counts from 0, not from
-    // its start time, so a clip to its end plans 57 ms past the audio and is re-encoded: the
-    // clips here stop before it.)
+    // FLV too is sought early (3/23 s) with B-frames; its announced duration counts from 0,
+    // not from its start time (57 ms here: the last clip would be planned past its end).
     let flv = dir.path().join("closed.flv");
     remux(&input, &flv, &[]);
-    let report = smart_run(&flv, &dir.path().join("out-flv"), "fixed:5:6:3");
-    assert_eq!(report.clips.len(), 3, "{:?}", report.clips);
+    let report = smart_run(&flv, &dir.path().join("out-flv"), "fixed:1:6:3");
+    assert_eq!(report.clips.len(), 4, "{:?}", report.clips);
     assert_eq!(report.metrics.clips_fallback, 0, "{:?}", report.clips);
     for clip in &report.clips {
         let path = clip.path.as_ref().unwrap();
