@@ -181,11 +181,20 @@ pub fn worker_timelines(
             &mut timeline.clips
         };
         entries.push((o.clip.number, start, end));
-        timeline.busy_s += end - start;
     }
     for w in &mut workers {
         w.clips.sort_by(|a, b| a.1.total_cmp(&b.1));
         w.chunks.sort_by(|a, b| a.1.total_cmp(&b.1));
+        // Busy while any task of it runs: smart-cut joins run together share one stretch.
+        let mut spans: Vec<(f64, f64)> = (w.clips.iter().chain(&w.chunks))
+            .map(|&(_, start, end)| (start, end))
+            .collect();
+        spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut covered_to = f64::NEG_INFINITY;
+        for (start, end) in spans {
+            w.busy_s += (end - start.max(covered_to)).max(0.0);
+            covered_to = covered_to.max(end);
+        }
         let last = w
             .clips
             .iter()
@@ -341,6 +350,25 @@ mod tests {
         assert_eq!(timelines[0].clips, vec![(1, 0.0, 4.0), (3, 4.0, 7.0)]);
         assert_eq!((timelines[0].busy_s, timelines[0].tail_idle_s), (7.0, 3.0));
         assert_eq!((timelines[1].busy_s, timelines[1].tail_idle_s), (6.0, 0.0));
+    }
+
+    #[test]
+    fn joins_run_together_count_once_in_their_workers_busy_time() {
+        // Three joins from 4 s to 6 s together (finishing one after another), then a clip.
+        let mut together: Vec<ClipOutcome> = (1..=3)
+            .map(|n| outcome(n, 5.9 + 0.05 * f64::from(n), 0.7, 0.1, ClipStatus::Done))
+            .collect();
+        for joined in &mut together {
+            joined.started_s = Some(4.0);
+        }
+        together.push(outcome(4, 9.0, 3.0, 3.0, ClipStatus::Done));
+        let timelines = worker_timelines(&together, &[], 10.0);
+        // Busy from 4 s to 9 s (the clip starts before the last join finishes), not 9 s.
+        assert!(
+            (timelines[0].busy_s - 5.0).abs() < 1e-9,
+            "{}",
+            timelines[0].busy_s
+        );
     }
 
     #[test]

@@ -180,7 +180,7 @@ impl TaskContext<'_> {
     /// Joins each clip of `tasks` (smart cuts' joins and whole copies) in this thread and
     /// decodes every join among them with one ffmpeg ([`join_check_args`]); each clip that
     /// passes is then committed. The check's CPU time is shared evenly by the clips it
-    /// decoded. When a shared check fails, each of its clips is checked alone, so that a
+    /// decoded, and the wall time by all. When a shared check fails, each of its clips is checked alone, so that a
     /// broken join fails its own clip only (which is then re-encoded from the source).
     pub(super) fn join_together(&self, tasks: &[Task]) -> Vec<Attempt> {
         let began = Instant::now();
@@ -206,7 +206,8 @@ impl TaskContext<'_> {
                 *result = checked;
             }
         }
-        let wall_s = began.elapsed().as_secs_f64();
+        // Each clip's share of the time they took together (their sum is that time).
+        let wall_s = began.elapsed().as_secs_f64() / tasks.len().max(1) as f64;
         (tasks.iter().zip(tried))
             .map(|(task, (cpu_s, result))| Attempt {
                 wall_s,
