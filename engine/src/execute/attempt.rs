@@ -97,11 +97,8 @@ impl TaskContext<'_> {
     /// Whether the task is joined in this process ([`TaskContext::join_together`]): a smart
     /// cut's join, or a clip that is one copy read from the source.
     fn joins_here(&self, task: &Task) -> bool {
-        match task.spec.kind {
-            TaskKind::Assemble => task.cut.is_some(),
-            TaskKind::Copy => task.cut.is_some() && !self.writes_pieces(task),
-            _ => false,
-        }
+        let copy_from_source = task.spec.kind == TaskKind::Copy && task.cut.is_some();
+        task.joins_smart_cut() || (copy_from_source && !self.writes_pieces(task))
     }
 
     /// Runs the task's ffmpeg once (not at all when its arguments cannot be made).
